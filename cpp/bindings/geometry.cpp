@@ -1,0 +1,122 @@
+// Bindings of the geometry of phi: models (PathGraph, LinearChain) and what Lifting derives.
+#include <pybind11/eigen.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <string>
+
+#include "geometry.hpp"
+#include "lifting.hpp"
+#include "linear.hpp"
+#include "topics.hpp"
+
+namespace py = pybind11;
+
+namespace intrinsic_flow::bindings {
+
+namespace {
+
+using ThetaRef = Eigen::Ref<const Vector>;
+using Release = py::call_guard<py::gil_scoped_release>;
+
+void check_length(const Lifting& model, const ThetaRef& theta, const char* name) {
+  if (theta.size() != model.n_params())
+    throw std::invalid_argument(std::string(name) + " has length " + std::to_string(theta.size()) +
+                                ", expected n_params = " + std::to_string(model.n_params()));
+}
+
+// Wraps a per-theta method; methods that walk the paths need them enumerated first.
+template <typename Method>
+auto unbatched(Method method, bool needs_paths = false) {
+  return [method, needs_paths](const Lifting& model, const ThetaRef& theta) {
+    check_length(model, theta, "theta");
+    if (needs_paths) model.check_ready();
+    return method(model, theta.data());
+  };
+}
+
+template <typename Call>
+Vector vector_of(const Lifting& model, std::int64_t size, const double* theta, Call call) {
+  Vector out(size);
+  call(model, theta, out.data());
+  return out;
+}
+
+py::tuple rank_tuple(const RankResult& result) { return py::make_tuple(result.rank, result.eigenvalues); }
+
+}  // namespace
+
+void define_geometry(py::module_& m) {
+  py::class_<Lifting>(m, "Lifting")
+      .def_property_readonly("n_params", &Lifting::n_params)
+      .def_property_readonly("n_lifted", &Lifting::n_lifted)
+      .def_property_readonly("n_laws", &Lifting::n_laws)
+      .def("lift", unbatched([](const Lifting& s, const double* t) {
+             return vector_of(s, s.n_lifted(), t, [](const Lifting& s, const double* t, double* o) { s.lift(t, o); });
+           }, true), py::arg("theta"), Release())
+      .def("jacobian", unbatched([](const Lifting& s, const double* t) { return lift_jacobian(s, t); }, true),
+           py::arg("theta"), Release())
+      .def("metric", unbatched([](const Lifting& s, const double* t) { return metric(s, t); }, true), py::arg("theta"),
+           Release())
+      .def("metric_derivative",
+           [](const Lifting& s, const ThetaRef& theta, const ThetaRef& direction) {
+             check_length(s, theta, "theta");
+             check_length(s, direction, "v");
+             s.check_ready();
+             return metric_derivative(s, theta.data(), direction.data());
+           },
+           py::arg("theta"), py::arg("v"), Release())
+      .def("conserved", unbatched([](const Lifting& s, const double* t) {
+             return vector_of(s, s.n_laws(), t, [](const Lifting& s, const double* t, double* o) { s.conserved(t, o); });
+           }), py::arg("theta"), Release())
+      .def("conserved_jacobian", unbatched([](const Lifting& s, const double* t) {
+             RowMatrix out(s.n_laws(), s.n_params());
+             s.conserved_jacobian(t, out.data());
+             return out;
+           }), py::arg("theta"), Release())
+      .def("gram", unbatched([](const Lifting& s, const double* t) { return lift_gram(s, t); }), py::arg("theta"),
+           Release())
+      .def("joint_gram", unbatched([](const Lifting& s, const double* t) { return joint_gram(s, t); }),
+           py::arg("theta"), Release())
+      .def("rank_lift",
+           [](const Lifting& s, const ThetaRef& theta, double rtol) {
+             check_length(s, theta, "theta");
+             RankResult result;
+             {
+               py::gil_scoped_release release;
+               result = rank_lift(s, theta.data(), rtol);
+             }
+             return rank_tuple(result);
+           },
+           py::arg("theta"), py::arg("rtol"))
+      .def("rank_joint",
+           [](const Lifting& s, const ThetaRef& theta, double rtol) {
+             check_length(s, theta, "theta");
+             RankResult result;
+             {
+               py::gil_scoped_release release;
+               result = rank_joint(s, theta.data(), rtol);
+             }
+             return rank_tuple(result);
+           },
+           py::arg("theta"), py::arg("rtol"))
+      .def("lift_batch", &lift_batch, py::arg("thetas"), Release())
+      .def("jacobian_batch", &jacobian_batch, py::arg("thetas"), Release())
+      .def("metric_batch", &metric_batch, py::arg("thetas"), Release())
+      .def("conserved_batch", &conserved_batch, py::arg("thetas"), Release())
+      .def("conserved_jacobian_batch", &conserved_jacobian_batch, py::arg("thetas"), Release())
+      .def("gram_batch", &gram_batch, py::arg("thetas"), Release())
+      .def("rank_lift_batch", &rank_lift_batch, py::arg("thetas"), py::arg("rtol"), Release())
+      .def("rank_joint_batch", &rank_joint_batch, py::arg("thetas"), py::arg("rtol"), Release());
+
+  py::class_<PathGraph, Lifting>(m, "PathGraph")
+      .def(py::init<int, int, int, std::vector<int>, std::vector<int>>(), py::arg("n_neurons"), py::arg("n_inputs"),
+           py::arg("n_outputs"), py::arg("param_src"), py::arg("param_dst"))
+      .def_property_readonly("n_paths_total", &PathGraph::n_paths)
+      .def_property_readonly("paths_ready", &PathGraph::paths_ready)
+      .def("enumerate_paths", &PathGraph::enumerate_paths, py::arg("max_paths"), Release());
+
+  py::class_<LinearChain, Lifting>(m, "LinearChain").def(py::init<std::vector<int>>(), py::arg("widths"));
+}
+
+}  // namespace intrinsic_flow::bindings

@@ -1,0 +1,7 @@
+#include "topics.hpp"
+
+namespace intrinsic_flow::bindings {
+
+void define_lie(pybind11::module_&) {}
+
+}  // namespace intrinsic_flow::bindings

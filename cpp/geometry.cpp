@@ -1,0 +1,133 @@
+#include "geometry.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "parallel.hpp"
+#include "rank.hpp"
+
+namespace intrinsic_flow {
+
+void Lifting::gram(const double* theta, double* gram_out) const {
+  const RowMatrix jac = lift_jacobian(*this, theta);
+  MatrixMap(gram_out, n_params(), n_params()).noalias() = jac.transpose() * jac;
+}
+
+void Lifting::rank_scaling(const double*, double* scale) const { std::fill(scale, scale + n_params(), 1.0); }
+
+RowMatrix lift_jacobian(const Lifting& model, const double* theta) {
+  RowMatrix jac(model.n_lifted(), model.n_params());
+  model.jacobian(theta, jac.data());
+  return jac;
+}
+
+RowMatrix metric(const Lifting& model, const double* theta) {
+  const RowMatrix jac = lift_jacobian(model, theta);
+  RowMatrix result = RowMatrix::Zero(jac.rows(), jac.rows());
+  result.selfadjointView<Eigen::Lower>().rankUpdate(jac);
+  result.triangularView<Eigen::StrictlyUpper>() = result.transpose();
+  return result;
+}
+
+RowMatrix metric_derivative(const Lifting& model, const double* theta, const double* direction) {
+  const RowMatrix jac = lift_jacobian(model, theta);
+  RowMatrix djac(jac.rows(), jac.cols());
+  model.jacobian_derivative(theta, direction, djac.data());
+  // dM[v] = dJ[v] J^T + J dJ[v]^T
+  RowMatrix half = djac * jac.transpose();
+  return half + half.transpose();
+}
+
+RowMatrix lift_gram(const Lifting& model, const double* theta) {
+  RowMatrix result(model.n_params(), model.n_params());
+  model.gram(theta, result.data());
+  return result;
+}
+
+RowMatrix joint_gram(const Lifting& model, const double* theta) {
+  RowMatrix result = lift_gram(model, theta);
+  RowMatrix laws_jac(model.n_laws(), model.n_params());
+  model.conserved_jacobian(theta, laws_jac.data());
+  result.noalias() += laws_jac.transpose() * laws_jac;
+  return result;
+}
+
+namespace {
+
+RankResult scaled_rank(const Lifting& model, const double* theta, RowMatrix gram, double rtol) {
+  Vector scale(model.n_params());
+  model.rank_scaling(theta, scale.data());
+  gram = scale.asDiagonal() * gram * scale.asDiagonal();
+  RankResult result;
+  result.eigenvalues = symmetric_eigenvalues_desc(gram);
+  result.rank = gram_rank(result.eigenvalues, rtol);
+  return result;
+}
+
+// Runs fill(b, row) for every sample b, in parallel; each row is written by one thread only.
+template <typename Fill>
+RowMatrix per_sample(const Lifting& model, const RowMatrixRef& thetas, std::int64_t width, bool needs_paths, Fill fill) {
+  if (thetas.cols() != model.n_params())
+    throw std::invalid_argument("thetas has " + std::to_string(thetas.cols()) + " columns, expected n_params = " +
+                                std::to_string(model.n_params()));
+  if (needs_paths) model.check_ready();
+  const Eigen::Index batch = thetas.rows();
+  RowMatrix out(batch, width);
+#pragma omp parallel for schedule(dynamic, 1)
+  for (Eigen::Index b = 0; b < batch; ++b) fill(thetas.row(b).data(), out.row(b).data());
+  return out;
+}
+
+}  // namespace
+
+RankResult rank_lift(const Lifting& model, const double* theta, double rtol) {
+  return scaled_rank(model, theta, lift_gram(model, theta), rtol);
+}
+
+RankResult rank_joint(const Lifting& model, const double* theta, double rtol) {
+  return scaled_rank(model, theta, joint_gram(model, theta), rtol);
+}
+
+RowMatrix lift_batch(const Lifting& model, const RowMatrixRef& thetas) {
+  return per_sample(model, thetas, model.n_lifted(), true, [&](const double* t, double* out) { model.lift(t, out); });
+}
+
+RowMatrix jacobian_batch(const Lifting& model, const RowMatrixRef& thetas) {
+  return per_sample(model, thetas, model.n_lifted() * model.n_params(), true,
+                    [&](const double* t, double* out) { model.jacobian(t, out); });
+}
+
+RowMatrix metric_batch(const Lifting& model, const RowMatrixRef& thetas) {
+  const std::int64_t d = model.n_lifted();
+  return per_sample(model, thetas, d * d, true, [&](const double* t, double* out) { MatrixMap(out, d, d) = metric(model, t); });
+}
+
+RowMatrix conserved_batch(const Lifting& model, const RowMatrixRef& thetas) {
+  return per_sample(model, thetas, model.n_laws(), false, [&](const double* t, double* out) { model.conserved(t, out); });
+}
+
+RowMatrix conserved_jacobian_batch(const Lifting& model, const RowMatrixRef& thetas) {
+  return per_sample(model, thetas, static_cast<std::int64_t>(model.n_laws()) * model.n_params(), false,
+                    [&](const double* t, double* out) { model.conserved_jacobian(t, out); });
+}
+
+RowMatrix gram_batch(const Lifting& model, const RowMatrixRef& thetas) {
+  const std::int64_t D = model.n_params();
+  return per_sample(model, thetas, D * D, false, [&](const double* t, double* out) { model.gram(t, out); });
+}
+
+Eigen::VectorXi rank_lift_batch(const Lifting& model, const RowMatrixRef& thetas, double rtol) {
+  const RowMatrix ranks = per_sample(model, thetas, 1, false, [&](const double* t, double* out) {
+    out[0] = rank_lift(model, t, rtol).rank;
+  });
+  return ranks.col(0).cast<int>();
+}
+
+Eigen::VectorXi rank_joint_batch(const Lifting& model, const RowMatrixRef& thetas, double rtol) {
+  const RowMatrix ranks = per_sample(model, thetas, 1, false, [&](const double* t, double* out) {
+    out[0] = rank_joint(model, t, rtol).rank;
+  });
+  return ranks.col(0).cast<int>();
+}
+
+}  // namespace intrinsic_flow

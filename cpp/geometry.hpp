@@ -1,0 +1,57 @@
+// The geometry of a factorisation z = phi(theta): what every model provides (Lifting) and what is
+// derived from it once for all models (metric, its derivative, Gram ranks, batches over theta).
+#pragma once
+
+#include <cstdint>
+
+#include "types.hpp"
+
+namespace intrinsic_flow {
+
+class Lifting {
+ public:
+  virtual ~Lifting() = default;
+  virtual int n_params() const = 0;
+  virtual std::int64_t n_lifted() const = 0;
+  virtual int n_laws() const = 0;
+  // Throws if the model cannot evaluate yet (e.g. paths not enumerated). Called before any
+  // parallel region, since nothing may throw inside one.
+  virtual void check_ready() const {}
+
+  virtual void lift(const double* theta, double* lifted) const = 0;                    // (d,)
+  virtual void jacobian(const double* theta, double* jac) const = 0;                   // (d, D)
+  virtual void jacobian_derivative(const double* theta, const double* direction, double* djac) const = 0;
+  virtual void conserved(const double* theta, double* laws) const = 0;                 // (N,)
+  virtual void conserved_jacobian(const double* theta, double* jac) const = 0;         // (N, D)
+  // G = J^T J (D, D); the default forms J.
+  virtual void gram(const double* theta, double* gram_out) const;
+  // Column scaling c applied before a rank is taken, diag(c) G diag(c): for the path-lifting
+  // c = theta (1 where theta is 0) makes G scale-invariant (BUILD_NOTES §1.5); default c = 1.
+  virtual void rank_scaling(const double* theta, double* scale) const;
+};
+
+RowMatrix lift_jacobian(const Lifting& model, const double* theta);
+RowMatrix metric(const Lifting& model, const double* theta);
+RowMatrix metric_derivative(const Lifting& model, const double* theta, const double* direction);
+RowMatrix lift_gram(const Lifting& model, const double* theta);
+// Gram matrix of the stacked Jacobian [J; Jh]: J^T J + Jh^T Jh.
+RowMatrix joint_gram(const Lifting& model, const double* theta);
+
+struct RankResult {
+  int rank;
+  Vector eigenvalues;  // of the scaled Gram matrix, decreasing: squared singular values
+};
+RankResult rank_lift(const Lifting& model, const double* theta, double rtol);
+RankResult rank_joint(const Lifting& model, const double* theta, double rtol);
+
+// Batched evaluations: thetas (B, D) -> one row per sample, in parallel over samples.
+RowMatrix lift_batch(const Lifting& model, const RowMatrixRef& thetas);
+RowMatrix jacobian_batch(const Lifting& model, const RowMatrixRef& thetas);        // (B, d*D)
+RowMatrix metric_batch(const Lifting& model, const RowMatrixRef& thetas);          // (B, d*d)
+RowMatrix conserved_batch(const Lifting& model, const RowMatrixRef& thetas);
+RowMatrix conserved_jacobian_batch(const Lifting& model, const RowMatrixRef& thetas);
+RowMatrix gram_batch(const Lifting& model, const RowMatrixRef& thetas);            // (B, D*D)
+Eigen::VectorXi rank_lift_batch(const Lifting& model, const RowMatrixRef& thetas, double rtol);
+Eigen::VectorXi rank_joint_batch(const Lifting& model, const RowMatrixRef& thetas, double rtol);
+
+}  // namespace intrinsic_flow

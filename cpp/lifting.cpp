@@ -1,0 +1,243 @@
+#include "lifting.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+namespace intrinsic_flow {
+
+namespace {
+bool is_output(int v, int n_neurons, int n_outputs) { return v >= n_neurons - n_outputs; }
+}  // namespace
+
+PathGraph::PathGraph(int n_neurons, int n_inputs, int n_outputs, std::vector<int> param_src,
+                     std::vector<int> param_dst)
+    : n_neurons_(n_neurons),
+      n_inputs_(n_inputs),
+      n_outputs_(n_outputs),
+      param_src_(std::move(param_src)),
+      param_dst_(std::move(param_dst)) {
+  if (n_inputs < 1 || n_outputs < 1 || n_inputs + n_outputs > n_neurons)
+    throw std::invalid_argument("PathGraph: need n_inputs >= 1, n_outputs >= 1 and n_inputs + n_outputs <= n_neurons");
+  if (param_src_.size() != param_dst_.size())
+    throw std::invalid_argument("PathGraph: param_src and param_dst differ in length");
+  out_params_.assign(n_neurons, {});
+  in_params_.assign(n_neurons, {});
+  bias_of_.assign(n_neurons, -1);
+  for (int p = 0; p < n_params(); ++p) {
+    const int s = param_src_[p], t = param_dst_[p];
+    if (t < n_inputs || t >= n_neurons)
+      throw std::invalid_argument("PathGraph: parameter " + std::to_string(p) + " ends at neuron " + std::to_string(t) + ", which is an input or out of range");
+    if (s < -1 || s >= n_neurons)
+      throw std::invalid_argument("PathGraph: parameter " + std::to_string(p) + " starts at neuron " + std::to_string(s) + ", out of range");
+    if (s >= 0 && is_output(s, n_neurons, n_outputs))
+      throw std::invalid_argument("PathGraph: edge " + std::to_string(s) + " -> " + std::to_string(t) + " leaves an output neuron");
+    in_params_[t].push_back(p);
+    if (s == -1) {
+      if (bias_of_[t] != -1) throw std::invalid_argument("PathGraph: neuron " + std::to_string(t) + " has two biases");
+      bias_of_[t] = p;
+    } else {
+      out_params_[s].push_back(p);
+    }
+  }
+  for (int v = 0; v < n_neurons; ++v) {
+    auto& outs = out_params_[v];
+    std::sort(outs.begin(), outs.end(), [&](int a, int b) { return param_dst_[a] < param_dst_[b]; });
+    for (size_t k = 1; k < outs.size(); ++k)
+      if (param_dst_[outs[k]] == param_dst_[outs[k - 1]])
+        throw std::invalid_argument("PathGraph: duplicate edge " + std::to_string(v) + " -> " + std::to_string(param_dst_[outs[k]]));
+    const bool input = v < n_inputs, output = is_output(v, n_neurons, n_outputs);
+    if (!output && outs.empty())
+      throw std::invalid_argument("PathGraph: neuron " + std::to_string(v) + " is dangling (no outgoing edge)");
+    if (!input && in_params_[v].empty())
+      throw std::invalid_argument("PathGraph: neuron " + std::to_string(v) + " is dangling (no incoming edge or bias)");
+    if (!input && !output) hidden_.push_back(v);
+  }
+  topo_ = topological_order();
+  // Number of paths from each neuron to the outputs, in reverse topological order.
+  std::vector<double> to_outputs(n_neurons, 0.0);
+  for (auto it = topo_.rbegin(); it != topo_.rend(); ++it) {
+    const int v = *it;
+    if (is_output(v, n_neurons, n_outputs)) { to_outputs[v] = 1.0; continue; }
+    for (int p : out_params_[v]) to_outputs[v] += to_outputs[param_dst_[p]];
+  }
+  for (int v = 0; v < n_inputs; ++v) n_paths_ += to_outputs[v];
+  for (int v = 0; v < n_neurons; ++v)
+    if (bias_of_[v] >= 0) n_paths_ += to_outputs[v];
+}
+
+std::vector<int> PathGraph::topological_order() const {
+  std::vector<int> indegree(n_neurons_, 0), order;
+  order.reserve(n_neurons_);
+  for (int p = 0; p < n_params(); ++p)
+    if (param_src_[p] >= 0) ++indegree[param_dst_[p]];
+  std::vector<int> ready;
+  for (int v = n_neurons_ - 1; v >= 0; --v)
+    if (indegree[v] == 0) ready.push_back(v);
+  while (!ready.empty()) {
+    const int v = ready.back();
+    ready.pop_back();
+    order.push_back(v);
+    for (int p : out_params_[v])
+      if (--indegree[param_dst_[p]] == 0) ready.push_back(param_dst_[p]);
+  }
+  if (static_cast<int>(order.size()) != n_neurons_)
+    throw std::invalid_argument("PathGraph: the edges contain a cycle");
+  return order;
+}
+
+void PathGraph::enumerate_paths(double max_paths) {
+  if (paths_ready()) return;
+  if (n_paths_ > max_paths)
+    throw std::length_error("PathGraph: " + std::to_string(n_paths_) + " paths exceed the limit of " + std::to_string(max_paths));
+  path_offsets_.reserve(static_cast<size_t>(n_paths_) + 1);
+  path_offsets_.push_back(0);
+  std::vector<int> prefix;
+  for (int v = 0; v < n_inputs_; ++v) dfs_paths(v, prefix);
+  for (int v = 0; v < n_neurons_; ++v) {
+    if (bias_of_[v] < 0) continue;
+    prefix.assign(1, bias_of_[v]);
+    dfs_paths(v, prefix);
+    prefix.clear();
+  }
+}
+
+void PathGraph::dfs_paths(int neuron, std::vector<int>& prefix) {
+  if (is_output(neuron, n_neurons_, n_outputs_)) {
+    path_params_.insert(path_params_.end(), prefix.begin(), prefix.end());
+    path_offsets_.push_back(static_cast<std::int64_t>(path_params_.size()));
+    max_path_length_ = std::max<int>(max_path_length_, static_cast<int>(prefix.size()));
+    return;
+  }
+  for (int p : out_params_[neuron]) {
+    prefix.push_back(p);
+    dfs_paths(param_dst_[p], prefix);
+    prefix.pop_back();
+  }
+}
+
+void PathGraph::check_ready() const {
+  if (!paths_ready()) throw std::logic_error("PathGraph: paths are not enumerated (call enumerate_paths first)");
+}
+
+void PathGraph::rank_scaling(const double* theta, double* scale) const {
+  for (int e = 0; e < n_params(); ++e) scale[e] = theta[e] != 0.0 ? theta[e] : 1.0;
+}
+
+void PathGraph::lift(const double* theta, double* lifted) const {
+  const std::int64_t d = static_cast<std::int64_t>(path_offsets_.size()) - 1;
+  for (std::int64_t q = 0; q < d; ++q) {
+    double product = 1.0;
+    for (std::int64_t k = path_offsets_[q]; k < path_offsets_[q + 1]; ++k) product *= theta[path_params_[k]];
+    lifted[q] = product;
+  }
+}
+
+void PathGraph::jacobian(const double* theta, double* jac) const {
+  const std::int64_t d = static_cast<std::int64_t>(path_offsets_.size()) - 1;
+  const int D = n_params();
+  std::fill(jac, jac + d * D, 0.0);
+  std::vector<double> prefix(max_path_length_ + 1);
+  for (std::int64_t q = 0; q < d; ++q) {
+    const int* params = path_params_.data() + path_offsets_[q];
+    const int length = static_cast<int>(path_offsets_[q + 1] - path_offsets_[q]);
+    // d/d theta_e of a product: product of the other factors, by prefix and suffix products
+    // (no division, so zero weights are handled).
+    prefix[0] = 1.0;
+    for (int k = 0; k < length; ++k) prefix[k + 1] = prefix[k] * theta[params[k]];
+    double suffix = 1.0;
+    for (int k = length - 1; k >= 0; --k) {
+      jac[q * D + params[k]] = prefix[k] * suffix;
+      suffix *= theta[params[k]];
+    }
+  }
+}
+
+void PathGraph::jacobian_derivative(const double* theta, const double* direction, double* djac) const {
+  const std::int64_t d = static_cast<std::int64_t>(path_offsets_.size()) - 1;
+  const int D = n_params();
+  std::fill(djac, djac + d * D, 0.0);
+  for (std::int64_t q = 0; q < d; ++q) {
+    const int* params = path_params_.data() + path_offsets_[q];
+    const int length = static_cast<int>(path_offsets_[q + 1] - path_offsets_[q]);
+    // d/dt prod_{g != e} (theta_g + t v_g) = sum_{g != e} v_g prod_{k != e, g} theta_k
+    for (int e = 0; e < length; ++e) {
+      double total = 0.0;
+      for (int g = 0; g < length; ++g) {
+        if (g == e) continue;
+        double product = direction[params[g]];
+        for (int k = 0; k < length; ++k)
+          if (k != e && k != g) product *= theta[params[k]];
+        total += product;
+      }
+      djac[q * D + params[e]] = total;
+    }
+  }
+}
+
+void PathGraph::conserved(const double* theta, double* laws) const {
+  for (size_t j = 0; j < hidden_.size(); ++j) {
+    const int v = hidden_[j];
+    double value = 0.0;
+    for (int p : in_params_[v]) value += theta[p] * theta[p];
+    for (int p : out_params_[v]) value -= theta[p] * theta[p];
+    laws[j] = value;
+  }
+}
+
+void PathGraph::conserved_jacobian(const double* theta, double* jac) const {
+  const int D = n_params();
+  std::fill(jac, jac + hidden_.size() * D, 0.0);
+  for (size_t j = 0; j < hidden_.size(); ++j) {
+    const int v = hidden_[j];
+    for (int p : in_params_[v]) jac[j * D + p] = 2.0 * theta[p];
+    for (int p : out_params_[v]) jac[j * D + p] = -2.0 * theta[p];
+  }
+}
+
+void PathGraph::gram(const double* theta, double* gram_out) const {
+  const int n = n_neurons_, D = n_params();
+  // forward[v]: sum over partial paths from a start to v of prod theta^2 (a start counts 1);
+  // backward[v]: same from v to the outputs; between(a, b): from a to b (1 when a == b).
+  std::vector<double> forward(n, 0.0), backward(n, 0.0);
+  for (int v : topo_) {
+    if (v < n_inputs_) { forward[v] = 1.0; continue; }
+    for (int p : in_params_[v]) forward[v] += theta[p] * theta[p] * (param_src_[p] < 0 ? 1.0 : forward[param_src_[p]]);
+  }
+  for (auto it = topo_.rbegin(); it != topo_.rend(); ++it) {
+    const int v = *it;
+    if (is_output(v, n, n_outputs_)) { backward[v] = 1.0; continue; }
+    for (int p : out_params_[v]) backward[v] += theta[p] * theta[p] * backward[param_dst_[p]];
+  }
+  std::vector<int> position(n);
+  for (int k = 0; k < n; ++k) position[topo_[k]] = k;
+  RowMatrix between = RowMatrix::Zero(n, n);
+  for (int a = 0; a < n; ++a) {
+    between(a, a) = 1.0;
+    for (int k = position[a] + 1; k < n; ++k) {
+      const int b = topo_[k];
+      double sum = 0.0;
+      for (int p : in_params_[b])
+        if (param_src_[p] >= 0) sum += theta[p] * theta[p] * between(a, param_src_[p]);
+      between(a, b) = sum;
+    }
+  }
+  auto start_weight = [&](int p) { return param_src_[p] < 0 ? 1.0 : forward[param_src_[p]]; };
+  // G_ee = F(src e) B(dst e); for e before f on a path,
+  // G_ef = theta_e theta_f F(src e) N(dst e, src f) B(dst f)   (main_paper §3.3).
+  for (int e = 0; e < D; ++e) {
+    gram_out[static_cast<std::int64_t>(e) * D + e] = start_weight(e) * backward[param_dst_[e]];
+    for (int f = e + 1; f < D; ++f) {
+      double value = 0.0;
+      if (param_src_[f] >= 0)
+        value += start_weight(e) * between(param_dst_[e], param_src_[f]) * backward[param_dst_[f]];
+      if (param_src_[e] >= 0)
+        value += start_weight(f) * between(param_dst_[f], param_src_[e]) * backward[param_dst_[e]];
+      value *= theta[e] * theta[f];
+      gram_out[static_cast<std::int64_t>(e) * D + f] = value;
+      gram_out[static_cast<std::int64_t>(f) * D + e] = value;
+    }
+  }
+}
+
+}  // namespace intrinsic_flow

@@ -1,0 +1,43 @@
+// Deep linear networks: phi(theta) = (W_L ... W_1).ravel(), W_l of shape (d_l, d_{l-1}) stored
+// row-major one after the other in theta (shared/API.md).
+#pragma once
+
+#include <vector>
+
+#include "geometry.hpp"
+#include "types.hpp"
+
+namespace intrinsic_flow {
+
+class LinearChain : public Lifting {
+ public:
+  explicit LinearChain(std::vector<int> widths);  // throws std::invalid_argument
+
+  int n_params() const override { return n_params_; }
+  std::int64_t n_lifted() const override { return static_cast<std::int64_t>(widths_.front()) * widths_.back(); }
+  int n_laws() const override { return n_laws_; }
+
+  void lift(const double* theta, double* lifted) const override;
+  // J[(i, j), W_l[a, b]] = (W_L..W_{l+1})[i, a] (W_{l-1}..W_1)[b, j]
+  void jacobian(const double* theta, double* jac) const override;
+  void jacobian_derivative(const double* theta, const double* direction, double* djac) const override;
+  // H_l = W_{l+1}^T W_{l+1} - W_l W_l^T, upper triangles row by row, l = 1..L-1.
+  void conserved(const double* theta, double* laws) const override;
+  void conserved_jacobian(const double* theta, double* jac) const override;
+
+ private:
+  ConstMatrixMap layer(const double* theta, int l) const;  // l = 0..L-1
+  // prefix[k] = W_k..W_1 (prefix[0] = I), suffix[k] = W_L..W_{k+1} (suffix[L] = I)
+  void products(const double* theta, std::vector<RowMatrix>& prefix, std::vector<RowMatrix>& suffix) const;
+  void product_derivatives(const double* theta, const double* direction, const std::vector<RowMatrix>& prefix,
+                           const std::vector<RowMatrix>& suffix, std::vector<RowMatrix>& dprefix,
+                           std::vector<RowMatrix>& dsuffix) const;
+  void fill_jacobian(const std::vector<RowMatrix>& left, const std::vector<RowMatrix>& right, double* jac,
+                     bool accumulate) const;
+
+  std::vector<int> widths_;
+  std::vector<int> offsets_;
+  int n_params_ = 0, n_laws_ = 0;
+};
+
+}  // namespace intrinsic_flow

@@ -1,0 +1,42 @@
+"""intrinsic-flow: conservation laws, intrinsic-dynamics criteria and flows of z = phi(theta).
+
+The default backend runs on the C++ core (Eigen + OpenMP); ``intrinsic_flow.reference`` is the
+same API in plain NumPy.
+"""
+from . import _core
+from ._checks import positive_int as _positive_int
+from ._config import config
+from ._rank import RankInfo, numerical_rank, singular_gap
+from .geometry import *  # noqa: F401,F403
+from .geometry import __all__ as _geometry_all
+from .models import DAGReLUNet, LinearNet, ReLUNet
+
+# One module per topic; each lists its public names in __all__.
+from . import losses  # noqa: E402
+from .criteria import *  # noqa: E402,F401,F403
+from .flows import *  # noqa: E402,F401,F403
+from .lie import *  # noqa: E402,F401,F403
+from .scan import *  # noqa: E402,F401,F403
+from . import criteria as _criteria, flows as _flows, lie as _lie, scan as _scan  # noqa: E402
+
+__version__ = "0.1.0"
+
+
+def build_info() -> dict:
+    """``{"eigen": version, "openmp": bool, "threads": int, "version": str}`` of the core in use."""
+    info = dict(_core.build_info())
+    info["version"] = __version__
+    return info
+
+
+def set_num_threads(n: int) -> None:
+    """Threads used by the core's parallel loops (default: OMP_NUM_THREADS or all cores).
+
+    Results never depend on it: work is split over independent samples.
+    """
+    _core.set_num_threads(_positive_int(n, "n"))
+
+
+__all__ = ["ReLUNet", "LinearNet", "DAGReLUNet", "RankInfo", "numerical_rank", "singular_gap", "config",
+           "build_info", "set_num_threads", "losses", *_geometry_all,
+           *_criteria.__all__, *_flows.__all__, *_lie.__all__, *_scan.__all__]

@@ -1,0 +1,156 @@
+"""The public geometry API, written once for both backends.
+
+A backend is a function ``lifting_of(model)`` returning an object with the methods of
+cpp/geometry.hpp (``lift``, ``jacobian``, ``metric``, ..., ``*_batch``); ``Backend`` validates
+input, refuses oversized results before allocating, calls it and shapes the output.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _checks, _rank
+from .models import longest_path
+
+
+class Backend:
+    def __init__(self, lifting_of) -> None:
+        self._lifting_of = lifting_of
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _lifting(self, model, paths: bool = False):
+        """The backend's object for model; with paths=True the path table must exist (size-checked)."""
+        if paths and model.kind == "path":
+            _checks.check_size(model.n_lifted * max(longest_path(model.graph), 1), "the table of paths", itemsize=4)
+        return self._lifting_of(model, paths)
+
+    @staticmethod
+    def _rtol(model, rtol):
+        rtol = _checks.rtol(rtol)
+        return _rank.default_gram_rtol(model.n_params) if rtol is None else rtol
+
+    # -- phi and its derivatives -----------------------------------------------------------
+    def lift(self, model, theta) -> np.ndarray:
+        """z = phi(theta): theta (D,) -> z (d,). Path order and layouts as in shared/API.md."""
+        theta = _checks.theta(model, theta)
+        _checks.check_size(model.n_lifted, "phi(theta)")
+        return self._lifting(model, paths=True).lift(theta)
+
+    def lift_jacobian(self, model, theta) -> np.ndarray:
+        """J = dphi(theta), dense, shape (d, D)."""
+        theta = _checks.theta(model, theta)
+        _checks.check_size(model.n_lifted * model.n_params, "the Jacobian (d x D)")
+        return self._lifting(model, paths=True).jacobian(theta)
+
+    def metric(self, model, theta) -> np.ndarray:
+        """M(theta) = J J^T, shape (d, d). For the path-lifting M_pq = z_p z_q sum_{e in p∩q} theta_e^-2."""
+        theta = _checks.theta(model, theta)
+        _checks.check_size(model.n_lifted * (model.n_lifted + model.n_params), "the metric (d x d) and Jacobian")
+        return self._lifting(model, paths=True).metric(theta)
+
+    def metric_derivative(self, model, theta, v) -> np.ndarray:
+        """dM(theta)[v] = dJ[v] J^T + J dJ[v]^T, the derivative of M along v (D,), shape (d, d)."""
+        theta = _checks.theta(model, theta)
+        v = _checks.theta(model, v, "v")
+        _checks.check_size(model.n_lifted * (model.n_lifted + 2 * model.n_params), "the metric derivative (d x d)")
+        return self._lifting(model, paths=True).metric_derivative(theta, v)
+
+    def conserved(self, model, theta) -> np.ndarray:
+        """Known conservation laws h(theta), shape (N_known,) (order in shared/API.md)."""
+        return self._lifting(model).conserved(_checks.theta(model, theta))
+
+    def conserved_jacobian(self, model, theta) -> np.ndarray:
+        """Jh = dh(theta), shape (N_known, D)."""
+        theta = _checks.theta(model, theta)
+        _checks.check_size(model.n_known_laws * model.n_params, "the Jacobian of the known laws")
+        return self._lifting(model).conserved_jacobian(theta)
+
+    def lift_gram(self, model, theta) -> np.ndarray:
+        """G = J^T J, shape (D, D); for path-lifting models computed without enumerating paths."""
+        theta = _checks.theta(model, theta)
+        _checks.check_size(model.n_params ** 2, "the Gram matrix (D x D)")
+        return self._lifting(model).gram(theta)
+
+    def joint_gram(self, model, theta) -> np.ndarray:
+        """J^T J + Jh^T Jh, the Gram matrix of the stacked Jacobian [J; Jh], shape (D, D)."""
+        theta = _checks.theta(model, theta)
+        _checks.check_size(model.n_params ** 2 + model.n_known_laws * model.n_params, "the joint Gram matrix (D x D)")
+        return self._lifting(model).joint_gram(theta)
+
+    # -- ranks -----------------------------------------------------------------------------
+    def rank_info(self, model, theta, which: str = "lift", rtol=None) -> _rank.RankInfo:
+        """Rank of J (``which="lift"``) or of [J; Jh] (``which="joint"``) with its singular values.
+
+        Taken on diag(c) G diag(c), G the Gram matrix, c = theta (1 where theta is 0) for
+        path-lifting models: its entries sum_{p ∋ e,f} phi_p^2 do not change when a neuron is
+        rescaled, so neither does the rank of J. Eigenvalues above rtol * largest count
+        (default rtol = 10 D eps).
+        """
+        if which not in ("lift", "joint"):
+            raise ValueError(f"which must be 'lift' or 'joint', got {which!r}")
+        theta = _checks.theta(model, theta)
+        _checks.check_size(2 * model.n_params ** 2, "the Gram matrix (D x D)")
+        rtol = self._rtol(model, rtol)
+        lifting = self._lifting(model)
+        _, eigenvalues = (lifting.rank_lift if which == "lift" else lifting.rank_joint)(theta, rtol)
+        return _rank.gram_info(np.asarray(eigenvalues), rtol)
+
+    def rank_lift(self, model, theta, rtol=None) -> int:
+        """Rank of dphi(theta), scale-invariant, via the Gram form (see rank_info)."""
+        return self.rank_info(model, theta, "lift", rtol).rank
+
+    def rank_joint(self, model, theta, rtol=None) -> int:
+        """Rank of [dphi(theta); dh(theta)] via the Gram form; D means theta is recoverable from (z, h)."""
+        return self.rank_info(model, theta, "joint", rtol).rank
+
+    # -- batches over thetas (B, D) --------------------------------------------------------
+    def _batch(self, model, thetas, method: str, width: int, what: str, paths: bool = False):
+        thetas = _checks.thetas(model, thetas)
+        _checks.check_size(thetas.shape[0] * width, what)
+        return getattr(self._lifting(model, paths), method)(thetas)
+
+    def lift_batch(self, model, thetas) -> np.ndarray:
+        """phi over a batch: thetas (B, D) -> (B, d)."""
+        return self._batch(model, thetas, "lift_batch", model.n_lifted, "the batch of phi(theta)", paths=True)
+
+    def lift_jacobian_batch(self, model, thetas) -> np.ndarray:
+        """Jacobians over a batch: thetas (B, D) -> (B, d, D)."""
+        d, D = model.n_lifted, model.n_params
+        return self._batch(model, thetas, "jacobian_batch", d * D, "the batch of Jacobians", True).reshape(-1, d, D)
+
+    def metric_batch(self, model, thetas) -> np.ndarray:
+        """Metrics over a batch: thetas (B, D) -> (B, d, d)."""
+        d = model.n_lifted
+        return self._batch(model, thetas, "metric_batch", d * (d + model.n_params), "the batch of metrics", True).reshape(-1, d, d)
+
+    def conserved_batch(self, model, thetas) -> np.ndarray:
+        """Known laws over a batch: thetas (B, D) -> (B, N_known)."""
+        return self._batch(model, thetas, "conserved_batch", model.n_known_laws, "the batch of laws")
+
+    def conserved_jacobian_batch(self, model, thetas) -> np.ndarray:
+        """Jacobians of the known laws over a batch: (B, D) -> (B, N_known, D)."""
+        N, D = model.n_known_laws, model.n_params
+        return self._batch(model, thetas, "conserved_jacobian_batch", N * D, "the batch of law Jacobians").reshape(-1, N, D)
+
+    def lift_gram_batch(self, model, thetas) -> np.ndarray:
+        """Gram matrices over a batch: (B, D) -> (B, D, D)."""
+        D = model.n_params
+        return self._batch(model, thetas, "gram_batch", D * D, "the batch of Gram matrices").reshape(-1, D, D)
+
+    def rank_lift_batch(self, model, thetas, rtol=None) -> np.ndarray:
+        """rank_lift over a batch: (B, D) -> (B,) integers."""
+        thetas = _checks.thetas(model, thetas)
+        _checks.check_size(2 * model.n_params ** 2, "the Gram matrix (D x D)")
+        return np.asarray(self._lifting(model).rank_lift_batch(thetas, self._rtol(model, rtol)), dtype=np.int64)
+
+    def rank_joint_batch(self, model, thetas, rtol=None) -> np.ndarray:
+        """rank_joint over a batch: (B, D) -> (B,) integers."""
+        thetas = _checks.thetas(model, thetas)
+        _checks.check_size(2 * model.n_params ** 2, "the Gram matrix (D x D)")
+        return np.asarray(self._lifting(model).rank_joint_batch(thetas, self._rtol(model, rtol)), dtype=np.int64)
+
+    def exports(self) -> dict:
+        names = ["lift", "lift_jacobian", "metric", "metric_derivative", "conserved", "conserved_jacobian",
+                 "lift_gram", "joint_gram", "rank_info", "rank_lift", "rank_joint", "lift_batch",
+                 "lift_jacobian_batch", "metric_batch", "conserved_batch", "conserved_jacobian_batch",
+                 "lift_gram_batch", "rank_lift_batch", "rank_joint_batch"]
+        return {name: getattr(self, name) for name in names}

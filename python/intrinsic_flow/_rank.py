@@ -1,0 +1,88 @@
+"""Numerical rank with a documented tolerance and the singular values around the cut.
+
+Conventions (shared/BUILD_NOTES.md §1): the relative tolerance grows with min(M, N), never with
+the number of rows (a path-lifting Jacobian has one row per path); a Gram matrix squares the
+singular values, so its eigenvalues are cut at 10 * n * eps times the largest one.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _checks
+
+EPS = np.finfo(np.float64).eps
+
+
+def default_rtol(shape) -> float:
+    """Relative tolerance on singular values of an M x N matrix: min(M, N) * eps."""
+    return max(min(shape), 1) * EPS
+
+
+def default_gram_rtol(n: int) -> float:
+    """Relative tolerance on eigenvalues of an n x n Gram matrix: 10 * n * eps."""
+    return 10.0 * max(n, 1) * EPS
+
+
+@dataclass(frozen=True)
+class RankInfo:
+    """A numerical rank and how sure it is.
+
+    ``singular_values`` (decreasing), ``threshold`` (singular values above it count),
+    ``sigma_kept`` the smallest counted singular value (inf if rank 0), ``sigma_dropped`` the
+    largest one not counted (0 if full rank). The answer is robust when their ratio is large.
+    """
+
+    rank: int
+    singular_values: np.ndarray
+    threshold: float
+    sigma_kept: float
+    sigma_dropped: float
+
+    @property
+    def gap(self) -> float:
+        """sigma_kept / sigma_dropped (inf when nothing was dropped)."""
+        return np.inf if self.sigma_dropped == 0 else self.sigma_kept / self.sigma_dropped
+
+
+def _info(singular_values: np.ndarray, threshold: float) -> RankInfo:
+    rank = int(np.sum(singular_values > threshold))
+    kept = float(singular_values[rank - 1]) if rank > 0 else np.inf
+    dropped = float(singular_values[rank]) if rank < singular_values.size else 0.0
+    return RankInfo(rank, singular_values, float(threshold), kept, dropped)
+
+
+def singular_gap(A, rtol=None) -> RankInfo:
+    """Rank of a matrix A (M, N) by SVD: singular values above rtol * sigma_max, rtol defaulting
+    to min(M, N) * eps. Returns a RankInfo with the singular values around the cut."""
+    A = _checks.finite_array(A, "A")
+    if A.ndim != 2:
+        raise ValueError(f"A must be a 2-D matrix, got shape {A.shape}")
+    rtol = _checks.rtol(rtol)
+    if A.size == 0:
+        return RankInfo(0, np.zeros(0), 0.0, np.inf, 0.0)
+    sv = np.linalg.svd(A, compute_uv=False)
+    return _info(sv, (rtol if rtol is not None else default_rtol(A.shape)) * sv[0])
+
+
+def numerical_rank(A, rtol=None) -> int:
+    """Number of singular values of A above rtol * sigma_max (rtol default min(M, N) * eps).
+
+    See ``singular_gap`` for the singular values around the cut.
+    """
+    return singular_gap(A, rtol).rank
+
+
+def gram_info(eigenvalues_desc: np.ndarray, rtol=None) -> RankInfo:
+    """RankInfo from the eigenvalues (decreasing) of a Gram matrix A^T A: singular values of A
+    are their square roots; eigenvalues above rtol * largest count (rtol default 10 n eps)."""
+    n = eigenvalues_desc.size
+    rtol = default_gram_rtol(n) if rtol is None else rtol
+    largest = float(eigenvalues_desc[0]) if n else 0.0
+    rank = int(np.sum(eigenvalues_desc > rtol * largest)) if largest > 0 else 0
+    sv = np.sqrt(np.clip(eigenvalues_desc, 0.0, None))
+    info = _info(sv, np.sqrt(rtol * max(largest, 0.0)))
+    # the rank is decided on eigenvalues; keep that exact count
+    return RankInfo(rank, sv, info.threshold, float(sv[rank - 1]) if rank else np.inf,
+                    float(sv[rank]) if rank < n else 0.0)

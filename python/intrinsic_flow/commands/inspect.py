@@ -1,0 +1,51 @@
+"""`intrinsic-flow inspect`: the geometry of phi at one random theta."""
+from __future__ import annotations
+
+from ._args import add_model_arguments, model_from
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("inspect", help="ranks of dphi and [dphi; dh] at a random theta",
+                                   description="Print D, d, rank dphi, the known laws and whether theta is "
+                                               "recoverable from (phi(theta), h(theta)) at a Gaussian theta.")
+    add_model_arguments(parser)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random theta (default 0)")
+    parser.set_defaults(func=run)
+
+
+def inspect_model(model, seed: int = 0) -> dict:
+    """The numbers `inspect` prints, as a dict."""
+    import intrinsic_flow as itf
+
+    theta = model.init(seed)
+    lift_info = itf.rank_info(model, theta, "lift")
+    joint_info = itf.rank_info(model, theta, "joint")
+    return {
+        "model": model, "n_params": model.n_params, "n_lifted": model.n_lifted,
+        "rank_lift": lift_info.rank, "gap_lift": lift_info.gap,
+        "n_known_laws": model.n_known_laws,
+        "rank_conserved": itf.numerical_rank(itf.conserved_jacobian(model, theta)),
+        "rank_joint": joint_info.rank, "gap_joint": joint_info.gap,
+        "recoverable": joint_info.rank == model.n_params,
+    }
+
+
+def format_report(facts: dict) -> str:
+    def gap(value):
+        return "inf" if value == float("inf") else f"{value:.1e}"
+
+    lines = [
+        f"model                        {facts['model']}",
+        f"parameters D                 {facts['n_params']}",
+        f"lifted variables d           {facts['n_lifted']}",
+        f"rank dphi                    {facts['rank_lift']}  (singular-value gap {gap(facts['gap_lift'])})",
+        f"known conservation laws      {facts['n_known_laws']}  (rank of dh: {facts['rank_conserved']})",
+        f"rank [dphi; dh]              {facts['rank_joint']}  (singular-value gap {gap(facts['gap_joint'])})",
+        f"recoverable from (phi, h)    {'yes' if facts['recoverable'] else 'no'}",
+    ]
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    print(format_report(inspect_model(model_from(args), args.seed)))
+    return 0

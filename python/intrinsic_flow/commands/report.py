@@ -1,0 +1,5 @@
+"""`intrinsic-flow report`: placeholder, filled by its issue."""
+
+
+def register(subparsers) -> None:
+    return None

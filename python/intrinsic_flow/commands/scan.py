@@ -1,0 +1,5 @@
+"""`intrinsic-flow scan`: placeholder, filled by its issue."""
+
+
+def register(subparsers) -> None:
+    return None

@@ -1,0 +1,38 @@
+"""Geometry of phi on the C++ core: the public functions of shared/API.md (see _backend.Backend)."""
+from __future__ import annotations
+
+import functools
+
+from . import _core
+from ._backend import Backend
+
+
+def _path_graph(model):
+    g = model.graph
+    return _core.PathGraph(g.n_neurons, g.n_inputs, g.n_outputs, list(g.param_src), list(g.param_dst))
+
+
+LIFTINGS = {
+    "path": _path_graph,
+    "linear": lambda model: _core.LinearChain(list(model.widths)),
+}
+
+
+@functools.lru_cache(maxsize=64)
+def _cached(model):
+    if model.kind not in LIFTINGS:
+        raise ValueError(f"the core has no geometry for {type(model).__name__}")
+    return LIFTINGS[model.kind](model)
+
+
+def lifting_of(model, paths: bool = False):
+    """The core object of model; path tables are built on first need."""
+    lifting = _cached(model)
+    if paths and model.kind == "path" and not lifting.paths_ready:
+        lifting.enumerate_paths(float(model.n_lifted))
+    return lifting
+
+
+_backend = Backend(lifting_of)
+globals().update(_backend.exports())
+__all__ = sorted(_backend.exports())

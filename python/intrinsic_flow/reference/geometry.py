@@ -1,0 +1,102 @@
+"""Geometry of phi in plain NumPy (mirrors cpp/geometry): what is derived from a model's lifting
+once for all models, and the public functions (same names and results as intrinsic_flow)."""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from .._backend import Backend
+from .lifting import PathLifting
+from .linear import LinearLifting
+
+
+class Derived:
+    """Metric, its derivative, Gram ranks and batches, from lift/jacobian/conserved/gram."""
+
+    def metric(self, theta):
+        jac = self.jacobian(theta)
+        return jac @ jac.T
+
+    def metric_derivative(self, theta, direction):
+        jac, djac = self.jacobian(theta), self.jacobian_derivative(theta, direction)
+        half = djac @ jac.T
+        return half + half.T
+
+    def joint_gram(self, theta):
+        laws_jac = self.conserved_jacobian(theta)
+        return self.gram(theta) + laws_jac.T @ laws_jac
+
+    def _scaled_eigenvalues(self, theta, gram):
+        scale = self.rank_scaling(theta)
+        return np.linalg.eigvalsh(scale[:, None] * gram * scale[None, :])[::-1]
+
+    def rank_lift(self, theta, rtol):
+        eigenvalues = self._scaled_eigenvalues(theta, self.gram(theta))
+        return _count(eigenvalues, rtol), eigenvalues
+
+    def rank_joint(self, theta, rtol):
+        eigenvalues = self._scaled_eigenvalues(theta, self.joint_gram(theta))
+        return _count(eigenvalues, rtol), eigenvalues
+
+    def _each(self, thetas, method, *args):
+        return np.stack([np.ravel(method(theta, *args)) for theta in thetas])
+
+    def lift_batch(self, thetas):
+        return self._each(thetas, self.lift)
+
+    def jacobian_batch(self, thetas):
+        return self._each(thetas, self.jacobian)
+
+    def metric_batch(self, thetas):
+        return self._each(thetas, self.metric)
+
+    def conserved_batch(self, thetas):
+        return self._each(thetas, self.conserved)
+
+    def conserved_jacobian_batch(self, thetas):
+        return self._each(thetas, self.conserved_jacobian)
+
+    def gram_batch(self, thetas):
+        return self._each(thetas, self.gram)
+
+    def rank_lift_batch(self, thetas, rtol):
+        return np.array([self.rank_lift(theta, rtol)[0] for theta in thetas])
+
+    def rank_joint_batch(self, thetas, rtol):
+        return np.array([self.rank_joint(theta, rtol)[0] for theta in thetas])
+
+
+def _count(eigenvalues_desc, rtol) -> int:
+    largest = eigenvalues_desc[0] if eigenvalues_desc.size else 0.0
+    return int(np.sum(eigenvalues_desc > rtol * largest)) if largest > 0 else 0
+
+
+class ReferencePathLifting(Derived, PathLifting):
+    pass
+
+
+class ReferenceLinearLifting(Derived, LinearLifting):
+    pass
+
+
+LIFTINGS = {
+    "path": lambda model: ReferencePathLifting(model.graph),
+    "linear": ReferenceLinearLifting,
+}
+
+
+@functools.lru_cache(maxsize=64)
+def _cached(model):
+    if model.kind not in LIFTINGS:
+        raise ValueError(f"the reference backend has no geometry for {type(model).__name__}")
+    return LIFTINGS[model.kind](model)
+
+
+def lifting_of(model, paths: bool = False):
+    return _cached(model)
+
+
+_backend = Backend(lifting_of)
+globals().update(_backend.exports())
+__all__ = sorted(_backend.exports())

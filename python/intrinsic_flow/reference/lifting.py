@@ -1,0 +1,166 @@
+"""Path-lifting of ReLU networks in plain NumPy (mirrors cpp/lifting).
+
+phi_p(theta) = prod_{e in p} theta_e over the parameters along path p (main_paper §3.1).
+Paths are listed once per model as a padded table of parameter indices.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .._checks import check_size
+
+
+class PathLifting:
+    """The geometry of phi for a model described by a ``PathGraph`` (see models.py)."""
+
+    def __init__(self, graph) -> None:
+        self.graph = graph
+        self.n_params = len(graph.param_dst)
+        src, dst = np.asarray(graph.param_src, dtype=int), np.asarray(graph.param_dst, dtype=int)
+        self.src, self.dst = src, dst
+        self.hidden = graph.hidden
+        self.first_output = graph.n_neurons - graph.n_outputs
+        self.in_params = [np.flatnonzero(dst == v) for v in range(graph.n_neurons)]
+        # outgoing params sorted by target neuron: the lexicographic path order of shared/API.md
+        self.out_params = [sorted(np.flatnonzero(src == v), key=lambda p: dst[p]) for v in range(graph.n_neurons)]
+        self._table = None
+
+    # -- paths -----------------------------------------------------------------------------
+    def paths(self) -> list:
+        """Paths as lists of parameter indices: input paths, then bias paths by neuron."""
+        paths = []
+
+        def walk(neuron, prefix):
+            if neuron >= self.first_output:
+                paths.append(prefix)
+                return
+            for p in self.out_params[neuron]:
+                walk(self.dst[p], prefix + [int(p)])
+
+        for v in range(self.graph.n_inputs):
+            walk(v, [])
+        for v in range(self.graph.n_neurons):
+            for p in self.in_params[v]:
+                if self.src[p] < 0:
+                    walk(v, [int(p)])
+        return paths
+
+    @property
+    def table(self) -> np.ndarray:
+        """(d, longest path) parameter indices, padded with n_params (which reads a 1)."""
+        if self._table is None:
+            paths = self.paths()
+            longest = max(len(p) for p in paths)
+            table = np.full((len(paths), longest), self.n_params, dtype=np.int64)
+            for row, path in enumerate(paths):
+                table[row, : len(path)] = path
+            self._table = table
+        return self._table
+
+    @property
+    def n_lifted(self) -> int:
+        return self.table.shape[0]
+
+    def _factors(self, theta: np.ndarray) -> np.ndarray:
+        return np.append(theta, 1.0)[self.table]
+
+    # -- phi and its derivatives -----------------------------------------------------------
+    def lift(self, theta: np.ndarray) -> np.ndarray:
+        return np.prod(self._factors(theta), axis=1)
+
+    def jacobian(self, theta: np.ndarray) -> np.ndarray:
+        """J[p, e] = prod of the other factors of path p (prefix times suffix, no division)."""
+        factors = self._factors(theta)
+        ones = np.ones((factors.shape[0], 1))
+        prefix = np.cumprod(np.hstack([ones, factors[:, :-1]]), axis=1)
+        suffix = np.cumprod(np.hstack([ones, factors[:, :0:-1]]), axis=1)[:, ::-1]
+        others = prefix * suffix
+        jac = np.zeros((factors.shape[0], self.n_params + 1))
+        rows = np.arange(factors.shape[0])[:, None]
+        jac[rows, self.table] = others
+        return jac[:, :-1]
+
+    def jacobian_derivative(self, theta: np.ndarray, direction: np.ndarray) -> np.ndarray:
+        """dJ[v][p, e] = sum_{g in p, g != e} v_g prod_{k in p, k != e, g} theta_k."""
+        factors = self._factors(theta)
+        moves = np.append(direction, 0.0)[self.table]
+        length = factors.shape[1]
+        derivative = np.zeros_like(factors)
+        for e in range(length):
+            for g in range(length):
+                if g == e:
+                    continue
+                keep = [k for k in range(length) if k not in (e, g)]
+                derivative[:, e] += moves[:, g] * np.prod(factors[:, keep], axis=1)
+        djac = np.zeros((factors.shape[0], self.n_params + 1))
+        djac[np.arange(factors.shape[0])[:, None], self.table] = derivative
+        return djac[:, :-1]
+
+    # -- known laws ------------------------------------------------------------------------
+    def conserved(self, theta: np.ndarray) -> np.ndarray:
+        """h_v = |incoming weights and bias|^2 - |outgoing weights|^2 per hidden neuron."""
+        return np.array([np.sum(theta[self.in_params[v]] ** 2) - np.sum(theta[self.out_params[v]] ** 2)
+                         for v in self.hidden])
+
+    def conserved_jacobian(self, theta: np.ndarray) -> np.ndarray:
+        jac = np.zeros((len(self.hidden), self.n_params))
+        for row, v in enumerate(self.hidden):
+            jac[row, self.in_params[v]] = 2.0 * theta[self.in_params[v]]
+            jac[row, self.out_params[v]] = -2.0 * theta[self.out_params[v]]
+        return jac
+
+    # -- Gram matrix without paths ---------------------------------------------------------
+    def gram(self, theta: np.ndarray) -> np.ndarray:
+        """G = J^T J from sums of squared weights (main_paper §3.3):
+
+        G_ee = F(src e) B(dst e) and, for e before f on a path,
+        G_ef = theta_e theta_f F(src e) N(dst e, src f) B(dst f),
+        with F the sum over partial paths from a start, B to an output, N between two neurons.
+        """
+        n = self.graph.n_neurons
+        check_size(n * n + self.n_params ** 2, "the Gram matrix and its path sums")
+        squared = theta ** 2
+        order = self._topological_order()
+        forward, backward = np.zeros(n), np.zeros(n)
+        for v in order:
+            if v < self.graph.n_inputs:
+                forward[v] = 1.0
+            else:
+                p = self.in_params[v]
+                forward[v] = np.sum(squared[p] * np.where(self.src[p] < 0, 1.0, forward[self.src[p]]))
+        for v in reversed(order):
+            p = self.out_params[v]
+            backward[v] = 1.0 if v >= self.first_output else np.sum(squared[p] * backward[self.dst[p]])
+        # between[a, b]: sum over paths a -> b of prod theta^2; an extra column for "bias" sources
+        between = np.zeros((n, n + 1))
+        between[np.arange(n), np.arange(n)] = 1.0
+        for b in order:
+            edges = [p for p in self.in_params[b] if self.src[p] >= 0]
+            if edges:
+                between[:, b] += between[:, self.src[edges]] @ squared[edges]
+        start = np.where(self.src < 0, 1.0, forward[self.src])
+        src_col = np.where(self.src < 0, n, self.src)
+        after = start[:, None] * between[self.dst[:, None], src_col[None, :]] * backward[self.dst][None, :]
+        gram = (after + after.T) * np.outer(theta, theta)
+        gram[np.diag_indices(self.n_params)] = start * backward[self.dst]
+        return gram
+
+    def rank_scaling(self, theta: np.ndarray) -> np.ndarray:
+        """c = theta (1 where theta is 0): diag(c) G diag(c) has entries sum_{p ∋ e,f} phi_p^2, scale-invariant."""
+        return np.where(theta != 0.0, theta, 1.0)
+
+    def _topological_order(self) -> list:
+        indegree = np.zeros(self.graph.n_neurons, dtype=int)
+        for s, t in zip(self.src, self.dst):
+            if s >= 0:
+                indegree[t] += 1
+        ready = [v for v in range(self.graph.n_neurons) if indegree[v] == 0]
+        order = []
+        while ready:
+            v = ready.pop()
+            order.append(v)
+            for p in self.out_params[v]:
+                indegree[self.dst[p]] -= 1
+                if indegree[self.dst[p]] == 0:
+                    ready.append(self.dst[p])
+        return order
