@@ -1,0 +1,52 @@
+"""Every README example runs as pasted and prints what the README shows.
+
+An example is a ```python block followed directly by a ```text block: its exact output.
+Blocks of one section share a namespace, so later examples may use earlier names.
+"""
+import contextlib
+import io
+import pathlib
+import re
+
+import pytest
+
+README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+EXAMPLE = re.compile(r"```python\n(.*?)```\s*```text\n(.*?)```", re.S)
+
+
+def examples():
+    found = []
+    for section in re.split(r"\n## ", README.read_text()):
+        title = section.splitlines()[0][:40]
+        for k, match in enumerate(EXAMPLE.finditer(section)):
+            found.append(pytest.param(title, k, id=f"{title}-{k}"))
+    return found
+
+
+def _run_section(title: str, upto: int) -> str:
+    section = next(s for s in re.split(r"\n## ", README.read_text()) if s.splitlines()[0][:40] == title)
+    namespace: dict = {}
+    output = ""
+    for k, match in enumerate(EXAMPLE.finditer(section)):
+        buffer = io.StringIO()
+        with contextlib.redirect_stdout(buffer):
+            exec(compile(match.group(1), f"README[{title}#{k}]", "exec"), namespace)
+        if k == upto:
+            output = buffer.getvalue()
+            expected = match.group(2)
+            return output, expected
+    raise AssertionError("example not found")
+
+
+@pytest.mark.parametrize("title,index", examples())
+def test_readme_example_prints_what_it_shows(title, index):
+    output, expected = _run_section(title, index)
+    assert output.strip() == expected.strip()
+
+
+def test_readme_starts_with_two_commands():
+    text = README.read_text()
+    first_block = re.search(r"```bash\n(.*?)```", text, re.S).group(1).strip().splitlines()
+    assert len(first_block) == 2
+    assert first_block[0].startswith("pip install . && intrinsic-flow ")
+    assert first_block[1] == 'pip install ".[test]" && python -m pytest'
