@@ -103,10 +103,12 @@ class Backend:
         return self.rank_info(model, theta, "joint", rtol).rank
 
     # -- batches over thetas (B, D) --------------------------------------------------------
-    def _batch(self, model, thetas, method: str, width: int, what: str, paths: bool = False):
+    def _batch(self, model, thetas, method: str, width: int, what: str, paths: bool = False, shape=None):
+        """Runs a batched method; its (B, width) result is reshaped to (B, *shape) when given."""
         thetas = _checks.thetas(model, thetas)
         _checks.check_size(thetas.shape[0] * width, what)
-        return getattr(self._lifting(model, paths), method)(thetas)
+        flat = getattr(self._lifting(model, paths), method)(thetas)
+        return flat if shape is None else flat.reshape((thetas.shape[0],) + shape)
 
     def lift_batch(self, model, thetas) -> np.ndarray:
         """phi over a batch: thetas (B, D) -> (B, d)."""
@@ -115,26 +117,27 @@ class Backend:
     def lift_jacobian_batch(self, model, thetas) -> np.ndarray:
         """Jacobians over a batch: thetas (B, D) -> (B, d, D)."""
         d, D = model.n_lifted, model.n_params
-        return self._batch(model, thetas, "jacobian_batch", d * D, "the batch of Jacobians", True).reshape(-1, d, D)
+        return self._batch(model, thetas, "jacobian_batch", d * D, "the batch of Jacobians", True, (d, D))
 
     def metric_batch(self, model, thetas) -> np.ndarray:
         """Metrics over a batch: thetas (B, D) -> (B, d, d)."""
         d = model.n_lifted
-        return self._batch(model, thetas, "metric_batch", d * (d + model.n_params), "the batch of metrics", True).reshape(-1, d, d)
+        return self._batch(model, thetas, "metric_batch", d * (d + model.n_params), "the batch of metrics", True, (d, d))
 
     def conserved_batch(self, model, thetas) -> np.ndarray:
         """Known laws over a batch: thetas (B, D) -> (B, N_known)."""
-        return self._batch(model, thetas, "conserved_batch", model.n_known_laws, "the batch of laws")
+        return self._batch(model, thetas, "conserved_batch", model.n_known_laws, "the batch of laws",
+                           shape=(model.n_known_laws,))
 
     def conserved_jacobian_batch(self, model, thetas) -> np.ndarray:
         """Jacobians of the known laws over a batch: (B, D) -> (B, N_known, D)."""
         N, D = model.n_known_laws, model.n_params
-        return self._batch(model, thetas, "conserved_jacobian_batch", N * D, "the batch of law Jacobians").reshape(-1, N, D)
+        return self._batch(model, thetas, "conserved_jacobian_batch", N * D, "the batch of law Jacobians", shape=(N, D))
 
     def lift_gram_batch(self, model, thetas) -> np.ndarray:
         """Gram matrices over a batch: (B, D) -> (B, D, D)."""
         D = model.n_params
-        return self._batch(model, thetas, "gram_batch", D * D, "the batch of Gram matrices").reshape(-1, D, D)
+        return self._batch(model, thetas, "gram_batch", D * D, "the batch of Gram matrices", shape=(D, D))
 
     def rank_lift_batch(self, model, thetas, rtol=None) -> np.ndarray:
         """rank_lift over a batch: (B, D) -> (B,) integers."""
