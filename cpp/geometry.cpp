@@ -13,7 +13,7 @@ void Lifting::gram(const double* theta, double* gram_out) const {
   MatrixMap(gram_out, n_params(), n_params()).noalias() = jac.transpose() * jac;
 }
 
-void Lifting::rank_scaling(const double*, double* scale) const { std::fill(scale, scale + n_params(), 1.0); }
+void Lifting::rank_point(const double* theta, double* point) const { std::copy(theta, theta + n_params(), point); }
 
 RowMatrix lift_jacobian(const Lifting& model, const double* theta) {
   RowMatrix jac(model.n_lifted(), model.n_params());
@@ -54,10 +54,11 @@ RowMatrix joint_gram(const Lifting& model, const double* theta) {
 
 namespace {
 
-RankResult scaled_rank(const Lifting& model, const double* theta, RowMatrix gram, double rtol) {
-  Vector scale(model.n_params());
-  model.rank_scaling(theta, scale.data());
-  gram = scale.asDiagonal() * gram * scale.asDiagonal();
+template <typename GramOf>
+RankResult rank_at_representative(const Lifting& model, const double* theta, double rtol, GramOf gram_of) {
+  Vector point(model.n_params());
+  model.rank_point(theta, point.data());
+  const RowMatrix gram = gram_of(model, point.data());
   RankResult result;
   result.eigenvalues = symmetric_eigenvalues_desc(gram);
   result.rank = gram_rank(result.eigenvalues, rtol);
@@ -81,11 +82,11 @@ RowMatrix per_sample(const Lifting& model, const RowMatrixRef& thetas, std::int6
 }  // namespace
 
 RankResult rank_lift(const Lifting& model, const double* theta, double rtol) {
-  return scaled_rank(model, theta, lift_gram(model, theta), rtol);
+  return rank_at_representative(model, theta, rtol, lift_gram);
 }
 
 RankResult rank_joint(const Lifting& model, const double* theta, double rtol) {
-  return scaled_rank(model, theta, joint_gram(model, theta), rtol);
+  return rank_at_representative(model, theta, rtol, joint_gram);
 }
 
 RowMatrix lift_batch(const Lifting& model, const RowMatrixRef& thetas) {

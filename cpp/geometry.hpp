@@ -25,9 +25,9 @@ class Lifting {
   virtual void conserved_jacobian(const double* theta, double* jac) const = 0;         // (N, D)
   // G = J^T J (D, D); the default forms J.
   virtual void gram(const double* theta, double* gram_out) const;
-  // Column scaling c applied before a rank is taken, diag(c) G diag(c): for the path-lifting
-  // c = theta (1 where theta is 0) makes G scale-invariant (BUILD_NOTES §1.5); default c = 1.
-  virtual void rank_scaling(const double* theta, double* scale) const;
+  // The point of theta's symmetry orbit where ranks are taken (default theta itself). For the
+  // path-lifting: the balanced representative, so that rescaling a neuron changes no rank.
+  virtual void rank_point(const double* theta, double* point) const;
 };
 
 RowMatrix lift_jacobian(const Lifting& model, const double* theta);

@@ -1,6 +1,7 @@
 #include "lifting.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 #include <string>
 
@@ -120,8 +121,26 @@ void PathGraph::check_ready() const {
   if (!paths_ready()) throw std::logic_error("PathGraph: paths are not enumerated (call enumerate_paths first)");
 }
 
-void PathGraph::rank_scaling(const double* theta, double* scale) const {
-  for (int e = 0; e < n_params(); ++e) scale[e] = theta[e] != 0.0 ? theta[e] : 1.0;
+void PathGraph::rank_point(const double* theta, double* point) const {
+  // Rescaling neuron v (incoming x s, outgoing / s) leaves phi unchanged and multiplies J by a
+  // diagonal matrix on the right, so ranks are those at theta; the balanced point (the unique
+  // minimiser of |theta|^2 on the orbit) keeps J well conditioned whatever the rescaling.
+  // Coordinate descent on log s, neuron by neuron in index order, until the scales settle.
+  std::copy(theta, theta + n_params(), point);
+  for (int sweep = 0; sweep < kBalanceSweeps; ++sweep) {
+    double largest_step = 0.0;
+    for (int v : hidden_) {
+      double in = 0.0, out = 0.0;
+      for (int p : in_params_[v]) in += point[p] * point[p];
+      for (int p : out_params_[v]) out += point[p] * point[p];
+      if (in == 0.0 || out == 0.0) continue;
+      const double scale = std::sqrt(std::sqrt(out / in));
+      for (int p : in_params_[v]) point[p] *= scale;
+      for (int p : out_params_[v]) point[p] /= scale;
+      largest_step = std::max(largest_step, std::abs(std::log(scale)));
+    }
+    if (largest_step < kBalanceTolerance) break;
+  }
 }
 
 void PathGraph::lift(const double* theta, double* lifted) const {
@@ -222,22 +241,54 @@ void PathGraph::gram(const double* theta, double* gram_out) const {
       between(a, b) = sum;
     }
   }
-  auto start_weight = [&](int p) { return param_src_[p] < 0 ? 1.0 : forward[param_src_[p]]; };
+  std::vector<double> start(D), back(D);
+  for (int e = 0; e < D; ++e) {
+    start[e] = param_src_[e] < 0 ? 1.0 : forward[param_src_[e]];
+    back[e] = backward[param_dst_[e]];
+  }
   // G_ee = F(src e) B(dst e); for e before f on a path,
   // G_ef = theta_e theta_f F(src e) N(dst e, src f) B(dst f)   (main_paper §3.3).
+  // Row by row, each entry from both orders (one of them is zero in a DAG): contiguous writes.
+#pragma omp parallel for schedule(static) if (static_cast<std::int64_t>(D) * D > 1000000)
   for (int e = 0; e < D; ++e) {
-    gram_out[static_cast<std::int64_t>(e) * D + e] = start_weight(e) * backward[param_dst_[e]];
-    for (int f = e + 1; f < D; ++f) {
+    double* row = gram_out + static_cast<std::int64_t>(e) * D;
+    const int dst_e = param_dst_[e], src_e = param_src_[e];
+    for (int f = 0; f < D; ++f) {
       double value = 0.0;
-      if (param_src_[f] >= 0)
-        value += start_weight(e) * between(param_dst_[e], param_src_[f]) * backward[param_dst_[f]];
-      if (param_src_[e] >= 0)
-        value += start_weight(f) * between(param_dst_[f], param_src_[e]) * backward[param_dst_[e]];
-      value *= theta[e] * theta[f];
-      gram_out[static_cast<std::int64_t>(e) * D + f] = value;
-      gram_out[static_cast<std::int64_t>(f) * D + e] = value;
+      if (param_src_[f] >= 0) value += start[e] * between(dst_e, param_src_[f]) * back[f];
+      if (src_e >= 0) value += start[f] * between(param_dst_[f], src_e) * back[e];
+      row[f] = value * theta[e] * theta[f];
     }
+    row[e] = start[e] * back[e];
   }
+}
+
+int PathGraph::exact_rank(const double* theta) const {
+  // J diag(theta) = diag(phi) A (BUILD_NOTES §1.5): rows of paths with one zero parameter e are
+  // multiples of the unit vector e_e, rows of paths without zero are diag(phi) A on the nonzero
+  // parameters, and the kernel of that incidence matrix is {x_e = pi(dst e) - pi(src e)} with pi
+  // free on the hidden neurons that some all-nonzero path visits. Hence
+  //   rank J = #{e : src e reachable and dst e co-reachable} - #{hidden v reachable and co-reachable},
+  // reachability taken through nonzero parameters from the inputs and nonzero biases.
+  const int n = n_neurons_;
+  std::vector<char> reach(n, 0), coreach(n, 0);
+  for (int v : topo_) {
+    if (v < n_inputs_) { reach[v] = 1; continue; }
+    for (int p : in_params_[v])
+      if (theta[p] != 0.0 && (param_src_[p] < 0 || reach[param_src_[p]])) reach[v] = 1;
+  }
+  for (auto it = topo_.rbegin(); it != topo_.rend(); ++it) {
+    const int v = *it;
+    if (is_output(v, n, n_outputs_)) { coreach[v] = 1; continue; }
+    for (int p : out_params_[v])
+      if (theta[p] != 0.0 && coreach[param_dst_[p]]) coreach[v] = 1;
+  }
+  int rank = 0;
+  for (int e = 0; e < n_params(); ++e)
+    if ((param_src_[e] < 0 || reach[param_src_[e]]) && coreach[param_dst_[e]]) ++rank;
+  for (int v : hidden_)
+    if (reach[v] && coreach[v]) --rank;
+  return rank;
 }
 
 }  // namespace intrinsic_flow

@@ -17,6 +17,10 @@
 
 namespace intrinsic_flow {
 
+// Balancing stops when no neuron scale moves log s by more than the tolerance.
+constexpr int kBalanceSweeps = 500;
+constexpr double kBalanceTolerance = 1e-8;
+
 class PathGraph : public Lifting {
  public:
   // Throws std::invalid_argument on any malformed graph (index out of range, edge into an input
@@ -30,7 +34,8 @@ class PathGraph : public Lifting {
   }
   int n_laws() const override { return static_cast<int>(hidden_.size()); }
   void check_ready() const override;
-  void rank_scaling(const double* theta, double* scale) const override;
+  // Balanced representative: hidden neurons rescaled (phi unchanged) until |in|^2 = |out|^2.
+  void rank_point(const double* theta, double* point) const override;
   int n_neurons() const { return n_neurons_; }
   // Number of paths as a double: it may exceed any integer type we could enumerate.
   double n_paths() const { return n_paths_; }
@@ -48,6 +53,9 @@ class PathGraph : public Lifting {
   // G = J^T J (D, D) from forward, backward and neuron-to-neuron sums of squared weights,
   // without enumerating paths (main_paper §3.3, BUILD_NOTES §1.5).
   void gram(const double* theta, double* gram_out) const override;
+
+  // Exact rank of J from the zero pattern of theta alone, in O(D) (see lifting.cpp).
+  int exact_rank(const double* theta) const;
 
   // Builds the path table; required before lift/jacobian. Throws std::length_error if the number
   // of paths exceeds max_paths.

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import intrinsic_flow as itf
 from intrinsic_flow import DAGReLUNet, LinearNet, ReLUNet
@@ -243,3 +244,21 @@ def test_known_laws_are_conserved_along_rk4(backend, model):
     assert np.linalg.norm(theta - theta0) > 0.1  # the flow really moved
     drift = np.max(np.abs(laws - laws[0])) / max(np.max(np.abs(laws[0])), 1.0)
     assert drift < 1e-10
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.one_of(relu_nets(), dag_nets()), st.integers(0, 2**32 - 1), st.floats(0.1, 0.7))
+def test_exact_rank_from_the_zero_pattern_matches_the_dense_rank(net, seed, p_zero):
+    rng = np.random.default_rng(seed)
+    theta = net.init(rng) * (rng.random(net.n_params) > p_zero)
+    dense = itf.numerical_rank(itf.reference.lift_jacobian(net, theta), rtol=1e-10)
+    assert itf.rank_lift(net, theta, method="exact") == dense
+    assert itf.reference.rank_lift(net, theta, method="exact") == dense
+    assert itf.rank_lift(net, theta) == dense  # the Gram route agrees
+
+
+def test_exact_rank_is_for_path_lifting_only():
+    with pytest.raises(ValueError, match="method='exact' needs a path-lifting model"):
+        itf.rank_lift(LinearNet([2, 2]), np.ones(4), method="exact")
+    with pytest.raises(ValueError, match="method must be 'gram' or 'exact'"):
+        itf.rank_lift(ReLUNet([2, 2]), np.ones(4), method="svd")

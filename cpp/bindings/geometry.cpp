@@ -114,6 +114,20 @@ void define_geometry(py::module_& m) {
            py::arg("n_outputs"), py::arg("param_src"), py::arg("param_dst"))
       .def_property_readonly("n_paths_total", &PathGraph::n_paths)
       .def_property_readonly("paths_ready", &PathGraph::paths_ready)
+      .def("exact_rank",
+           [](const PathGraph& g, const ThetaRef& theta) {
+             check_length(g, theta, "theta");
+             return g.exact_rank(theta.data());
+           },
+           py::arg("theta"))
+      .def("exact_rank_batch",
+           [](const PathGraph& g, const RowMatrixRef& thetas) {
+             if (thetas.cols() != g.n_params()) throw std::invalid_argument("thetas has the wrong number of columns");
+             Eigen::VectorXi ranks(thetas.rows());
+             for (Eigen::Index b = 0; b < thetas.rows(); ++b) ranks(b) = g.exact_rank(thetas.row(b).data());
+             return ranks;
+           },
+           py::arg("thetas"), Release())
       .def("enumerate_paths", &PathGraph::enumerate_paths, py::arg("max_paths"), Release());
 
   py::class_<LinearChain, Lifting>(m, "LinearChain").def(py::init<std::vector<int>>(), py::arg("widths"));

@@ -80,10 +80,11 @@ class Backend:
     def rank_info(self, model, theta, which: str = "lift", rtol=None) -> _rank.RankInfo:
         """Rank of J (``which="lift"``) or of [J; Jh] (``which="joint"``) with its singular values.
 
-        Taken on diag(c) G diag(c), G the Gram matrix, c = theta (1 where theta is 0) for
-        path-lifting models: its entries sum_{p ∋ e,f} phi_p^2 do not change when a neuron is
-        rescaled, so neither does the rank of J. Eigenvalues above rtol * largest count
-        (default rtol = 10 D eps).
+        Taken on the Gram matrix J^T J (or J^T J + Jh^T Jh) at a representative of theta: for
+        path-lifting models the balanced point of its neuron-rescaling orbit (phi unchanged,
+        |incoming|^2 = |outgoing|^2 at every hidden neuron), so rescaling a neuron by 1e8 changes
+        no rank; for linear nets theta itself. Eigenvalues above rtol * largest count (default
+        rtol = 10 D eps); ``singular_values`` are their square roots.
         """
         if which not in ("lift", "joint"):
             raise ValueError(f"which must be 'lift' or 'joint', got {which!r}")
@@ -94,8 +95,24 @@ class Backend:
         _, eigenvalues = (lifting.rank_lift if which == "lift" else lifting.rank_joint)(theta, rtol)
         return _rank.gram_info(np.asarray(eigenvalues), rtol)
 
-    def rank_lift(self, model, theta, rtol=None) -> int:
-        """Rank of dphi(theta), scale-invariant, via the Gram form (see rank_info)."""
+    @staticmethod
+    def _exact_allowed(model, method: str) -> bool:
+        if method not in ("gram", "exact"):
+            raise ValueError(f"method must be 'gram' or 'exact', got {method!r}")
+        if method == "exact" and model.kind != "path":
+            raise ValueError(f"method='exact' needs a path-lifting model (ReLUNet, DAGReLUNet), got {type(model).__name__}")
+        return method == "exact"
+
+    def rank_lift(self, model, theta, rtol=None, method: str = "gram") -> int:
+        """Rank of dphi(theta), scale-invariant.
+
+        ``method="gram"`` (default): numerical rank of the scaled Gram matrix (see rank_info),
+        O(D^3), with rtol. ``method="exact"`` (path-lifting models): from the zero pattern of
+        theta alone, in O(D): J diag(theta) = diag(phi) A makes the rank an integer property of
+        the graph of nonzero weights (no tolerance involved).
+        """
+        if self._exact_allowed(model, method):
+            return int(self._lifting(model).exact_rank(_checks.theta(model, theta)))
         return self.rank_info(model, theta, "lift", rtol).rank
 
     def rank_joint(self, model, theta, rtol=None) -> int:
@@ -139,9 +156,11 @@ class Backend:
         D = model.n_params
         return self._batch(model, thetas, "gram_batch", D * D, "the batch of Gram matrices", shape=(D, D))
 
-    def rank_lift_batch(self, model, thetas, rtol=None) -> np.ndarray:
+    def rank_lift_batch(self, model, thetas, rtol=None, method: str = "gram") -> np.ndarray:
         """rank_lift over a batch: (B, D) -> (B,) integers."""
         thetas = _checks.thetas(model, thetas)
+        if self._exact_allowed(model, method):
+            return np.asarray(self._lifting(model).exact_rank_batch(thetas), dtype=np.int64)
         _checks.check_size(2 * model.n_params ** 2, "the Gram matrix (D x D)")
         return np.asarray(self._lifting(model).rank_lift_batch(thetas, self._rtol(model, rtol)), dtype=np.int64)
 

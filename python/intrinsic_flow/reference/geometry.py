@@ -27,16 +27,13 @@ class Derived:
         laws_jac = self.conserved_jacobian(theta)
         return self.gram(theta) + laws_jac.T @ laws_jac
 
-    def _scaled_eigenvalues(self, theta, gram):
-        scale = self.rank_scaling(theta)
-        return np.linalg.eigvalsh(scale[:, None] * gram * scale[None, :])[::-1]
-
     def rank_lift(self, theta, rtol):
-        eigenvalues = self._scaled_eigenvalues(theta, self.gram(theta))
+        """Rank of J from the eigenvalues of the Gram matrix at the rank point of theta."""
+        eigenvalues = np.linalg.eigvalsh(self.gram(self.rank_point(theta)))[::-1]
         return _count(eigenvalues, rtol), eigenvalues
 
     def rank_joint(self, theta, rtol):
-        eigenvalues = self._scaled_eigenvalues(theta, self.joint_gram(theta))
+        eigenvalues = np.linalg.eigvalsh(self.joint_gram(self.rank_point(theta)))[::-1]
         return _count(eigenvalues, rtol), eigenvalues
 
     def _each(self, thetas, method, *args):
@@ -62,6 +59,9 @@ class Derived:
 
     def rank_lift_batch(self, thetas, rtol):
         return np.array([self.rank_lift(theta, rtol)[0] for theta in thetas])
+
+    def exact_rank_batch(self, thetas):
+        return np.array([self.exact_rank(theta) for theta in thetas])
 
     def rank_joint_batch(self, thetas, rtol):
         return np.array([self.rank_joint(theta, rtol)[0] for theta in thetas])

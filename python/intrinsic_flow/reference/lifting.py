@@ -10,6 +10,9 @@ import numpy as np
 from .._checks import check_size
 
 
+BALANCE_SWEEPS, BALANCE_TOLERANCE = 500, 1e-8  # as cpp/lifting.hpp
+
+
 class PathLifting:
     """The geometry of phi for a model described by a ``PathGraph`` (see models.py)."""
 
@@ -145,9 +148,46 @@ class PathLifting:
         gram[np.diag_indices(self.n_params)] = start * backward[self.dst]
         return gram
 
-    def rank_scaling(self, theta: np.ndarray) -> np.ndarray:
-        """c = theta (1 where theta is 0): diag(c) G diag(c) has entries sum_{p ∋ e,f} phi_p^2, scale-invariant."""
-        return np.where(theta != 0.0, theta, 1.0)
+    def exact_rank(self, theta: np.ndarray) -> int:
+        """rank J from the zero pattern of theta alone (J diag(theta) = diag(phi) A, BUILD_NOTES §1.5).
+
+        Rows of paths with exactly one zero parameter e are multiples of e_e; rows of all-nonzero
+        paths form diag(phi) A on the nonzero parameters, whose kernel is
+        {x_e = pi(dst e) - pi(src e)} with pi free on the hidden neurons such paths visit. So
+        rank J = #{e : src e reachable, dst e co-reachable} - #{hidden v reachable and co-reachable},
+        reachability through nonzero parameters from inputs and nonzero biases to outputs.
+        """
+        order = self._topological_order()
+        n = self.graph.n_neurons
+        reach, coreach = np.zeros(n, bool), np.zeros(n, bool)
+        for v in order:
+            p = self.in_params[v]
+            reach[v] = v < self.graph.n_inputs or bool(np.any((theta[p] != 0) & ((self.src[p] < 0) | reach[self.src[p]])))
+        for v in reversed(order):
+            p = np.asarray(self.out_params[v], dtype=int)
+            coreach[v] = v >= self.first_output or bool(np.any((theta[p] != 0) & coreach[self.dst[p]]))
+        starts = (self.src < 0) | reach[self.src]
+        return int(np.sum(starts & coreach[self.dst]) - sum(reach[v] and coreach[v] for v in self.hidden))
+
+    def rank_point(self, theta: np.ndarray) -> np.ndarray:
+        """The balanced representative of theta: hidden neurons rescaled (phi unchanged) until
+        |incoming|^2 = |outgoing|^2. Ranks there equal ranks at theta (J(T theta) T = J(theta))
+        and do not depend on any prior rescaling; coordinate descent on log s as in the core."""
+        point = theta.copy()
+        for _ in range(BALANCE_SWEEPS):
+            largest_step = 0.0
+            for v in self.hidden:
+                incoming, outgoing = self.in_params[v], self.out_params[v]
+                norm_in, norm_out = np.sum(point[incoming] ** 2), np.sum(point[outgoing] ** 2)
+                if norm_in == 0.0 or norm_out == 0.0:
+                    continue
+                scale = np.sqrt(np.sqrt(norm_out / norm_in))
+                point[incoming] *= scale
+                point[outgoing] /= scale
+                largest_step = max(largest_step, abs(np.log(scale)))
+            if largest_step < BALANCE_TOLERANCE:
+                break
+        return point
 
     def _topological_order(self) -> list:
         indegree = np.zeros(self.graph.n_neurons, dtype=int)

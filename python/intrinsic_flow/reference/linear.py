@@ -81,5 +81,5 @@ class LinearLifting:
         jac = self.jacobian(theta)
         return jac.T @ jac
 
-    def rank_scaling(self, theta):
-        return np.ones(self.n_params)
+    def rank_point(self, theta):
+        return theta
