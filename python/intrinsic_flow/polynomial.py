@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 import numbers
 from dataclasses import dataclass
 from fractions import Fraction
@@ -273,16 +274,51 @@ def _exponents(n_vars: int, degree: int):
         yield tuple(exponents)
 
 
+def _independent_rows_modular(rows: list) -> list:
+    """Indices of rows (sparse dicts unknown -> int) independent over F_p, greedily in order.
+
+    Rows independent mod p are independent over Q, so the rational elimination can run on them
+    alone; ``_rational_kernel`` checks the result against every row and falls back to all rows."""
+    echelon: dict = {}  # pivot -> reduced row (dict), over F_p
+    chosen = []
+    for index, row in enumerate(rows):
+        row = {k: v % MODULUS for k, v in row.items() if v % MODULUS}
+        for pivot, reduced in echelon.items():
+            factor = row.get(pivot)
+            if factor:
+                for k, v in reduced.items():
+                    row[k] = (row.get(k, 0) - factor * v) % MODULUS
+                row = {k: v for k, v in row.items() if v}
+        if row:
+            pivot = min(row)
+            inverse = pow(row[pivot], -1, MODULUS)
+            echelon[pivot] = {k: v * inverse % MODULUS for k, v in row.items()}
+            chosen.append(index)
+    return chosen
+
+
 def _rational_kernel(columns: list, n_unknowns: int) -> list:
     """Kernel over Q of the linear system whose column k is the sparse dict ``columns[k]``
-    (row key -> integer). Returns a list of integer vectors (lists), one per free unknown."""
-    rows: dict = {}
+    (row key -> integer). Returns a list of integer vectors (dicts), one per free unknown."""
+    by_key: dict = {}
     for k, column in enumerate(columns):
         for key, value in column.items():
-            rows.setdefault(key, {})[k] = Fraction(value)
+            by_key.setdefault(key, {})[k] = Fraction(value)
+    rows = []
+    for row in by_key.values():  # each equation scaled to integer coefficients
+        scale = functools.reduce(math.lcm, [v.denominator for v in row.values()], 1)
+        rows.append({k: int(v * scale) for k, v in row.items()})
+    basis = _rational_kernel_of([rows[i] for i in _independent_rows_modular(rows)], n_unknowns)
+    if all(sum(v * row.get(k, 0) for k, v in vector.items()) == 0 for vector in basis for row in rows):
+        return basis
+    return _rational_kernel_of(rows, n_unknowns)  # pragma: no cover - only if p divides a minor
+
+
+def _rational_kernel_of(rows: list, n_unknowns: int) -> list:
+    """Kernel over Q of the given rows by reduced row echelon form with Fractions."""
     pivots: dict = {}  # pivot unknown -> reduced row (dict unknown -> Fraction), fully reduced
-    for row in rows.values():
-        row = dict(row)
+    for row in rows:
+        row = {k: Fraction(v) for k, v in row.items()}
         for pivot, reduced in pivots.items():
             factor = row.get(pivot)
             if factor:
@@ -310,10 +346,10 @@ def _rational_kernel(columns: list, n_unknowns: int) -> list:
             if row.get(free):
                 vector[pivot] = -row[free]
         denominators = [v.denominator for v in vector.values()]
-        lcm = functools.reduce(lambda a, b: a * b // np.gcd(a, b), denominators, 1)
+        lcm = functools.reduce(math.lcm, denominators, 1)
         integers = {k: int(v * lcm) for k, v in vector.items()}
-        divisor = functools.reduce(np.gcd, [abs(v) for v in integers.values()])
-        basis.append({k: v // int(divisor) for k, v in integers.items()})
+        divisor = functools.reduce(math.gcd, [abs(v) for v in integers.values()])
+        basis.append({k: v // divisor for k, v in integers.items()})
     return basis
 
 
