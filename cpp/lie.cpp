@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <stdexcept>
 #include <string>
-#include <unordered_map>
 
 #include "parallel.hpp"
 
@@ -37,6 +36,10 @@ u64 power(u64 base, u64 exponent) {
   return result;
 }
 inline u64 inverse(u64 a) { return power(a, P - 2); }
+
+// Threads pay off only for enough work: a parallel region costs tens of microseconds, far more
+// on a loaded machine, and most counts take well under a millisecond.
+inline bool worth_threads(double operations) { return operations > 4.0e6; }
 
 // Counter-based random numbers (splitmix64): entry k of a random matrix does not depend on the
 // order in which entries are drawn, hence not on the thread count.
@@ -157,9 +160,73 @@ double bracket_work(const Field& f, const Field& g, int n) {
   return pairs;
 }
 
-// Accumulates c * x^{a + b - e_v} d/dx_comp into the map keyed by (component, sorted variables).
-void accumulate(std::unordered_map<std::string, u64>& terms, int comp, u64 c, const int* a_first, const int* a_last,
-                const int* b_first, const int* b_last, int drop, std::vector<int>& merged) {
+// Sums of terms c x^vars d/dx_comp keyed by (comp, vars): an open-addressing hash table whose keys
+// live in one flat pool (no allocation per term). Insertion order is deterministic, and sums in
+// F_p are exact, so the resulting field does not depend on anything but its inputs.
+class TermAccumulator {
+ public:
+  TermAccumulator() : slots_(1024, -1) {}
+
+  void add(int comp, const std::vector<int>& vars, u64 c) {
+    u64 h = 0x9E3779B97F4A7C15ull ^ static_cast<u64>(comp);
+    for (const int v : vars) h = (h ^ static_cast<u64>(v)) * 0x100000001B3ull;
+    h ^= h >> 29;
+    const std::size_t mask = slots_.size() - 1;
+    for (std::size_t slot = h & mask;; slot = (slot + 1) & mask) {
+      const int entry = slots_[slot];
+      if (entry < 0) {
+        insert(slot, h, comp, vars, c);
+        return;
+      }
+      if (hash_[entry] == h && component_[entry] == comp && length_[entry] == static_cast<int>(vars.size()) &&
+          std::equal(vars.begin(), vars.end(), pool_.begin() + start_[entry])) {
+        coeff_[entry] = add_mod(coeff_[entry], c);
+        return;
+      }
+    }
+  }
+
+  Field to_field() const {
+    Field out;
+    for (std::size_t e = 0; e < coeff_.size(); ++e)
+      if (coeff_[e]) out.push(component_[e], coeff_[e], pool_.data() + start_[e], pool_.data() + start_[e] + length_[e]);
+    return out;
+  }
+
+ private:
+  static u64 add_mod(u64 a, u64 b) { return intrinsic_flow::add(a, b); }
+
+  void insert(std::size_t slot, u64 h, int comp, const std::vector<int>& vars, u64 c) {
+    const int entry = static_cast<int>(coeff_.size());
+    slots_[slot] = entry;
+    hash_.push_back(h);
+    component_.push_back(comp);
+    start_.push_back(static_cast<int>(pool_.size()));
+    length_.push_back(static_cast<int>(vars.size()));
+    pool_.insert(pool_.end(), vars.begin(), vars.end());
+    coeff_.push_back(c);
+    if (2 * coeff_.size() > slots_.size()) rehash();
+  }
+
+  void rehash() {
+    std::vector<int> slots(slots_.size() * 2, -1);
+    const std::size_t mask = slots.size() - 1;
+    for (std::size_t e = 0; e < hash_.size(); ++e) {
+      std::size_t slot = hash_[e] & mask;
+      while (slots[slot] >= 0) slot = (slot + 1) & mask;
+      slots[slot] = static_cast<int>(e);
+    }
+    slots_.swap(slots);
+  }
+
+  std::vector<int> slots_;
+  std::vector<u64> hash_, coeff_;
+  std::vector<int> component_, start_, length_, pool_;
+};
+
+// merged = sorted(a + b minus one occurrence of drop)
+void merge_without(const int* a_first, const int* a_last, const int* b_first, const int* b_last, int drop,
+                   std::vector<int>& merged) {
   merged.clear();
   merged.insert(merged.end(), a_first, a_last);
   bool dropped = false;
@@ -171,46 +238,30 @@ void accumulate(std::unordered_map<std::string, u64>& terms, int comp, u64 c, co
     merged.push_back(*v);
   }
   std::sort(merged.begin(), merged.end());
-  std::string key(reinterpret_cast<const char*>(&comp), sizeof(int));
-  key.append(reinterpret_cast<const char*>(merged.data()), merged.size() * sizeof(int));
-  u64& slot = terms[key];
-  slot = add(slot, c);
 }
 
 // [f, g] = Dg f - Df g as a polynomial field.
 Field bracket(const Field& f, const Field& g, int n) {
   const auto index_f = terms_by_variable(f, n), index_g = terms_by_variable(g, n);
-  std::unordered_map<std::string, u64> terms;
+  TermAccumulator terms;
   std::vector<int> merged;
   for (std::size_t s = 0; s < f.n_terms(); ++s) {  // f_i d/dx_i of the terms of g containing x_i
     const int i = f.component[s];
     for (const auto& [t, multiplicity] : index_g[i]) {
-      const u64 c = mul(mul(f.coeff[s], g.coeff[t]), static_cast<u64>(multiplicity));
-      accumulate(terms, g.component[t], c, &f.vars[f.offset[s]], &f.vars[f.offset[s + 1]], &g.vars[g.offset[t]],
-                 &g.vars[g.offset[t + 1]], i, merged);
+      merge_without(&f.vars[f.offset[s]], &f.vars[f.offset[s + 1]], &g.vars[g.offset[t]], &g.vars[g.offset[t + 1]], i,
+                    merged);
+      terms.add(g.component[t], merged, mul(mul(f.coeff[s], g.coeff[t]), static_cast<u64>(multiplicity)));
     }
   }
   for (std::size_t t = 0; t < g.n_terms(); ++t) {  // - g_j d/dx_j of the terms of f containing x_j
     const int j = g.component[t];
     for (const auto& [s, multiplicity] : index_f[j]) {
-      const u64 c = mul(mul(f.coeff[s], g.coeff[t]), static_cast<u64>(multiplicity));
-      accumulate(terms, f.component[s], sub(0, c), &g.vars[g.offset[t]], &g.vars[g.offset[t + 1]], &f.vars[f.offset[s]],
-                 &f.vars[f.offset[s + 1]], j, merged);
+      merge_without(&g.vars[g.offset[t]], &g.vars[g.offset[t + 1]], &f.vars[f.offset[s]], &f.vars[f.offset[s + 1]], j,
+                    merged);
+      terms.add(f.component[s], merged, sub(0, mul(mul(f.coeff[s], g.coeff[t]), static_cast<u64>(multiplicity))));
     }
   }
-  // Terms in sorted key order: the field does not depend on hash-table iteration order.
-  std::vector<const std::pair<const std::string, u64>*> sorted;
-  sorted.reserve(terms.size());
-  for (const auto& entry : terms)
-    if (entry.second) sorted.push_back(&entry);
-  std::sort(sorted.begin(), sorted.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
-  Field out;
-  for (const auto* entry : sorted) {
-    const int* data = reinterpret_cast<const int*>(entry->first.data());
-    const std::size_t count = entry->first.size() / sizeof(int);
-    out.push(data[0], entry->second, data + 1, data + count);
-  }
-  return out;
+  return terms.to_field();
 }
 
 // -- row echelon form over F_p ------------------------------------------------------------------
@@ -286,14 +337,14 @@ int value_rank(const std::vector<Field>& fields, const Point& point, int n) {
     return echelon.rank();
   }
   std::vector<std::vector<std::pair<int, u64>>> values(d);  // sparse: a path touches few parameters
-#pragma omp parallel for schedule(dynamic, 64)
+#pragma omp parallel for schedule(dynamic, 64) if (worth_threads(double(d) * n))
   for (long q = 0; q < static_cast<long>(d); ++q) {
     const std::vector<u64> dense = value_at(fields[q], point, n);
     for (int k = 0; k < n; ++k)
       if (dense[k]) values[q].emplace_back(k, dense[k]);
   }
   std::vector<std::vector<u64>> compressed(n, std::vector<u64>(n, 0));
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads(double(d) * n))
   for (int s = 0; s < n; ++s) {
     auto& row = compressed[s];
     for (std::size_t q = 0; q < d; ++q) {
@@ -305,7 +356,89 @@ int value_rank(const std::vector<Field>& fields, const Point& point, int n) {
   return echelon.rank();
 }
 
+std::vector<int> topological_order(int n_neurons, const std::vector<int>& src, const std::vector<int>& dst) {
+  std::vector<int> indegree(n_neurons, 0), order;
+  std::vector<std::vector<int>> children(n_neurons);
+  for (std::size_t e = 0; e < src.size(); ++e)
+    if (src[e] >= 0) {
+      ++indegree[dst[e]];
+      children[src[e]].push_back(dst[e]);
+    }
+  for (int v = 0; v < n_neurons; ++v)
+    if (!indegree[v]) order.push_back(v);
+  for (std::size_t k = 0; k < order.size(); ++k)
+    for (const int child : children[order[k]])
+      if (--indegree[child] == 0) order.push_back(child);
+  if (static_cast<int>(order.size()) != n_neurons) throw std::invalid_argument("the path graph has a cycle");
+  return order;
+}
+
 }  // namespace
+
+int path_lift_rank_modular(int n_neurons, int n_inputs, int n_outputs, const std::vector<int>& src,
+                           const std::vector<int>& dst, const std::vector<u64>& point_values) {
+  const int n = static_cast<int>(src.size());
+  if (static_cast<int>(dst.size()) != n) throw std::invalid_argument("param_src and param_dst differ in length");
+  for (int e = 0; e < n; ++e)
+    if (src[e] < -1 || src[e] >= n_neurons || dst[e] < 0 || dst[e] >= n_neurons)
+      throw std::invalid_argument("edge index out of range");
+  const Point point = make_point(point_values, n);
+  const std::vector<int> order = topological_order(n_neurons, src, dst);
+  std::vector<u64> squared(n);
+  for (int e = 0; e < n; ++e) squared[e] = mul(point.x[e], point.x[e]);
+  // forward[v]: sum over partial paths from a start to v of prod theta^2; backward[v]: v to an output
+  std::vector<u64> forward(n_neurons, 0), backward(n_neurons, 0);
+  std::vector<std::vector<int>> in_params(n_neurons), out_params(n_neurons);
+  for (int e = 0; e < n; ++e) {
+    in_params[dst[e]].push_back(e);
+    if (src[e] >= 0) out_params[src[e]].push_back(e);
+  }
+  const int first_output = n_neurons - n_outputs;
+  for (const int v : order) {
+    if (v < n_inputs) {
+      forward[v] = 1;
+      continue;
+    }
+    for (const int e : in_params[v]) forward[v] = add(forward[v], mul(squared[e], src[e] < 0 ? 1 : forward[src[e]]));
+  }
+  for (auto v = order.rbegin(); v != order.rend(); ++v) {
+    if (*v >= first_output) {
+      backward[*v] = 1;
+      continue;
+    }
+    for (const int e : out_params[*v]) backward[*v] = add(backward[*v], mul(squared[e], backward[dst[e]]));
+  }
+  // between[a * n_neurons + b]: sum over paths a -> b of prod theta^2 (1 when a == b)
+  std::vector<u64> between(static_cast<std::size_t>(n_neurons) * n_neurons, 0);
+  for (int a = 0; a < n_neurons; ++a) between[static_cast<std::size_t>(a) * n_neurons + a] = 1;
+  for (const int b : order)
+    for (const int e : in_params[b]) {
+      if (src[e] < 0) continue;
+      for (int a = 0; a < n_neurons; ++a) {
+        u64& target = between[static_cast<std::size_t>(a) * n_neurons + b];
+        target = add(target, mul(between[static_cast<std::size_t>(a) * n_neurons + src[e]], squared[e]));
+      }
+    }
+  // G = J^T J: G_ee = start(e) B(dst e); G_ef = theta_e theta_f start(e) N(dst e, src f) B(dst f) for e
+  // before f on a path (main_paper §3.3, as in PathGraph::gram)
+  std::vector<std::vector<u64>> gram(n, std::vector<u64>(n, 0));
+  std::vector<u64> start(n);
+  for (int e = 0; e < n; ++e) start[e] = src[e] < 0 ? 1 : forward[src[e]];
+  for (int e = 0; e < n; ++e) {
+    gram[e][e] = mul(start[e], backward[dst[e]]);
+    for (int f = 0; f < n; ++f) {
+      if (f == e || src[f] < 0) continue;
+      const u64 link = between[static_cast<std::size_t>(dst[e]) * n_neurons + src[f]];
+      if (!link) continue;
+      const u64 value = mul(mul(mul(point.x[e], point.x[f]), mul(start[e], link)), backward[dst[f]]);
+      gram[e][f] = add(gram[e][f], value);
+      gram[f][e] = add(gram[f][e], value);
+    }
+  }
+  Echelon echelon(n);
+  for (auto& row : gram) echelon.add(std::move(row));
+  return echelon.rank();
+}
 
 int gradient_rank_modular(const TermTable& table, const std::vector<u64>& point_values) {
   check_table(table, "table");
@@ -340,7 +473,7 @@ LieTraceResult lie_trace_modular(const TermTable& lifted, const TermTable& laws,
   }
   check_bytes(8.0 * n * n * (basis.size() + 1), max_bytes, "the Jacobians at the point of the basis fields");
   std::vector<std::vector<u64>> base_jac(basis.size()), base_value(basis.size());
-#pragma omp parallel for schedule(dynamic)
+#pragma omp parallel for schedule(dynamic) if (worth_threads(double(basis.size()) * n * n))
   for (long j = 0; j < static_cast<long>(basis.size()); ++j) {
     base_jac[j] = jacobian_at(*basis[j], point, n);
     base_value[j] = value_at(*basis[j], point, n);
@@ -353,7 +486,7 @@ LieTraceResult lie_trace_modular(const TermTable& lifted, const TermTable& laws,
     for (const Field* g : newest) {
       const std::vector<u64> jac_g = jacobian_at(*g, point, n), value_g = value_at(*g, point, n);
       std::vector<std::vector<u64>> candidates(basis.size());
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads(double(basis.size()) * n * n))
       for (long j = 0; j < static_cast<long>(basis.size()); ++j)
         candidates[j] = bracket_value(jac_g, base_value[j], base_jac[j], value_g, n);
       for (std::size_t j = 0; j < basis.size() && echelon.rank() < bound; ++j)
@@ -370,7 +503,7 @@ LieTraceResult lie_trace_modular(const TermTable& lifted, const TermTable& laws,
     for (const auto& [f, g] : kept) work += bracket_work(*f, *g, n);
     check_bytes(48.0 * work, max_bytes, "the Lie brackets of the next level");
     std::vector<Field> next(kept.size());
-#pragma omp parallel for schedule(dynamic)
+#pragma omp parallel for schedule(dynamic) if (worth_threads(work))
     for (long k = 0; k < static_cast<long>(kept.size()); ++k) next[k] = bracket(*kept[k].first, *kept[k].second, n);
     newest_storage = std::move(next);
     newest.clear();

@@ -40,4 +40,11 @@ LieTraceResult lie_trace_modular(const TermTable& lifted, const TermTable& laws,
 // Rank over F_p of the gradients at the point of the polynomials of a table.
 int gradient_rank_modular(const TermTable& table, const std::vector<std::uint64_t>& point);
 
+// Rank over F_p of dphi(x) for the path-lifting of a DAG (edges src -> dst, src = -1 for a bias),
+// from the Gram matrix J^T J computed by sums over partial paths, without enumerating paths.
+// J^T J has the rank of J over R at every point, so its minors are nonzero polynomials exactly
+// when those of J are: the same Schwartz-Zippel bound applies.
+int path_lift_rank_modular(int n_neurons, int n_inputs, int n_outputs, const std::vector<int>& src,
+                           const std::vector<int>& dst, const std::vector<std::uint64_t>& point);
+
 }  // namespace intrinsic_flow

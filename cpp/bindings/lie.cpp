@@ -60,6 +60,9 @@ void define_lie(py::module_& m) {
         return gradient_rank_modular(table, point);
       },
       py::arg("n_vars"), py::arg("n_polys"), py::arg("poly"), py::arg("coeff"), py::arg("monomials"), py::arg("point"));
+  m.def("path_lift_rank_modular", &path_lift_rank_modular, py::arg("n_neurons"), py::arg("n_inputs"),
+        py::arg("n_outputs"), py::arg("param_src"), py::arg("param_dst"), py::arg("point"),
+        py::call_guard<py::gil_scoped_release>(), "rank over F_p of dphi(x) for a path-lifting, without paths");
 }
 
 }  // namespace intrinsic_flow::bindings

@@ -43,8 +43,17 @@ def lie_trace(model, theta=None, *, exact: bool = True, seed=0) -> LieTrace:
     point, theta = prepare(model, theta, exact, seed)
     if not exact:
         return float_trace(model, theta)
-    n_lifted, *lifted = _table_arguments(lifted_terms(model))
     n_laws, *laws = _table_arguments(law_terms(model))
+    if model.kind == "path":
+        # Level 0 from the Gram matrix by path sums (no path table); enough whenever it already
+        # reaches D - rank of the known laws, as for every generic ReLU network.
+        g = model.graph
+        rank_lift = _core.path_lift_rank_modular(g.n_neurons, g.n_inputs, g.n_outputs, list(g.param_src),
+                                                 list(g.param_dst), point)
+        rank_laws = _core.gradient_rank_modular(model.n_params, n_laws, *laws, point) if n_laws else 0
+        if rank_lift == model.n_params - rank_laws:
+            return make_trace(model, [rank_lift], rank_laws, True, True)
+    n_lifted, *lifted = _table_arguments(lifted_terms(model))
     try:
         dims, rank_laws, reached = _core.lie_trace_modular(model.n_params, n_lifted, *lifted, n_laws, *laws, point,
                                                            float(config.max_bytes))
