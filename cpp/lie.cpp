@@ -1,6 +1,7 @@
 #include "lie.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <stdexcept>
 #include <string>
 
@@ -311,9 +312,12 @@ void check_table(const TermTable& table, const char* name) {
 }
 
 void check_bytes(double n_bytes, double max_bytes, const std::string& what) {
-  if (n_bytes > max_bytes)
-    throw std::length_error(what + " would need " + std::to_string(n_bytes / (1024.0 * 1024.0)) +
-                            " MiB, more than intrinsic_flow.config.max_bytes");
+  if (n_bytes > max_bytes) {
+    char sizes[96];
+    std::snprintf(sizes, sizeof(sizes), " would need %.1f MiB, more than intrinsic_flow.config.max_bytes = %.1f MiB",
+                  n_bytes / 1048576.0, max_bytes / 1048576.0);
+    throw std::length_error(what + sizes + "; use a smaller model or raise config.max_bytes");
+  }
 }
 
 Point make_point(const std::vector<u64>& x, int n) {

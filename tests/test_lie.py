@@ -267,6 +267,14 @@ def test_bracket_budget_follows_config_max_bytes(monkeypatch):
         itf.lie_trace(LinearNet([3, 4, 4, 3]))
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_bracket_work_beyond_max_bytes_is_refused_before_expanding(backend, monkeypatch):
+    model = as_polynomial_map(LinearNet([4, 5, 5, 4, 2]))  # D = 73, three levels, no bound
+    monkeypatch.setattr(itf.config, "max_bytes", 8 * 73**3 + 1000)  # passes the D^3 check
+    with pytest.raises(ValueError, match=r"Lie brackets of the next level would need [0-9.]+ MiB"):
+        backend.lie_trace(model)
+
+
 def test_reproduce_script_draws_the_notebook_architectures():
     spec = importlib.util.spec_from_file_location("reproduce_abide", pathlib.Path(__file__).parents[1] / "bench" / "reproduce_abide.py")
     module = importlib.util.module_from_spec(spec)
