@@ -192,6 +192,26 @@ def test_core_and_reference_agree_where_brackets_are_expanded():
     assert len(itf.lie_trace(LinearNet([3, 4, 4, 3])).dims_by_depth) == 3
 
 
+@st.composite
+def polynomial_maps(draw):
+    """Small random polynomial maps: 1-3 polynomials of 1-3 terms in 2-4 variables, degree <= 3."""
+    n_vars = draw(st.integers(2, 4))
+    exponent = st.tuples(*[st.integers(0, 1)] * n_vars).filter(lambda e: 0 < sum(e)) | \
+        st.tuples(*[st.integers(0, 3)] * n_vars).filter(lambda e: 0 < sum(e) <= 3)
+    polys = draw(st.lists(st.dictionaries(exponent, st.integers(-3, 3).filter(bool), min_size=1, max_size=3),
+                          min_size=1, max_size=3))
+    return PolynomialMap(polys, n_vars)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(model=polynomial_maps(), seed=st.integers(0, 100))
+def test_core_and_reference_agree_on_random_polynomial_maps(model, seed):
+    """No bound: the iteration runs until a level adds nothing, expanding brackets of brackets."""
+    core, reference = itf.lie_trace(model, seed=seed), ref.lie_trace(model, seed=seed)
+    assert trace_fields(core) == trace_fields(reference)
+    assert core.dims_by_depth == sorted(set(core.dims_by_depth)) and core.dim <= model.n_params
+
+
 @pytest.mark.parametrize("model", AGREEMENT_MODELS, ids=lambda m: type(m).__name__)
 def test_exact_and_float_agree_at_generic_points(model):
     exact, floating = itf.lie_trace(model), itf.lie_trace(model, exact=False, seed=3)

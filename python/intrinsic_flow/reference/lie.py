@@ -18,6 +18,12 @@ Algorithm (§6.2, the iteration W_0 = W_phi, W_{k+1} = W_k + [W_0, W_k]):
    gradients), an upper bound on dim Lie since every known law has its gradient orthogonal to
    the whole Lie algebra.
 
+Cost: level 0 evaluates the d fields once; each later level evaluates |B_0| x |new| bracket
+values at the point (D^2 operations each, from the Jacobians at the point: no polynomial is
+formed), so d^2 pairs of the original fields are never bracketed (a ReLU net [9,9,9,9] has 6561
+paths but |B_0| <= D = 243, and its count stops at level 0 on the known laws' bound). Only the
+brackets kept (at most D - rank dphi in all) are expanded, and only when another level follows.
+
 Why keeping only rank-raising fields is enough: at a generic point the ranks of W_k are locally
 constant, so a field whose value lies in the span of the kept values is, near the point, a
 combination with smooth coefficients of the kept fields, and [f, sum c_i g_i] =
