@@ -98,8 +98,11 @@ def test_polynomial_map_from_sympy_equals_dicts():
     assert built == POLY and built.n_params == 3 and built.n_lifted == 2 and built.kind == "poly"
 
 
-def test_polynomial_map_of_a_linear_net_has_the_same_lift():
-    model = LinearNet([2, 3, 2])
+@pytest.mark.parametrize("model", [LinearNet([2, 3, 2]), LinearNet([3, 2, 2, 4]), ReLUNet([2, 3, 2], bias=True),
+                                   itf.DAGReLUNet(2, 1, ((0, 2), (1, 2), (2, 3), (0, 3), (3, 4), (0, 4)), (3, 4))],
+                         ids=str)
+def test_polynomial_form_of_a_network_has_the_same_lift_and_laws(model):
+    """The polynomials lie_trace works on are phi itself and the known laws h, in API order."""
     table = lifted_terms(model)
     polys = [{} for _ in range(table.n_polys)]
     for q, coefficient, mono in zip(table.poly, table.coeff, table.monomials):
@@ -109,6 +112,8 @@ def test_polynomial_map_of_a_linear_net_has_the_same_lift():
         polys[q][tuple(exponents)] = coefficient
     theta = model.init(2)
     np.testing.assert_allclose(itf.lift(PolynomialMap(polys, model.n_params), theta), itf.lift(model, theta), rtol=1e-13)
+    laws = PolynomialMap(known_laws_as_dicts(model), model.n_params)
+    np.testing.assert_allclose(itf.lift(laws, theta), itf.conserved(model, theta), rtol=1e-12, atol=1e-14)
 
 
 @pytest.mark.parametrize("model", [ReLUNet([3, 4, 2], bias=True), ReLUNet([2, 3, 3, 2], bias="hidden"),
