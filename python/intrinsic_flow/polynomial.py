@@ -117,6 +117,28 @@ class TermTable(NamedTuple):
         return len(self.coeff)
 
 
+def table_values(table: TermTable, theta: np.ndarray) -> np.ndarray:
+    """The polynomials of the table at theta in float64, shape (n_polys,)."""
+    factors = np.append(theta, 1.0)[table.monomials]  # the -1 padding reads the appended 1
+    out = np.zeros(table.n_polys)
+    np.add.at(out, table.poly, np.array([float(c) for c in table.coeff]) * np.prod(factors, axis=1))
+    return out
+
+
+def table_jacobian(table: TermTable, theta: np.ndarray) -> np.ndarray:
+    """dP_q/dtheta_v at theta in float64, shape (n_polys, n_vars): the product rule over the
+    factors of each monomial (a power appears as repeated factors), prefix times suffix."""
+    factors = np.append(theta, 1.0)[table.monomials]
+    ones = np.ones((factors.shape[0], 1))
+    prefix = np.cumprod(np.hstack([ones, factors[:, :-1]]), axis=1)
+    suffix = np.cumprod(np.hstack([ones, factors[:, :0:-1]]), axis=1)[:, ::-1]
+    others = prefix * suffix * np.array([float(c) for c in table.coeff])[:, None]
+    jac = np.zeros((table.n_polys, table.n_vars + 1))
+    columns = np.where(table.monomials < 0, table.n_vars, table.monomials)
+    np.add.at(jac, (np.broadcast_to(table.poly[:, None], columns.shape), columns), others)
+    return jac[:, :-1]
+
+
 def _table_from_dicts(polys, n_vars: int) -> TermTable:
     rows, coeffs, monos = [], [], []
     for q, poly in enumerate(polys):
@@ -425,17 +447,16 @@ class PolynomialLifting:
         self.model = model
         self.n_params = model.n_vars
         self.n_lifted = model.n_lifted
-        table = lifted_terms(model)
-        self.poly = table.poly
-        self.coeff = np.array([float(c) for c in table.coeff])
-        self.exponents = np.zeros((table.n_terms, model.n_vars))
-        for t, mono in enumerate(table.monomials):
+        self.table = lifted_terms(model)
+        self.poly = self.table.poly
+        self.coeff = np.array([float(c) for c in self.table.coeff])
+        self.exponents = np.zeros((self.table.n_terms, model.n_vars))
+        for t, mono in enumerate(self.table.monomials):
             for v in mono[mono >= 0]:
                 self.exponents[t, v] += 1
 
     def _monomials(self, theta, exponents):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.prod(np.where(exponents > 0, theta[None, :] ** exponents, 1.0), axis=1)
+        return np.prod(np.where(exponents > 0, theta[None, :] ** exponents, 1.0), axis=1)
 
     def _sum_by_poly(self, values):
         out = np.zeros(self.n_lifted)
@@ -443,20 +464,10 @@ class PolynomialLifting:
         return out
 
     def lift(self, theta):
-        return self._sum_by_poly(self.coeff * self._monomials(theta, self.exponents))
-
-    def _derivative_terms(self, theta, v):
-        """(coefficients, values) of d/dtheta_v of every term."""
-        lowered = self.exponents.copy()
-        lowered[:, v] -= 1
-        power = self.exponents[:, v]
-        return self.coeff * power * self._monomials(theta, np.maximum(lowered, 0)) * (power > 0)
+        return table_values(self.table, theta)
 
     def jacobian(self, theta):
-        jac = np.zeros((self.n_lifted, self.n_params))
-        for v in range(self.n_params):
-            jac[:, v] = self._sum_by_poly(self._derivative_terms(theta, v))
-        return jac
+        return table_jacobian(self.table, theta)
 
     def jacobian_derivative(self, theta, direction):
         """dJ[v][q, e] = sum_f v_f d^2 phi_q / dtheta_e dtheta_f."""

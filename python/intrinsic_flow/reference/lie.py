@@ -54,9 +54,10 @@ in the random coefficients, degree <= D); for path-liftings, the rank of the Gra
 dphi^T dphi computed by sums over partial paths (same rank over R at every point, hence nonzero
 minors of the same degree, doubled), which avoids listing the paths.
 
-Float mode (``exact=False``): the same steps in float64 at the given theta; a value raises the
-rank when its component orthogonal to the kept ones exceeds ``FLOAT_RTOL`` times its norm. The
-singular values of all the values considered are returned so the gap can be judged.
+Float mode (``exact=False``): the same steps in float64 at the given theta. Level 0 is the
+numerical rank of dphi(theta) (``singular_gap``, tolerance min(d, D) eps sigma_max); when it does
+not reach the bound, a value raises the rank when its component orthogonal to the kept ones
+exceeds ``FLOAT_RTOL`` times its norm. The singular values are returned so the gap can be judged.
 """
 from __future__ import annotations
 
@@ -66,7 +67,7 @@ import numpy as np
 
 from .. import _checks
 from ..polynomial import (MODULUS, PolynomialLaws, PolynomialMap, TermTable, gradients_at, law_terms,  # noqa: F401
-                          lifted_terms, modular_rank, polynomial_laws, random_point, to_modular)
+                          lifted_terms, modular_rank, polynomial_laws, random_point, table_jacobian, to_modular)
 
 FLOAT_RTOL = 1e-9
 """Float mode: a value raises the rank when its residual exceeds FLOAT_RTOL times its norm."""
@@ -82,7 +83,8 @@ class LieTrace:
     rank dphi(x) (= dims_by_depth[0]); ``rank_lift`` = rank dphi(x); ``rank_known_laws`` = rank of
     the known laws' gradients at x; ``bound_reached``: the iteration stopped because dim reached
     D - rank_known_laws (so the known laws are complete); ``exact``: modular arithmetic;
-    ``singular_values``: float mode only, of all values considered (decreasing), else None.
+    ``singular_values``: float mode only (decreasing), else None: those of dphi(theta) when
+    level 0 already reaches the bound, otherwise those of all the values considered.
     """
 
     dims_by_depth: list
@@ -321,9 +323,13 @@ def float_trace(model, theta) -> LieTrace:
     lifted = lifted_terms(model)
     laws = law_terms(model)
     law_rows = np.array([arithmetic.value(f, model.n_params) for f in gradient_fields(laws, float)]).reshape(-1, model.n_params)
-    from .._rank import numerical_rank
+    from .._rank import numerical_rank, singular_gap
 
     rank_laws = numerical_rank(law_rows) if law_rows.shape[0] else 0
+    # Level 0 is dphi(theta): when its rank already reaches the bound, no basis is needed.
+    level0 = singular_gap(table_jacobian(lifted, theta))
+    if level0.rank == model.n_params - rank_laws:
+        return make_trace(model, [level0.rank], rank_laws, True, False, level0.singular_values)
     echelon = _FloatEchelon()
     dims, reached = trace_levels(gradient_fields(lifted, float), model.n_params, model.n_params - rank_laws,
                                  arithmetic, echelon)
