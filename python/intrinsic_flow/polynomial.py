@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-import numbers
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import NamedTuple
@@ -253,19 +252,28 @@ def modular_rank(rows: list) -> int:
     return len(echelon)
 
 
-def gradients_at(table: TermTable, point) -> list:
-    """Rows dP_q/dx at point (mod p) for every polynomial of the table: n_polys lists of n_vars ints."""
-    rows = [[0] * table.n_vars for _ in range(table.n_polys)]
-    for q, coefficient, mono in zip(table.poly, table.coeff, table.monomials):
+def gradient_fields(table: TermTable, coefficient=Fraction) -> list:
+    """grad P_q for every polynomial of the table, as sparse vector fields: dicts
+    {(component v, monomial): coefficient}, monomials as sorted tuples of variables (with repeats).
+    ``coefficient`` maps a table coefficient into the working field (Fraction, F_p, float)."""
+    fields = [dict() for _ in range(table.n_polys)]
+    for q, c, mono in zip(table.poly, table.coeff, table.monomials):
         variables = [int(v) for v in mono if v >= 0]
-        c = to_modular(coefficient)
         for k, v in enumerate(variables):
             if k and variables[k - 1] == v:
-                continue  # d/dx_v x_v^m = m x_v^(m-1): counted once per distinct variable
-            power = variables.count(v)
-            rest = variables[:k] + variables[k + 1:]
-            value = c * power
-            for u in rest:
+                continue  # d/dx_v x_v^m = m x_v^(m-1), once per distinct variable
+            key = (v, tuple(variables[:k] + variables[k + 1:]))
+            fields[q][key] = fields[q].get(key, 0) + coefficient(c) * variables.count(v)
+    return fields
+
+
+def gradients_at(table: TermTable, point) -> list:
+    """Rows dP_q/dx at a point of F_p^n_vars for every polynomial of the table (lists of ints)."""
+    rows = [[0] * table.n_vars for _ in range(table.n_polys)]
+    for q, field in enumerate(gradient_fields(table, to_modular)):
+        for (v, mono), c in field.items():
+            value = c
+            for u in mono:
                 value = value * point[u] % MODULUS
             rows[q][v] = (rows[q][v] + value) % MODULUS
     return rows
@@ -425,16 +433,12 @@ def _binomial(n: int, k: int) -> int:
 
 
 def _gradient_terms(table: TermTable) -> dict:
-    """grad phi_q as {component v: [(q, monomial variables, integer coefficient), ...]}."""
-    fields: dict = {}
-    for q, coefficient, mono in zip(table.poly, table.coeff, table.monomials):
-        variables = [int(v) for v in mono if v >= 0]
-        for k, v in enumerate(variables):
-            if k and variables[k - 1] == v:
-                continue
-            rest = tuple(variables[:k] + variables[k + 1:])
-            fields.setdefault(v, []).append((int(q), rest, Fraction(coefficient) * variables.count(v)))
-    return fields
+    """grad phi_q as {component v: [(q, monomial variables, Fraction coefficient), ...]}."""
+    by_component: dict = {}
+    for q, field in enumerate(gradient_fields(table, Fraction)):
+        for (v, mono), c in field.items():
+            by_component.setdefault(v, []).append((q, mono, c))
+    return by_component
 
 
 # -- geometry of a PolynomialMap (NumPy; both backends register it) -----------------------------

@@ -66,8 +66,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _checks
-from ..polynomial import (MODULUS, PolynomialLaws, PolynomialMap, TermTable, gradients_at, law_terms,  # noqa: F401
-                          lifted_terms, modular_rank, polynomial_laws, random_point, table_jacobian, to_modular)
+from ..polynomial import (MODULUS, PolynomialLaws, PolynomialMap, gradient_fields, gradients_at,  # noqa: F401
+                          law_terms, lifted_terms, modular_rank, polynomial_laws, random_point, table_jacobian, to_modular)
 
 FLOAT_RTOL = 1e-9
 """Float mode: a value raises the rank when its residual exceeds FLOAT_RTOL times its norm."""
@@ -104,21 +104,7 @@ class LieTrace:
         return self.rank_known_laws == self.n_laws
 
 
-# -- polynomial vector fields (sparse: {(component, monomial): coefficient}) --------------------
-def gradient_fields(table: TermTable, coefficient) -> list:
-    """grad P_q for every polynomial of the table, as sparse fields; monomials are sorted tuples of
-    variables (with repeats); ``coefficient`` maps a table coefficient into the working field."""
-    fields = [dict() for _ in range(table.n_polys)]
-    for q, c, mono in zip(table.poly, table.coeff, table.monomials):
-        variables = [int(v) for v in mono if v >= 0]
-        for k, v in enumerate(variables):
-            if k and variables[k - 1] == v:
-                continue  # d/dx_v x_v^m = m x_v^(m-1), once per distinct variable
-            key = (v, tuple(variables[:k] + variables[k + 1:]))
-            fields[q][key] = fields[q].get(key, 0) + coefficient(c) * variables.count(v)
-    return fields
-
-
+# -- polynomial vector fields (sparse: {(component, monomial): coefficient}, see gradient_fields)
 def _without(mono: tuple, v: int) -> tuple:
     k = mono.index(v)
     return mono[:k] + mono[k + 1:]
