@@ -23,6 +23,9 @@ values at the point (D^2 operations each, from the Jacobians at the point: no po
 formed), so d^2 pairs of the original fields are never bracketed (a ReLU net [9,9,9,9] has 6561
 paths but |B_0| <= D = 243, and its count stops at level 0 on the known laws' bound). Only the
 brackets kept (at most D - rank dphi in all) are expanded, and only when another level follows.
+Random linear combinations (values are bilinear in the two fields) would save evaluations but
+make every kept field a dense combination, far costlier to expand for the next level; the core
+uses them where they pay, for the level-0 rank of d >> D path fields (see below).
 
 Why keeping only rank-raising fields is enough: at a generic point the ranks of W_k are locally
 constant, so a field whose value lies in the span of the kept values is, near the point, a
