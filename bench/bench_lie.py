@@ -3,7 +3,10 @@
 For each model, the best of several runs of ``lie_trace`` (exact mode) in each backend, and
 their ratio. Each backend runs in its own process (``--backend`` is the worker mode).
 
-Usage: python bench/bench_lie.py [--repeat 3] [--threads N]
+With ``--abide``, also the 100-network experiment of bench/reproduce_abide.py in each backend
+(each in its own process), the published SageMath time being 2 h 27 min on 64 cores.
+
+Usage: python bench/bench_lie.py [--repeat 3] [--threads N] [--abide]
 """
 from __future__ import annotations
 
@@ -41,14 +44,16 @@ def as_map(model):
 
 def worker(backend_name: str, repeat: int, threads) -> dict:
     import intrinsic_flow
-    from intrinsic_flow import LinearNet, ReLUNet  # noqa: F401 (used by eval)
+    from intrinsic_flow import LinearNet, ReLUNet
+
+    names = {"LinearNet": LinearNet, "ReLUNet": ReLUNet, "as_map": as_map}
 
     if threads:
         intrinsic_flow.set_num_threads(threads)
     backend = intrinsic_flow.reference if backend_name == "reference" else intrinsic_flow
     timings = {}
     for name, expression in CASES.items():
-        model = eval(expression)
+        model = eval(expression, names)
         backend.lie_trace(model)  # warm-up: polynomial tables are cached per model
         best = float("inf")
         for _ in range(repeat):
@@ -59,26 +64,52 @@ def worker(backend_name: str, repeat: int, threads) -> dict:
     return timings
 
 
+def abide_worker(backend_name: str, threads) -> dict:
+    import importlib.util
+    import pathlib
+
+    import intrinsic_flow
+
+    if threads:
+        intrinsic_flow.set_num_threads(threads)
+    spec = importlib.util.spec_from_file_location("reproduce_abide", pathlib.Path(__file__).with_name("reproduce_abide.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    backend = intrinsic_flow.reference if backend_name == "reference" else intrinsic_flow
+    rows, seconds = module.run(backend, verbose=False)
+    return {"seconds": seconds, "agree": sum(row[3] == row[4] for row in rows)}
+
+
+def run_worker(backend: str, args, *extra) -> dict:
+    command = [sys.executable, __file__, "--backend", backend, "--repeat", str(args.repeat), *extra]
+    if args.threads:
+        command += ["--threads", str(args.threads)]
+    return json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--abide", action="store_true", help="also time the 100-network experiment")
     parser.add_argument("--backend", choices=["core", "reference"], help=argparse.SUPPRESS)
+    parser.add_argument("--abide-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.backend:
-        print(json.dumps(worker(args.backend, args.repeat, args.threads)))
+        work = abide_worker(args.backend, args.threads) if args.abide_worker else worker(args.backend, args.repeat, args.threads)
+        print(json.dumps(work))
         return 0
-    results = {}
-    for backend in ("core", "reference"):
-        command = [sys.executable, __file__, "--backend", backend, "--repeat", str(args.repeat)]
-        if args.threads:
-            command += ["--threads", str(args.threads)]
-        results[backend] = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+    results = {backend: run_worker(backend, args) for backend in ("core", "reference")}
     print(f"{'model':<50} {'N':>4} {'core ms':>10} {'reference ms':>13} {'ratio':>8}")
     for name in CASES:
         (core, laws), (reference, laws_ref) = results["core"][name], results["reference"][name]
         assert laws == laws_ref, name
         print(f"{name:<50} {laws:>4} {core * 1e3:>10.2f} {reference * 1e3:>13.1f} {reference / core:>7.0f}x")
+    if args.abide:
+        abide = {backend: run_worker(backend, args, "--abide-worker") for backend in ("core", "reference")}
+        core, reference = abide["core"]["seconds"], abide["reference"]["seconds"]
+        print(f"\n100-network experiment (Abide by the law): core {core:.2f} s ({abide['core']['agree']}/100 agree), "
+              f"reference {reference:.1f} s, ratio {reference / core:.0f}x; published SageMath: 8820 s on 64 cores")
     return 0
 
 
