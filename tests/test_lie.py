@@ -175,6 +175,8 @@ AGREEMENT_MODELS = [
     LinearNet([2, 2, 2]), LinearNet([3, 4, 4, 3]), LinearNet([2, 3, 2, 2]), ReLUNet([2, 3, 3, 1], bias="hidden"),
     ReLUNet([4, 8, 8, 3]), PolynomialMap([{(1, 1, 1): 1}], 3),
     PolynomialMap([{(2, 1, 0, 0): 1, (0, 0, 1, 1): -3}, {(1, 0, 0, 2): 2, (0, 1, 1, 0): 1}], 4),
+    LinearNet([4, 1, 4]),  # d = 16 > D = 8: the core takes the level-0 rank of random combinations
+    PolynomialMap([{(a, b, 0): 1 + a} for a in range(3) for b in range(3) if a + b] + [{(1, 1, 1): 1}], 3),
 ]
 
 
@@ -186,7 +188,8 @@ def test_core_and_reference_agree_exactly(model):
 
 def test_core_and_reference_agree_where_brackets_are_expanded():
     """[3,4,4,3] needs brackets of brackets (three levels); unbounded maps need one more level."""
-    for model in (LinearNet([3, 4, 4, 3]), as_polynomial_map(LinearNet([2, 2, 2])), as_polynomial_map(LinearNet([2, 2, 2, 2]))):
+    for model in (LinearNet([3, 4, 4, 3]), as_polynomial_map(LinearNet([2, 2, 2])), as_polynomial_map(LinearNet([2, 2, 2, 2])),
+                  as_polynomial_map(LinearNet([4, 1, 4]))):  # d > D, rank below the bound: basis after compression
         core, reference = itf.lie_trace(model), ref.lie_trace(model)
         assert trace_fields(core) == trace_fields(reference)
     assert len(itf.lie_trace(LinearNet([3, 4, 4, 3])).dims_by_depth) == 3
