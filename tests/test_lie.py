@@ -279,15 +279,23 @@ def test_unknown_model_is_refused():
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_models_beyond_the_budget_are_refused_before_work(backend):
     start = time.perf_counter()
-    with pytest.raises(ValueError, match=r"Lie bracket work .* would need .*max_bytes"):
-        backend.lie_trace(ReLUNet([40, 40, 40, 40, 40, 40]))  # 1.6e9 paths
+    with pytest.raises(ValueError, match=r"Lie bracket work for D = 8000 parameters would need about D\^3 = 5.1e\+11"):
+        backend.lie_trace(ReLUNet([40, 40, 40, 40, 40, 40]))  # 4.1e9 paths, D = 8000
     assert time.perf_counter() - start < 5.0  # refused, not computed
 
 
-def test_bracket_budget_follows_config_max_bytes(monkeypatch):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_polynomial_fields_beyond_max_bytes_are_refused(backend, monkeypatch):
     monkeypatch.setattr(itf.config, "max_bytes", 100_000)
-    with pytest.raises(ValueError, match="would need"):
-        itf.lie_trace(LinearNet([3, 4, 4, 3]))
+    with pytest.raises(ValueError, match=r"polynomial fields of phi would need [0-9.]+ KiB"):
+        backend.lie_trace(LinearNet([5, 5, 5, 5, 5]))  # 3125 chains of 4 factors
+
+
+def test_relu_nets_with_many_paths_are_counted_without_listing_them():
+    """The core's level 0 for path-liftings lists no path: 41472 input paths here, D = 448."""
+    model = ReLUNet([6, 12, 12, 12, 4], bias=True)
+    trace = itf.lie_trace(model)
+    assert trace.n_laws == model.n_hidden == 36 and trace.dims_by_depth == [model.n_params - 36]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

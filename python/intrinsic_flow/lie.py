@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _core
+from . import _checks, _core
 from ._config import config
 from .polynomial import MODULUS, PolynomialLaws, PolynomialMap, law_terms, lifted_terms, polynomial_laws
-from .reference.lie import LieTrace, float_trace, make_trace, prepare
+from .reference.lie import LIE_MAX_WORK, LieTrace, float_trace, make_trace, prepare
 
 assert _core.LIE_MODULUS == MODULUS
 
@@ -38,7 +38,7 @@ def lie_trace(model, theta=None, *, exact: bool = True, seed=0) -> LieTrace:
     None); a wrong answer has probability < 1e-9 (see ``intrinsic_flow.reference.lie``).
     ``exact=False``: float64 at ``theta`` (default: ``model.init(seed)``), with the singular values
     of the values considered. Returns a ``LieTrace``. Raises ValueError when the polynomial fields
-    or brackets would exceed ``config.max_bytes``.
+    or brackets would exceed ``config.max_bytes``, or D^3 exceeds ``LIE_MAX_WORK``.
     """
     point, theta = prepare(model, theta, exact, seed)
     if not exact:
@@ -48,6 +48,7 @@ def lie_trace(model, theta=None, *, exact: bool = True, seed=0) -> LieTrace:
         # Level 0 from the Gram matrix by path sums (no path table); enough whenever it already
         # reaches D - rank of the known laws, as for every generic ReLU network.
         g = model.graph
+        _checks.check_size(float(model.n_params) ** 2, "the Gram matrix of dphi (D x D)")
         rank_lift = _core.path_lift_rank_modular(g.n_neurons, g.n_inputs, g.n_outputs, list(g.param_src),
                                                  list(g.param_dst), point)
         rank_laws = _core.gradient_rank_modular(model.n_params, n_laws, *laws, point) if n_laws else 0
@@ -72,5 +73,5 @@ def known_laws_complete(model, theta=None, **options) -> bool:
     return lie_trace(model, theta, **options).known_laws_complete
 
 
-__all__ = ["LieTrace", "lie_trace", "count_conservation_laws", "known_laws_complete", "polynomial_laws",
+__all__ = ["LIE_MAX_WORK", "LieTrace", "lie_trace", "count_conservation_laws", "known_laws_complete", "polynomial_laws",
            "PolynomialMap", "PolynomialLaws"]

@@ -178,14 +178,17 @@ def lifted_terms(model) -> TermTable:
         from .models import longest_path
         from .reference.lifting import PathLifting
 
-        _checks.check_size(model.n_lifted * max(longest_path(model.graph), 1), "the monomials of phi")
+        length = max(longest_path(model.graph), 1)
+        _checks.check_size(float(model.n_lifted) * length * (length + 2), "the polynomial fields of phi (one per path)")
 
         table = PathLifting(model.graph).table.copy()
         table[table == model.n_params] = -1
         table = _sorted_padded(table)
         return TermTable(model.n_params, table.shape[0], np.arange(table.shape[0]), [1] * table.shape[0], table)
     if model.kind == "linear":
-        _checks.check_size(int(np.prod(model.widths, dtype=object)) * len(model.widths), "the monomials of phi")
+        length = len(model.widths) - 1
+        _checks.check_size(float(np.prod(model.widths, dtype=float)) * length * (length + 2),
+                           "the polynomial fields of phi")
         poly, params = _linear_chains(model.widths)
         order = np.argsort(poly, kind="stable")
         return TermTable(model.n_params, model.n_lifted, poly[order], [1] * len(order), _sorted_padded(params[order]))

@@ -238,6 +238,7 @@ def trace_levels(fields: list, n_params: int, bound: int, arithmetic: _Arithmeti
     dims = [echelon.rank]
     if echelon.rank == bound:
         return dims, True
+    _checks.check_size(float(len(basis) + 1) * n_params**2, "the Jacobians at the point of the basis fields")
     base = [(arithmetic.jacobian(f, n_params), arithmetic.value(f, n_params)) for f in basis]
     newest = basis
     while True:
@@ -274,20 +275,18 @@ def _bracket_work(f: dict, g: dict) -> int:
     return sum(in_g.get(i, 0) for i, _ in f) + sum(in_f.get(j, 0) for j, _ in g)
 
 
+LIE_MAX_WORK = 1e11
+"""Budget of one count: refused when D^3 (the elimination on D columns) exceeds it, about a
+minute of the core. Memory is bounded separately by ``config.max_bytes`` at every allocation
+(polynomial fields, Jacobians at the point, expanded brackets), before allocating."""
+
+
 def check_lie_budget(model) -> None:
-    """Refuse (ValueError naming the size) models whose polynomial fields exceed config.max_bytes.
-
-    Budget: the gradient fields take about 16 * (degree + 2) bytes per term, and the Jacobians at
-    the point of the level-0 basis D^3 values; both must fit in ``intrinsic_flow.config.max_bytes``."""
-    if model.kind == "path":
-        from ..models import longest_path
-
-        length = max(longest_path(model.graph), 1)
-        _checks.check_size(float(model.n_lifted) * length * (length + 2) * 2, "the Lie bracket work (polynomial fields of phi)")
-    elif model.kind == "linear":
-        terms = float(np.prod(model.widths, dtype=float)) * (len(model.widths) - 1)
-        _checks.check_size(terms * (len(model.widths) + 1) * 2, "the Lie bracket work (polynomial fields of phi)")
-    _checks.check_size(float(model.n_params) ** 3, "the Lie bracket work (Jacobians at the point, D^3)")
+    """Refuse (ValueError naming the size) a count whose elimination work exceeds LIE_MAX_WORK."""
+    work = float(model.n_params) ** 3
+    if work > LIE_MAX_WORK:
+        raise ValueError(f"the Lie bracket work for D = {model.n_params} parameters would need about D^3 = {work:.1e} "
+                         f"operations, more than the budget LIE_MAX_WORK = {LIE_MAX_WORK:.0e}; use a smaller model")
 
 
 def prepare(model, theta, exact: bool, seed):
@@ -366,5 +365,5 @@ def known_laws_complete(model, theta=None, **options) -> bool:
     return lie_trace(model, theta, **options).known_laws_complete
 
 
-__all__ = ["LieTrace", "lie_trace", "count_conservation_laws", "known_laws_complete", "polynomial_laws",
+__all__ = ["LIE_MAX_WORK", "LieTrace", "lie_trace", "count_conservation_laws", "known_laws_complete", "polynomial_laws",
            "PolynomialMap", "PolynomialLaws"]
