@@ -13,9 +13,10 @@ import numpy as np
 from . import _checks, _core
 from ._config import config
 from .polynomial import MODULUS, PolynomialLaws, PolynomialMap, law_terms, lifted_terms, polynomial_laws
-from .reference.lie import LIE_MAX_WORK, LieTrace, float_trace, make_trace, prepare
+from .reference.lie import LIE_MAX_WORK, LieTrace, counting_functions, float_trace, make_trace, prepare
 
-assert _core.LIE_MODULUS == MODULUS
+if _core.LIE_MODULUS != MODULUS:  # pragma: no cover - a stale build
+    raise ImportError(f"the core works modulo {_core.LIE_MODULUS}, the Python layer modulo {MODULUS}: rebuild")
 
 
 def _modular_coefficients(coefficients: list) -> np.ndarray:
@@ -61,17 +62,7 @@ def lie_trace(model, theta=None, *, exact: bool = True, seed=0) -> LieTrace:
     return make_trace(model, dims, rank_laws, reached, True)
 
 
-def count_conservation_laws(model, theta=None, **options) -> int:
-    """N = D - dim Lie(W_phi)(x), the number of independent conservation laws near a generic point
-    (options as for ``lie_trace``)."""
-    return lie_trace(model, theta, **options).n_laws
-
-
-def known_laws_complete(model, theta=None, **options) -> bool:
-    """Whether the known laws (shared/API.md) are all the laws: rank of their gradients at the
-    point == D - dim Lie(W_phi) (options as for ``lie_trace``)."""
-    return lie_trace(model, theta, **options).known_laws_complete
-
+count_conservation_laws, known_laws_complete = counting_functions(lie_trace)
 
 __all__ = ["LIE_MAX_WORK", "LieTrace", "lie_trace", "count_conservation_laws", "known_laws_complete", "polynomial_laws",
            "PolynomialMap", "PolynomialLaws"]

@@ -353,17 +353,23 @@ def lie_trace(model, theta=None, *, exact: bool = True, seed=0) -> LieTrace:
     return _modular_trace(model, point) if exact else float_trace(model, theta)
 
 
-def count_conservation_laws(model, theta=None, **options) -> int:
-    """N = D - dim Lie(W_phi)(x), the number of independent conservation laws near a generic point
-    (options as for ``lie_trace``)."""
-    return lie_trace(model, theta, **options).n_laws
+def counting_functions(lie_trace_function) -> tuple:
+    """``count_conservation_laws`` and ``known_laws_complete`` built on a backend's lie_trace."""
+
+    def count_conservation_laws(model, theta=None, **options) -> int:
+        """N = D - dim Lie(W_phi)(x), the number of independent conservation laws near a generic
+        point (options as for ``lie_trace``)."""
+        return lie_trace_function(model, theta, **options).n_laws
+
+    def known_laws_complete(model, theta=None, **options) -> bool:
+        """Whether the known laws (shared/API.md) are all the laws: rank of their gradients at the
+        point == D - dim Lie(W_phi) (options as for ``lie_trace``)."""
+        return lie_trace_function(model, theta, **options).known_laws_complete
+
+    return count_conservation_laws, known_laws_complete
 
 
-def known_laws_complete(model, theta=None, **options) -> bool:
-    """Whether the known laws (shared/API.md) are all the laws: rank of their gradients at the
-    point == D - dim Lie(W_phi) (options as for ``lie_trace``)."""
-    return lie_trace(model, theta, **options).known_laws_complete
-
+count_conservation_laws, known_laws_complete = counting_functions(lie_trace)
 
 __all__ = ["LIE_MAX_WORK", "LieTrace", "lie_trace", "count_conservation_laws", "known_laws_complete", "polynomial_laws",
            "PolynomialMap", "PolynomialLaws"]
