@@ -10,6 +10,7 @@ from ._rank import RankInfo, numerical_rank, singular_gap
 from .geometry import *  # noqa: F401,F403
 from .geometry import __all__ as _geometry_all
 from .models import DAGReLUNet, LinearNet, ReLUNet
+from .polynomial import PolynomialMap  # noqa: F401
 
 # One module per topic; each lists its public names in __all__.
 from . import losses  # noqa: E402

@@ -154,3 +154,51 @@ def _check_acyclic(n: int, outgoing: dict) -> None:
             elif state[child] == 0:
                 state[child] = 1
                 stack.append((child, iter(outgoing[child])))
+
+
+def nonnegative_int(value, name: str) -> int:
+    """An integer >= 0 (a degree, a count)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+    return int(value)
+
+
+def _coefficient(value, where: str):
+    from fractions import Fraction
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{where}: coefficient must be a real number (int, Fraction or float), got {value!r}")
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, float) and not np.isfinite(value):
+        raise ValueError(f"{where}: coefficient must be finite, got {value!r}")
+    value = Fraction(value)
+    return int(value) if value.denominator == 1 else value
+
+
+def polynomials(polys, n_vars) -> tuple:
+    """Validate a PolynomialMap: returns (n_vars, polys as a tuple of sorted (exponents, coeff) tuples).
+
+    Each polynomial is a dict {exponent tuple: coefficient}; every exponent tuple must have
+    length n_vars and non-negative integer entries."""
+    n_vars = positive_int(n_vars, "n_vars")
+    if isinstance(polys, dict) or not hasattr(polys, "__len__") or len(polys) == 0:
+        raise ValueError(f"polys must be a non-empty sequence of dicts {{exponent tuple: coefficient}}, got {polys!r}")
+    checked = []
+    for q, poly in enumerate(polys):
+        items = poly.items() if isinstance(poly, dict) else poly
+        terms = {}
+        for exponents, coefficient in items:
+            try:
+                exponents = tuple(exponents)
+            except TypeError:
+                raise ValueError(f"polys[{q}]: exponents must be a tuple of {n_vars} integers, got {exponents!r}") from None
+            if len(exponents) != n_vars:
+                raise ValueError(f"polys[{q}] has an exponent tuple of length {len(exponents)} ({exponents}), "
+                                 f"but n_vars = {n_vars}: every polynomial must use the same {n_vars} variables")
+            if any(isinstance(e, bool) or not isinstance(e, numbers.Integral) or e < 0 for e in exponents):
+                raise ValueError(f"polys[{q}]: exponents must be non-negative integers, got {exponents}")
+            exponents = tuple(int(e) for e in exponents)
+            terms[exponents] = terms.get(exponents, 0) + _coefficient(coefficient, f"polys[{q}][{exponents}]")
+        checked.append(tuple(sorted((e, c) for e, c in terms.items() if c != 0)))
+    return n_vars, tuple(checked)

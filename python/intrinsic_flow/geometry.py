@@ -5,6 +5,7 @@ import functools
 
 from . import _core
 from ._backend import Backend
+from .reference.geometry import ReferencePolynomialLifting
 
 
 def _path_graph(model):
@@ -15,6 +16,7 @@ def _path_graph(model):
 LIFTINGS = {
     "path": _path_graph,
     "linear": lambda model: _core.LinearChain(list(model.widths)),
+    "poly": ReferencePolynomialLifting,  # user polynomials: NumPy evaluation (intrinsic_flow.polynomial)
 }
 
 

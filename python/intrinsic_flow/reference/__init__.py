@@ -1,6 +1,7 @@
 """The NumPy reference backend: the ground truth, same API as ``intrinsic_flow``, no compiled code."""
 from .._rank import RankInfo, numerical_rank, singular_gap
 from ..models import DAGReLUNet, LinearNet, ReLUNet
+from ..polynomial import PolynomialMap  # noqa: F401
 from .geometry import *  # noqa: F401,F403
 from .geometry import __all__ as _geometry_all
 from .criteria import *  # noqa: F401,F403

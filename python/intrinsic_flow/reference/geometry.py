@@ -9,6 +9,7 @@ import numpy as np
 from .._backend import Backend
 from .lifting import PathLifting
 from .linear import LinearLifting
+from ..polynomial import PolynomialLifting
 
 
 class Derived:
@@ -80,9 +81,14 @@ class ReferenceLinearLifting(Derived, LinearLifting):
     pass
 
 
+class ReferencePolynomialLifting(Derived, PolynomialLifting):
+    pass
+
+
 LIFTINGS = {
     "path": lambda model: ReferencePathLifting(model.graph),
     "linear": ReferenceLinearLifting,
+    "poly": ReferencePolynomialLifting,
 }
 
 
