@@ -74,7 +74,7 @@ RowMatrix per_sample(const Lifting& model, const RowMatrixRef& thetas, std::int6
   if (needs_paths) model.check_ready();
   const Eigen::Index batch = thetas.rows();
   RowMatrix out(batch, width);
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) if (batch > 1)
   for (Eigen::Index b = 0; b < batch; ++b) fill(thetas.row(b).data(), out.row(b).data());
   return out;
 }
