@@ -42,7 +42,19 @@ Vector vector_of(const Lifting& model, std::int64_t size, const double* theta, C
   return out;
 }
 
-py::tuple rank_tuple(const RankResult& result) { return py::make_tuple(result.rank, result.eigenvalues); }
+// (rank, eigenvalues) of a rank function, computed without the GIL.
+template <typename RankFunction>
+auto ranked(RankFunction rank_function) {
+  return [rank_function](const Lifting& s, const ThetaRef& theta, double rtol) {
+    check_length(s, theta, "theta");
+    RankResult result;
+    {
+      py::gil_scoped_release release;
+      result = rank_function(s, theta.data(), rtol);
+    }
+    return py::make_tuple(result.rank, result.eigenvalues);
+  };
+}
 
 }  // namespace
 
@@ -78,28 +90,8 @@ void define_geometry(py::module_& m) {
            Release())
       .def("joint_gram", unbatched([](const Lifting& s, const double* t) { return joint_gram(s, t); }),
            py::arg("theta"), Release())
-      .def("rank_lift",
-           [](const Lifting& s, const ThetaRef& theta, double rtol) {
-             check_length(s, theta, "theta");
-             RankResult result;
-             {
-               py::gil_scoped_release release;
-               result = rank_lift(s, theta.data(), rtol);
-             }
-             return rank_tuple(result);
-           },
-           py::arg("theta"), py::arg("rtol"))
-      .def("rank_joint",
-           [](const Lifting& s, const ThetaRef& theta, double rtol) {
-             check_length(s, theta, "theta");
-             RankResult result;
-             {
-               py::gil_scoped_release release;
-               result = rank_joint(s, theta.data(), rtol);
-             }
-             return rank_tuple(result);
-           },
-           py::arg("theta"), py::arg("rtol"))
+      .def("rank_lift", ranked(rank_lift), py::arg("theta"), py::arg("rtol"))
+      .def("rank_joint", ranked(rank_joint), py::arg("theta"), py::arg("rtol"))
       .def("lift_batch", &lift_batch, py::arg("thetas"), Release())
       .def("jacobian_batch", &jacobian_batch, py::arg("thetas"), Release())
       .def("metric_batch", &metric_batch, py::arg("thetas"), Release())
