@@ -87,8 +87,7 @@ Criteria criteria(const Lifting& model, const NeuronRescaling* rescaling, const 
   rank_and_gap(symmetric_eigenvalues_desc(laws_jac * laws_jac.transpose()), out.rank_conserved, out.gap_conserved);
 
   const RowMatrix joint = unit_block(gram) + unit_block(laws_jac.transpose() * laws_jac);
-  const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> solver(Eigen::MatrixXd(joint), Eigen::ComputeEigenvectors);
-  rank_and_gap(solver.eigenvalues().reverse(), out.rank_joint, out.gap_joint);
+  rank_and_gap(symmetric_eigenvalues_desc(joint), out.rank_joint, out.gap_joint);
   out.kernel_dim = D - out.rank_joint;
 
   if (!inclusion) {
@@ -96,6 +95,8 @@ Criteria criteria(const Lifting& model, const NeuronRescaling* rescaling, const 
     return out;
   }
   if (out.kernel_dim == 0) return out;
+  // Eigenvectors only when the kernel is not trivial (the same eigenvalues: the same algorithm).
+  const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> solver(Eigen::MatrixXd(joint), Eigen::ComputeEigenvectors);
   // Ascending eigenvalues: the first kernel_dim eigenvectors span K = ker J ∩ ker Jh.
   const RowMatrix jac = lift_jacobian(model, point.data());
   RowMatrix djac(jac.rows(), D);

@@ -8,21 +8,26 @@ points) and ``dead_neuron`` (gaussian with the incoming weights of one hidden ne
 """
 from __future__ import annotations
 
+import functools
 import numbers
 
 import numpy as np
 
 
+@functools.lru_cache(maxsize=64)
 def _fan_in_of(model) -> np.ndarray:
-    """Fan-in of the neuron each parameter enters (biases count as an input)."""
+    """Fan-in of the neuron each parameter enters (biases count as an input); cached, read only."""
     if model.kind == "linear":
-        return np.concatenate([np.full(model.widths[l] * model.widths[l - 1], model.widths[l - 1])
-                               for l in range(1, len(model.widths))])
-    graph = model.graph
-    fan_in = np.zeros(graph.n_neurons)
-    for t in graph.param_dst:
-        fan_in[t] += 1
-    return fan_in[np.asarray(graph.param_dst, dtype=int)]
+        fan_in = np.concatenate([np.full(model.widths[l] * model.widths[l - 1], model.widths[l - 1])
+                                 for l in range(1, len(model.widths))])
+    else:
+        graph = model.graph
+        per_neuron = np.zeros(graph.n_neurons)
+        for t in graph.param_dst:
+            per_neuron[t] += 1
+        fan_in = per_neuron[np.asarray(graph.param_dst, dtype=int)]
+    fan_in.flags.writeable = False
+    return fan_in
 
 
 def gaussian(model, rng: np.random.Generator) -> np.ndarray:
