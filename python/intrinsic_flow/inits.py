@@ -96,10 +96,11 @@ def _relaxed_singular_values(widths, lambdas, rng: np.random.Generator) -> list:
                 for k in pinned[1:]:
                     if not np.isclose(offsets[k] + t, 0.0, rtol=0.0, atol=1e-14):
                         l0, l1 = segment[pinned[0]], segment[k]
+                        terms = " + ".join(f"lambda_{j}" for j in range(l0 + 1, l1 + 1))
                         raise ValueError(
                             f"relaxed_balanced: lambdas {list(lambdas)} cannot be realised for widths {list(widths)}: "
-                            f"direction {i} is outside the range of W_{l0 + 1} and of W_{l1 + 1}, which forces "
-                            f"lambda_{l0 + 1} + ... + lambda_{l1} = 0, got {offsets[k] - offsets[pinned[0]]:g}")
+                            f"direction {i} is outside the range of W_{l0 + 1} and of W_{l1 + 1}, so the conserved "
+                            f"matrices force {terms} = 0 there, got {offsets[k] - offsets[pinned[0]]:g}")
             else:
                 t = -offsets.min() + rng.exponential(1.0)
             squared = t + offsets
@@ -110,7 +111,7 @@ def _relaxed_singular_values(widths, lambdas, rng: np.random.Generator) -> list:
                     raise ValueError(
                         f"relaxed_balanced: lambdas {list(lambdas)} cannot be realised for widths {list(widths)}: "
                         f"W_{l + 1} would need a negative squared singular value ({squared[k]:g}) in direction {i}, "
-                        "because a neighbouring layer has rank < " + str(i + 1) + " there")
+                        f"because a layer it is chained to has rank <= {i} (its singular value there is 0)")
                 values[l][i] = squared[k]
     return values
 

@@ -174,7 +174,8 @@ def criteria(model, theta, *, inclusion_tol=None) -> Criteria:
     if kernel.shape[1]:
         metric = geometry.metric(model, point)
         moves = [np.linalg.norm(geometry.metric_derivative(model, point, v)) ** 2 for v in kernel.T]
-        residual = float(np.linalg.norm(point) * np.sqrt(np.sum(moves)) / np.linalg.norm(metric))
+        metric_norm, move = np.linalg.norm(metric), np.sqrt(np.sum(moves))
+        residual = float(np.linalg.norm(point) * move / metric_norm) if metric_norm > 0 else (np.inf if move > 0 else 0.0)
     return Criteria(model.n_params, rank_lift, rank_conserved, rank_joint, kernel.shape[1],
                     gap_lift, gap_conserved, gap_joint, residual, inclusion_tol)
 
