@@ -72,8 +72,8 @@ def test_linear_ranks_3x3x3(backend):
 
 
 def test_ranks_match_a_direct_svd_at_a_degenerate_point():
-    # neuron 2 has no incoming weight: the point is balanced already except there, and the ranks
-    # must equal those of a plain SVD of J and [J; Jh] (well conditioned at this small point)
+    # neuron 2 has no incoming weight; at this small, well-conditioned point the ranks must
+    # equal those of a plain SVD of J and [J; Jh]
     model = itf.ReLUNet([2, 2, 1])
     theta = np.array([0.0, 0.0, 1.0, -2.0, 0.5, 3.0])  # W1 rows (neurons 2, 3), then W2
     jac = ref.lift_jacobian(model, theta)

@@ -335,19 +335,22 @@ def _progress_bar(total: int, initial: int, enabled: bool):
 
 
 def _dask_client(address):
+    """(client, what to close afterwards): a LocalCluster of 2 in-process workers when address is None."""
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError:  # pragma: no cover - depends on the environment
         raise ImportError("executor='dask' needs dask.distributed: pip install 'intrinsic-flow[dask]'") from None
     if address is None:
         cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None)
-        return Client(cluster), cluster
+        client = Client(cluster)
+        return client, [client, cluster]
     if isinstance(address, Client):
-        return address, None
+        return address, []
     if not isinstance(address, str):
         raise ValueError(f"address must be a scheduler address such as 'tcp://host:8786', a dask Client or None, "
                          f"got {address!r}")
-    return Client(address), None
+    client = Client(address)
+    return client, [client]
 
 
 def scan(models, n_samples, *, init="gaussian", seed=0, checks=CHECKS, progress=True, executor="local",
@@ -425,7 +428,7 @@ def _run(arguments: list, executor: str, address):
         for args in arguments:
             yield evaluate_chunk(*args)
         return
-    client, cluster = _dask_client(address)
+    client, owned = _dask_client(address)
     try:
         from dask.distributed import as_completed
 
@@ -433,9 +436,8 @@ def _run(arguments: list, executor: str, address):
         for future in as_completed(futures):
             yield future.result()
     finally:
-        if cluster is not None:
-            client.close()
-            cluster.close()
+        for resource in owned:
+            resource.close()
 
 
 __all__ = ["scan", "ScanResult", "ScanSummary"]
