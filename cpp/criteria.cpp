@@ -87,7 +87,17 @@ Criteria criteria(const Lifting& model, const NeuronRescaling* rescaling, const 
   rank_and_gap(symmetric_eigenvalues_desc(laws_jac * laws_jac.transpose()), out.rank_conserved, out.gap_conserved);
 
   const RowMatrix joint = unit_block(gram) + unit_block(laws_jac.transpose() * laws_jac);
-  rank_and_gap(symmetric_eigenvalues_desc(joint), out.rank_joint, out.gap_joint);
+  // rank [J; Jh] <= rank J + rank Jh: when that sum is below D the kernel is certainly not trivial
+  // and the eigenvectors are needed (one decomposition); otherwise eigenvalues first, vectors
+  // only if a kernel shows up (the same algorithm, so the same eigenvalues).
+  const bool kernel_certain = inclusion && out.rank_lift + out.rank_conserved < D;
+  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> solver;
+  if (kernel_certain) {
+    solver.compute(Eigen::MatrixXd(joint), Eigen::ComputeEigenvectors);
+    rank_and_gap(solver.eigenvalues().reverse(), out.rank_joint, out.gap_joint);
+  } else {
+    rank_and_gap(symmetric_eigenvalues_desc(joint), out.rank_joint, out.gap_joint);
+  }
   out.kernel_dim = D - out.rank_joint;
 
   if (!inclusion) {
@@ -95,8 +105,7 @@ Criteria criteria(const Lifting& model, const NeuronRescaling* rescaling, const 
     return out;
   }
   if (out.kernel_dim == 0) return out;
-  // Eigenvectors only when the kernel is not trivial (the same eigenvalues: the same algorithm).
-  const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> solver(Eigen::MatrixXd(joint), Eigen::ComputeEigenvectors);
+  if (!kernel_certain) solver.compute(Eigen::MatrixXd(joint), Eigen::ComputeEigenvectors);
   // Ascending eigenvalues: the first kernel_dim eigenvectors span K = ker J ∩ ker Jh.
   const RowMatrix jac = lift_jacobian(model, point.data());
   RowMatrix djac(jac.rows(), D);
