@@ -117,6 +117,43 @@ def test_resume_after_an_interruption(tmp_path, monkeypatch):
     assert_same_rows(ScanResult.load(checkpoint), uninterrupted)
 
 
+KILLED_SCAN = """
+import sys, time
+import intrinsic_flow as itf
+scan_module = sys.modules["intrinsic_flow.scan"]
+evaluate = scan_module.evaluate_chunk
+def slow(*args):  # a slow worker, so that the scan is surely killed mid-way
+    time.sleep(0.05)
+    return evaluate(*args)
+scan_module.evaluate_chunk = slow
+itf.scan(itf.LinearNet([3, 3, 3]), 600, init="sparse:0.2", seed=3, chunk_size=5, checkpoint=sys.argv[1])
+"""
+
+
+def test_resume_after_a_hard_kill(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    checkpoint = tmp_path / "scan.parquet"
+    parts = tmp_path / "scan.parquet.parts"
+    child = subprocess.Popen([sys.executable, "-c", KILLED_SCAN, str(checkpoint)])
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(parts.glob("*.npz"))) < 3 and time.monotonic() < deadline and child.poll() is None:
+            time.sleep(0.01)
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+    partial = ScanResult.load(checkpoint)  # the finished chunks, from the parts
+    assert 15 <= len(partial) < 600 and not partial.complete
+    resumed = scan_fn(itf.LinearNet([3, 3, 3]), 600, init="sparse:0.2", seed=3, chunk_size=5, checkpoint=checkpoint)
+    assert_same_rows(resumed, scan_fn(itf.LinearNet([3, 3, 3]), 600, init="sparse:0.2", seed=3))
+    assert ScanResult.load(checkpoint).complete and not parts.exists()
+
+
 @pytest.mark.parametrize("suffix", [".npz", ".parquet"])
 def test_save_load_round_trip(tmp_path, suffix):
     result = scan_fn([itf.ReLUNet([2, 3, 1], bias=True), DAG], 20, init=["gaussian", "dead_neuron"], seed=7)

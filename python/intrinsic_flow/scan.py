@@ -9,9 +9,10 @@ so every row is the same whatever the thread count, the chunking or the executor
 
 Files. ``ScanResult.save(path)`` writes the finished rows and the scan's description (models,
 inits, n_samples, seed, checks, format version): NPZ (always available) or Parquet (with
-pyarrow). ``scan(..., checkpoint=path)`` saves after finished chunks and, when the file already
-holds a partial run of the same scan, evaluates only the missing rows: an interrupted scan resumes
-without losing finished rows.
+pyarrow). ``scan(..., checkpoint=path)`` writes each finished chunk to ``<path>.parts/`` at once
+and merges everything into ``path`` when the scan ends or is interrupted; when ``path`` (or its
+parts) already holds a partial run of the same scan, only the missing rows are evaluated. So an
+interrupted scan, even a killed one, resumes without losing finished rows.
 """
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ import collections
 import json
 import os
 import pathlib
+import shutil
 import sys
-import time
 
 import numpy as np
 
@@ -147,8 +148,9 @@ class ScanResult:
         missing = [c for c in self.columns if c not in rows]
         if missing:
             raise ValueError(f"scan table lacks columns {missing}")
-        order = np.argsort(self._row_index(rows), kind="stable")
-        self.rows = {c: np.asarray(rows[c])[order] for c in self.columns}
+        # ordered by (model, init, sample); a row present twice (a chunk saved in two files) kept once
+        _, first = np.unique(self._row_index(rows), return_index=True)
+        self.rows = {c: np.asarray(rows[c])[first] for c in self.columns}
 
     @property
     def n_rows(self) -> int:
@@ -229,32 +231,48 @@ class ScanResult:
 
     @classmethod
     def load(cls, path) -> "ScanResult":
-        """Read a file written by ``save``; ValueError for another format version."""
+        """Read a file written by ``save`` (and, for a checkpoint of an unfinished scan, the chunks
+        saved beside it in ``<path>.parts/``); ValueError for another format version."""
         path = pathlib.Path(path)
-        fmt = _format_of(path)
-        if not path.exists():
+        _format_of(path)
+        files = ([path] if path.exists() else []) + sorted(parts_dir(path).glob("*.npz"))
+        if not files:
             raise ValueError(f"scan file {str(path)!r} does not exist")
-        if fmt == "npz":
-            with np.load(path, allow_pickle=False) as data:
-                if "header" not in data:
-                    raise ValueError(f"{str(path)!r} is not a scan file (no header)")
-                header = str(data["header"])
-                rows = {k: data[k] for k in data.files if k != "header"}
-        else:
-            import pyarrow.parquet as pq
+        specs, tables = zip(*(_read_scan_file(f) for f in files))
+        for f, spec in zip(files[1:], specs[1:]):
+            if spec != specs[0]:
+                raise ValueError(f"{str(f)!r} belongs to a different scan than {str(files[0])!r}")
+        return cls(specs[0], {c: np.concatenate([t[c] for t in tables]) for c in tables[0]})
 
-            table = pq.read_table(path)
-            metadata = table.schema.metadata or {}
-            if b"intrinsic_flow_scan" not in metadata:
-                raise ValueError(f"{str(path)!r} is not a scan file (no intrinsic_flow_scan metadata)")
-            header = metadata[b"intrinsic_flow_scan"].decode()
-            rows = {name: table.column(name).to_numpy() for name in table.column_names}
-        spec = json.loads(header)
-        version = spec.pop("version", None)
-        if version != FORMAT_VERSION:
-            raise ValueError(f"scan file {str(path)!r} has format version {version!r}; this intrinsic-flow "
-                             f"reads version {FORMAT_VERSION} only")
-        return cls(spec, rows)
+
+def parts_dir(path: pathlib.Path) -> pathlib.Path:
+    """Where a checkpointed scan keeps one small file per finished chunk until it is merged."""
+    return path.with_name(path.name + ".parts")
+
+
+def _read_scan_file(path: pathlib.Path) -> tuple:
+    """(spec, rows) of one .npz or .parquet scan file."""
+    if _format_of(path) == "npz":
+        with np.load(path, allow_pickle=False) as data:
+            if "header" not in data:
+                raise ValueError(f"{str(path)!r} is not a scan file (no header)")
+            header = str(data["header"])
+            rows = {k: data[k] for k in data.files if k != "header"}
+    else:
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path)
+        metadata = table.schema.metadata or {}
+        if b"intrinsic_flow_scan" not in metadata:
+            raise ValueError(f"{str(path)!r} is not a scan file (no intrinsic_flow_scan metadata)")
+        header = metadata[b"intrinsic_flow_scan"].decode()
+        rows = {name: table.column(name).to_numpy() for name in table.column_names}
+    spec = json.loads(header)
+    version = spec.pop("version", None)
+    if version != FORMAT_VERSION:
+        raise ValueError(f"scan file {str(path)!r} has format version {version!r}; this intrinsic-flow "
+                         f"reads version {FORMAT_VERSION} only")
+    return spec, rows
 
 
 def _format_of(path: pathlib.Path) -> str:
@@ -362,8 +380,8 @@ def scan(models, n_samples, *, init="gaussian", seed=0, checks=CHECKS, progress=
     ("recoverable", "kernel_inclusion"); ranks are always reported. executor: "local" (the core,
     parallel over samples) or "dask" (chunks sent to the cluster at ``address``, a LocalCluster of
     2 workers when None); rows are identical either way. chunk_size: samples per unit of work.
-    checkpoint: a .npz/.parquet path saved as chunks finish (at most once a second, and always on
-    exit); an existing partial file of the same scan is resumed. progress: a tqdm bar on a
+    checkpoint: a .npz/.parquet path; finished chunks are saved at once (module docstring) and an
+    existing partial run of the same scan is resumed. progress: a tqdm bar on a
     terminal only. Returns a ScanResult (one row per (model, init, sample)).
     """
     models = _as_list(models)
@@ -387,7 +405,10 @@ def scan(models, n_samples, *, init="gaussian", seed=0, checks=CHECKS, progress=
     spec = json.loads(json.dumps(spec))  # the form it takes in a file, so that specs compare equal
 
     previous = _merge([], spec)
-    if checkpoint is not None and pathlib.Path(checkpoint).exists():
+    if checkpoint is not None:
+        checkpoint = pathlib.Path(checkpoint)
+        _format_of(checkpoint)
+    if checkpoint is not None and (checkpoint.exists() or any(parts_dir(checkpoint).glob("*.npz"))):
         previous = ScanResult.load(checkpoint)
         if previous.spec != spec:
             differ = sorted(k for k in spec if previous.spec.get(k) != spec[k])
@@ -405,20 +426,21 @@ def scan(models, n_samples, *, init="gaussian", seed=0, checks=CHECKS, progress=
     arguments = [(models[m], inits[i], int(seed), m, i, start, stop, "kernel_inclusion" in checks, inclusion_tol)
                  for m, i, start, stop in work]
     bar = _progress_bar(previous.n_rows, int(keep.sum()), progress)
-    last_save = time.monotonic()
     try:
         for rows in _run(arguments, executor, address):
             done.append(rows)
             if bar is not None:
                 bar.update(rows["sample"].size)
-            if checkpoint is not None and time.monotonic() - last_save >= 1.0:
-                _merge(done, spec).save(checkpoint)
-                last_save = time.monotonic()
+            if checkpoint is not None:  # one small file per finished chunk: a hard kill loses none
+                parts = parts_dir(checkpoint)
+                parts.mkdir(exist_ok=True)
+                ScanResult(spec, rows).save(parts / f"m{rows['model'][0]}-i{rows['init'][0]}-s{rows['sample'][0]}.npz")
     finally:
         if bar is not None:
             bar.close()
-        if checkpoint is not None:
+        if checkpoint is not None:  # merge, then drop the parts (the merged file is written atomically)
             _merge(done, spec).save(checkpoint)
+            shutil.rmtree(parts_dir(checkpoint), ignore_errors=True)
     return _merge(done, spec)
 
 
