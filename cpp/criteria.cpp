@@ -61,9 +61,14 @@ RowMatrix unit_block(RowMatrix gram) {
   return gram;
 }
 
-// ||dM[v]||_F^2 for dM[v] = dJ J^T + J dJ^T, via the thin QR of [J, dJ] (see criteria.hpp).
+// ||dM[v]||_F^2 for dM[v] = dJ J^T + J dJ^T: directly when d <= 2D (a small d x d matrix), else
+// via the thin QR of [J, dJ] so that nothing of size d x d is formed (see criteria.hpp).
 double metric_derivative_norm_sq(const RowMatrix& jac, const RowMatrix& djac) {
   const Eigen::Index d = jac.rows(), D = jac.cols(), k = std::min<Eigen::Index>(d, 2 * D);
+  if (d <= 2 * D) {
+    const RowMatrix half = djac * jac.transpose();
+    return (half + half.transpose()).squaredNorm();
+  }
   Eigen::MatrixXd stacked(d, 2 * D);
   stacked << jac, djac;
   Eigen::HouseholderQR<Eigen::MatrixXd> qr(stacked);

@@ -3,7 +3,7 @@
 //
 // rank J, rank Jh, rank [J; Jh] and dim(ker J ∩ ker Jh) from Gram eigenvalues, and the
 // kernel-inclusion residual ||theta|| ||dM|_K||_HS / ||M||_F over an orthonormal basis of
-// K = ker J ∩ ker Jh, computed without any d x d matrix: with [J, dJ[v]] = Q R (thin QR),
+// K = ker J ∩ ker Jh. When d > 2D it is computed without any d x d matrix: with [J, dJ[v]] = Q R (thin QR),
 // dM[v] = dJ J^T + J dJ^T = Q (R_dJ R_J^T + R_J R_dJ^T) Q^T, so ||dM[v]||_F is the norm of a
 // matrix of size at most 2D, and ||M||_F = ||J J^T||_F = ||J^T J||_F.
 #pragma once

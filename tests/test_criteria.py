@@ -116,12 +116,25 @@ def test_rescaling_invariance_at_a_point_with_a_kernel():
         np.testing.assert_allclose(after.inclusion_residual, base.inclusion_residual, rtol=1e-7)
 
 
+def test_tall_jacobian_residual_matches_the_dense_metric_derivative():
+    # d = 192 paths > 2D = 96: the core takes the QR route (no d x d matrix), the reference forms dM
+    model = itf.ReLUNet([3, 4, 4, 4, 1])
+    assert model.n_lifted > 2 * model.n_params
+    theta = model.init(3)
+    theta[np.asarray(model.graph.param_dst) == model.graph.hidden[0]] = 0.0  # a dead neuron: a kernel
+    core, reference = itf.criteria(model, theta), ref.criteria(model, theta)
+    assert core.kernel_dim == reference.kernel_dim >= 3
+    assert reference.inclusion_residual > 1e-3
+    np.testing.assert_allclose(core.inclusion_residual, reference.inclusion_residual, rtol=1e-10)
+
+
 def test_naive_rank_fails_where_criteria_do_not():
     # the reason for the balanced representative (BUILD_NOTES §1.4): a 1e8 rescaling breaks the SVD of J
     model = itf.ReLUNet([4, 8, 8, 3])
     theta = model.init(0)
     moved = rescale_neuron(model, theta, model.graph.hidden[0], 1e8)
-    assert itf.criteria(model, moved).rank_lift == itf.criteria(model, theta).rank_lift == 104
+    assert np.linalg.matrix_rank(ref.lift_jacobian(model, moved)) < 104  # the naive SVD loses rank
+    assert itf.criteria(model, moved).rank_lift == itf.criteria(model, theta).rank_lift == 104  # D - 16
 
 
 @pytest.mark.parametrize("model", [itf.ReLUNet([3, 4, 3, 2], bias=True),
