@@ -14,7 +14,7 @@ import numpy as np
 
 from . import _checks, _core
 from .geometry import lifting_of
-from .reference.criteria import (INCLUSION_TOL, Criteria, _neuron_params, check_inclusion_tol,
+from .reference.criteria import (INCLUSION_TOL, Criteria, neuron_params, check_inclusion_tol,
                                  criteria_from_row)
 
 
@@ -23,7 +23,7 @@ def _rescaling(model):
     """The core's NeuronRescaling of a path-lifting model (None for other kinds)."""
     if model.kind != "path":
         return None
-    neurons = _neuron_params(model)
+    neurons = neuron_params(model)
     return _core.NeuronRescaling([[int(p) for p in inc] for inc, _ in neurons],
                                  [[int(p) for p in out] for _, out in neurons], model.n_params)
 

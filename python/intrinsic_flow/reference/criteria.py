@@ -24,8 +24,8 @@ Scale invariance (path-lifting models). Rescaling a hidden neuron (incoming weig
 s, outgoing weights over s) leaves phi unchanged but moves theta, h and the conditioning of J. The
 criteria of a path-lifting model are evaluated at the *balanced representative* of theta: the
 rescaling of theta with |incoming|^2 = |outgoing|^2 at every hidden neuron. It is the minimiser
-of ||theta||^2 over the rescaling orbit (a strictly convex function of the log-scales), hence
-unique, and it is the same point for theta and for any rescaling of theta, so no answer depends on
+of ||theta||^2 over the rescaling orbit (a strictly convex function of the log-scales when every
+hidden neuron has nonzero incoming and outgoing weights), hence unique, and it is the same point for theta and for any rescaling of theta, so no answer depends on
 the rescaling (rescaling one neuron by 1e8 changes nothing). It is reached by sweeps over the
 hidden neurons (topological order), each balancing one neuron exactly, until every scale factor
 is within 1e-15 of 1 (at most ``BALANCE_MAX_SWEEPS``). A neuron with zero incoming or zero outgoing
@@ -95,11 +95,11 @@ def criteria_from_row(n_params: int, row: np.ndarray, inclusion_tol: float) -> C
 
 
 # -- balanced representative of a rescaling orbit ----------------------------------------------
-def _neuron_params(model):
+def neuron_params(model):
     """For each hidden neuron in topological order: (incoming params incl. bias, outgoing params)."""
-    from .lifting import PathLifting
+    from .geometry import lifting_of
 
-    lifting = PathLifting(model.graph)
+    lifting = lifting_of(model)
     hidden = set(lifting.hidden)
     return [(lifting.in_params[v], np.asarray(lifting.out_params[v], dtype=int))
             for v in lifting._topological_order() if v in hidden]
@@ -111,7 +111,7 @@ def balanced_representative(model, theta) -> np.ndarray:
     theta = _checks.theta(model, theta).copy()
     if model.kind != "path":
         raise ValueError(f"balanced_representative needs a path-lifting model, got {type(model).__name__}")
-    neurons = _neuron_params(model)
+    neurons = neuron_params(model)
     for _ in range(BALANCE_MAX_SWEEPS):
         largest_move = 0.0
         for incoming, outgoing in neurons:
