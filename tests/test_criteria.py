@@ -175,6 +175,19 @@ def test_backends_agree(widths, relu, bias, scheme, seed):
         assert core.inclusion_residual <= 1e-8
 
 
+@pytest.mark.parametrize("model", [
+    itf.DAGReLUNet(2, 1, [(0, 2), (1, 2), (0, 3), (2, 3), (1, 4), (2, 4), (3, 4)], bias=(2, 3)),
+    itf.DAGReLUNet(1, 2, [(0, 1), (1, 2), (0, 2), (1, 3), (2, 3), (2, 4), (0, 4)], bias=(1, 4)),
+])
+@pytest.mark.parametrize("scheme,options", [("gaussian", {}), ("sparse", {"p": 0.4}), ("dead_neuron", {})])
+def test_backends_agree_on_dags(model, scheme, options):
+    for seed in range(4):
+        theta = model.init(seed, scheme, **options)
+        core, reference = itf.criteria(model, theta), ref.criteria(model, theta)
+        assert same_answers(core, reference)
+        np.testing.assert_allclose(core.inclusion_residual, reference.inclusion_residual, rtol=1e-8, atol=1e-12)
+
+
 def test_batch_is_the_same_whatever_the_thread_count():
     model = itf.LinearNet([3, 3, 3])
     thetas = np.stack([model.init(s, "sparse", p=0.2) for s in range(64)])

@@ -446,6 +446,8 @@ def scan(models, n_samples, *, init="gaussian", seed=0, checks=CHECKS, progress=
 
 def _run(arguments: list, executor: str, address):
     """Yields the rows of each chunk as it finishes."""
+    if not arguments:
+        return
     if executor == "local":
         for args in arguments:
             yield evaluate_chunk(*args)
