@@ -18,7 +18,10 @@ from .criteria import *  # noqa: E402,F401,F403
 from .flows import *  # noqa: E402,F401,F403
 from .lie import *  # noqa: E402,F401,F403
 from .scan import *  # noqa: E402,F401,F403
-from . import criteria as _criteria, flows as _flows, lie as _lie, scan as _scan  # noqa: E402
+from . import flows as _flows, lie as _lie  # noqa: E402
+# the modules criteria and scan export functions of the same name: take the modules themselves
+import sys as _sys  # noqa: E402
+_criteria, _scan = _sys.modules[__name__ + ".criteria"], _sys.modules[__name__ + ".scan"]
 
 __version__ = "0.1.0"
 

@@ -1,2 +1,81 @@
-"""Placeholder: filled by its issue."""
-__all__: list = []
+"""Intrinsic-dynamics criteria on the C++ core (main_paper §2).
+
+Same definitions and results as ``intrinsic_flow.reference.criteria`` (read its docstring: ranks
+on Gram matrices, the balanced representative of a path-lifting model, the Hilbert–Schmidt
+kernel-inclusion residual). The core never forms a d x d matrix: the residual goes through a thin
+QR of [J, dJ[v]] (cpp/criteria.hpp), so only the (d, D) Jacobian must fit in memory.
+"""
+from __future__ import annotations
+
+import functools
+import threading
+
+import numpy as np
+
+from . import _checks, _core
+from .geometry import lifting_of
+from .reference.criteria import (INCLUSION_TOL, Criteria, neuron_params, check_inclusion_tol,
+                                 criteria_from_row)
+
+
+@functools.lru_cache(maxsize=64)
+def _rescaling(model):
+    """The core's NeuronRescaling of a path-lifting model (None for other kinds)."""
+    if model.kind != "path":
+        return None
+    neurons = neuron_params(model)
+    return _core.NeuronRescaling([[int(p) for p in inc] for inc, _ in neurons],
+                                 [[int(p) for p in out] for _, out in neurons], model.n_params)
+
+
+# The first call for a model builds its path table in the core with the GIL released; scans run
+# chunks in threads (a Dask worker may have several), so that first build is serialised.
+_paths_lock = threading.Lock()
+
+
+def _core_lifting(model, inclusion: bool):
+    """The core object; the residual needs J (d, D), refused before allocating when too large."""
+    if inclusion:
+        _checks.check_size(model.n_lifted * model.n_params * 3, "the kernel-inclusion residual (J, dJ and QR, d x D each)")
+    with _paths_lock:
+        return lifting_of(model, paths=inclusion)
+
+
+def criteria_rows(model, thetas, inclusion: bool = True) -> np.ndarray:
+    """The raw criteria table: thetas (B, D) -> (B, 8) with columns rank_lift, rank_conserved,
+    rank_joint, kernel_dim, gap_lift, gap_conserved, gap_joint, inclusion_residual (NaN when
+    ``inclusion`` is False). Parallel over samples in the core (GIL released)."""
+    thetas = _checks.thetas(model, thetas)
+    _checks.check_size(3 * model.n_params ** 2 + model.n_known_laws * model.n_params, "the Gram matrices (D x D)")
+    return _core.criteria_batch(_core_lifting(model, inclusion), _rescaling(model), thetas, bool(inclusion))
+
+
+def criteria(model, theta, *, inclusion_tol=None) -> Criteria:
+    """Intrinsic-dynamics criteria at theta (D,) -> Criteria.
+
+    Fields: rank_lift, rank_conserved, rank_joint, recoverable (rank_joint == D), kernel_dim
+    (dim ker J ∩ ker Jh), inclusion_residual, kernel_inclusion (residual <= inclusion_tol, default
+    1e-8) and the singular-value gaps gap_lift, gap_conserved, gap_joint behind each rank.
+    Path-lifting models are evaluated at the balanced representative of theta, so no answer
+    changes when a neuron is rescaled.
+    """
+    theta = _checks.theta(model, theta)
+    inclusion_tol = check_inclusion_tol(inclusion_tol)
+    return criteria_from_row(model.n_params, criteria_rows(model, theta[None, :])[0], inclusion_tol)
+
+
+def criteria_batch(model, thetas, *, inclusion_tol=None) -> list:
+    """criteria over a batch, in parallel in the core: thetas (B, D) -> list of B Criteria."""
+    inclusion_tol = check_inclusion_tol(inclusion_tol)
+    return [criteria_from_row(model.n_params, row, inclusion_tol) for row in criteria_rows(model, thetas)]
+
+
+def balanced_representative(model, theta) -> np.ndarray:
+    """The rescaling of theta with |incoming|^2 = |outgoing|^2 at every hidden neuron (path models)."""
+    theta = _checks.theta(model, theta)
+    if model.kind != "path":
+        raise ValueError(f"balanced_representative needs a path-lifting model, got {type(model).__name__}")
+    return np.asarray(_rescaling(model).balance(theta))
+
+
+__all__ = ["Criteria", "criteria", "criteria_batch", "balanced_representative", "INCLUSION_TOL"]
