@@ -218,7 +218,7 @@ def test_inclusion_tol_decides_kernel_inclusion():
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_bad_theta(backend):
     model = itf.ReLUNet([2, 2, 1])
-    with pytest.raises(ValueError, match=r"expected \(6,\)"):
+    with pytest.raises(ValueError, match=r"expected \(n_params,\) = \(6,\)"):
         backend.criteria(model, np.zeros(5))
     with pytest.raises(ValueError, match="non-finite"):
         backend.criteria(model, np.array([1.0, np.nan, 1, 1, 1, 1]))

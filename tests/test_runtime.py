@@ -37,7 +37,7 @@ def model(request):
 
 
 def test_wrong_length_of_theta(backend, model):
-    with pytest.raises(ValueError, match=rf"theta has shape \({model.n_params - 1},\), expected \({model.n_params},\)"):
+    with pytest.raises(ValueError, match=rf"theta has shape \({model.n_params - 1},\), expected \(n_params,\) = \({model.n_params},\)"):
         backend.lift(model, np.zeros(model.n_params - 1))
     with pytest.raises(ValueError, match="flat vector"):
         backend.lift_jacobian(model, np.zeros((1, model.n_params)))

@@ -12,16 +12,13 @@ from .geometry import __all__ as _geometry_all
 from .models import DAGReLUNet, LinearNet, ReLUNet
 from .polynomial import PolynomialMap  # noqa: F401
 
-# One module per topic; each lists its public names in __all__.
-from . import losses  # noqa: E402
+# One module per topic, each listing its public names in __all__. The modules are bound first:
+# criteria and scan export functions of their own name, which the star imports then bind.
+from . import criteria as _criteria, flows as _flows, lie as _lie, losses, scan as _scan  # noqa: E402
 from .criteria import *  # noqa: E402,F401,F403
 from .flows import *  # noqa: E402,F401,F403
 from .lie import *  # noqa: E402,F401,F403
 from .scan import *  # noqa: E402,F401,F403
-from . import flows as _flows, lie as _lie  # noqa: E402
-# the modules criteria and scan export functions of the same name: take the modules themselves
-import sys as _sys  # noqa: E402
-_criteria, _scan = _sys.modules[__name__ + ".criteria"], _sys.modules[__name__ + ".scan"]
 
 __version__ = "0.1.0"
 

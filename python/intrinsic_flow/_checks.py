@@ -67,7 +67,9 @@ def theta(model, value, name: str = "theta") -> np.ndarray:
     array = np.asarray(value) if not isinstance(value, np.ndarray) else value
     if array.ndim != 1:
         raise ValueError(f"{name} must be a flat vector of length n_params = {model.n_params}, got shape {array.shape}")
-    return finite_array(array, name, (model.n_params,))
+    if array.shape != (model.n_params,):
+        raise ValueError(f"{name} has shape {array.shape}, expected (n_params,) = ({model.n_params},)")
+    return finite_array(array, name)
 
 
 def thetas(model, value, name: str = "thetas") -> np.ndarray:

@@ -8,7 +8,6 @@ QR of [J, dJ[v]] (cpp/criteria.hpp), so only the (d, D) Jacobian must fit in mem
 from __future__ import annotations
 
 import functools
-import threading
 
 import numpy as np
 
@@ -28,17 +27,11 @@ def _rescaling(model):
                                  [[int(p) for p in out] for _, out in neurons], model.n_params)
 
 
-# The first call for a model builds its path table in the core with the GIL released; scans run
-# chunks in threads (a Dask worker may have several), so that first build is serialised.
-_paths_lock = threading.Lock()
-
-
 def _core_lifting(model, inclusion: bool):
     """The core object; the residual needs J (d, D), refused before allocating when too large."""
     if inclusion:
         _checks.check_size(model.n_lifted * model.n_params * 3, "the kernel-inclusion residual (J, dJ and QR, d x D each)")
-    with _paths_lock:
-        return lifting_of(model, paths=inclusion)
+    return lifting_of(model, paths=inclusion)
 
 
 def criteria_rows(model, thetas, inclusion: bool = True) -> np.ndarray:

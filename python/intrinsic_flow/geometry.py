@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import threading
 
 from . import _core
 from ._backend import Backend
@@ -27,11 +28,18 @@ def _cached(model):
     return LIFTINGS[model.kind](model)
 
 
+# The core builds a path table with the GIL released; threads (scans, Dask workers) may ask for
+# the same model at once, so the first build is serialised.
+_paths_lock = threading.Lock()
+
+
 def lifting_of(model, paths: bool = False):
     """The core object of model; path tables are built on first need."""
     lifting = _cached(model)
     if paths and model.kind == "path" and not lifting.paths_ready:
-        lifting.enumerate_paths(float(model.n_lifted))
+        with _paths_lock:
+            if not lifting.paths_ready:
+                lifting.enumerate_paths(float(model.n_lifted))
     return lifting
 
 

@@ -4,13 +4,10 @@ from ..models import DAGReLUNet, LinearNet, ReLUNet
 from ..polynomial import PolynomialMap  # noqa: F401
 from .geometry import *  # noqa: F401,F403
 from .geometry import __all__ as _geometry_all
+from . import criteria as _criteria, flows as _flows, lie as _lie  # bound before criteria() shadows its module
 from .criteria import *  # noqa: F401,F403
 from .flows import *  # noqa: F401,F403
 from .lie import *  # noqa: F401,F403
-from . import flows as _flows, lie as _lie
-import sys as _sys
-
-_criteria = _sys.modules[__name__ + ".criteria"]  # the module: it exports a function named criteria
 
 __all__ = ["ReLUNet", "LinearNet", "DAGReLUNet", "RankInfo", "numerical_rank", "singular_gap", *_geometry_all,
            *_criteria.__all__, *_flows.__all__, *_lie.__all__]
