@@ -10,6 +10,7 @@ from ._rank import RankInfo, numerical_rank, singular_gap
 from .geometry import *  # noqa: F401,F403
 from .geometry import __all__ as _geometry_all
 from .models import DAGReLUNet, LinearNet, ReLUNet
+from .neural_ode import LinearNeuralODE
 
 # One module per topic; each lists its public names in __all__.
 from . import losses  # noqa: E402
@@ -37,6 +38,6 @@ def set_num_threads(n: int) -> None:
     _core.set_num_threads(_positive_int(n, "n"))
 
 
-__all__ = ["ReLUNet", "LinearNet", "DAGReLUNet", "RankInfo", "numerical_rank", "singular_gap", "config",
+__all__ = ["ReLUNet", "LinearNet", "DAGReLUNet", "LinearNeuralODE", "RankInfo", "numerical_rank", "singular_gap", "config",
            "build_info", "set_num_threads", "losses", *_geometry_all,
            *_criteria.__all__, *_flows.__all__, *_lie.__all__, *_scan.__all__]

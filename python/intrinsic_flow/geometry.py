@@ -15,6 +15,7 @@ def _path_graph(model):
 LIFTINGS = {
     "path": _path_graph,
     "linear": lambda model: _core.LinearChain(list(model.widths)),
+    "node": lambda model: _core.LinearNeuralODE(model.n, model.n_steps),
 }
 
 

@@ -9,6 +9,7 @@ import numpy as np
 from .._backend import Backend
 from .lifting import PathLifting
 from .linear import LinearLifting
+from .neural_ode import NeuralODELifting
 
 
 class Derived:
@@ -80,9 +81,14 @@ class ReferenceLinearLifting(Derived, LinearLifting):
     pass
 
 
+class ReferenceNeuralODELifting(Derived, NeuralODELifting):
+    pass
+
+
 LIFTINGS = {
     "path": lambda model: ReferencePathLifting(model.graph),
     "linear": ReferenceLinearLifting,
+    "node": ReferenceNeuralODELifting,
 }
 
 
