@@ -24,7 +24,8 @@ def intrinsic_metric(model, z, h, geometry, route: str = "auto") -> np.ndarray:
     - LinearNet with two layers under relaxed balance W2^T W2 - W1 W1^T = lam I: A_lam, B_lam of §4.3
       with projectors and the validity rule (ValueError naming the violated rank condition).
     - LinearNet with square layers and H_l = lam_l I: the formula of §4.5 (Arora et al. at lam = 0).
-    - LinearNeuralODE: the K -> infinity limit, the logarithmic-mean form of §5 (independent of lam).
+    - LinearNeuralODE: the K -> infinity limit, the logarithmic-mean form of §5 (independent of lam),
+      divided by K = n_steps (the Euclidean metric on the A_k is K times the L^2 metric on A(s)).
     """
     return metric_function(model, h, geometry, route)(z)
 
@@ -182,11 +183,14 @@ class _Recovery:
                 break
             step = np.linalg.solve(2 * (signs * squares[:, None]).T @ signs, -gradient)
             t = 1.0
-            while True:  # backtracking: F is convex, a damped Newton step decreases it
+            decrement = -float(gradient @ step)  # the Newton decrement: F - min F ~ decrement / 2
+            while decrement > 1e-10 * scale:  # damped phase; near the root F stalls at rounding level
                 new_value, new_squares = objective(rho + t * step)
-                if new_value <= value + 1e-4 * t * (gradient @ step) or t < 1e-12:
+                if new_value <= value - 1e-4 * t * decrement or t < 1e-12:
                     break
                 t /= 2
+            else:
+                new_value, new_squares = objective(rho + step)
             rho, value, squares = rho + t * step, new_value, new_squares
         self._start = rho
         return squares
@@ -328,9 +332,11 @@ def logarithmic_mean(a, b):
 
 
 def _neural_ode(model, h):
-    """K[G] = int_0^1 (Z Z^T)^(1-s) G (Z^T Z)^s ds = Q_a [(Q_a^T G Q_b) o Lambda] Q_b^T with
-    Lambda_ij the logarithmic mean of a_i and b_j (§5). The continuum limit: the model with
-    n_steps pieces follows it up to O(1/n_steps). Each H_k must be a multiple of I (relaxed balance)."""
+    """K[G] = (1/K) int_0^1 (Z Z^T)^(1-s) G (Z^T Z)^s ds = (1/K) Q_a [(Q_a^T G Q_b) o Lambda] Q_b^T with
+    Lambda_ij the logarithmic mean of a_i and b_j (§5), K = n_steps. The integral is the L^2 flow of
+    A(s); the Euclidean metric on theta = (A_1, ..., A_K) is K times the L^2 one
+    (sum_k |A_k|^2 ~ K int |A|^2), hence the 1/K. The continuum limit: the model with n_steps pieces
+    follows it up to O(1/n_steps). Each H_k must be a multiple of I (relaxed balance)."""
     n = model.n
     for k, H in enumerate(_conserved_matrices(model.widths, h), start=1):
         _multiple_of_identity(H, f"H_{k}")
@@ -341,7 +347,7 @@ def _neural_ode(model, h):
         wb, qb = np.linalg.eigh(Z.T @ Z)
         if min(wa.min(), wb.min()) <= 0:
             raise ValueError("Z = U_K ... U_1 is singular; the flow map of a neural ODE is invertible")
-        weights = logarithmic_mean(wa[:, None], wb[None, :]).ravel()
+        weights = logarithmic_mean(wa[:, None], wb[None, :]).ravel() / model.n_steps
         basis = np.kron(qa, qb)
         return (basis * weights) @ basis.T
 
