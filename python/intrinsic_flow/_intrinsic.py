@@ -279,21 +279,21 @@ def _two_layer_linear(widths, lam):
 
 
 def _invert_increasing(poly_roots, values, sign):
-    """For each w in values, the a >= max(sign * roots) with prod_k (a - sign * root_k) = w, by bisection
-    then Newton (the product increases there from 0)."""
+    """For each w in values, the a >= max(sign * roots) with p(a) = prod_k (a - sign * root_k) = w.
+
+    p is increasing and convex there (a product of positive increasing affine factors), so Newton
+    started at a0 = max + w^(1/L), where p(a0) >= w, decreases monotonically to the root."""
     shifts = sign * np.asarray(poly_roots)
-    low = np.full(values.shape, shifts.max())
-    high = low + np.power(values, 1.0 / len(shifts)) + 1e-300
+    a = shifts.max() + np.power(values, 1.0 / len(shifts))
     for _ in range(200):
-        middle = (low + high) / 2
-        above = np.prod(middle[:, None] - shifts[None, :], axis=1) > values
-        high, low = np.where(above, middle, high), np.where(above, low, middle)
-    a = (low + high) / 2
-    for _ in range(2):
         factors = a[:, None] - shifts[None, :]
         p = np.prod(factors, axis=1)
-        slope = np.sum(p[:, None] / np.where(factors == 0, np.inf, factors), axis=1)
-        a = np.where(slope > 0, a - (p - values) / np.where(slope > 0, slope, 1.0), a)
+        slope = np.array([np.sum([np.prod(np.delete(row, k)) for k in range(row.size)]) for row in factors])
+        step = np.where(slope > 0, (p - values) / np.where(slope > 0, slope, 1.0), 0.0)
+        step = np.maximum(step, 0.0)  # monotone from the right; rounding must not overshoot
+        a = a - step
+        if np.all(step <= 1e-16 * np.maximum(np.abs(a), 1.0)):
+            break
     return a
 
 
