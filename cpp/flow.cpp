@@ -63,28 +63,70 @@ NetworkRegression::NetworkRegression(std::vector<int> widths, std::vector<bool> 
 }
 
 double NetworkRegression::value_and_gradient(const double* theta, double* gradient) const {
-  const int L = static_cast<int>(widths_.size()) - 1;
   const auto n = static_cast<double>(inputs_.rows());
+  double value = 0.0;
+  backpropagate(theta, inputs_, gradient, [&](const RowMatrix& output, RowMatrix& output_gradient) {
+    output_gradient = (output - targets_) / n;
+    value = 0.5 * (output - targets_).squaredNorm() / n;
+  });
+  return value;
+}
+
+template <typename OutputLoss>
+void NetworkRegression::backpropagate(const double* theta, const RowMatrix& inputs, double* gradient,
+                                      OutputLoss output_loss) const {
+  const int L = static_cast<int>(widths_.size()) - 1;
   // Forward: pre[l] = act[l] W_{l+1}^T + b_{l+1}, act[l+1] = relu(pre[l]) on hidden layers.
+  // The matrices are small: coefficient-based (lazy) products avoid the blocked-GEMM set-up.
   std::vector<RowMatrix> act(L + 1), pre(L);
-  act[0] = inputs_;
   for (int l = 0; l < L; ++l) {
     ConstMatrixMap W(theta + weight_offsets_[l], widths_[l + 1], widths_[l]);
-    pre[l] = act[l] * W.transpose();
+    const RowMatrix& below = l == 0 ? inputs : act[l];
+    pre[l].noalias() = below.lazyProduct(W.transpose());
     if (has_bias_[l]) pre[l].rowwise() += Eigen::Map<const Eigen::RowVectorXd>(theta + bias_offsets_[l], widths_[l + 1]);
-    act[l + 1] = (relu_ && l + 1 < L) ? RowMatrix(pre[l].cwiseMax(0.0)) : pre[l];
+    if (l + 1 < L) act[l + 1] = relu_ ? RowMatrix(pre[l].cwiseMax(0.0)) : pre[l];
   }
-  RowMatrix delta = (act[L] - targets_) / n;  // d l / d pre[L-1]
-  const double value = 0.5 * (act[L] - targets_).squaredNorm() / n;
+  RowMatrix delta;  // d l / d pre[l], from the top
+  output_loss(pre[L - 1], delta);
   for (int l = L - 1; l >= 0; --l) {
-    MatrixMap(gradient + weight_offsets_[l], widths_[l + 1], widths_[l]) = delta.transpose() * act[l];
+    const RowMatrix& below = l == 0 ? inputs : act[l];
+    MatrixMap(gradient + weight_offsets_[l], widths_[l + 1], widths_[l]).noalias() = delta.transpose().lazyProduct(below);
     if (has_bias_[l]) Eigen::Map<Eigen::RowVectorXd>(gradient + bias_offsets_[l], widths_[l + 1]) = delta.colwise().sum();
     if (l > 0) {
       ConstMatrixMap W(theta + weight_offsets_[l], widths_[l + 1], widths_[l]);
-      delta = delta * W;
-      if (relu_) delta = delta.cwiseProduct((pre[l - 1].array() > 0.0).cast<double>().matrix());
+      RowMatrix below_delta = delta.lazyProduct(W);
+      if (relu_) below_delta = below_delta.cwiseProduct((pre[l - 1].array() > 0.0).cast<double>().matrix());
+      delta = std::move(below_delta);
     }
   }
+}
+
+ChainLiftedLoss::ChainLiftedLoss(std::vector<int> widths, std::shared_ptr<const LiftedObjective> objective,
+                                 double offset_scale)
+    : chain_(widths, std::vector<bool>(widths.size() - 1, false), false,
+             RowMatrix::Identity(widths.front(), widths.front()), RowMatrix::Zero(widths.front(), widths.back())),
+      objective_(std::move(objective)), scale_(offset_scale) {}
+
+// z = Z.ravel() with Z = W_L ... W_1 is the transpose of the chain's output on X = I; the
+// gradient is the backpropagation of grad f(Z)^T. For the neural ODE W_k = I + A_k / K.
+double ChainLiftedLoss::value_and_gradient(const double* theta, double* gradient) const {
+  const int D = chain_.n_params();
+  Vector factors = Eigen::Map<const Vector>(theta, D);
+  if (scale_ != 0.0) {
+    factors *= scale_;
+    const int n = chain_.widths().front();
+    for (int k = 0; k * n * n < D; ++k)
+      for (int i = 0; i < n; ++i) factors[static_cast<std::int64_t>(k) * n * n + i * n + i] += 1.0;
+  }
+  double value = 0.0;
+  const RowMatrix identity = RowMatrix::Identity(chain_.widths().front(), chain_.widths().front());
+  chain_.backpropagate(factors.data(), identity, gradient, [&](const RowMatrix& output, RowMatrix& output_gradient) {
+    const RowMatrix Z = output.transpose();
+    RowMatrix lifted_gradient(Z.rows(), Z.cols());
+    value = objective_->value_and_gradient(Z.data(), lifted_gradient.data());
+    output_gradient = lifted_gradient.transpose();
+  });
+  if (scale_ != 0.0) Eigen::Map<Vector>(gradient, D) *= scale_;
   return value;
 }
 

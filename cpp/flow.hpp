@@ -75,6 +75,12 @@ class NetworkRegression : public GradientField {
                     RowMatrix targets);  // throws std::invalid_argument
   int n_params() const override { return n_params_; }
   double value_and_gradient(const double* theta, double* gradient) const override;
+  const std::vector<int>& widths() const { return widths_; }
+
+  // Forward pass on inputs, then output_loss(output, output_gradient) sets d l / d output, then
+  // backpropagation writes grad l (D,) (sigma'(0) = 0).
+  template <typename OutputLoss>
+  void backpropagate(const double* theta, const RowMatrix& inputs, double* gradient, OutputLoss output_loss) const;
 
  private:
   std::vector<int> widths_;
@@ -83,6 +89,21 @@ class NetworkRegression : public GradientField {
   RowMatrix inputs_, targets_;
   std::vector<int> weight_offsets_, bias_offsets_;
   int n_params_ = 0;
+};
+
+// l = f o phi for a deep linear chain, phi = (W_L ... W_1).ravel(), by backpropagation through the
+// chain (no Jacobian is formed). With offset_scale = 1/K the parameters are the A_k of a linear
+// neural ODE, W_k = I + A_k / K, and grad_A = grad_W / K.
+class ChainLiftedLoss : public GradientField {
+ public:
+  ChainLiftedLoss(std::vector<int> widths, std::shared_ptr<const LiftedObjective> objective, double offset_scale = 0.0);
+  int n_params() const override { return chain_.n_params(); }
+  double value_and_gradient(const double* theta, double* gradient) const override;
+
+ private:
+  NetworkRegression chain_;  // the chain as a network without bias or activation (data unused)
+  std::shared_ptr<const LiftedObjective> objective_;
+  double scale_;
 };
 
 // What an integration returns: the saved states, and where and why it stopped if it failed.

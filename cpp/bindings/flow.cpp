@@ -76,6 +76,20 @@ void define_flow(py::module_& m) {
         return std::make_unique<LiftedLoss>(lifting, std::make_shared<MatrixRegressionObjective>(std::move(inputs), std::move(targets)));
       }, py::arg("lifting"), py::arg("X"), py::arg("Y"), py::keep_alive<0, 1>());
 
+  py::class_<ChainLiftedLoss, GradientField>(m, "ChainLiftedLoss")
+      .def_static("quadratic", [](std::vector<int> widths, Vector target, Vector weights_squared, double offset_scale) {
+        if (widths.size() < 2 || target.size() != static_cast<Eigen::Index>(widths.front()) * widths.back())
+          throw std::invalid_argument("target must have length d_in * d_out");
+        return std::make_unique<ChainLiftedLoss>(
+            std::move(widths), std::make_shared<QuadraticObjective>(std::move(target), std::move(weights_squared)), offset_scale);
+      }, py::arg("widths"), py::arg("target"), py::arg("weights_squared"), py::arg("offset_scale"))
+      .def_static("matrix_regression", [](std::vector<int> widths, RowMatrix inputs, RowMatrix targets, double offset_scale) {
+        if (widths.size() < 2 || inputs.cols() != widths.front() || targets.cols() != widths.back())
+          throw std::invalid_argument("X must be (n, d_in) and Y (n, d_out)");
+        return std::make_unique<ChainLiftedLoss>(
+            std::move(widths), std::make_shared<MatrixRegressionObjective>(std::move(inputs), std::move(targets)), offset_scale);
+      }, py::arg("widths"), py::arg("X"), py::arg("Y"), py::arg("offset_scale"));
+
   py::class_<NetworkRegression, GradientField>(m, "NetworkRegression")
       .def(py::init<std::vector<int>, std::vector<bool>, bool, RowMatrix, RowMatrix>(), py::arg("widths"),
            py::arg("has_bias"), py::arg("relu"), py::arg("X"), py::arg("Y"));

@@ -16,13 +16,17 @@ __all__ = ["gradient_flow", "gradient_descent", "intrinsic_metric", "intrinsic_f
 
 def field_of(model, loss):
     """The core's gradient field of ``loss`` on ``model`` (validated), or a CallableField."""
+    # linear chains (LinearNet, LinearNeuralODE with W_k = I + A_k / K) backpropagate without a Jacobian
+    offset_scale = 1.0 / model.n_steps if model.kind == "node" else 0.0
     if isinstance(loss, LiftedQuadratic):
         loss.check(model)
+        if model.kind in ("linear", "node"):
+            return _core.ChainLiftedLoss.quadratic(list(model.widths), loss.target, loss.weights_squared, offset_scale)
         return _core.LiftedLoss.quadratic(geometry.lifting_of(model, paths=True), loss.target, loss.weights_squared)
     if isinstance(loss, Regression):
         loss.check(model)
         if model.kind == "node":
-            return _core.LiftedLoss.matrix_regression(geometry.lifting_of(model), loss.X, loss.Y)
+            return _core.ChainLiftedLoss.matrix_regression(list(model.widths), loss.X, loss.Y, offset_scale)
         layers = model.n_layers
         has_bias = [model.kind == "path" and model.has_bias(l) for l in range(1, layers + 1)]
         return _core.NetworkRegression(list(model.widths), has_bias, model.kind == "path", loss.X, loss.Y)
