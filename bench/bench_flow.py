@@ -86,8 +86,7 @@ def run_diffrax(repeat):
     jax.config.update("jax_enable_x64", True)
     import diffrax
 
-    data, thetas, models = problems(), initial_thetas(), _models()
-    relu, linear = models["relu"], models["linear"]
+    data, thetas = problems(), initial_thetas()
     X, Y = jnp.asarray(data["relu"]["X"]), jnp.asarray(data["relu"]["Y"])
     target = jnp.asarray(data["linear"]["target"])
 

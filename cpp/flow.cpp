@@ -77,12 +77,11 @@ void NetworkRegression::backpropagate(const double* theta, const RowMatrix& inpu
                                       OutputLoss output_loss) const {
   const int L = static_cast<int>(widths_.size()) - 1;
   // Forward: pre[l] = act[l] W_{l+1}^T + b_{l+1}, act[l+1] = relu(pre[l]) on hidden layers.
-  // The matrices are small: coefficient-based (lazy) products avoid the blocked-GEMM set-up.
   std::vector<RowMatrix> act(L + 1), pre(L);
   for (int l = 0; l < L; ++l) {
     ConstMatrixMap W(theta + weight_offsets_[l], widths_[l + 1], widths_[l]);
     const RowMatrix& below = l == 0 ? inputs : act[l];
-    pre[l].noalias() = below.lazyProduct(W.transpose());
+    pre[l].noalias() = below * W.transpose();
     if (has_bias_[l]) pre[l].rowwise() += Eigen::Map<const Eigen::RowVectorXd>(theta + bias_offsets_[l], widths_[l + 1]);
     if (l + 1 < L) act[l + 1] = relu_ ? RowMatrix(pre[l].cwiseMax(0.0)) : pre[l];
   }
@@ -90,11 +89,11 @@ void NetworkRegression::backpropagate(const double* theta, const RowMatrix& inpu
   output_loss(pre[L - 1], delta);
   for (int l = L - 1; l >= 0; --l) {
     const RowMatrix& below = l == 0 ? inputs : act[l];
-    MatrixMap(gradient + weight_offsets_[l], widths_[l + 1], widths_[l]).noalias() = delta.transpose().lazyProduct(below);
+    MatrixMap(gradient + weight_offsets_[l], widths_[l + 1], widths_[l]).noalias() = delta.transpose() * below;
     if (has_bias_[l]) Eigen::Map<Eigen::RowVectorXd>(gradient + bias_offsets_[l], widths_[l + 1]) = delta.colwise().sum();
     if (l > 0) {
       ConstMatrixMap W(theta + weight_offsets_[l], widths_[l + 1], widths_[l]);
-      RowMatrix below_delta = delta.lazyProduct(W);
+      RowMatrix below_delta = delta * W;
       if (relu_) below_delta = below_delta.cwiseProduct((pre[l - 1].array() > 0.0).cast<double>().matrix());
       delta = std::move(below_delta);
     }

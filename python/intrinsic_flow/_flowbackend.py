@@ -268,6 +268,3 @@ class CallableField:
         value, gradient = _call_objective(self.objective, z, self.model.n_lifted)
         return value, self.geometry.lift_jacobian(self.model, theta).T @ gradient
 
-
-# The shared pieces the public modules re-export.
-PUBLIC = ["Trajectory", "FlowComparison", "FlowError"]

@@ -3,8 +3,6 @@ in the core for LiftedQuadratic and Regression; a Python callable is the slow pa
 NumPy integrators), intrinsic flows in z. Same API and results as intrinsic_flow.reference."""
 from __future__ import annotations
 
-import numpy as np
-
 from . import _core, geometry
 from ._flowbackend import CallableField, FlowBackend, FlowComparison, FlowError, Trajectory  # noqa: F401
 from .losses import LiftedQuadratic, Regression

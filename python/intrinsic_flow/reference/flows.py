@@ -11,7 +11,6 @@ import math
 
 import numpy as np
 
-from .. import _flowbackend
 from .._flowbackend import CallableField, FieldError, FlowBackend, FlowComparison, FlowError, Trajectory  # noqa: F401
 from ..losses import LiftedQuadratic, Regression
 from . import geometry
@@ -251,7 +250,7 @@ def field_of(model, loss):
         return LiftedLoss(model, loss)
     if isinstance(loss, Regression):
         loss.check(model)
-        return LiftedLoss(model, loss) if loss.is_lifted(model) and model.kind == "node" else NetworkRegression(model, loss.X, loss.Y)
+        return LiftedLoss(model, loss) if model.kind == "node" else NetworkRegression(model, loss.X, loss.Y)
     if callable(loss):
         return CallableField(model, loss, geometry)
     raise ValueError(f"loss must be a LiftedQuadratic, a Regression or a callable f(z) -> (value, gradient), got {loss!r}")
