@@ -145,6 +145,27 @@ def test_save_at_and_default_grid():
     np.testing.assert_array_equal(adaptive.t, [0.25, 1.0])
 
 
+def test_save_at_off_the_grid_is_inserted():
+    model = itf.LinearNet([2, 2, 2])
+    theta, loss = model.init(12), _quadratic(model, 12)
+    for backend in BACKENDS:
+        traj = backend.gradient_flow(model, theta, loss, 1.0, n_steps=4, save_at=[0.3, 1.0])
+        np.testing.assert_array_equal(traj.t, [0.3, 1.0])
+    # the step to 0.3 splits the interval [0.25, 0.5]: the state at 1 differs from the plain grid's
+    plain = itf.gradient_flow(model, theta, loss, 1.0, n_steps=4)
+    assert not np.array_equal(plain.theta[-1], traj.theta[-1])
+    np.testing.assert_allclose(plain.theta[-1], traj.theta[-1], rtol=1e-3)
+
+
+def test_dag_backends_agree():
+    dag = itf.DAGReLUNet(2, 1, [(0, 2), (1, 2), (0, 3), (2, 3), (2, 4), (3, 4), (1, 4)], bias=[2, 3])
+    theta = dag.init(13)
+    for loss in (_quadratic(dag, 13), lambda z: (0.5 * z @ z, z)):
+        a = itf.gradient_flow(dag, theta, loss, 0.5, n_steps=40)
+        b = ref.gradient_flow(dag, theta, loss, 0.5, n_steps=40)
+        np.testing.assert_allclose(a.theta, b.theta, rtol=0, atol=1e-12 * np.max(np.abs(a.theta)))
+
+
 def test_core_is_independent_of_thread_count():
     model = itf.ReLUNet([5, 16, 2], bias=True)
     rng = np.random.default_rng(11)
