@@ -141,7 +141,7 @@ def _gap_figure(title, curves):
     axes.set_xlabel("t")
     axes.set_ylabel("relative gap in z")
     axes.set_title(title)
-    axes.legend(fontsize=7)
+    axes.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
     return figure
 
 
