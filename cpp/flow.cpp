@@ -118,8 +118,7 @@ double ChainLiftedLoss::value_and_gradient(const double* theta, double* gradient
       for (int i = 0; i < n; ++i) factors[static_cast<std::int64_t>(k) * n * n + i * n + i] += 1.0;
   }
   double value = 0.0;
-  const RowMatrix identity = RowMatrix::Identity(chain_.widths().front(), chain_.widths().front());
-  chain_.backpropagate(factors.data(), identity, gradient, [&](const RowMatrix& output, RowMatrix& output_gradient) {
+  chain_.backpropagate(factors.data(), chain_.inputs(), gradient, [&](const RowMatrix& output, RowMatrix& output_gradient) {
     const RowMatrix Z = output.transpose();
     RowMatrix lifted_gradient(Z.rows(), Z.cols());
     value = objective_->value_and_gradient(Z.data(), lifted_gradient.data());

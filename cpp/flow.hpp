@@ -76,6 +76,7 @@ class NetworkRegression : public GradientField {
   int n_params() const override { return n_params_; }
   double value_and_gradient(const double* theta, double* gradient) const override;
   const std::vector<int>& widths() const { return widths_; }
+  const RowMatrix& inputs() const { return inputs_; }
 
   // Forward pass on inputs, then output_loss(output, output_gradient) sets d l / d output, then
   // backpropagation writes grad l (D,) (sigma'(0) = 0).
@@ -101,7 +102,7 @@ class ChainLiftedLoss : public GradientField {
   double value_and_gradient(const double* theta, double* gradient) const override;
 
  private:
-  NetworkRegression chain_;  // the chain as a network without bias or activation (data unused)
+  NetworkRegression chain_;  // the chain as a network without bias or activation, on X = I
   std::shared_ptr<const LiftedObjective> objective_;
   double scale_;
 };

@@ -44,6 +44,13 @@ class Trajectory:
     def __len__(self) -> int:
         return len(self.t)
 
+    def __repr__(self) -> str:
+        if not len(self.t):
+            return "Trajectory(empty)"
+        D = "-" if self.theta is None else self.theta.shape[1]
+        return (f"Trajectory(T={len(self.t)}, t=[{self.t[0]:g}, {self.t[-1]:g}], D={D}, d={self.z.shape[1]}, "
+                f"loss {self.loss[0]:.4g} -> {self.loss[-1]:.4g}, max_drift={self.max_drift:.1e})")
+
 
 @dataclass
 class FlowComparison:
