@@ -11,6 +11,7 @@ from .geometry import *  # noqa: F401,F403
 from .geometry import __all__ as _geometry_all
 from .models import DAGReLUNet, LinearNet, ReLUNet
 from .polynomial import PolynomialMap  # noqa: F401
+from .neural_ode import LinearNeuralODE
 
 # One module per topic, each listing its public names in __all__. The modules are bound first:
 # criteria and scan export functions of their own name, which the star imports then bind.
@@ -38,6 +39,6 @@ def set_num_threads(n: int) -> None:
     _core.set_num_threads(_positive_int(n, "n"))
 
 
-__all__ = ["ReLUNet", "LinearNet", "DAGReLUNet", "RankInfo", "numerical_rank", "singular_gap", "config",
+__all__ = ["ReLUNet", "LinearNet", "DAGReLUNet", "LinearNeuralODE", "RankInfo", "numerical_rank", "singular_gap", "config",
            "build_info", "set_num_threads", "losses", *_geometry_all,
            *_criteria.__all__, *_flows.__all__, *_lie.__all__, *_scan.__all__]

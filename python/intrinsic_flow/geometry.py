@@ -18,6 +18,7 @@ LIFTINGS = {
     "path": _path_graph,
     "linear": lambda model: _core.LinearChain(list(model.widths)),
     "poly": ReferencePolynomialLifting,  # user polynomials: NumPy evaluation (intrinsic_flow.polynomial)
+    "node": lambda model: _core.LinearNeuralODE(model.n, model.n_steps),
 }
 
 

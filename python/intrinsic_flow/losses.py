@@ -1,2 +1,106 @@
-"""Placeholder: filled by its issue."""
-__all__: list = []
+"""Losses for flows, shared by both backends.
+
+A loss is one of:
+
+- ``LiftedQuadratic(target, weights=None)``: f(z) = 1/2 ||w * (z - target)||^2, a function of z;
+- ``Regression(X, Y)``: the mean squared error l(theta) = 1/(2n) sum_i ||g_theta(x_i) - y_i||^2 of
+  the network on data X (n, d_in), Y (n, d_out). For linear models (LinearNet, LinearNeuralODE)
+  it is a function of z: f(Z) = 1/(2n) ||X Z^T - Y||_F^2 with Z = z.reshape(d_out, d_in); for ReLU
+  networks it depends on the activation pattern, so only theta-flows accept it;
+- any Python callable ``f(z) -> (value, gradient)`` with gradient of shape (d,): the slow path
+  (one call into Python per right-side evaluation, integrated by the NumPy integrators).
+
+Calling a ``LiftedQuadratic`` (or a ``Regression`` on a linear model) on z gives ``(f(z), grad f(z))``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _checks
+
+__all__ = ["LiftedQuadratic", "Regression"]
+
+
+class LiftedQuadratic:
+    """f(z) = 1/2 sum_p w_p^2 (z_p - target_p)^2; target (d,), weights (d,) or None (all ones)."""
+
+    def __init__(self, target, weights=None) -> None:
+        self.target = _checks.finite_array(target, "target")
+        if self.target.ndim != 1:
+            raise ValueError(f"target must be a flat vector of length n_lifted, got shape {self.target.shape}")
+        self.weights = None if weights is None else _checks.finite_array(weights, "weights", self.target.shape)
+
+    @property
+    def weights_squared(self) -> np.ndarray:
+        return np.ones_like(self.target) if self.weights is None else self.weights ** 2
+
+    def check(self, model) -> None:
+        if self.target.shape != (model.n_lifted,):
+            raise ValueError(f"LiftedQuadratic target has length {self.target.size}, expected n_lifted = {model.n_lifted} "
+                             f"for {model}")
+
+    def __call__(self, z):
+        residual = np.asarray(z, dtype=np.float64) - self.target
+        gradient = self.weights_squared * residual
+        return 0.5 * float(residual @ gradient), gradient
+
+    def __repr__(self) -> str:
+        return f"LiftedQuadratic(d={self.target.size}, weighted={self.weights is not None})"
+
+
+class Regression:
+    """Mean squared error 1/(2n) sum_i ||g_theta(x_i) - y_i||^2 on X (n, d_in), Y (n, d_out)."""
+
+    def __init__(self, X, Y) -> None:
+        self.X = _checks.finite_array(X, "X")
+        self.Y = _checks.finite_array(Y, "Y")
+        if self.X.ndim != 2 or self.Y.ndim != 2 or self.X.shape[0] != self.Y.shape[0] or self.X.shape[0] < 1:
+            raise ValueError(f"X and Y must be 2-D with the same number (>= 1) of rows, got {self.X.shape} and {self.Y.shape}")
+
+    @staticmethod
+    def is_lifted(model) -> bool:
+        """Whether the loss is a function of z for this model (linear models)."""
+        return model.kind in ("linear", "node")
+
+    def check(self, model) -> None:
+        from .models import ReLUNet
+
+        if model.kind == "path" and not isinstance(model, ReLUNet):
+            raise ValueError(f"Regression supports ReLUNet, LinearNet and LinearNeuralODE, got {type(model).__name__}; "
+                             "pass a callable f(z) -> (value, gradient) instead")
+        d_in, d_out = _io_sizes(model)
+        if self.X.shape[1] != d_in or self.Y.shape[1] != d_out:
+            raise ValueError(f"Regression data have shapes X {self.X.shape}, Y {self.Y.shape}; {model} needs "
+                             f"(n, {d_in}) and (n, {d_out})")
+
+    def __call__(self, z):
+        """f(Z) and grad f(Z) for a linear model, Z = z.reshape(d_out, d_in)."""
+        Z = np.asarray(z, dtype=np.float64).reshape(self.Y.shape[1], self.X.shape[1])
+        residual = self.X @ Z.T - self.Y
+        n = self.X.shape[0]
+        return 0.5 * float(np.sum(residual ** 2)) / n, (residual.T @ self.X / n).ravel()
+
+    def __repr__(self) -> str:
+        return f"Regression(n={self.X.shape[0]}, d_in={self.X.shape[1]}, d_out={self.Y.shape[1]})"
+
+
+def _io_sizes(model) -> tuple:
+    if model.kind == "node":
+        return model.n, model.n
+    return model.widths[0], model.widths[-1]
+
+
+def lifted_objective(model, loss):
+    """The function f(z) -> (value, grad) of a loss on model, or a ValueError if there is none."""
+    if isinstance(loss, LiftedQuadratic):
+        loss.check(model)
+        return loss
+    if isinstance(loss, Regression):
+        loss.check(model)
+        if not loss.is_lifted(model):
+            raise ValueError("Regression on a ReLU network is not a function of z alone (it depends on the activation "
+                             "pattern); intrinsic flows need a LiftedQuadratic or a callable f(z)")
+        return loss
+    if callable(loss):
+        return loss
+    raise ValueError(f"loss must be a LiftedQuadratic, a Regression or a callable f(z) -> (value, gradient), got {loss!r}")

@@ -498,12 +498,6 @@ class PolynomialLifting:
     def conserved_jacobian(self, theta):
         return np.zeros((0, self.n_params))
 
-    def gram(self, theta):
-        jac = self.jacobian(theta)
-        return jac.T @ jac
-
-    def rank_scaling(self, theta):
-        return np.ones(self.n_params)
 
 
 __all__ = ["PolynomialMap", "PolynomialLaws", "polynomial_laws"]

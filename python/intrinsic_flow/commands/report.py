@@ -1,5 +1,24 @@
-"""`intrinsic-flow report`: placeholder, filled by its issue."""
+"""`intrinsic-flow report`: run the demonstrations, print a Markdown summary, write report.html."""
+from __future__ import annotations
 
 
 def register(subparsers) -> None:
-    return None
+    parser = subparsers.add_parser(
+        "report", help="run the demonstrations and write a self-contained HTML report",
+        description="Geometry of phi for the standard models, theta-flows against intrinsic flows (ReLU and "
+                    "relaxed-balanced linear networks), the necessity of relaxed balance and the neural-ODE limit. "
+                    "Prints a Markdown summary and writes DIR/report.html (figures embedded) and DIR/report.md.")
+    parser.add_argument("--out", default="intrinsic-flow-report", metavar="DIR",
+                        help="output directory (default: intrinsic-flow-report)")
+    parser.add_argument("--quick", action="store_true", help="smaller runs (under a minute on 2 cores)")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..report import build_report
+
+    report = build_report(quick=args.quick)
+    print(report.markdown())
+    page = report.write(args.out)
+    print(f"wrote {page}")
+    return 0

@@ -10,10 +10,22 @@ from .._backend import Backend
 from .lifting import PathLifting
 from .linear import LinearLifting
 from ..polynomial import PolynomialLifting
+from .neural_ode import NeuralODELifting
 
 
 class Derived:
-    """Metric, its derivative, Gram ranks and batches, from lift/jacobian/conserved/gram."""
+    """Metric, its derivative, Gram ranks and batches, from lift/jacobian/conserved/gram.
+
+    Listed after a model's own lifting class, so its defaults (``gram`` = J^T J, ``rank_point``
+    = theta, as in cpp/geometry.hpp) apply only where the model has nothing better.
+    """
+
+    def gram(self, theta):
+        jac = self.jacobian(theta)
+        return jac.T @ jac
+
+    def rank_point(self, theta):
+        return theta
 
     def metric(self, theta):
         jac = self.jacobian(theta)
@@ -73,15 +85,19 @@ def _count(eigenvalues_desc, rtol) -> int:
     return int(np.sum(eigenvalues_desc > rtol * largest)) if largest > 0 else 0
 
 
-class ReferencePathLifting(Derived, PathLifting):
+class ReferencePathLifting(PathLifting, Derived):
     pass
 
 
-class ReferenceLinearLifting(Derived, LinearLifting):
+class ReferenceLinearLifting(LinearLifting, Derived):
     pass
 
 
-class ReferencePolynomialLifting(Derived, PolynomialLifting):
+class ReferencePolynomialLifting(PolynomialLifting, Derived):
+    pass
+
+
+class ReferenceNeuralODELifting(NeuralODELifting, Derived):
     pass
 
 
@@ -89,6 +105,7 @@ LIFTINGS = {
     "path": lambda model: ReferencePathLifting(model.graph),
     "linear": ReferenceLinearLifting,
     "poly": ReferencePolynomialLifting,
+    "node": ReferenceNeuralODELifting,
 }
 
 

@@ -77,9 +77,3 @@ class LinearLifting:
                 rows.append(row)
         return np.array(rows).reshape(len(rows), self.n_params)
 
-    def gram(self, theta):
-        jac = self.jacobian(theta)
-        return jac.T @ jac
-
-    def rank_point(self, theta):
-        return theta

@@ -1,0 +1,292 @@
+#include "flow.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+namespace intrinsic_flow {
+
+QuadraticObjective::QuadraticObjective(Vector target, Vector weights_squared)
+    : target_(std::move(target)), weights_squared_(std::move(weights_squared)) {
+  if (target_.size() != weights_squared_.size())
+    throw std::invalid_argument("QuadraticObjective: target and weights have different lengths");
+}
+
+double QuadraticObjective::value_and_gradient(const double* lifted, double* gradient) const {
+  Eigen::Map<const Vector> z(lifted, target_.size());
+  Eigen::Map<Vector> grad(gradient, target_.size());
+  const Vector residual = z - target_;
+  grad = weights_squared_.cwiseProduct(residual);
+  return 0.5 * residual.dot(grad);
+}
+
+MatrixRegressionObjective::MatrixRegressionObjective(RowMatrix inputs, RowMatrix targets)
+    : inputs_(std::move(inputs)), targets_(std::move(targets)) {
+  if (inputs_.rows() != targets_.rows() || inputs_.rows() < 1)
+    throw std::invalid_argument("MatrixRegressionObjective: X and Y need the same number (>= 1) of rows");
+}
+
+double MatrixRegressionObjective::value_and_gradient(const double* lifted, double* gradient) const {
+  const auto n = static_cast<double>(inputs_.rows());
+  ConstMatrixMap Z(lifted, targets_.cols(), inputs_.cols());
+  const RowMatrix residual = inputs_ * Z.transpose() - targets_;  // (n, n_out)
+  MatrixMap(gradient, targets_.cols(), inputs_.cols()) = residual.transpose() * inputs_ / n;
+  return 0.5 * residual.squaredNorm() / n;
+}
+
+double LiftedLoss::value_and_gradient(const double* theta, double* gradient) const {
+  const auto d = lifting_.n_lifted();
+  Vector lifted(d), lifted_gradient(d);
+  lifting_.lift(theta, lifted.data());
+  const double value = objective_->value_and_gradient(lifted.data(), lifted_gradient.data());
+  const RowMatrix jac = lift_jacobian(lifting_, theta);
+  Eigen::Map<Vector>(gradient, lifting_.n_params()) = jac.transpose() * lifted_gradient;
+  return value;
+}
+
+NetworkRegression::NetworkRegression(std::vector<int> widths, std::vector<bool> has_bias, bool relu,
+                                     RowMatrix inputs, RowMatrix targets)
+    : widths_(std::move(widths)), has_bias_(std::move(has_bias)), relu_(relu), inputs_(std::move(inputs)),
+      targets_(std::move(targets)) {
+  const int L = static_cast<int>(widths_.size()) - 1;
+  if (L < 1 || static_cast<int>(has_bias_.size()) != L)
+    throw std::invalid_argument("NetworkRegression: need >= 2 widths and one bias flag per layer");
+  if (inputs_.cols() != widths_.front() || targets_.cols() != widths_.back() || inputs_.rows() != targets_.rows() ||
+      inputs_.rows() < 1)
+    throw std::invalid_argument("NetworkRegression: X must be (n, d_in) and Y (n, d_out) with n >= 1");
+  for (int l = 0; l < L; ++l) {
+    weight_offsets_.push_back(n_params_);
+    n_params_ += widths_[l + 1] * widths_[l];
+    bias_offsets_.push_back(has_bias_[l] ? n_params_ : -1);
+    if (has_bias_[l]) n_params_ += widths_[l + 1];
+  }
+}
+
+double NetworkRegression::value_and_gradient(const double* theta, double* gradient) const {
+  const auto n = static_cast<double>(inputs_.rows());
+  double value = 0.0;
+  backpropagate(theta, inputs_, gradient, [&](const RowMatrix& output, RowMatrix& output_gradient) {
+    output_gradient = (output - targets_) / n;
+    value = 0.5 * (output - targets_).squaredNorm() / n;
+  });
+  return value;
+}
+
+template <typename OutputLoss>
+void NetworkRegression::backpropagate(const double* theta, const RowMatrix& inputs, double* gradient,
+                                      OutputLoss output_loss) const {
+  const int L = static_cast<int>(widths_.size()) - 1;
+  // Forward: pre[l] = act[l] W_{l+1}^T + b_{l+1}, act[l+1] = relu(pre[l]) on hidden layers.
+  std::vector<RowMatrix> act(L + 1), pre(L);
+  for (int l = 0; l < L; ++l) {
+    ConstMatrixMap W(theta + weight_offsets_[l], widths_[l + 1], widths_[l]);
+    const RowMatrix& below = l == 0 ? inputs : act[l];
+    pre[l].noalias() = below * W.transpose();
+    if (has_bias_[l]) pre[l].rowwise() += Eigen::Map<const Eigen::RowVectorXd>(theta + bias_offsets_[l], widths_[l + 1]);
+    if (l + 1 < L) act[l + 1] = relu_ ? RowMatrix(pre[l].cwiseMax(0.0)) : pre[l];
+  }
+  RowMatrix delta;  // d l / d pre[l], from the top
+  output_loss(pre[L - 1], delta);
+  for (int l = L - 1; l >= 0; --l) {
+    const RowMatrix& below = l == 0 ? inputs : act[l];
+    MatrixMap(gradient + weight_offsets_[l], widths_[l + 1], widths_[l]).noalias() = delta.transpose() * below;
+    if (has_bias_[l]) Eigen::Map<Eigen::RowVectorXd>(gradient + bias_offsets_[l], widths_[l + 1]) = delta.colwise().sum();
+    if (l > 0) {
+      ConstMatrixMap W(theta + weight_offsets_[l], widths_[l + 1], widths_[l]);
+      RowMatrix below_delta = delta * W;
+      if (relu_) below_delta = below_delta.cwiseProduct((pre[l - 1].array() > 0.0).cast<double>().matrix());
+      delta = std::move(below_delta);
+    }
+  }
+}
+
+ChainLiftedLoss::ChainLiftedLoss(std::vector<int> widths, std::shared_ptr<const LiftedObjective> objective,
+                                 double offset_scale)
+    : chain_(widths, std::vector<bool>(widths.size() - 1, false), false,
+             RowMatrix::Identity(widths.front(), widths.front()), RowMatrix::Zero(widths.front(), widths.back())),
+      objective_(std::move(objective)), scale_(offset_scale) {}
+
+// z = Z.ravel() with Z = W_L ... W_1 is the transpose of the chain's output on X = I; the
+// gradient is the backpropagation of grad f(Z)^T. For the neural ODE W_k = I + A_k / K.
+double ChainLiftedLoss::value_and_gradient(const double* theta, double* gradient) const {
+  const int D = chain_.n_params();
+  Vector factors = Eigen::Map<const Vector>(theta, D);
+  if (scale_ != 0.0) {
+    factors *= scale_;
+    const int n = chain_.widths().front();
+    for (int k = 0; k * n * n < D; ++k)
+      for (int i = 0; i < n; ++i) factors[static_cast<std::int64_t>(k) * n * n + i * n + i] += 1.0;
+  }
+  double value = 0.0;
+  chain_.backpropagate(factors.data(), chain_.inputs(), gradient, [&](const RowMatrix& output, RowMatrix& output_gradient) {
+    const RowMatrix Z = output.transpose();
+    RowMatrix lifted_gradient(Z.rows(), Z.cols());
+    value = objective_->value_and_gradient(Z.data(), lifted_gradient.data());
+    output_gradient = lifted_gradient.transpose();
+  });
+  if (scale_ != 0.0) Eigen::Map<Vector>(gradient, D) *= scale_;
+  return value;
+}
+
+namespace {
+
+// The right side theta' = -grad l; returns l, or NaN when theta, l or the gradient is not finite.
+double velocity(const GradientField& field, const Vector& theta, Vector& out, long& n_evaluations) {
+  if (!theta.allFinite()) {
+    out = Vector::Constant(theta.size(), std::nan(""));
+    return std::nan("");
+  }
+  Vector gradient(theta.size());
+  const double value = field.value_and_gradient(theta.data(), gradient.data());
+  ++n_evaluations;
+  out = -gradient;
+  if (!std::isfinite(value) || !out.allFinite()) return std::nan("");
+  return value;
+}
+
+void save_state(FlowResult& result, double t, const Vector& state, double value) {
+  result.times.push_back(t);
+  result.states.push_back(state);
+  result.values.push_back(value);
+}
+
+void stop(FlowResult& result, double t, const std::string& reason) {
+  result.completed = false;
+  result.time_reached = t;
+  result.reason = reason;
+}
+
+const char* kNonFinite = "the loss or its gradient is not finite";
+
+}  // namespace
+
+FlowResult integrate_rk4(const GradientField& field, const Vector& theta0, const std::vector<double>& times,
+                         const std::vector<bool>& save) {
+  FlowResult result;
+  Vector y = theta0, k1, k2, k3, k4;
+  for (size_t step = 0; step < times.size(); ++step) {
+    const double t = times[step];
+    const double value = velocity(field, y, k1, result.n_evaluations);
+    if (std::isnan(value)) {
+      stop(result, t, kNonFinite);
+      return result;
+    }
+    if (save[step]) save_state(result, t, y, value);
+    result.time_reached = t;
+    if (step + 1 == times.size()) break;
+    const double h = times[step + 1] - t;
+    // classic RK4: y += h (k1 + 2 k2 + 2 k3 + k4) / 6; a non-finite stage makes y_new non-finite
+    velocity(field, y + (0.5 * h) * k1, k2, result.n_evaluations);
+    velocity(field, y + (0.5 * h) * k2, k3, result.n_evaluations);
+    velocity(field, y + h * k3, k4, result.n_evaluations);
+    Vector y_new = y + (h / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4);
+    if (!y_new.allFinite()) {
+      stop(result, t, kNonFinite);
+      return result;
+    }
+    y = std::move(y_new);
+  }
+  return result;
+}
+
+namespace dopri {
+// Dormand & Prince (1980), the RK5(4)7M pair: c, a (row by row), b (5th order), e = b - b_hat.
+constexpr double c[7] = {0.0, 1.0 / 5, 3.0 / 10, 4.0 / 5, 8.0 / 9, 1.0, 1.0};
+constexpr double a[7][6] = {
+    {0, 0, 0, 0, 0, 0},
+    {1.0 / 5, 0, 0, 0, 0, 0},
+    {3.0 / 40, 9.0 / 40, 0, 0, 0, 0},
+    {44.0 / 45, -56.0 / 15, 32.0 / 9, 0, 0, 0},
+    {19372.0 / 6561, -25360.0 / 2187, 64448.0 / 6561, -212.0 / 729, 0, 0},
+    {9017.0 / 3168, -355.0 / 33, 46732.0 / 5247, 49.0 / 176, -5103.0 / 18656, 0},
+    {35.0 / 384, 0, 500.0 / 1113, 125.0 / 192, -2187.0 / 6784, 11.0 / 84}};
+constexpr double e[7] = {71.0 / 57600, 0, -71.0 / 16695, 71.0 / 1920, -17253.0 / 339200, 22.0 / 525, -1.0 / 40};
+}  // namespace dopri
+
+FlowResult integrate_rk45(const GradientField& field, const Vector& theta0, const std::vector<double>& stops,
+                          const std::vector<bool>& save, bool save_all_steps, double rtol, long max_steps) {
+  FlowResult result;
+  const double t_end = stops.back();
+  Vector y = theta0;
+  std::vector<Vector> k(7);
+  double value = velocity(field, y, k[0], result.n_evaluations);
+  if (std::isnan(value)) {
+    stop(result, 0.0, kNonFinite);
+    return result;
+  }
+  if (save[0] || save_all_steps) save_state(result, 0.0, y, value);
+  double t = 0.0, h = t_end / 100.0;
+  size_t next_stop = 1;
+  long n_steps = 0;
+  while (next_stop < stops.size()) {
+    if (++n_steps > max_steps) {
+      stop(result, t, "more than max_steps = " + std::to_string(max_steps) + " steps");
+      return result;
+    }
+    const double target = stops[next_stop];
+    const bool lands = t + h >= target - 1e-12 * t_end;
+    const double step = lands ? target - t : h;
+    bool finite = true;
+    double last_value = 0.0;
+    for (int s = 1; s < 7 && finite; ++s) {
+      Vector stage = y;
+      for (int j = 0; j < s; ++j)
+        if (dopri::a[s][j] != 0.0) stage += (step * dopri::a[s][j]) * k[j];
+      last_value = velocity(field, stage, k[s], result.n_evaluations);
+      finite = !std::isnan(last_value);
+    }
+    if (!finite) {
+      stop(result, t, kNonFinite);
+      return result;
+    }
+    Vector y_new = y;
+    Vector error = Vector::Zero(y.size());
+    for (int j = 0; j < 7; ++j) {
+      if (j < 6 && dopri::a[6][j] != 0.0) y_new += (step * dopri::a[6][j]) * k[j];  // b_7 = 0
+      if (dopri::e[j] != 0.0) error += (step * dopri::e[j]) * k[j];
+    }
+    const Vector scale = rtol * (1.0 + y.cwiseAbs().cwiseMax(y_new.cwiseAbs()).array()).matrix();
+    const double err = std::sqrt(error.cwiseQuotient(scale).squaredNorm() / static_cast<double>(y.size()));
+    // The factor is rounded down to a power 2^(k/8): the error estimate cancels digits, and a
+    // discrete set of factors keeps the step sequence the same in both backends.
+    const double raw = err == 0.0 ? 5.0 : std::min(5.0, std::max(0.2, 0.9 * std::pow(err, -0.2)));
+    const double factor = std::pow(2.0, std::floor(8.0 * std::log2(raw)) / 8.0);
+    if (!(err <= 1.0)) {
+      ++result.n_rejected;
+      h = step * std::min(1.0, factor);
+      continue;
+    }
+    // First same as last: the 7th stage is evaluated at y_new itself.
+    y = y_new;
+    k[0] = k[6];
+    value = last_value;
+    t = lands ? target : t + step;
+    result.time_reached = t;
+    if (lands) {
+      if (save[next_stop] || save_all_steps) save_state(result, t, y, value);
+      ++next_stop;
+    } else if (save_all_steps) {
+      save_state(result, t, y, value);
+    }
+    h = lands ? std::max(h, step * factor) : step * factor;
+  }
+  return result;
+}
+
+FlowResult gradient_descent(const GradientField& field, const Vector& theta0, double lr, int n_steps) {
+  FlowResult result;
+  Vector y = theta0, v;
+  for (int step = 0; step <= n_steps; ++step) {
+    const double value = velocity(field, y, v, result.n_evaluations);
+    if (std::isnan(value)) {
+      stop(result, step, kNonFinite);
+      return result;
+    }
+    save_state(result, step, y, value);
+    result.time_reached = step;
+    if (step < n_steps) y = y + lr * v;
+  }
+  return result;
+}
+
+}  // namespace intrinsic_flow

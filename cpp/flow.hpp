@@ -1,0 +1,138 @@
+// Gradient flows theta' = -grad l(theta) and gradient descent, with the right side computed here.
+//
+// A GradientField gives l(theta) and its gradient. Three kinds:
+//  - LiftedLoss: l = f o phi with f a function of z (a weighted quadratic, or the mean squared
+//    error of a linear model X -> X Z^T), grad l = dphi^T grad f(z)   (main_paper §1);
+//  - NetworkRegression: mean squared error of a layered ReLU or linear network on data, by
+//    backpropagation (sigma'(0) = 0).
+// Integrators: classic RK4 (tableau 1/6, 1/3, 1/3, 1/6) on a given grid, and the embedded
+// Dormand-Prince 5(4) pair with error control. The NumPy mirror is reference/flows.py.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "geometry.hpp"
+#include "types.hpp"
+
+namespace intrinsic_flow {
+
+class GradientField {
+ public:
+  virtual ~GradientField() = default;
+  virtual int n_params() const = 0;
+  // Writes grad l(theta) (D,) and returns l(theta).
+  virtual double value_and_gradient(const double* theta, double* gradient) const = 0;
+};
+
+// A loss of the lifted variable z (d,): returns f(z) and writes grad f(z).
+class LiftedObjective {
+ public:
+  virtual ~LiftedObjective() = default;
+  virtual double value_and_gradient(const double* lifted, double* gradient) const = 0;
+};
+
+// f(z) = 1/2 sum_p w_p^2 (z_p - target_p)^2
+class QuadraticObjective : public LiftedObjective {
+ public:
+  QuadraticObjective(Vector target, Vector weights_squared);
+  double value_and_gradient(const double* lifted, double* gradient) const override;
+
+ private:
+  Vector target_, weights_squared_;
+};
+
+// f(Z) = 1/(2n) ||X Z^T - Y||_F^2 with Z (n_out, n_in) stored row-major in z:
+// grad f = (X Z^T - Y)^T X / n.
+class MatrixRegressionObjective : public LiftedObjective {
+ public:
+  MatrixRegressionObjective(RowMatrix inputs, RowMatrix targets);
+  double value_and_gradient(const double* lifted, double* gradient) const override;
+
+ private:
+  RowMatrix inputs_, targets_;
+};
+
+// l = f o phi; grad l = J^T grad f(z).
+class LiftedLoss : public GradientField {
+ public:
+  LiftedLoss(const Lifting& lifting, std::shared_ptr<const LiftedObjective> objective)
+      : lifting_(lifting), objective_(std::move(objective)) {}
+  int n_params() const override { return lifting_.n_params(); }
+  double value_and_gradient(const double* theta, double* gradient) const override;
+
+ private:
+  const Lifting& lifting_;
+  std::shared_ptr<const LiftedObjective> objective_;
+};
+
+// l(theta) = 1/(2n) sum_i ||g_theta(x_i) - y_i||^2 for a layered network, parameters laid out as in
+// shared/API.md (W_l row-major, then b_l where layer l has biases); ReLU on hidden layers when relu.
+class NetworkRegression : public GradientField {
+ public:
+  NetworkRegression(std::vector<int> widths, std::vector<bool> has_bias, bool relu, RowMatrix inputs,
+                    RowMatrix targets);  // throws std::invalid_argument
+  int n_params() const override { return n_params_; }
+  double value_and_gradient(const double* theta, double* gradient) const override;
+  const std::vector<int>& widths() const { return widths_; }
+  const RowMatrix& inputs() const { return inputs_; }
+
+  // Forward pass on inputs, then output_loss(output, output_gradient) sets d l / d output, then
+  // backpropagation writes grad l (D,) (sigma'(0) = 0).
+  template <typename OutputLoss>
+  void backpropagate(const double* theta, const RowMatrix& inputs, double* gradient, OutputLoss output_loss) const;
+
+ private:
+  std::vector<int> widths_;
+  std::vector<bool> has_bias_;
+  bool relu_;
+  RowMatrix inputs_, targets_;
+  std::vector<int> weight_offsets_, bias_offsets_;
+  int n_params_ = 0;
+};
+
+// l = f o phi for a deep linear chain, phi = (W_L ... W_1).ravel(), by backpropagation through the
+// chain (no Jacobian is formed). With offset_scale = 1/K the parameters are the A_k of a linear
+// neural ODE, W_k = I + A_k / K, and grad_A = grad_W / K.
+class ChainLiftedLoss : public GradientField {
+ public:
+  ChainLiftedLoss(std::vector<int> widths, std::shared_ptr<const LiftedObjective> objective, double offset_scale = 0.0);
+  int n_params() const override { return chain_.n_params(); }
+  double value_and_gradient(const double* theta, double* gradient) const override;
+
+ private:
+  NetworkRegression chain_;  // the chain as a network without bias or activation, on X = I
+  std::shared_ptr<const LiftedObjective> objective_;
+  double scale_;
+};
+
+// What an integration returns: the saved states, and where and why it stopped if it failed.
+struct FlowResult {
+  std::vector<double> times;
+  std::vector<Vector> states;
+  std::vector<double> values;  // l at the saved states
+  bool completed = true;
+  double time_reached = 0.0;   // last time with a finite state
+  std::string reason;          // why it stopped early ("" when completed)
+  long n_evaluations = 0;
+  long n_rejected = 0;
+};
+
+// Classic RK4 on the grid times[0] = 0 < ... < times[N] (one step per interval); saves the
+// states where save[k].
+FlowResult integrate_rk4(const GradientField& field, const Vector& theta0, const std::vector<double>& times,
+                         const std::vector<bool>& save);
+
+// Dormand-Prince 5(4) from 0 to stops.back(), landing exactly on every stop; saves the stops where
+// save[k], and every accepted step when save_all_steps. Error per component scaled by
+// rtol * (1 + max(|y|, |y_new|)), RMS norm, step factor 0.9 err^(-1/5) clipped to [0.2, 5] and
+// rounded down to a power 2^(k/8) (the error estimate cancels digits; a discrete set of factors
+// keeps the step sequence identical in both backends).
+FlowResult integrate_rk45(const GradientField& field, const Vector& theta0, const std::vector<double>& stops,
+                          const std::vector<bool>& save, bool save_all_steps, double rtol, long max_steps);
+
+// theta_{k+1} = theta_k - lr grad l(theta_k), k = 0..n_steps-1; saves every iterate (t = k).
+FlowResult gradient_descent(const GradientField& field, const Vector& theta0, double lr, int n_steps);
+
+}  // namespace intrinsic_flow

@@ -1,0 +1,277 @@
+"""The public flow API, written once for both backends (like _backend.Backend for geometry).
+
+A backend provides ``geometry`` (its module of geometry functions), ``field_of(model, loss)``
+(an object with ``value_and_gradient(theta) -> (l, grad l)``) and ``integrate(field, theta0, plan)``
+returning ``(times, states, values, info)``. Intrinsic flows integrate z' = -K(z, h0) grad f(z)
+with the NumPy integrators of reference/flows.py in both backends (K comes from
+``_intrinsic.intrinsic_metric`` with the backend's metric).
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, field as dataclass_field
+
+import numpy as np
+
+from . import _checks, _intrinsic
+from .losses import lifted_objective
+
+METHODS = ("rk4", "rk45")
+DEFAULT_N_STEPS = 1000
+DEFAULT_RTOL = 1e-8
+MAX_STEPS = 1_000_000
+
+
+@dataclass
+class Trajectory:
+    """A flow sampled at saved times.
+
+    t (T,), theta (T, D) (None for intrinsic flows, which never see theta), z (T, d),
+    h (T, N_known) the known laws, loss (T,), max_drift: max over t of ||h(t) - h(0)||_inf divided by
+    max(||h(0)||_inf, ||theta(0)||_inf^2) (the laws are quadratic in theta), 0 for intrinsic flows.
+    ``info``: integrator statistics (n_evaluations, n_rejected, completed, time_reached).
+    """
+
+    t: np.ndarray
+    theta: np.ndarray | None
+    z: np.ndarray
+    h: np.ndarray
+    loss: np.ndarray
+    max_drift: float
+    info: dict = dataclass_field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+    def __repr__(self) -> str:
+        if not len(self.t):
+            return "Trajectory(empty)"
+        D = "-" if self.theta is None else self.theta.shape[1]
+        return (f"Trajectory(T={len(self.t)}, t=[{self.t[0]:g}, {self.t[-1]:g}], D={D}, d={self.z.shape[1]}, "
+                f"loss {self.loss[0]:.4g} -> {self.loss[-1]:.4g}, max_drift={self.max_drift:.1e})")
+
+
+@dataclass
+class FlowComparison:
+    """theta-flow and intrinsic flow from the same start; max_relative_gap = max_t ||z_theta - z_intrinsic|| / ||z_theta||."""
+
+    max_relative_gap: float
+    theta_flow: Trajectory
+    intrinsic_flow: Trajectory
+
+    @property
+    def gaps(self) -> np.ndarray:
+        """Relative gap at each saved time, shape (T,)."""
+        return _relative_gaps(self.theta_flow.z, self.intrinsic_flow.z)
+
+
+class FlowError(ValueError):
+    """A flow stopped before t_end; ``trajectory`` holds what was computed, ``time_reached`` where it stopped."""
+
+    def __init__(self, message: str, trajectory: Trajectory, time_reached: float) -> None:
+        super().__init__(message)
+        self.trajectory = trajectory
+        self.time_reached = time_reached
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to integrate: ``method``, the time grid (rk4: every step; rk45: the stops), what to save."""
+
+    method: str
+    times: np.ndarray
+    save: np.ndarray
+    save_all_steps: bool = False
+    rtol: float = DEFAULT_RTOL
+    max_steps: int = MAX_STEPS
+
+
+def plan(t_end, method="rk4", n_steps=None, rtol=None, save_at=None) -> Plan:
+    """Validate the integration options and build the grid (identical for both backends)."""
+    if isinstance(t_end, bool) or not isinstance(t_end, numbers.Real) or not math.isfinite(t_end) or t_end <= 0:
+        raise ValueError(f"t_end must be a finite number > 0, got {t_end!r}")
+    t_end = float(t_end)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
+    saves = None
+    if save_at is not None:
+        saves = _checks.finite_array(save_at, "save_at")
+        if saves.ndim != 1 or saves.size < 1 or np.any(np.diff(saves) <= 0) or saves[0] < 0 or saves[-1] > t_end:
+            raise ValueError(f"save_at must be a non-empty increasing vector of times in [0, t_end = {t_end}], got {saves}")
+    if method == "rk4":
+        if rtol is not None:
+            raise ValueError(f"rtol applies to method='rk45' only; got rtol={rtol!r} with method='rk4'")
+        n_steps = DEFAULT_N_STEPS if n_steps is None else _checks.positive_int(n_steps, "n_steps")
+        times = np.linspace(0.0, t_end, n_steps + 1)
+        if saves is None:
+            return Plan("rk4", times, np.ones(times.size, dtype=bool))
+        return Plan("rk4", *_merge(times, saves))
+    if n_steps is not None:
+        raise ValueError(f"n_steps applies to method='rk4' only; got n_steps={n_steps!r} with method='rk45'")
+    rtol = DEFAULT_RTOL if rtol is None else _checks.rtol(rtol)
+    if saves is None:
+        return Plan("rk45", np.array([0.0, t_end]), np.array([True, True]), True, rtol)
+    return Plan("rk45", *_merge(np.array([0.0, t_end]), saves), False, rtol)
+
+
+def _merge(grid: np.ndarray, saves: np.ndarray):
+    """The grid with the save times put in (a grid point within 1e-9 of a step of one is moved onto it)."""
+    tol = 1e-9 * (grid[-1] / max(grid.size - 1, 1))
+    times = list(grid)
+    for s in saves:
+        k = int(np.argmin(np.abs(np.asarray(times) - s)))
+        if abs(times[k] - s) <= tol:
+            times[k] = float(s)
+        else:
+            times.insert(int(np.searchsorted(times, s)), float(s))
+    times = np.asarray(times)
+    return times, np.isin(times, saves)
+
+
+def _relative_gaps(z_ref: np.ndarray, z_other: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(z_ref, axis=1)
+    return np.linalg.norm(z_ref - z_other, axis=1) / np.where(norms > 0, norms, 1.0)
+
+
+def max_drift(h: np.ndarray, theta0: np.ndarray) -> float:
+    if h.size == 0:
+        return 0.0
+    scale = max(float(np.max(np.abs(h[0]))), float(np.max(np.abs(theta0))) ** 2, np.finfo(float).tiny)
+    return float(np.max(np.abs(h - h[0]))) / scale
+
+
+class FlowBackend:
+    def __init__(self, geometry, field_of, integrate, integrate_numpy) -> None:
+        self._geometry = geometry
+        self._field_of = field_of
+        self._integrate = integrate
+        self._integrate_numpy = integrate_numpy
+
+    # -- theta flows -----------------------------------------------------------------------
+    def _trajectory(self, model, raw, theta0, what: str, t_end: float) -> Trajectory:
+        times, states, values, info = raw
+        states = np.asarray(states).reshape(len(times), model.n_params)
+        geometry = self._geometry
+        if len(times):
+            z = geometry.lift_batch(model, states)
+            h = geometry.conserved_batch(model, states) if model.n_known_laws else np.zeros((len(times), 0))
+        else:
+            z, h = np.zeros((0, model.n_lifted)), np.zeros((0, model.n_known_laws))
+        trajectory = Trajectory(np.asarray(times), states, z, h, np.asarray(values), max_drift(h, theta0), dict(info))
+        if not info["completed"]:
+            raise FlowError(f"{what} stopped at t = {info['time_reached']:.6g} (t_end = {t_end:g}): {info['reason']}; "
+                            "the trajectory up to there is in error.trajectory", trajectory, info["time_reached"])
+        return trajectory
+
+    def gradient_flow(self, model, theta0, loss, t_end, *, method="rk4", n_steps=None, rtol=None, save_at=None) -> Trajectory:
+        """Integrate theta' = -grad l(theta), l = loss o model, from theta0 (D,) to t_end.
+
+        method "rk4": classic Runge-Kutta (tableau 1/6, 1/3, 1/3, 1/6) with ``n_steps`` equal steps
+        (default 1000). method "rk45": Dormand-Prince 5(4) with error control at relative tolerance
+        ``rtol`` (default 1e-8; the absolute tolerance is rtol too). ``save_at``: increasing times in
+        [0, t_end] to save (default: every step). The right side runs in the backend for
+        LiftedQuadratic (-J^T grad f(z)) and Regression (backpropagation); a callable f(z) goes
+        through Python at every evaluation (slow path). Raises FlowError (a ValueError carrying
+        the trajectory so far) when the loss or its gradient stops being finite or has a wrong shape.
+        """
+        theta0 = _checks.theta(model, theta0, "theta0")
+        flow_plan = plan(t_end, method, n_steps, rtol, save_at)
+        field = self._field_of(model, loss)
+        return self._trajectory(model, self._integrate(field, theta0, flow_plan), theta0, "gradient_flow", float(t_end))
+
+    def gradient_descent(self, model, theta0, loss, lr, n_steps) -> Trajectory:
+        """theta_{k+1} = theta_k - lr grad l(theta_k) for k < n_steps; t = 0..n_steps (the step index)."""
+        theta0 = _checks.theta(model, theta0, "theta0")
+        if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not math.isfinite(lr) or lr <= 0:
+            raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
+        n_steps = _checks.positive_int(n_steps, "n_steps")
+        field = self._field_of(model, loss)
+        raw = self._integrate(field, theta0, ("gd", float(lr), n_steps))
+        return self._trajectory(model, raw, theta0, "gradient_descent", float(n_steps))
+
+    # -- intrinsic flows -------------------------------------------------------------------
+    def intrinsic_metric(self, model, z, h, *, route="auto") -> np.ndarray:
+        return _intrinsic.intrinsic_metric(model, z, h, self._geometry, route)
+
+    def intrinsic_flow(self, model, z0, h0, loss, t_end, *, method="rk4", n_steps=None, rtol=None,
+                       save_at=None) -> Trajectory:
+        """Integrate z' = -K(z, h0) grad f(z) from z0 (d,) with the laws fixed at h0 (N_known,).
+
+        Same integrators and options as gradient_flow; loss must be a function of z (LiftedQuadratic,
+        Regression on a linear model, or a callable). Raises FlowError as gradient_flow does, and
+        ValueError where no K exists (see intrinsic_metric).
+        """
+        z0 = _checks.finite_array(z0, "z0", (model.n_lifted,))
+        h0 = _checks.finite_array(h0, "h0", (model.n_known_laws,))
+        flow_plan = plan(t_end, method, n_steps, rtol, save_at)
+        objective = lifted_objective(model, loss)
+        metric_of = _intrinsic.metric_function(model, h0, self._geometry)
+        metric_of(z0)  # raises the documented ValueError before integrating when no K exists
+
+        class IntrinsicField:
+            def value_and_gradient(self, z):
+                value, gradient = _call_objective(objective, z, model.n_lifted)
+                return value, metric_of(z) @ gradient
+
+        times, states, values, info = self._integrate_numpy(IntrinsicField(), z0, flow_plan)
+        states = np.asarray(states).reshape(len(times), model.n_lifted)
+        trajectory = Trajectory(np.asarray(times), None, states, np.tile(h0, (len(times), 1)), np.asarray(values), 0.0,
+                                dict(info))
+        if not info["completed"]:
+            raise FlowError(f"intrinsic_flow stopped at t = {info['time_reached']:.6g} (t_end = {float(t_end):g}): "
+                            f"{info['reason']}; the trajectory up to there is in error.trajectory", trajectory,
+                            info["time_reached"])
+        return trajectory
+
+    def compare_flows(self, model, theta0, loss, t_end, *, method="rk4", n_steps=None, rtol=None,
+                      save_at=None) -> FlowComparison:
+        """Run gradient_flow from theta0 and intrinsic_flow from (phi(theta0), h(theta0)) with the same
+        integrator and saved times; max_relative_gap = max_t ||z_theta(t) - z_intrinsic(t)|| / ||z_theta(t)||."""
+        theta0 = _checks.theta(model, theta0, "theta0")
+        lifted_objective(model, loss)
+        theta_flow = self.gradient_flow(model, theta0, loss, t_end, method=method, n_steps=n_steps, rtol=rtol,
+                                        save_at=save_at)
+        if method == "rk45" and save_at is None:
+            save_at = theta_flow.t  # compare at the same times
+        z0 = self._geometry.lift(model, theta0)
+        h0 = self._geometry.conserved(model, theta0)
+        intrinsic = self.intrinsic_flow(model, z0, h0, loss, t_end, method=method, n_steps=n_steps, rtol=rtol,
+                                        save_at=save_at)
+        gaps = _relative_gaps(theta_flow.z, intrinsic.z)
+        return FlowComparison(float(np.max(gaps)), theta_flow, intrinsic)
+
+    intrinsic_metric.__doc__ = _intrinsic.intrinsic_metric.__doc__
+
+    def exports(self) -> dict:
+        names = ["gradient_flow", "gradient_descent", "intrinsic_metric", "intrinsic_flow", "compare_flows"]
+        return {name: getattr(self, name) for name in names}
+
+
+class FieldError(Exception):
+    """Raised by a right side whose output is unusable (wrong shape); the integrator stops there."""
+
+
+def _call_objective(objective, z, d: int):
+    result = objective(z)
+    try:
+        value, gradient = result
+    except (TypeError, ValueError):
+        raise FieldError(f"the loss must return (value, gradient), got {type(result).__name__}") from None
+    gradient = np.asarray(gradient, dtype=np.float64)
+    if gradient.shape != (d,):
+        raise FieldError(f"the loss gradient has shape {gradient.shape}, expected ({d},)")
+    return float(value), gradient
+
+
+class CallableField:
+    """l = f o phi for a Python callable f(z) -> (value, grad): grad l = J^T grad f(z) (slow path)."""
+
+    def __init__(self, model, objective, geometry) -> None:
+        self.model, self.objective, self.geometry = model, objective, geometry
+
+    def value_and_gradient(self, theta):
+        z = self.geometry.lift(self.model, theta)
+        value, gradient = _call_objective(self.objective, z, self.model.n_lifted)
+        return value, self.geometry.lift_jacobian(self.model, theta).T @ gradient
+

@@ -1,0 +1,354 @@
+"""The intrinsic metric K(z, h): M(theta) expressed through z = phi(theta) and the laws h(theta).
+
+One function per family (main_paper §3.4, §3.5, §4.3, §4.5, §5), in NumPy; both backends call
+them, the general ReLU route with the backend's own metric. ``metric_function(model, h, geometry)``
+validates h once and returns z -> K(z, h) (d, d).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _checks
+from ._rank import numerical_rank
+
+ROUTES = ("auto", "closed", "recovery")
+
+
+def intrinsic_metric(model, z, h, geometry, route: str = "auto") -> np.ndarray:
+    """K(z, h), shape (d, d), with M(theta) = K(phi(theta), h(theta)).
+
+    - ReLU path-lifting (ReLUNet, DAGReLUNet), off the set of zero weights: route "recovery"
+      recovers theta^2 from (z, h) (see ``recover_squares``) and returns diag(sign z) M(sqrt theta^2)
+      diag(sign z); route "closed" uses the closed forms of two-layer nets (§3.4) and of the
+      scalar depth-3 chain ReLUNet([1, 1, 1, 1]) (§3.5); "auto" takes the closed form where one exists.
+    - LinearNet with two layers under relaxed balance W2^T W2 - W1 W1^T = lam I: A_lam, B_lam of §4.3
+      with projectors and the validity rule (ValueError naming the violated rank condition).
+    - LinearNet with square layers and H_l = lam_l I: the formula of §4.5 (Arora et al. at lam = 0).
+    - LinearNeuralODE: the K -> infinity limit, the logarithmic-mean form of §5 (independent of lam),
+      divided by K = n_steps (the Euclidean metric on the A_k is K times the L^2 metric on A(s)).
+    """
+    return metric_function(model, h, geometry, route)(z)
+
+
+def metric_function(model, h, geometry, route: str = "auto"):
+    if route not in ROUTES:
+        raise ValueError(f"route must be one of {list(ROUTES)}, got {route!r}")
+    h = _checks.finite_array(h, "h", (model.n_known_laws,))
+    if model.kind == "path":
+        closed = _relu_closed_form(model, h)
+        if route == "closed" and closed is None:
+            raise ValueError(f"no closed form for {model}: closed forms exist for two-layer ReLUNet and ReLUNet([1, 1, 1, 1])")
+        builder = closed if (closed is not None and route != "recovery") else _relu_recovery(model, h, geometry)
+    else:
+        if route == "recovery":
+            raise ValueError("route 'recovery' applies to ReLU path-lifting models only")
+        builder = {"linear": _linear, "node": _neural_ode}[model.kind](model, h)
+    d = model.n_lifted
+
+    def evaluate(z):
+        return builder(_checks.finite_array(z, "z", (d,)))
+
+    return evaluate
+
+
+# -- ReLU ------------------------------------------------------------------------------------------
+def _relu_closed_form(model, h):
+    from .models import ReLUNet
+
+    if not isinstance(model, ReLUNet):
+        return None
+    if model.n_layers == 2:
+        return _two_layer_relu(model, h)
+    if model.widths == (1, 1, 1, 1) and model.bias is False:
+        return _scalar_chain(h)
+    return None
+
+
+def _two_layer_relu(model, h):
+    """Block diagonal over hidden neurons j: K_j[G] = (Z_j Z_j^T / |v_j|^2) G + G (Z_j^T Z_j / |u_j|^2),
+    |u_j|^2, |v_j|^2 = (±c_j + sqrt(c_j^2 + 4 |Z_j|_F^2)) / 2, c_j = |u_j|^2 - |v_j|^2 = -h_j (§3.4)."""
+    d_in, width, d_out = model.widths
+    bias_in, bias_out = model.has_bias(1), model.has_bias(2)
+    blocks = []  # per hidden neuron: index matrix (d_out, d_in [+1]) of Z_j in z
+    bias_base = d_in * width * d_out
+    for j in range(width):
+        cols = [[(i * width + j) * d_out + o for o in range(d_out)] for i in range(d_in)]
+        if bias_in:
+            cols.append([bias_base + j * d_out + o for o in range(d_out)])
+        blocks.append(np.array(cols).T)
+    output_bias = np.arange(model.n_lifted - d_out, model.n_lifted) if bias_out else np.zeros(0, dtype=int)
+
+    def build(z):
+        K = np.zeros((z.size, z.size))
+        K[output_bias, output_bias] = 1.0  # an output bias is its own path: dz/db = 1
+        for j, index in enumerate(blocks):
+            Zj = z[index]
+            frob2 = float(np.sum(Zj ** 2))
+            if frob2 == 0.0:
+                raise ValueError(f"hidden neuron {j} has Z_j = 0: the directions of its weights are lost and K is "
+                                 "not a function of z there (main_paper §3.4)")
+            c = -h[j]
+            root = np.sqrt(c * c + 4 * frob2)
+            u2, v2 = (c + root) / 2, (-c + root) / 2
+            A, B = Zj @ Zj.T / v2, Zj.T @ Zj / u2
+            flat = index.ravel()
+            K[np.ix_(flat, flat)] = np.kron(A, np.eye(B.shape[0])) + np.kron(np.eye(A.shape[0]), B)
+        return K
+
+    return build
+
+
+def _scalar_chain(h):
+    """z = a b c, h = (a^2 - b^2, b^2 - c^2); s = b^2 is the root >= max(0, h2, -h1) of
+    (s + h1) s (s - h2) = z^2 and M = 3 s^2 + 2 (h1 - h2) s - h1 h2 (§3.5)."""
+    h1, h2 = float(h[0]), float(h[1])
+
+    def build(z):
+        s = chain_square(float(z[0]), h1, h2)
+        return np.array([[3 * s * s + 2 * (h1 - h2) * s - h1 * h2]])
+
+    return build
+
+
+def chain_square(z: float, h1: float, h2: float) -> float:
+    """The unique root s >= max(0, h2, -h1) of (s + h1) s (s - h2) = z^2 (the largest real root)."""
+    coefficients = [1.0, h1 - h2, -h1 * h2, -z * z]
+    roots = np.roots(coefficients)
+    s = float(max(r.real for r in roots if abs(r.imag) <= 1e-8 * (1 + abs(r.real))))
+    for _ in range(3):  # Newton polish
+        value = ((s + h1) * s * (s - h2)) - z * z
+        slope = 3 * s * s + 2 * (h1 - h2) * s - h1 * h2
+        if slope == 0:
+            break
+        s -= value / slope
+    return s
+
+
+def recover_squares(model, z, h, geometry) -> np.ndarray:
+    """theta_e^2 (D,) with |phi(theta)| = |z| and h(theta) = h, for a path-lifting off zero weights.
+
+    log theta^2 solves the linear system A log theta^2 = log z^2 (A the 0/1 path-parameter
+    incidence), up to the neuron rescalings (ker A). The rescaling rho (log factor per hidden
+    neuron) then solves h(rho) = h: h(rho) is the gradient of the strictly convex
+    F(rho) = 1/2 sum_e theta_e^2 exp(2 (rho_dst - rho_src)), so the solution is unique and Newton
+    on F(rho) - h.rho finds it. Branch: theta = +sqrt(theta^2); M sees only theta^2 and the signs of z.
+    """
+    return _Recovery(model, geometry).squares(_checks.finite_array(z, "z", (model.n_lifted,)),
+                                              _checks.finite_array(h, "h", (model.n_known_laws,)))
+
+
+class _Recovery:
+    """What recovery needs from the model alone: the pseudo-inverse of the incidence A and, per
+    parameter, the hidden neurons it enters (+1) and leaves (-1)."""
+
+    def __init__(self, model, geometry) -> None:
+        incidence = geometry.lift_jacobian(model, np.ones(model.n_params))
+        self.incidence, self.pinv = incidence, np.linalg.pinv(incidence)
+        graph = model.graph
+        position = {v: k for k, v in enumerate(graph.hidden)}
+        src = np.array([position.get(v, -1) if v >= 0 else -1 for v in graph.param_src])
+        dst = np.array([position.get(v, -1) for v in graph.param_dst])
+        self.signs = np.zeros((model.n_params, len(position)))
+        rows = np.arange(model.n_params)
+        self.signs[rows[dst >= 0], dst[dst >= 0]] += 1.0
+        self.signs[rows[src >= 0], src[src >= 0]] -= 1.0
+        self._start = np.zeros(self.signs.shape[1])  # warm start: the last solution (the root is unique)
+
+    def squares(self, z, h):
+        if np.any(z == 0):
+            raise ValueError(f"z has {int(np.sum(z == 0))} zero entries: recovery needs every path nonzero "
+                             "(the ReLU intrinsic metric holds off the set of zero weights)")
+        target = np.log(z ** 2)
+        log_squares = self.pinv @ target
+        residual = float(np.max(np.abs(self.incidence @ log_squares - target)))
+        # Off the image of phi (e.g. at Runge-Kutta stages, O(h^2) away) the least-squares solution
+        # extends K smoothly; only a z far from any path-lifting is refused.
+        if residual > 1e-3 * max(1.0, float(np.max(np.abs(target)))):
+            raise ValueError(f"z is not the path-lifting of any theta without zero entries (log residual {residual:.2e})")
+        return self._rescale(np.exp(log_squares), h)
+
+    def _rescale(self, base, h):
+        signs = self.signs
+        rho = self._start.copy()
+        scale = max(1.0, float(np.max(np.abs(h), initial=0.0)), float(np.max(base)))
+
+        def objective(r):
+            squares = base * np.exp(2 * signs @ r)
+            return 0.5 * squares.sum() - h @ r, squares
+
+        value, squares = objective(rho)
+        for _ in range(200):
+            gradient = signs.T @ squares - h
+            if np.max(np.abs(gradient), initial=0.0) <= 1e-14 * scale:
+                break
+            step = np.linalg.solve(2 * (signs * squares[:, None]).T @ signs, -gradient)
+            t = 1.0
+            decrement = -float(gradient @ step)  # the Newton decrement: F - min F ~ decrement / 2
+            while decrement > 1e-10 * scale:  # damped phase; near the root F stalls at rounding level
+                new_value, new_squares = objective(rho + t * step)
+                if new_value <= value - 1e-4 * t * decrement or t < 1e-12:
+                    break
+                t /= 2
+            else:
+                new_value, new_squares = objective(rho + step)
+            rho, value, squares = rho + t * step, new_value, new_squares
+        self._start = rho
+        return squares
+
+
+def _relu_recovery(model, h, geometry):
+    recovery = _Recovery(model, geometry)
+
+    def build(z):
+        theta = np.sqrt(recovery.squares(z, h))
+        sign = np.sign(z)
+        return sign[:, None] * geometry.metric(model, theta) * sign[None, :]
+
+    return build
+
+
+# -- linear networks ------------------------------------------------------------------------------
+def _conserved_matrices(widths, h):
+    """H_l (n_l, n_l) from the upper triangles in h, l = 1..L-1."""
+    matrices, offset = [], 0
+    for n in widths[1:-1]:
+        count = n * (n + 1) // 2
+        H = np.zeros((n, n))
+        H[np.triu_indices(n)] = h[offset:offset + count]
+        matrices.append(H + np.triu(H, 1).T)
+        offset += count
+    return matrices
+
+
+def _multiple_of_identity(H, name: str) -> float:
+    lam = float(np.mean(np.diag(H)))
+    distance = float(np.max(np.abs(H - lam * np.eye(H.shape[0]))))
+    if distance > 1e-8 * max(1.0, float(np.max(np.abs(H)))):
+        raise ValueError(f"{name} = {np.array2string(H, precision=3)} is not a multiple of the identity (distance "
+                         f"{distance:.2e}): the intrinsic metric needs relaxed balance H = lam I (main_paper §4.2)")
+    return lam
+
+
+def _eig_psd(S):
+    values, vectors = np.linalg.eigh(S)
+    return np.clip(values, 0.0, None), vectors
+
+
+def _linear(model, h):
+    widths = model.widths
+    if len(widths) == 2:
+        return lambda z: np.eye(z.size)  # z = W: M = I
+    Hs = _conserved_matrices(widths, h)
+    if len(widths) == 3:
+        return _two_layer_linear(widths, _multiple_of_identity(Hs[0], "W2^T W2 - W1 W1^T"))
+    if len(set(widths)) != 1:
+        raise ValueError(f"intrinsic_metric for a LinearNet of depth >= 3 needs square layers (main_paper §4.5), "
+                         f"got widths {list(widths)}")
+    lambdas = [_multiple_of_identity(H, f"H_{l}") for l, H in enumerate(Hs, start=1)]
+    return _deep_square(widths[0], lambdas)
+
+
+def _two_layer_linear(widths, lam):
+    """K[G] = A_lam(Z) G + G B_lam(Z), Z = W2 W1 (n, m), width r (§4.3):
+    A = Pi_Z [lam/2 + (Z Z^T + lam^2/4)^(1/2)], B = Pi_{Z^T} [-lam/2 + (Z^T Z + lam^2/4)^(1/2)],
+    projectors dropped on the side of the larger root when that side has size r."""
+    m, r, n = widths
+
+    def side(S, shift, size, use_projector):
+        values, vectors = _eig_psd(S)
+        spectrum = shift + np.sqrt(values + shift * shift)
+        if use_projector:
+            tol = 1e-12 * max(1.0, float(values.max(initial=0.0)))
+            spectrum = np.where(values > tol, spectrum, 0.0)
+        return (vectors * spectrum) @ vectors.T
+
+    def build(z):
+        Z = z.reshape(n, m)
+        rank = numerical_rank(Z) if np.any(Z) else 0
+        if lam > 0 and n > r and rank < r:
+            raise ValueError(f"no function of Z gives M: lam = {lam:.3g} > 0 with n = {n} > r = {r} and rank Z = {rank} "
+                             f"< r; the rule of main_paper §4.3 needs n = r or rank Z = r")
+        if lam < 0 and m > r and rank < r:
+            raise ValueError(f"no function of Z gives M: lam = {lam:.3g} < 0 with m = {m} > r = {r} and rank Z = {rank} "
+                             f"< r; the rule of main_paper §4.3 needs m = r or rank Z = r")
+        A = side(Z @ Z.T, lam / 2, n, not (lam > 0 and n == r))
+        B = side(Z.T @ Z, -lam / 2, m, not (lam < 0 and m == r))
+        return np.kron(A, np.eye(m)) + np.kron(np.eye(n), B)
+
+    return build
+
+
+def _invert_increasing(poly_roots, values, sign):
+    """For each w in values, the a >= max(sign * roots) with p(a) = prod_k (a - sign * root_k) = w.
+
+    p is increasing and convex there (a product of positive increasing affine factors), so Newton
+    started at a0 = max + w^(1/L), where p(a0) >= w, decreases monotonically to the root."""
+    shifts = sign * np.asarray(poly_roots)
+    a = shifts.max() + np.power(values, 1.0 / len(shifts))
+    for _ in range(200):
+        factors = a[:, None] - shifts[None, :]
+        p = np.prod(factors, axis=1)
+        slope = np.array([np.sum([np.prod(np.delete(row, k)) for k in range(row.size)]) for row in factors])
+        step = np.where(slope > 0, (p - values) / np.where(slope > 0, slope, 1.0), 0.0)
+        step = np.maximum(step, 0.0)  # monotone from the right; rounding must not overshoot
+        a = a - step
+        if np.all(step <= 1e-16 * np.maximum(np.abs(a), 1.0)):
+            break
+    return a
+
+
+def _deep_square(n, lambdas):
+    """K[G] = sum_j P_j G Q_j with P_j = prod_{k>j} (A - s_k), A = p^{-1}(W W^T), p(a) = prod_k (a - s_k),
+    Q_j = prod_{k<j} (B + t_k), B = q^{-1}(W^T W), q(b) = prod_k (b + t_k);
+    s_k = lam_k + ... + lam_{L-1}, t_k = lam_1 + ... + lam_{k-1} (§4.5)."""
+    L = len(lambdas) + 1
+    lam = np.asarray(lambdas)
+    s = np.array([lam[k:].sum() for k in range(L)])      # s_1..s_L (s_L = 0)
+    t = np.array([lam[:k].sum() for k in range(L)])      # t_1..t_L (t_1 = 0)
+
+    def build(z):
+        W = z.reshape(n, n)
+        wa, qa = _eig_psd(W @ W.T)
+        wb, qb = _eig_psd(W.T @ W)
+        a = _invert_increasing(s, wa, +1.0)
+        b = _invert_increasing(t, wb, -1.0)
+        K = np.zeros((n * n, n * n))
+        for j in range(1, L + 1):
+            p_j = np.prod([a - s[k - 1] for k in range(j + 1, L + 1)], axis=0) if j < L else np.ones(n)
+            q_j = np.prod([b + t[k - 1] for k in range(1, j)], axis=0) if j > 1 else np.ones(n)
+            K += np.kron((qa * p_j) @ qa.T, (qb * q_j) @ qb.T)
+        return K
+
+    return build
+
+
+def logarithmic_mean(a, b):
+    """(a - b) / (log a - log b), = a on the diagonal a = b; a, b > 0 (broadcast)."""
+    a, b = np.broadcast_arrays(np.asarray(a, dtype=float), np.asarray(b, dtype=float))
+    x = a / b - 1.0
+    small = np.abs(x) < 1e-8
+    safe = np.where(small, 1.0, x)
+    return np.where(small, b * (1 + x / 2 - x * x / 12), b * safe / np.log1p(safe))
+
+
+def _neural_ode(model, h):
+    """K[G] = (1/K) int_0^1 (Z Z^T)^(1-s) G (Z^T Z)^s ds = (1/K) Q_a [(Q_a^T G Q_b) o Lambda] Q_b^T with
+    Lambda_ij the logarithmic mean of a_i and b_j (§5), K = n_steps. The integral is the L^2 flow of
+    A(s); the Euclidean metric on theta = (A_1, ..., A_K) is K times the L^2 one
+    (sum_k |A_k|^2 ~ K int |A|^2), hence the 1/K. The continuum limit: the model with n_steps pieces
+    follows it up to O(1/n_steps). Each H_k must be a multiple of I (relaxed balance)."""
+    n = model.n
+    for k, H in enumerate(_conserved_matrices(model.widths, h), start=1):
+        _multiple_of_identity(H, f"H_{k}")
+
+    def build(z):
+        Z = z.reshape(n, n)
+        wa, qa = np.linalg.eigh(Z @ Z.T)
+        wb, qb = np.linalg.eigh(Z.T @ Z)
+        if min(wa.min(), wb.min()) <= 0:
+            raise ValueError("Z = U_K ... U_1 is singular; the flow map of a neural ODE is invertible")
+        weights = logarithmic_mean(wa[:, None], wb[None, :]).ravel() / model.n_steps
+        basis = np.kron(qa, qb)
+        return (basis * weights) @ basis.T
+
+    return build

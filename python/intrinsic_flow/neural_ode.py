@@ -1,0 +1,125 @@
+"""The linear neural ODE x' = A(s) x on [0, 1] with A piecewise constant on n_steps pieces.
+
+theta = (A_1, ..., A_K), each n x n ravelled; step k applies U_k = I + A_k / K and
+z = phi(theta) = (U_K ... U_1).ravel() (shared/API.md, main_paper §5).
+
+Known laws (the discrete analogue of H(s) = A' + A'^T + A^T A - A A^T): for k = 1..K-1 the upper
+triangles (row by row) of H_k = U_{k+1}^T U_{k+1} - U_k U_k^T, exactly the laws of the linear
+chain U_K ... U_1. They are conserved by the gradient flow in theta, since the flow of the U_k is
+the linear-chain flow slowed down by 1/K^2. A smooth A gives H_k = H(s_k) / K^2 + O(1/K^3).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _checks
+from .models import _Model, _resolve_rng
+
+
+@dataclass(frozen=True)
+class LinearNeuralODE(_Model):
+    """x' = A(s) x, A piecewise constant on ``n_steps`` pieces of [0, 1]; x in R^n."""
+
+    n: int
+    n_steps: int
+    kind = "node"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "n", _checks.positive_int(self.n, "n"))
+        object.__setattr__(self, "n_steps", _checks.positive_int(self.n_steps, "n_steps"))
+
+    @property
+    def n_params(self) -> int:
+        return self.n_steps * self.n * self.n
+
+    @property
+    def n_lifted(self) -> int:
+        return self.n * self.n
+
+    @property
+    def n_hidden(self) -> int:
+        return (self.n_steps - 1) * self.n
+
+    @property
+    def n_known_laws(self) -> int:
+        return (self.n_steps - 1) * self.n * (self.n + 1) // 2
+
+    @property
+    def widths(self) -> tuple:
+        """Widths of the equivalent linear chain U_K ... U_1."""
+        return (self.n,) * (self.n_steps + 1)
+
+    def unflatten(self, theta) -> list:
+        """[A_1, ..., A_K], each (n, n), views of theta."""
+        theta = _checks.theta(self, theta)
+        return list(theta.reshape(self.n_steps, self.n, self.n))
+
+    def flatten(self, matrices) -> np.ndarray:
+        if len(matrices) != self.n_steps:
+            raise ValueError(f"expected {self.n_steps} matrices A_k, got {len(matrices)}")
+        return np.concatenate([_checks.finite_array(a, f"A_{k}", (self.n, self.n)).ravel()
+                               for k, a in enumerate(matrices, start=1)])
+
+    def factors(self, theta) -> list:
+        """[U_1, ..., U_K] with U_k = I + A_k / K."""
+        return [np.eye(self.n) + a / self.n_steps for a in self.unflatten(theta)]
+
+    def from_factors(self, factors) -> np.ndarray:
+        """theta with U_k = factors[k-1]: A_k = K (U_k - I)."""
+        return self.flatten([self.n_steps * (np.asarray(u) - np.eye(self.n)) for u in factors])
+
+    def forward(self, theta, X) -> np.ndarray:
+        """x(1) for each row of X (m, n): X Z^T with Z = U_K ... U_1."""
+        X = _checks.finite_array(X, "X")
+        if X.ndim != 2 or X.shape[1] != self.n:
+            raise ValueError(f"X must have shape (m, {self.n}), got {X.shape}")
+        out = X
+        for u in self.factors(theta):
+            out = out @ u.T
+        return out
+
+    def init(self, rng=None, scheme: str = "gaussian", **options) -> np.ndarray:
+        """theta for ``scheme``: "gaussian" (A_k entries N(0, 1/n)) or "relaxed_balanced" with ``lam``
+        (and optional ``spread``, default 1): H_k = (lam / K^2) I exactly for every k, built as
+        U_1 = I + S/K (S symmetric Gaussian times spread), U_{k+1} = exp(Omega/K) (U_k U_k^T + lam/K^2 I)^{1/2}
+        with one skew Gaussian Omega; U_{k+1}^T U_{k+1} - U_k U_k^T = lam/K^2 I holds by construction."""
+        rng = _resolve_rng(rng)
+        if scheme == "gaussian":
+            unknown = set(options) - {"std"}
+            if unknown:
+                raise ValueError(f"unknown options for scheme 'gaussian': {sorted(unknown)}")
+            std = options.get("std", 1.0 / np.sqrt(self.n))
+            return rng.standard_normal(self.n_params) * std
+        if scheme == "relaxed_balanced":
+            unknown = set(options) - {"lam", "spread"}
+            if unknown or "lam" not in options:
+                raise ValueError("scheme 'relaxed_balanced' takes lam= (required) and spread= (optional)")
+            return self.from_factors(relaxed_balanced_chain(self.n, self.n_steps, float(options["lam"]) / self.n_steps ** 2,
+                                                            rng, float(options.get("spread", 1.0)) / self.n_steps))
+        raise ValueError(f"unknown init scheme {scheme!r} for LinearNeuralODE; accepted: ['gaussian', 'relaxed_balanced']")
+
+
+def relaxed_balanced_chain(n: int, n_layers: int, lambdas, rng, scale: float = 1.0) -> list:
+    """Square factors [U_1, ..., U_L] (n x n) with U_{k+1}^T U_{k+1} - U_k U_k^T = lambdas[k] I.
+
+    ``lambdas``: a number (the same for every k) or L-1 numbers. U_1 = I + scale S with S a symmetric
+    Gaussian; U_{k+1} = R_k (U_k U_k^T + lambda_k I)^{1/2} with R_k = exp(scale Omega) for a skew
+    Gaussian Omega (the matrix exponential through the eigendecomposition of the skew matrix).
+    """
+    lambdas = np.broadcast_to(np.asarray(lambdas, dtype=np.float64), (max(n_layers - 1, 0),))
+    sym = rng.standard_normal((n, n))
+    factors = [np.eye(n) + scale * (sym + sym.T) / 2]
+    skew = rng.standard_normal((n, n))
+    skew = (skew - skew.T) / 2
+    values, vectors = np.linalg.eig(scale * skew)
+    rotation = np.real(vectors @ np.diag(np.exp(values)) @ np.linalg.inv(vectors))
+    for lam in lambdas:
+        previous = factors[-1]
+        target = previous @ previous.T + lam * np.eye(n)
+        w, q = np.linalg.eigh(target)
+        if w.min() <= 0:
+            raise ValueError(f"lambda = {lam} makes U_k U_k^T + lambda I singular; use a larger lambda")
+        factors.append(rotation @ (q * np.sqrt(w)) @ q.T)
+    return factors
