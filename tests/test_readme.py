@@ -7,6 +7,7 @@ import contextlib
 import io
 import pathlib
 import re
+import shlex
 
 import pytest
 
@@ -44,9 +45,34 @@ def test_readme_example_prints_what_it_shows(title, index):
     assert output.strip() == expected.strip()
 
 
+CONSOLE = re.compile(r"```console\n(.*?)```", re.S)
+
+
+def console_sessions():
+    """(command, expected output) pairs from ```console blocks: lines after '$ ' are commands."""
+    pairs = []
+    for block in CONSOLE.findall(README.read_text()):
+        for chunk in block.split("$ ")[1:]:
+            command, _, output = chunk.partition("\n")
+            pairs.append(pytest.param(command, output, id=command[:60]))
+    return pairs
+
+
+@pytest.mark.parametrize("command,expected", console_sessions())
+def test_readme_command_prints_what_it_shows(command, expected, capsys):
+    from intrinsic_flow.cli import main
+
+    argv = shlex.split(command)
+    assert argv[0] == "intrinsic-flow"
+    code = main(argv[1:])
+    captured = capsys.readouterr()
+    assert (captured.out + captured.err).strip() == expected.strip()
+    assert code == (0 if not captured.err else 2)
+
+
 def test_readme_starts_with_two_commands():
     text = README.read_text()
     first_block = re.search(r"```bash\n(.*?)```", text, re.S).group(1).strip().splitlines()
     assert len(first_block) == 2
-    assert first_block[0].startswith("pip install . && intrinsic-flow ")
+    assert first_block[0].startswith("pip install ") and " && intrinsic-flow report" in first_block[0]
     assert first_block[1] == 'pip install ".[test]" && python -m pytest'

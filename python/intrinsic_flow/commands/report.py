@@ -5,7 +5,8 @@ from __future__ import annotations
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "report", help="run the demonstrations and write a self-contained HTML report",
-        description="Geometry of phi for the standard models, theta-flows against intrinsic flows (ReLU and "
+        description="Geometry of phi for the standard models, their conservation laws, the criteria on random "
+                    "points, theta-flows against intrinsic flows (ReLU and "
                     "relaxed-balanced linear networks), the necessity of relaxed balance and the neural-ODE limit. "
                     "Prints a Markdown summary and writes DIR/report.html (figures embedded) and DIR/report.md.")
     parser.add_argument("--out", default="intrinsic-flow-report", metavar="DIR",
