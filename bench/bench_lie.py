@@ -30,16 +30,8 @@ CASES = {
 
 def as_map(model):
     from intrinsic_flow import PolynomialMap
-    from intrinsic_flow.polynomial import lifted_terms
 
-    table = lifted_terms(model)
-    polys = [{} for _ in range(table.n_polys)]
-    for q, coefficient, mono in zip(table.poly, table.coeff, table.monomials):
-        exponents = [0] * model.n_params
-        for v in mono[mono >= 0]:
-            exponents[v] += 1
-        polys[q][tuple(exponents)] = coefficient
-    return PolynomialMap(polys, model.n_params)
+    return PolynomialMap.from_model(model)
 
 
 def worker(backend_name: str, repeat: int, threads) -> dict:

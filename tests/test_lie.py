@@ -15,21 +15,13 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 import intrinsic_flow as itf
 from intrinsic_flow import DAGReLUNet, LinearNet, PolynomialMap, ReLUNet
 from intrinsic_flow import reference as ref
-from intrinsic_flow.polynomial import lifted_terms
 
 BACKENDS = [pytest.param(itf, id="core"), pytest.param(ref, id="reference")]
 
 
 def as_polynomial_map(model) -> PolynomialMap:
     """The same phi as a user's PolynomialMap: no known laws, so no early stop."""
-    table = lifted_terms(model)
-    polys = [{} for _ in range(table.n_polys)]
-    for q, coefficient, mono in zip(table.poly, table.coeff, table.monomials):
-        exponents = [0] * model.n_params
-        for v in mono[mono >= 0]:
-            exponents[v] += 1
-        polys[q][tuple(exponents)] = coefficient
-    return PolynomialMap(polys, model.n_params)
+    return PolynomialMap.from_model(model)
 
 
 def trace_fields(trace) -> tuple:

@@ -15,7 +15,7 @@ import intrinsic_flow as itf
 from intrinsic_flow import LinearNet, PolynomialMap, ReLUNet
 from intrinsic_flow import reference as ref
 from intrinsic_flow.polynomial import (MODULUS, gradients_at, law_terms, lifted_terms, modular_rank, random_point,
-                                       to_modular)
+                                       table_as_dicts, to_modular)
 
 
 def span_rank(polys, n_vars) -> int:
@@ -25,14 +25,7 @@ def span_rank(polys, n_vars) -> int:
 
 
 def known_laws_as_dicts(model) -> list:
-    table = law_terms(model)
-    polys = [{} for _ in range(table.n_polys)]
-    for q, coefficient, mono in zip(table.poly, table.coeff, table.monomials):
-        exponents = [0] * model.n_params
-        for v in mono[mono >= 0]:
-            exponents[v] += 1
-        polys[q][tuple(exponents)] = polys[q].get(tuple(exponents), 0) + coefficient
-    return polys
+    return table_as_dicts(law_terms(model), model.n_params)
 
 
 # -- exact values ----------------------------------------------------------------------------
@@ -103,13 +96,7 @@ def test_polynomial_map_from_sympy_equals_dicts():
                          ids=str)
 def test_polynomial_form_of_a_network_has_the_same_lift_and_laws(model):
     """The polynomials lie_trace works on are phi itself and the known laws h, in API order."""
-    table = lifted_terms(model)
-    polys = [{} for _ in range(table.n_polys)]
-    for q, coefficient, mono in zip(table.poly, table.coeff, table.monomials):
-        exponents = [0] * model.n_params
-        for v in mono[mono >= 0]:
-            exponents[v] += 1
-        polys[q][tuple(exponents)] = coefficient
+    polys = table_as_dicts(lifted_terms(model), model.n_params)
     theta = model.init(2)
     np.testing.assert_allclose(itf.lift(PolynomialMap(polys, model.n_params), theta), itf.lift(model, theta), rtol=1e-13)
     laws = PolynomialMap(known_laws_as_dicts(model), model.n_params)

@@ -84,6 +84,12 @@ class PolynomialMap:
         """The polynomials as dicts {exponent tuple: coefficient}."""
         return [dict(poly) for poly in self.polys]
 
+    @classmethod
+    def from_model(cls, model) -> "PolynomialMap":
+        """phi of a ReLUNet, DAGReLUNet or LinearNet as a user's polynomial map (same variables
+        and order; a PolynomialMap has no known laws, so lie_trace runs without early stop)."""
+        return cls(table_as_dicts(lifted_terms(model), model.n_params), model.n_params)
+
     def init(self, rng=None, scheme: str = "gaussian") -> np.ndarray:
         """Standard Gaussian theta of shape (n_vars,) (``scheme`` "gaussian" only)."""
         from .models import _resolve_rng
@@ -114,6 +120,17 @@ class TermTable(NamedTuple):
     @property
     def n_terms(self) -> int:
         return len(self.coeff)
+
+
+def table_as_dicts(table: TermTable, n_vars: int) -> list:
+    """The polynomials of a table as dicts {exponent tuple: coefficient} (like terms added)."""
+    polys = [{} for _ in range(table.n_polys)]
+    for q, coefficient, monomial in zip(table.poly, table.coeff, table.monomials):
+        exponents = [0] * n_vars
+        for v in monomial[monomial >= 0]:
+            exponents[v] += 1
+        polys[q][tuple(exponents)] = polys[q].get(tuple(exponents), 0) + coefficient
+    return polys
 
 
 def table_values(table: TermTable, theta: np.ndarray) -> np.ndarray:
