@@ -125,3 +125,16 @@ def test_core_rejects_wrong_lengths_and_unprepared_paths():
     with pytest.raises(ValueError, match="thetas has 3 columns"):
         graph.lift_batch(np.ones((2, 3)))
     np.testing.assert_array_equal(graph.lift(np.array([2.0, 3.0])), [6.0])
+
+
+def test_the_core_stub_lists_every_name_of_the_core():
+    """python/intrinsic_flow/_core.pyi (typed signatures) must not go stale after a core change."""
+    import ast
+    import pathlib
+
+    stub = pathlib.Path(itf.__file__).with_name("_core.pyi")
+    tree = ast.parse(stub.read_text())
+    listed = next(node.value for node in tree.body if isinstance(node, ast.AnnAssign) and node.target.id == "__all__")
+    stub_names = {element.value for element in listed.elts}
+    core_names = {name for name in dir(itf._core) if not name.startswith("_")}
+    assert stub_names == core_names
