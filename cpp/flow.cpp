@@ -47,7 +47,7 @@ double LiftedLoss::value_and_gradient(const double* theta, double* gradient) con
 NetworkRegression::NetworkRegression(std::vector<int> widths, std::vector<bool> has_bias, bool relu,
                                      RowMatrix inputs, RowMatrix targets)
     : widths_(std::move(widths)), has_bias_(std::move(has_bias)), relu_(relu), inputs_(std::move(inputs)),
-      targets_(std::move(targets)) {
+      targets_(std::move(targets)), inputs_t_(inputs_.transpose()), targets_t_(targets_.transpose()) {
   const int L = static_cast<int>(widths_.size()) - 1;
   if (L < 1 || static_cast<int>(has_bias_.size()) != L)
     throw std::invalid_argument("NetworkRegression: need >= 2 widths and one bias flag per layer");
@@ -65,37 +65,81 @@ NetworkRegression::NetworkRegression(std::vector<int> widths, std::vector<bool> 
 double NetworkRegression::value_and_gradient(const double* theta, double* gradient) const {
   const auto n = static_cast<double>(inputs_.rows());
   double value = 0.0;
-  backpropagate(theta, inputs_, gradient, [&](const RowMatrix& output, RowMatrix& output_gradient) {
-    output_gradient = (output - targets_) / n;
-    value = 0.5 * (output - targets_).squaredNorm() / n;
+  backpropagate(theta, gradient, [&](ConstMatrixMap output_t, MatrixMap output_gradient_t) {
+    output_gradient_t = output_t - targets_t_;
+    value = 0.5 * output_gradient_t.squaredNorm() / n;
+    output_gradient_t /= n;
   });
   return value;
 }
 
+namespace {
+
+// y += a x over one row of samples; restrict: the rows never overlap, so this vectorises as is.
+inline void axpy(double a, const double* __restrict x, double* __restrict y, std::int64_t n) {
+  for (std::int64_t s = 0; s < n; ++s) y[s] += a * x[s];
+}
+
+}  // namespace
+
 template <typename OutputLoss>
-void NetworkRegression::backpropagate(const double* theta, const RowMatrix& inputs, double* gradient,
-                                      OutputLoss output_loss) const {
+void NetworkRegression::backpropagate(const double* theta, double* gradient, OutputLoss output_loss) const {
+  // Activations are stored transposed, (width, n): every inner loop runs over the n samples,
+  // contiguous, as an axpy or a dot product. A per-thread workspace holds pre[l] (w_{l+1}, n),
+  // act[l] (w_l, n) for hidden layers and two delta buffers (widest, n): nothing is allocated.
   const int L = static_cast<int>(widths_.size()) - 1;
-  // Forward: pre[l] = act[l] W_{l+1}^T + b_{l+1}, act[l+1] = relu(pre[l]) on hidden layers.
-  std::vector<RowMatrix> act(L + 1), pre(L);
+  const std::int64_t n = inputs_t_.cols();
+  const std::int64_t widest = *std::max_element(widths_.begin(), widths_.end());
+  std::vector<std::int64_t> pre_at(L), act_at(L, -1);
+  std::int64_t size = 0;
+  for (int l = 0; l < L; ++l) { pre_at[l] = size; size += widths_[l + 1] * n; }
+  for (int l = 1; l < L; ++l) { act_at[l] = size; size += widths_[l] * n; }
+  const std::int64_t delta_at = size;
+  size += 2 * widest * n;
+  thread_local std::vector<double> workspace;
+  if (static_cast<std::int64_t>(workspace.size()) < size) workspace.resize(size);
+  double* base = workspace.data();
+  auto layer_input = [&](int l) { return l == 0 ? inputs_t_.data() : base + act_at[l]; };
+
+  // Forward: pre[l] = W act[l] + b, act[l+1] = relu(pre[l]) on hidden layers.
   for (int l = 0; l < L; ++l) {
-    ConstMatrixMap W(theta + weight_offsets_[l], widths_[l + 1], widths_[l]);
-    const RowMatrix& below = l == 0 ? inputs : act[l];
-    pre[l].noalias() = below * W.transpose();
-    if (has_bias_[l]) pre[l].rowwise() += Eigen::Map<const Eigen::RowVectorXd>(theta + bias_offsets_[l], widths_[l + 1]);
-    if (l + 1 < L) act[l + 1] = relu_ ? RowMatrix(pre[l].cwiseMax(0.0)) : pre[l];
+    const int in = widths_[l], out = widths_[l + 1];
+    const double* weight = theta + weight_offsets_[l];
+    const double* below = layer_input(l);
+    double* pre = base + pre_at[l];
+    for (int j = 0; j < out; ++j) {
+      double* row = pre + j * n;
+      std::fill(row, row + n, has_bias_[l] ? theta[bias_offsets_[l] + j] : 0.0);
+      for (int i = 0; i < in; ++i) axpy(weight[j * in + i], below + i * n, row, n);
+    }
+    if (l + 1 < L) {
+      double* act = base + act_at[l + 1];
+      for (std::int64_t k = 0; k < out * n; ++k) act[k] = relu_ ? std::max(pre[k], 0.0) : pre[k];
+    }
   }
-  RowMatrix delta;  // d l / d pre[l], from the top
-  output_loss(pre[L - 1], delta);
+  double* delta = base + delta_at;  // d l / d pre[l], (w_{l+1}, n), from the top
+  double* below_delta = delta + widest * n;
+  output_loss(ConstMatrixMap(base + pre_at[L - 1], widths_[L], n), MatrixMap(delta, widths_[L], n));
   for (int l = L - 1; l >= 0; --l) {
-    const RowMatrix& below = l == 0 ? inputs : act[l];
-    MatrixMap(gradient + weight_offsets_[l], widths_[l + 1], widths_[l]).noalias() = delta.transpose() * below;
-    if (has_bias_[l]) Eigen::Map<Eigen::RowVectorXd>(gradient + bias_offsets_[l], widths_[l + 1]) = delta.colwise().sum();
-    if (l > 0) {
-      ConstMatrixMap W(theta + weight_offsets_[l], widths_[l + 1], widths_[l]);
-      RowMatrix below_delta = delta * W;
-      if (relu_) below_delta = below_delta.cwiseProduct((pre[l - 1].array() > 0.0).cast<double>().matrix());
-      delta = std::move(below_delta);
+    const int in = widths_[l], out = widths_[l + 1];
+    const double* below = layer_input(l);
+    const double* weight = theta + weight_offsets_[l];
+    for (int j = 0; j < out; ++j) {  // grad W = delta act^T: dot products over the samples
+      const Eigen::Map<const Vector> delta_row(delta + j * n, n);
+      for (int i = 0; i < in; ++i)
+        gradient[weight_offsets_[l] + j * in + i] = delta_row.dot(Eigen::Map<const Vector>(below + i * n, n));
+      if (has_bias_[l]) gradient[bias_offsets_[l] + j] = delta_row.sum();
+    }
+    if (l > 0) {  // below_delta = W^T delta, masked by relu'(pre[l-1]) (sigma'(0) = 0)
+      const double* pre_below = base + pre_at[l - 1];
+      for (int i = 0; i < in; ++i) {
+        double* row = below_delta + i * n;
+        std::fill(row, row + n, 0.0);
+        for (int j = 0; j < out; ++j) axpy(weight[j * in + i], delta + j * n, row, n);
+        if (relu_)
+          for (std::int64_t s = 0; s < n; ++s) row[s] = pre_below[i * n + s] > 0.0 ? row[s] : 0.0;
+      }
+      std::swap(delta, below_delta);
     }
   }
 }
@@ -118,11 +162,9 @@ double ChainLiftedLoss::value_and_gradient(const double* theta, double* gradient
       for (int i = 0; i < n; ++i) factors[static_cast<std::int64_t>(k) * n * n + i * n + i] += 1.0;
   }
   double value = 0.0;
-  chain_.backpropagate(factors.data(), chain_.inputs(), gradient, [&](const RowMatrix& output, RowMatrix& output_gradient) {
-    const RowMatrix Z = output.transpose();
-    RowMatrix lifted_gradient(Z.rows(), Z.cols());
+  // on X = I the transposed output of the chain is Z itself, and its gradient grad f(Z)
+  chain_.backpropagate(factors.data(), gradient, [&](ConstMatrixMap Z, MatrixMap lifted_gradient) {
     value = objective_->value_and_gradient(Z.data(), lifted_gradient.data());
-    output_gradient = lifted_gradient.transpose();
   });
   if (scale_ != 0.0) Eigen::Map<Vector>(gradient, D) *= scale_;
   return value;

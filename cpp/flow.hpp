@@ -78,16 +78,17 @@ class NetworkRegression : public GradientField {
   const std::vector<int>& widths() const { return widths_; }
   const RowMatrix& inputs() const { return inputs_; }
 
-  // Forward pass on inputs, then output_loss(output, output_gradient) sets d l / d output, then
-  // backpropagation writes grad l (D,) (sigma'(0) = 0).
+  // Forward pass on the inputs, then output_loss(output^T, gradient^T) sets d l / d output (both
+  // (d_out, n) maps), then backpropagation writes grad l (D,) (sigma'(0) = 0).
   template <typename OutputLoss>
-  void backpropagate(const double* theta, const RowMatrix& inputs, double* gradient, OutputLoss output_loss) const;
+  void backpropagate(const double* theta, double* gradient, OutputLoss output_loss) const;
 
  private:
   std::vector<int> widths_;
   std::vector<bool> has_bias_;
   bool relu_;
   RowMatrix inputs_, targets_;
+  RowMatrix inputs_t_, targets_t_;  // (d_in, n) and (d_out, n): samples contiguous
   std::vector<int> weight_offsets_, bias_offsets_;
   int n_params_ = 0;
 };
