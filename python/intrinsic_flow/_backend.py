@@ -56,7 +56,8 @@ class Backend:
 
     def conserved(self, model, theta) -> np.ndarray:
         """Known conservation laws h(theta), shape (N_known,) (order in shared/API.md)."""
-        return self._lifting(model).conserved(_checks.theta(model, theta))
+        theta = _checks.theta(model, theta)  # before the model's structure is built
+        return self._lifting(model).conserved(theta)
 
     def conserved_jacobian(self, model, theta) -> np.ndarray:
         """Jh = dh(theta), shape (N_known, D)."""
@@ -122,8 +123,7 @@ class Backend:
     # -- batches over thetas (B, D) --------------------------------------------------------
     def _batch(self, model, thetas, method: str, width: int, what: str, paths: bool = False, shape=None):
         """Runs a batched method; its (B, width) result is reshaped to (B, *shape) when given."""
-        thetas = _checks.thetas(model, thetas)
-        _checks.check_size(thetas.shape[0] * width, what)
+        thetas = _checks.thetas(model, thetas, row_width=width, what=what)  # sized before converting
         flat = getattr(self._lifting(model, paths), method)(thetas)
         return flat if shape is None else flat.reshape((thetas.shape[0],) + shape)
 

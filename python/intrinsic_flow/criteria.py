@@ -13,8 +13,8 @@ import numpy as np
 
 from . import _checks, _core
 from .geometry import lifting_of
-from .reference.criteria import (INCLUSION_TOL, Criteria, neuron_params, check_inclusion_tol,
-                                 criteria_from_row)
+from .reference.criteria import (FLOAT_FIELDS, INCLUSION_TOL, INT_FIELDS, Criteria, neuron_params,
+                                 check_inclusion_tol, criteria_from_row)
 
 
 @functools.lru_cache(maxsize=64)
@@ -40,7 +40,21 @@ def criteria_rows(model, thetas, inclusion: bool = True) -> np.ndarray:
     ``inclusion`` is False). Parallel over samples in the core (GIL released)."""
     thetas = _checks.thetas(model, thetas)
     _checks.check_size(3 * model.n_params ** 2 + model.n_known_laws * model.n_params, "the Gram matrices (D x D)")
+    if model.kind == "poly":  # the core has no polynomial kernel: the reference's code, as for its geometry
+        return _reference_rows(model, thetas, inclusion)
     return _core.criteria_batch(_core_lifting(model, inclusion), _rescaling(model), thetas, bool(inclusion))
+
+
+def _reference_rows(model, thetas, inclusion: bool) -> np.ndarray:
+    """criteria_rows by the NumPy reference (same columns; residual NaN without ``inclusion``)."""
+    from .reference import criteria as reference
+
+    rows = []
+    for theta in thetas:
+        found = reference.criteria(model, theta)
+        row = [getattr(found, name) for name in INT_FIELDS + FLOAT_FIELDS]
+        rows.append(row[:-1] + [row[-1] if inclusion else np.nan])
+    return np.array(rows, dtype=np.float64).reshape(len(thetas), len(INT_FIELDS) + len(FLOAT_FIELDS))
 
 
 def criteria(model, theta, *, inclusion_tol=None) -> Criteria:

@@ -117,17 +117,16 @@ def _relaxed_singular_values(widths, lambdas, rng: np.random.Generator) -> list:
 
 
 def _lambdas_of(model, lambdas) -> list:
+    from . import _checks
+
     n_hidden_layers = len(model.widths) - 2
     if isinstance(lambdas, numbers.Real) and not isinstance(lambdas, bool):
-        return [float(lambdas)] * n_hidden_layers
-    try:
-        values = [float(x) for x in lambdas]
-    except (TypeError, ValueError):
-        raise ValueError(f"lambdas must be a number or a sequence of {n_hidden_layers} numbers, got {lambdas!r}") from None
-    if len(values) != n_hidden_layers or not np.all(np.isfinite(values)):
+        return [_checks.finite_real(lambdas, "lambdas")] * n_hidden_layers
+    values = _checks.as_array(lambdas, "lambdas")  # refuses strings and complex numbers
+    if values.shape != (n_hidden_layers,) or not np.all(np.isfinite(values.astype(np.float64))):
         raise ValueError(f"lambdas must be a number or {n_hidden_layers} finite numbers (one per hidden layer "
                          f"of widths {list(model.widths)}), got {lambdas!r}")
-    return values
+    return [float(x) for x in values]
 
 
 def relaxed_balanced(model, rng: np.random.Generator, lambdas=0.0) -> np.ndarray:

@@ -65,6 +65,10 @@ class Regression:
     def check(self, model) -> None:
         from .models import ReLUNet
 
+        if getattr(model, "kind", None) not in ("path", "linear", "node"):
+            raise ValueError(f"Regression needs a network with data inputs (ReLUNet, LinearNet or LinearNeuralODE), got "
+                             f"{type(model).__name__}; a PolynomialMap takes a LiftedQuadratic or a callable "
+                             "f(z) -> (value, gradient)")
         if model.kind == "path" and not isinstance(model, ReLUNet):
             raise ValueError(f"Regression supports ReLUNet, LinearNet and LinearNeuralODE, got {type(model).__name__}; "
                              "pass a callable f(z) -> (value, gradient) instead")

@@ -32,36 +32,63 @@ class PathGraph(NamedTuple):
         return list(range(self.n_inputs, self.n_neurons - self.n_outputs))
 
 
-def _count_paths(graph: PathGraph) -> int:
-    """Exact number of paths (a Python int: it may be astronomically large)."""
-    out = {v: [] for v in range(graph.n_neurons)}
-    starts = list(range(graph.n_inputs))
+@functools.lru_cache(maxsize=64)
+def topological_order(graph: PathGraph) -> tuple:
+    """Neurons ordered so that every edge goes forward (Kahn's algorithm, O(neurons + edges)).
+
+    Computed once per graph and shared by the path count and the longest path; iterative, so a
+    chain of any length runs without recursion."""
+    indegree = [0] * graph.n_neurons
+    outgoing = [[] for _ in range(graph.n_neurons)]
     for s, t in zip(graph.param_src, graph.param_dst):
         if s >= 0:
-            out[s].append(t)
-        else:
-            starts.append(t)
+            outgoing[s].append(t)
+            indegree[t] += 1
+    ready = [v for v in range(graph.n_neurons) if indegree[v] == 0]
+    order = []
+    while ready:
+        v = ready.pop()
+        order.append(v)
+        for t in outgoing[v]:
+            indegree[t] -= 1
+            if indegree[t] == 0:
+                ready.append(t)
+    if len(order) != graph.n_neurons:  # pragma: no cover - models validate acyclicity when built
+        raise ValueError("the graph of the model has a cycle")
+    return tuple(order)
 
+
+def _to_outputs(graph: PathGraph, combine, at_output, empty) -> list:
+    """value[v] = at_output for output neurons, else combine(values of the neurons v feeds),
+    by one sweep in reverse topological order (linear in neurons + edges)."""
+    outgoing = [[] for _ in range(graph.n_neurons)]
+    for s, t in zip(graph.param_src, graph.param_dst):
+        if s >= 0:
+            outgoing[s].append(t)
     first_output = graph.n_neurons - graph.n_outputs
+    value = [empty] * graph.n_neurons
+    for v in reversed(topological_order(graph)):
+        value[v] = at_output if v >= first_output else combine(value[t] for t in outgoing[v])
+    return value
 
-    @functools.lru_cache(maxsize=None)
-    def to_outputs(v: int) -> int:
-        return 1 if v >= first_output else sum(to_outputs(t) for t in out[v])
 
-    import sys
+def _path_starts(graph: PathGraph) -> list:
+    """Where paths start: every input neuron, then the neuron of every bias (one path set each)."""
+    return list(range(graph.n_inputs)) + [t for s, t in zip(graph.param_src, graph.param_dst) if s < 0]
 
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(limit, 10 * graph.n_neurons + 100))
-    try:
-        return sum(to_outputs(v) for v in starts)
-    finally:
-        sys.setrecursionlimit(limit)
+
+def _count_paths(graph: PathGraph) -> int:
+    """Exact number of paths (a Python int: it may be astronomically large).
+
+    paths(v) = 1 at an output, sum of paths(t) over the edges v -> t otherwise; d = sum over starts."""
+    paths = _to_outputs(graph, sum, 1, 0)
+    return sum(paths[v] for v in _path_starts(graph))
 
 
 def _resolve_rng(rng) -> np.random.Generator:
     if isinstance(rng, np.random.Generator):
         return rng
-    if rng is None or isinstance(rng, (int, np.integer)):
+    if rng is None or _checks.is_integer(rng):
         return np.random.default_rng(rng)
     raise ValueError(f"rng must be a numpy Generator, an integer seed or None, got {rng!r}")
 
@@ -95,8 +122,7 @@ class ReLUNet(_Model):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "widths", _checks.widths(self.widths))
-        if self.bias not in (False, True, "hidden") or isinstance(self.bias, (int, float)) and not isinstance(self.bias, bool):
-            raise ValueError(f"bias must be False, True or 'hidden', got {self.bias!r}")
+        object.__setattr__(self, "bias", _checks.relu_bias(self.bias))
 
     @property
     def n_layers(self) -> int:
@@ -134,6 +160,7 @@ class ReLUNet(_Model):
 
     @functools.cached_property
     def graph(self) -> PathGraph:
+        _checks.check_graph_size(self.n_params)
         src, dst = [], []
         for l in range(1, len(self.widths)):
             for j in range(self.widths[l]):
@@ -228,7 +255,7 @@ class DAGReLUNet(_Model):
     def n_known_laws(self) -> int:
         return self.n_hidden
 
-    @property
+    @functools.cached_property
     def n_lifted(self) -> int:
         return _count_paths(self.graph)
 
@@ -352,18 +379,10 @@ class LinearNet(_Model):
 
 
 def longest_path(graph: PathGraph) -> int:
-    """Number of parameters on the longest path of a path-lifting model."""
-    out = {v: [] for v in range(graph.n_neurons)}
-    starts_with_bias = []
-    for s, t in zip(graph.param_src, graph.param_dst):
-        (out[s].append(t) if s >= 0 else starts_with_bias.append(t))
-    depth = dict.fromkeys(range(graph.n_neurons), 0)  # relaxed until stable (at most depth sweeps)
-    changed = True
-    while changed:
-        changed = False
-        for v in range(graph.n_neurons):
-            best = max((1 + depth[t] for t in out[v]), default=0)
-            if best != depth[v]:
-                depth[v], changed = best, True
-    inputs = max(depth[v] for v in range(graph.n_inputs))
-    return max([inputs] + [1 + depth[t] for t in starts_with_bias])
+    """Number of parameters on the longest path of a path-lifting model.
+
+    edges(v) = 0 at an output, 1 + max edges(t) over v -> t otherwise; a path from an input has
+    edges(input) parameters, one from a bias 1 + edges(neuron). Linear in neurons + edges."""
+    edges = _to_outputs(graph, lambda lengths: 1 + max(lengths, default=-1), 0, 0)
+    return max([edges[v] for v in range(graph.n_inputs)]
+               + [1 + edges[t] for s, t in zip(graph.param_src, graph.param_dst) if s < 0])

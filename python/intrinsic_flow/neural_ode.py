@@ -90,14 +90,16 @@ class LinearNeuralODE(_Model):
             unknown = set(options) - {"std"}
             if unknown:
                 raise ValueError(f"unknown options for scheme 'gaussian': {sorted(unknown)}")
-            std = options.get("std", 1.0 / np.sqrt(self.n))
+            std = _checks.positive_real(options["std"], "std") if "std" in options else 1.0 / np.sqrt(self.n)
             return rng.standard_normal(self.n_params) * std
         if scheme == "relaxed_balanced":
             unknown = set(options) - {"lam", "spread"}
             if unknown or "lam" not in options:
                 raise ValueError("scheme 'relaxed_balanced' takes lam= (required) and spread= (optional)")
-            return self.from_factors(relaxed_balanced_chain(self.n, self.n_steps, float(options["lam"]) / self.n_steps ** 2,
-                                                            rng, float(options.get("spread", 1.0)) / self.n_steps))
+            lam = _checks.finite_real(options["lam"], "lam")
+            spread = _checks.positive_real(options.get("spread", 1.0), "spread")
+            return self.from_factors(relaxed_balanced_chain(self.n, self.n_steps, lam / self.n_steps ** 2, rng,
+                                                            spread / self.n_steps))
         raise ValueError(f"unknown init scheme {scheme!r} for LinearNeuralODE; accepted: ['gaussian', 'relaxed_balanced']")
 
 
