@@ -47,11 +47,11 @@ def criteria_rows(model, thetas, inclusion: bool = True) -> np.ndarray:
 
 def _reference_rows(model, thetas, inclusion: bool) -> np.ndarray:
     """criteria_rows by the NumPy reference (same columns; residual NaN without ``inclusion``)."""
-    from .reference import criteria as reference
+    from .reference.criteria import criteria as reference_criteria
 
     rows = []
     for theta in thetas:
-        found = reference.criteria(model, theta)
+        found = reference_criteria(model, theta)
         row = [getattr(found, name) for name in INT_FIELDS + FLOAT_FIELDS]
         rows.append(row[:-1] + [row[-1] if inclusion else np.nan])
     return np.array(rows, dtype=np.float64).reshape(len(thetas), len(INT_FIELDS) + len(FLOAT_FIELDS))

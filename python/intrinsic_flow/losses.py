@@ -102,8 +102,8 @@ def lifted_objective(model, loss):
     if isinstance(loss, Regression):
         loss.check(model)
         if not loss.is_lifted(model):
-            raise ValueError("Regression on a ReLU network is not a function of z alone (it depends on the activation "
-                             "pattern); intrinsic flows need a LiftedQuadratic or a callable f(z)")
+            raise ValueError(f"Regression on a ReLU network ({type(model).__name__}) is not a function of z alone (it "
+                             "depends on the activation pattern); intrinsic flows need a LiftedQuadratic or a callable f(z)")
         return loss
     if callable(loss):
         return loss

@@ -22,6 +22,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _checks
+from ._checks import POLY_MAX_DEGREE  # noqa: F401 - documented here, checked in _checks
 
 MODULUS = 2**61 - 1
 
@@ -36,6 +37,9 @@ class PolynomialMap:
     integers, fractions or finite floats (floats are read exactly as the binary fractions they
     are). Zero coefficients are dropped. ``PolynomialMap.from_sympy`` builds one from SymPy
     expressions. theta is the vector of the n_vars variables; there are no known laws.
+    A monomial's total degree is at most ``POLY_MAX_DEGREE`` = 1000 (larger ones are refused:
+    terms are stored as lists of their variables, and the exact Lie count's error bound grows
+    with the degree).
     """
 
     polys: tuple
@@ -163,6 +167,7 @@ def _table_from_dicts(polys, n_vars: int) -> TermTable:
             coeffs.append(coefficient)
             monos.append([v for v, e in enumerate(exponents) for _ in range(e)])
     degree = max([len(m) for m in monos] + [1])
+    _checks.check_size(float(len(monos)) * degree, "the table of monomials")
     table = np.full((len(monos), degree), -1, dtype=np.int64)
     for t, mono in enumerate(monos):
         table[t, : len(mono)] = mono
@@ -413,13 +418,20 @@ def polynomial_laws(model, degree: int, *, inhomogeneous: bool = False, seed: in
     coprime integers, and ``n_independent``, the rank of their gradients at a random point of F_p
     (``seed``), the number of functionally independent laws among them (constants count 0).
 
-    Cost: the unknowns are the C(D + degree - 1, degree) monomials of P; refused beyond the size
-    budget (``config.max_bytes``).
+    Cost: the unknowns are the n = C(D + degree - 1, degree) monomials of P (summed over the
+    degrees with ``inhomogeneous``); the exact elimination costs about n^2 operations, and a request
+    with n^2 > ``LAWS_MAX_WORK`` (module constant, about a minute) is refused before any work, as
+    is a linear system beyond ``config.max_bytes``. For instance ReLUNet([3, 4, 2]) (D = 20) takes
+    0.5 s at degree 3 and 20 s at degree 4; degree 5 (n = 42504) is refused.
     """
     degree = _checks.nonnegative_int(degree, "degree")
+    if degree > _checks.POLY_MAX_DEGREE:
+        raise ValueError(f"degree = {degree} is more than the supported bound POLY_MAX_DEGREE = {_checks.POLY_MAX_DEGREE}")
+    inhomogeneous = _checks.boolean(inhomogeneous, "inhomogeneous")
     D = model.n_params
     degrees = range(degree + 1) if inhomogeneous else [degree]
     n_unknowns = sum(_binomial(D + k - 1, k) for k in degrees)
+    check_laws_budget(n_unknowns, D, degree)
     lifted = lifted_terms(model)
     _checks.check_size(n_unknowns * max(lifted.n_terms, 1) * 4, "the polynomial-law linear system")
     fields = _gradient_terms(lifted)
@@ -444,6 +456,21 @@ def polynomial_laws(model, degree: int, *, inhomogeneous: bool = False, seed: in
     law_table = _table_from_dicts(laws, D)
     n_independent = modular_rank(gradients_at(law_table, point)) if laws else 0
     return PolynomialLaws(laws, degree, inhomogeneous, n_independent)
+
+
+LAWS_MAX_WORK = 2e8
+"""Budget of one ``polynomial_laws`` call: n^2 for its n unknown coefficients (the rational
+elimination on n unknowns), about a minute. Refused above it, before building the system."""
+
+
+def check_laws_budget(n_unknowns: int, n_vars: int, degree: int) -> None:
+    """Refuse (ValueError naming the size and the knob) a law search whose work exceeds LAWS_MAX_WORK."""
+    work = float(n_unknowns) ** 2
+    if work > LAWS_MAX_WORK:
+        raise ValueError(f"polynomial_laws at degree {degree} in D = {n_vars} variables has {n_unknowns} unknown "
+                         f"coefficients, about n^2 = {work:.1e} operations, more than the budget "
+                         f"intrinsic_flow.polynomial.LAWS_MAX_WORK = {LAWS_MAX_WORK:.0e}; use a lower degree or a smaller "
+                         "model, or raise the budget")
 
 
 def _binomial(n: int, k: int) -> int:
@@ -474,6 +501,7 @@ class PolynomialLifting:
         self.table = lifted_terms(model)
         self.poly = self.table.poly
         self.coeff = np.array([float(c) for c in self.table.coeff])
+        _checks.check_size(float(self.table.n_terms) * model.n_vars, "the exponents of the polynomial terms")
         self.exponents = np.zeros((self.table.n_terms, model.n_vars))
         for t, mono in enumerate(self.table.monomials):
             for v in mono[mono >= 0]:

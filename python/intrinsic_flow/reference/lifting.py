@@ -23,9 +23,14 @@ class PathLifting:
         self.src, self.dst = src, dst
         self.hidden = graph.hidden
         self.first_output = graph.n_neurons - graph.n_outputs
-        self.in_params = [np.flatnonzero(dst == v) for v in range(graph.n_neurons)]
+        # grouped by one stable sort each (linear in the parameters, not neurons x parameters)
+        by_dst = np.argsort(dst, kind="stable")
+        cuts = np.searchsorted(dst[by_dst], np.arange(graph.n_neurons + 1))
+        self.in_params = [by_dst[cuts[v]:cuts[v + 1]] for v in range(graph.n_neurons)]
         # outgoing params sorted by target neuron: the lexicographic path order of shared/API.md
-        self.out_params = [sorted(np.flatnonzero(src == v), key=lambda p: dst[p]) for v in range(graph.n_neurons)]
+        by_src = np.lexsort((dst, src))
+        cuts = np.searchsorted(src[by_src], np.arange(graph.n_neurons + 1))
+        self.out_params = [list(by_src[cuts[v]:cuts[v + 1]]) for v in range(graph.n_neurons)]
         self._table = None
 
     # -- paths -----------------------------------------------------------------------------
