@@ -105,6 +105,49 @@ def test_path_counts_are_exact_for_astronomical_nets():
     assert ReLUNet([2, 3, 4], bias=True).n_lifted == 24 + 12 + 4
 
 
+CHAIN_SCRIPT = """
+import time
+import intrinsic_flow as itf
+from intrinsic_flow.models import longest_path
+net = itf.DAGReLUNet(1, 1, [(i, i + 1) for i in range(10_000)])
+start = time.perf_counter()
+print(net.n_lifted, longest_path(net.graph), time.perf_counter() - start)
+"""
+
+
+def test_a_chain_of_ten_thousand_edges_is_counted_without_recursion():
+    # out of process: the recursive count overflowed the C stack (a segfault, not an exception)
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", CHAIN_SCRIPT], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    n_lifted, longest, seconds = done.stdout.split()
+    assert (int(n_lifted), int(longest)) == (1, 10_000)
+    assert float(seconds) < 0.5  # linear: the quadratic relaxation took 16 s at 4,000 edges
+
+
+@settings(max_examples=40, deadline=None)
+@given(dag_nets())
+def test_path_count_and_longest_path_agree_with_the_listed_paths(net):
+    from intrinsic_flow.models import longest_path
+    from intrinsic_flow.reference.lifting import PathLifting
+
+    paths = PathLifting(net.graph).paths()
+    assert net.n_lifted == len(paths)
+    assert longest_path(net.graph) == max(len(p) for p in paths)
+
+
+def test_longest_path_of_layered_nets():
+    from intrinsic_flow.models import longest_path
+
+    assert longest_path(ReLUNet([2, 3, 4, 1]).graph) == 3
+    assert longest_path(ReLUNet([2, 3, 4, 1], bias=True).graph) == 3  # a bias path is never longer
+    # a skip connection does not shorten the longest path: 0 -> 1 -> 2 -> 3 and 0 -> 3
+    assert longest_path(DAGReLUNet(1, 1, [(0, 1), (1, 2), (2, 3), (0, 3)]).graph) == 3
+    assert longest_path(DAGReLUNet(1, 1, [(0, 1), (1, 2)], bias=[1]).graph) == 2
+
+
 # -- bad input ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("widths", [[3, 0, 1], [3, -2, 1], [3], [], [2.5, 3], "3,4"])

@@ -140,6 +140,26 @@ def test_cli_laws_as_a_console_command():
     assert "conservation laws N          2" in result.stdout and "float64" in result.stdout
 
 
+def test_criteria_of_a_polynomial_map_agree_in_both_backends():
+    # x0 x1 - x2^2 and 2 x1 x2: rank 2 of 3 at a generic point, no known laws
+    phi = PolynomialMap([{(1, 1, 0): 1, (0, 0, 2): -1}, {(0, 1, 1): 2}], 3)
+    thetas = np.array([[0.3, -1.2, 0.7], [1.0, 2.0, -0.5]])
+    for theta, core in zip(thetas, itf.criteria_batch(phi, thetas)):
+        reference = ref.criteria(phi, theta)
+        assert core == itf.criteria(phi, theta)
+        assert (core.rank_lift, core.rank_conserved, core.rank_joint, core.kernel_dim) == (2, 0, 2, 1)
+        assert core.inclusion_residual == pytest.approx(reference.inclusion_residual, rel=1e-12)
+
+
+@pytest.mark.parametrize("flow", ["gradient_flow", "gradient_descent"])
+def test_regression_on_a_polynomial_map_is_refused(backend, flow):
+    loss = itf.losses.Regression(np.ones((3, 1)), np.ones((3, 1)))
+    arguments = (0.1,) if flow == "gradient_flow" else (0.1, 3)
+    with pytest.raises(ValueError, match=r"Regression needs a network with data inputs \(ReLUNet, LinearNet or "
+                                         r"LinearNeuralODE\), got PolynomialMap; a PolynomialMap takes a LiftedQuadratic"):
+        getattr(backend, flow)(POLY, np.ones(3), loss, *arguments)
+
+
 # -- bad input -------------------------------------------------------------------------------
 @pytest.mark.parametrize("degree", [-1, 2.5, True])
 def test_degree_must_be_a_nonnegative_integer(degree):
@@ -154,6 +174,9 @@ def test_inconsistent_variable_counts_are_refused():
 
 @pytest.mark.parametrize("polys,match", [
     ([{(1, -1): 1}], "non-negative integers"),
+    ([{(1.0, 1): 1}], "non-negative integers"),
+    ([{frozenset({0, 1}): 1}], r"exponents must be a list or tuple of 2 integers, got a frozenset"),
+    ({(1, 1): 1}, r"polys must be a list or tuple of dicts .* got a dict"),
     ([{(1, 1): float("nan")}], "finite"),
     ([{(1, 1): "a"}], "real number"),
     ([], "non-empty"),

@@ -37,20 +37,16 @@ class PathLifting:
     def paths(self) -> list:
         """Paths as lists of parameter indices: input paths, then bias paths by neuron."""
         paths = []
-
-        def walk(neuron, prefix):
-            if neuron >= self.first_output:
-                paths.append(prefix)
-                return
-            for p in self.out_params[neuron]:
-                walk(self.dst[p], prefix + [int(p)])
-
-        for v in range(self.graph.n_inputs):
-            walk(v, [])
-        for v in range(self.graph.n_neurons):
-            for p in self.in_params[v]:
-                if self.src[p] < 0:
-                    walk(v, [int(p)])
+        starts = [(v, []) for v in range(self.graph.n_inputs)]
+        starts += [(v, [int(p)]) for v in range(self.graph.n_neurons) for p in self.in_params[v] if self.src[p] < 0]
+        for start in starts:  # depth first with an explicit stack: no recursion limit on deep graphs
+            stack = [start]
+            while stack:
+                neuron, prefix = stack.pop()
+                if neuron >= self.first_output:
+                    paths.append(prefix)
+                    continue
+                stack.extend((self.dst[p], prefix + [int(p)]) for p in reversed(self.out_params[neuron]))
         return paths
 
     @property
