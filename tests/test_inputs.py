@@ -144,9 +144,14 @@ def test_relaxed_balanced_lambdas_are_checked(lambdas, message):
         LinearNet([2, 2, 2]).init(0, "relaxed_balanced", lambdas=lambdas)
 
 
-def test_a_bool_is_not_a_seed():
+def test_a_bool_is_not_a_seed(backend):
     with pytest.raises(ValueError, match="rng must be a numpy Generator, an integer seed or None, got True"):
         NET.init(True)
+    for seed in (1.5, "1", True, -1):
+        with pytest.raises(ValueError, match=f"seed must be an integer >= 0, got {seed!r}"):
+            backend.lie_trace(NET, seed=seed)
+        with pytest.raises(ValueError, match=f"seed must be an integer >= 0, got {seed!r}"):
+            backend.polynomial_laws(NET, 1, seed=seed)
 
 
 # -- the memory budget ----------------------------------------------------------------------------

@@ -283,6 +283,14 @@ def test_polynomial_fields_beyond_max_bytes_are_refused(backend, monkeypatch):
         backend.lie_trace(LinearNet([5, 5, 5, 5, 5]))  # 3125 chains of 4 factors
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_float_mode_jacobian_beyond_max_bytes_is_refused(backend, monkeypatch):
+    # ReLUNet([30, 30, 30, 30]) passes the D^3 budget (D = 2700) but its dense d x D Jacobian is 16 GiB
+    monkeypatch.setattr(itf.config, "max_bytes", 10_000)  # the paths fit (4 KiB), J (64 x 33) does not
+    with pytest.raises(ValueError, match=r"the Jacobian of the polynomials \(d x D\) .* would need 20.5 KiB"):
+        backend.lie_trace(ReLUNet([4, 4, 4]), exact=False)
+
+
 def test_relu_nets_with_many_paths_are_counted_without_listing_them():
     """The core's level 0 for path-liftings lists no path: 41472 input paths here, D = 448."""
     model = ReLUNet([6, 12, 12, 12, 4], bias=True)

@@ -62,8 +62,8 @@ def _ordered(value, name: str, what: str):
     """value as a list when it is ordered (list, tuple, range, 1-D array, iterator); sets and
     dicts are refused (their order is not the one the user wrote), and so are strings."""
     if isinstance(value, np.ndarray):
-        if value.ndim != 1 and what == "integers":
-            raise ValueError(f"{name} must be a flat sequence of {what}, got an array of shape {value.shape}")
+        if value.ndim == 0:
+            raise ValueError(f"{name} must be a list or tuple of {what}, got a 0-d array {value!r}")
         return list(value)
     if isinstance(value, (collections.abc.Set, collections.abc.Mapping, collections.abc.ValuesView)):
         raise ValueError(f"{name} must be a list or tuple of {what}, got a {type(value).__name__}, whose order is not "
@@ -291,7 +291,7 @@ def _check_acyclic(n: int, outgoing: dict) -> None:
 
 def nonnegative_int(value, name: str) -> int:
     """An integer >= 0 (a degree, a count)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+    if not is_integer(value) or value < 0:
         raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
     return int(value)
 

@@ -33,11 +33,9 @@ class PathGraph(NamedTuple):
 
 
 @functools.lru_cache(maxsize=64)
-def topological_order(graph: PathGraph) -> tuple:
-    """Neurons ordered so that every edge goes forward (Kahn's algorithm, O(neurons + edges)).
-
-    Computed once per graph and shared by the path count and the longest path; iterative, so a
-    chain of any length runs without recursion."""
+def _topology(graph: PathGraph) -> tuple:
+    """(neurons in topological order, targets of each neuron's edges), computed once per graph and
+    shared by the path count and the longest path. Kahn's algorithm: iterative, O(neurons + edges)."""
     indegree = [0] * graph.n_neurons
     outgoing = [[] for _ in range(graph.n_neurons)]
     for s, t in zip(graph.param_src, graph.param_dst):
@@ -55,20 +53,23 @@ def topological_order(graph: PathGraph) -> tuple:
                 ready.append(t)
     if len(order) != graph.n_neurons:  # pragma: no cover - models validate acyclicity when built
         raise ValueError("the graph of the model has a cycle")
-    return tuple(order)
+    return tuple(order), tuple(tuple(targets) for targets in outgoing)
 
 
-def _to_outputs(graph: PathGraph, combine, at_output, empty) -> list:
+def topological_order(graph: PathGraph) -> tuple:
+    """Neurons ordered so that every edge goes forward."""
+    return _topology(graph)[0]
+
+
+def _to_outputs(graph: PathGraph, combine, at_output) -> list:
     """value[v] = at_output for output neurons, else combine(values of the neurons v feeds),
-    by one sweep in reverse topological order (linear in neurons + edges)."""
-    outgoing = [[] for _ in range(graph.n_neurons)]
-    for s, t in zip(graph.param_src, graph.param_dst):
-        if s >= 0:
-            outgoing[s].append(t)
+    by one sweep in reverse topological order (linear in neurons + edges, no recursion)."""
+    order, outgoing = _topology(graph)
     first_output = graph.n_neurons - graph.n_outputs
-    value = [empty] * graph.n_neurons
-    for v in reversed(topological_order(graph)):
-        value[v] = at_output if v >= first_output else combine(value[t] for t in outgoing[v])
+    value = [at_output] * graph.n_neurons
+    for v in reversed(order):
+        if v < first_output:
+            value[v] = combine(value[t] for t in outgoing[v])
     return value
 
 
@@ -81,7 +82,7 @@ def _count_paths(graph: PathGraph) -> int:
     """Exact number of paths (a Python int: it may be astronomically large).
 
     paths(v) = 1 at an output, sum of paths(t) over the edges v -> t otherwise; d = sum over starts."""
-    paths = _to_outputs(graph, sum, 1, 0)
+    paths = _to_outputs(graph, sum, 1)
     return sum(paths[v] for v in _path_starts(graph))
 
 
@@ -239,7 +240,7 @@ class DAGReLUNet(_Model):
         object.__setattr__(self, "n_inputs", int(self.n_inputs))
         object.__setattr__(self, "n_outputs", int(self.n_outputs))
 
-    @property
+    @functools.cached_property
     def n_neurons(self) -> int:
         return 1 + max(max(u, v) for u, v in self.edges)
 
@@ -383,6 +384,6 @@ def longest_path(graph: PathGraph) -> int:
 
     edges(v) = 0 at an output, 1 + max edges(t) over v -> t otherwise; a path from an input has
     edges(input) parameters, one from a bias 1 + edges(neuron). Linear in neurons + edges."""
-    edges = _to_outputs(graph, lambda lengths: 1 + max(lengths, default=-1), 0, 0)
+    edges = _to_outputs(graph, lambda lengths: 1 + max(lengths, default=-1), 0)
     return max([edges[v] for v in range(graph.n_inputs)]
                + [1 + edges[t] for s, t in zip(graph.param_src, graph.param_dst) if s < 0])

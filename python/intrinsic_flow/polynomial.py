@@ -148,6 +148,8 @@ def table_values(table: TermTable, theta: np.ndarray) -> np.ndarray:
 def table_jacobian(table: TermTable, theta: np.ndarray) -> np.ndarray:
     """dP_q/dtheta_v at theta in float64, shape (n_polys, n_vars): the product rule over the
     factors of each monomial (a power appears as repeated factors), prefix times suffix."""
+    _checks.check_size(float(table.n_polys) * (table.n_vars + 1) + 4.0 * table.monomials.size,
+                       "the Jacobian of the polynomials (d x D) and its product-rule factors")
     factors = np.append(theta, 1.0)[table.monomials]
     ones = np.ones((factors.shape[0], 1))
     prefix = np.cumprod(np.hstack([ones, factors[:, :-1]]), axis=1)
@@ -257,7 +259,7 @@ def to_modular(coefficient) -> int:
 
 def random_point(n_vars: int, seed) -> list:
     """A point of F_p^n_vars with coordinates uniform in 1..p-1, from numpy's default_rng(seed)."""
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(_checks.nonnegative_int(seed, "seed"))
     return [int(v) for v in rng.integers(1, MODULUS, size=n_vars, dtype=np.int64)]
 
 
