@@ -30,6 +30,8 @@ EXPECTED_TO_FAIL = {
     ("PolynomialMap", "compare_flows[LiftedQuadratic]"): "core flows on a PolynomialMap crash (LiftedLoss on a Python lifting)",
     ("PolynomialMap", "intrinsic_metric"): "intrinsic_metric on a PolynomialMap raises KeyError 'poly'",
     ("PolynomialMap", "intrinsic_flow[LiftedQuadratic]"): "intrinsic_metric on a PolynomialMap raises KeyError 'poly'",
+    ("PolynomialMap", "intrinsic_flow[callable]"): "intrinsic_metric on a PolynomialMap raises KeyError 'poly'",
+    ("PolynomialMap", "compare_flows[callable]"): "intrinsic_metric on a PolynomialMap raises KeyError 'poly'",
 }
 
 MODELS = {
@@ -105,13 +107,29 @@ def cells(itf, model) -> dict:
     for name in ("lift", "lift_jacobian", "metric", "conserved", "conserved_jacobian", "lift_gram", "rank_lift",
                  "rank_joint", "criteria"):
         table[name + "_batch"] = functools.partial(lambda b, name: getattr(b, name + "_batch")(model, thetas), name=name)
+    for name in ("rank_lift", "rank_lift_batch"):  # the exact rank from the zero pattern (path models)
+        argument = thetas if name.endswith("_batch") else theta
+        table[name + "[exact]"] = functools.partial(lambda b, name, argument: getattr(b, name)(model, argument,
+                                                                                            method="exact"),
+                                                    name=name, argument=argument)
+    if hasattr(itf, "lift_vjp"):  # -dphi^T w and dphi v without J (issue 9 section 4)
+        rng = np.random.default_rng(6)
+        weights, weight_rows = rng.standard_normal(model.n_lifted), rng.standard_normal((len(thetas), model.n_lifted))
+        moves = rng.standard_normal((len(thetas), model.n_params))
+        table["lift_vjp"] = lambda b: b.lift_vjp(model, theta, weights)
+        table["lift_jvp"] = lambda b: b.lift_jvp(model, theta, direction)
+        table["lift_vjp_batch"] = lambda b: b.lift_vjp_batch(model, thetas, weight_rows)
+        table["lift_jvp_batch"] = lambda b: b.lift_jvp_batch(model, thetas, moves)
     table["lie_trace"] = lambda b: b.lie_trace(model)
     table["lie_trace[float]"] = lambda b: b.lie_trace(model, theta, exact=False)
     table["count_conservation_laws"] = lambda b: b.count_conservation_laws(model)
+    table["known_laws_complete"] = lambda b: b.known_laws_complete(model)
     table["polynomial_laws"] = lambda b: b.polynomial_laws(model, 2)
     table["scan"] = lambda b: _scan_core(b, model) if b is itf else _scan_reference(b, model)
     table["intrinsic_metric"] = lambda b: b.intrinsic_metric(model, b.lift(model, balanced), b.conserved(model, balanced))
-    for loss_name, loss in _losses(itf, model).items():
+    losses = _losses(itf, model)
+    losses["callable"] = losses["LiftedQuadratic"].__call__  # a Python f(z) -> (value, gradient): the slow path
+    for loss_name, loss in losses.items():
         table[f"gradient_flow[{loss_name}]"] = functools.partial(
             lambda b, loss: b.gradient_flow(model, theta, loss, FLOW["t_end"], n_steps=FLOW["n_steps"]), loss=loss)
         table[f"gradient_descent[{loss_name}]"] = functools.partial(
@@ -299,6 +317,20 @@ def _params():
 @pytest.mark.parametrize("kind,name", list(_params()))
 def test_cell(kind, name):
     check_record(kind, name, _table()[(kind, name)])
+
+
+def test_the_table_covers_every_public_function_of_a_model():
+    import inspect
+
+    import intrinsic_flow as itf
+    import intrinsic_flow.reference as ref
+
+    covered = {name.split("[")[0] for name in _cell_names()}
+    for backend in (itf, ref):
+        public = {name for name in backend.__all__
+                  if callable(getattr(backend, name)) and not isinstance(getattr(backend, name), type)
+                  and list(inspect.signature(getattr(backend, name)).parameters)[:1] in (["model"], ["models"])}
+        assert public <= covered, f"add a cell to the table for {sorted(public - covered)} ({backend.__name__})"
 
 
 def test_expected_failures_are_cells_of_the_table():
