@@ -195,6 +195,10 @@ def test_theta_shape_is_checked_before_the_structure_is_built(backend):
     for name in ("conserved", "lift", "lift_gram", "conserved_jacobian", "rank_lift", "criteria"):
         _refused_quickly(lambda: getattr(backend, name)(net, np.zeros(3)),
                          r"theta has shape \(3,\), expected \(n_params,\) = \(100010000,\)")
+    _refused_quickly(lambda: backend.rank_lift(net, np.zeros(3), method="exact"), r"theta has shape \(3,\)")
+    for name in ("conserved_batch", "rank_lift_batch", "criteria_batch"):
+        _refused_quickly(lambda: getattr(backend, name)(net, np.zeros((2, 3))),
+                         r"thetas must have shape \(B, n_params\) = \(B, 100010000\)")
 
 
 def test_a_model_graph_beyond_max_bytes_is_refused_before_it_is_built():

@@ -113,7 +113,8 @@ class Backend:
         the graph of nonzero weights (no tolerance involved).
         """
         if self._exact_allowed(model, method):
-            return int(self._lifting(model).exact_rank(_checks.theta(model, theta)))
+            theta = _checks.theta(model, theta)  # before the model's structure is built
+            return int(self._lifting(model).exact_rank(theta))
         return self.rank_info(model, theta, "lift", rtol).rank
 
     def rank_joint(self, model, theta, rtol=None) -> int:
