@@ -2,10 +2,11 @@
 
 A cell (model kind, function) passes when the interpreter survives it and either both backends
 return the same result (floats to 1e-12 relative to the largest entry of their array, integers
-and booleans exactly, the rounding-level gaps behind ranks as said at NOISE_TOL) or both raise the same ValueError/TypeError with a message that names what
-is unsupported (the model's type). Cells run in one subprocess per model kind, each cell printing
-one JSON line; when a subprocess dies by a signal, the cells it did not report are rerun one per
-subprocess, so the crashing cell is named.
+and booleans exactly, the rounding-level gaps behind ranks as said at NOISE_TOL) or both raise
+the same ValueError/TypeError with a message that names what is unsupported (the model's type).
+Cells run in one subprocess per model kind, each cell printing one JSON line; when a subprocess
+dies (a signal), the cells it did not report are rerun one per subprocess, so the crashing cell
+is named. Warnings are errors in the subprocesses, as in the test suite.
 
 Run directly, ``python tests/test_public_table.py KIND [CELL ...]`` prints the JSON lines.
 """
