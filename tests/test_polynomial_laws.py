@@ -177,6 +177,8 @@ def test_inconsistent_variable_counts_are_refused():
     ([{(1.0, 1): 1}], "non-negative integers"),
     ([{frozenset({0, 1}): 1}], r"exponents must be a list or tuple of 2 integers, got a frozenset"),
     ({(1, 1): 1}, r"polys must be a list or tuple of dicts .* got a dict"),
+    ([{(1, 1): 1}, 5], r"polys\[1\] must be a list or tuple of \(exponents, coefficient\) pairs, got 5"),
+    ([[((1, 1),)]], r"polys\[0\] must be a dict \{exponent tuple: coefficient\}, got the term \(\(1, 1\),\)"),
     ([{(1, 1): float("nan")}], "finite"),
     ([{(1, 1): "a"}], "real number"),
     ([], "non-empty"),

@@ -326,9 +326,12 @@ def polynomials(polys, n_vars) -> tuple:
         raise ValueError(f"polys must be a non-empty sequence of dicts {{exponent tuple: coefficient}}, got {polys!r}")
     checked = []
     for q, poly in enumerate(polys):
-        items = poly.items() if isinstance(poly, dict) else poly
+        items = poly.items() if isinstance(poly, dict) else _ordered(poly, f"polys[{q}]", "(exponents, coefficient) pairs")
         terms = {}
-        for exponents, coefficient in items:
+        for item in items:
+            if isinstance(item, (str, bytes)) or not isinstance(item, (collections.abc.Sequence, np.ndarray)) or len(item) != 2:
+                raise ValueError(f"polys[{q}] must be a dict {{exponent tuple: coefficient}}, got the term {item!r}")
+            exponents, coefficient = item
             exponents = tuple(_ordered(exponents, f"polys[{q}]: exponents", f"{n_vars} integers"))
             if len(exponents) != n_vars:
                 raise ValueError(f"polys[{q}] has an exponent tuple of length {len(exponents)} ({exponents}), "
