@@ -263,7 +263,8 @@ def _write_scan_file(path: pathlib.Path, spec: dict, rows: dict) -> None:
 def _read_raw(path: pathlib.Path) -> tuple:
     """(header, checksum, rows) as stored in one .npz or .parquet scan file."""
     if _format_of(path) == "npz":
-        with np.load(path, allow_pickle=False) as data:
+        # numpy leaks its own handle when the archive is damaged: open the file here
+        with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as data:
             if "header" not in data.files or "checksum" not in data.files:
                 raise ValueError("no header or no checksum")
             return str(data["header"]), str(data["checksum"]), \
