@@ -346,10 +346,14 @@ def _survey(spec: dict, files: list, first_rows: dict) -> tuple:
     return kept, starts, stops
 
 
+def table_bytes(n_rows: int, checks) -> int:
+    """Bytes of a scan table: rows x columns x 8 (bool columns counted as 8)."""
+    return n_rows * len(columns_for(checks)) * 8
+
+
 def result_bytes(spec: dict) -> int:
-    """Bytes of the complete table of a scan: rows x columns x 8 (bool columns counted as 8)."""
-    n_rows = len(spec["models"]) * len(spec["inits"]) * int(spec["n_samples"])
-    return n_rows * len(columns_for(spec["checks"])) * 8
+    """Bytes of the complete table of the scan described by spec."""
+    return table_bytes(len(spec["models"]) * len(spec["inits"]) * int(spec["n_samples"]), spec["checks"])
 
 
 def _fits_in_memory(spec: dict) -> bool:
@@ -670,6 +674,7 @@ def scan(models, n_samples, *, init="gaussian", seed=0, checks=CHECKS, progress=
     if checkpoint is not None:
         checkpoint = pathlib.Path(checkpoint)
         _format_of(checkpoint)
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)  # an unwritable path fails now, before any work
         files = _scan_files(checkpoint)
         if files:
             previous_spec, first = _read_scan_file(files[0])
@@ -722,6 +727,7 @@ def _check_memory(spec: dict, models: list, chunk_size: int, checkpoint) -> bool
                          f"{len(spec['inits'])} x {spec['n_samples']}) is beyond the {MAX_ROWS} rows a scan indexes")
     columns = len(columns_for(spec["checks"]))
     # one chunk in memory: its thetas (chunk_size x D), the criteria table and the rows
+    chunk_size = min(chunk_size, spec["n_samples"])
     _checks.check_size(chunk_size * (max(m.n_params for m in models) + 2 * columns),
                        f"one chunk of the scan (chunk_size = {chunk_size} samples)")
     if _fits_in_memory(spec):
