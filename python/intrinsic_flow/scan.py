@@ -28,9 +28,11 @@ and ``save()`` raise ValueError naming the size and the knob.
 from __future__ import annotations
 
 import collections
+import contextlib
 import hashlib
 import itertools
 import json
+import logging
 import math
 import os
 import pathlib
@@ -624,9 +626,26 @@ def _run(arguments, executor: str, address, timeout: float):
             if following is not None:
                 pending.add(submit(following))
             yield rows
+    except BaseException:
+        # interrupted (Ctrl-C) or failed: the tasks cancelled by closing are expected, not worth
+        # the warnings and tracebacks distributed logs about them
+        with _quiet_logs():
+            for resource in owned:
+                resource.close()
+        raise
+    for resource in owned:
+        resource.close()
+
+
+@contextlib.contextmanager
+def _quiet_logs():
+    """No log records below CRITICAL while inside (distributed logs from several loggers and threads)."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.ERROR)
+    try:
+        yield
     finally:
-        for resource in owned:
-            resource.close()
+        logging.disable(previous)
 
 
 def scan(models, n_samples, *, init="gaussian", seed=0, checks=CHECKS, progress=True, executor="local",
