@@ -164,6 +164,24 @@ def concatenated_chunks(result: ScanResult) -> dict:
     return {c: np.concatenate([chunk[c] for chunk in chunks]) for c in result.columns}
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_missing_chunks_cover_exactly_the_missing_rows(seed):
+    rng = np.random.default_rng(seed)
+    n_models, n_inits, n_samples, chunk_size = rng.integers(1, 4), rng.integers(1, 4), rng.integers(1, 40), rng.integers(1, 9)
+    spec = {"models": [None] * n_models, "inits": [None] * n_inits, "n_samples": int(n_samples)}
+    finished = rng.random(n_models * n_inits * n_samples) < rng.random()
+    starts, stops = scan_module._runs(np.flatnonzero(finished))
+    covered = np.zeros_like(finished)
+    for m, i, start, stop in scan_module._missing_chunks(spec, int(chunk_size), starts, stops):
+        assert 0 <= start < stop <= n_samples and start // chunk_size == (stop - 1) // chunk_size  # one grid cell
+        base = (m * n_inits + i) * n_samples
+        assert not covered[base + start: base + stop].any()
+        covered[base + start: base + stop] = True
+    np.testing.assert_array_equal(covered, ~finished)
+    union = scan_module._union(np.r_[starts, starts[::-1]], np.r_[stops, stops[::-1]])
+    np.testing.assert_array_equal(np.concatenate(union), np.concatenate((starts, stops)))
+
+
 def test_oversized_scan_is_refused_before_any_work(monkeypatch):
     def no_work(*args):
         raise AssertionError("a chunk was evaluated")
