@@ -747,7 +747,7 @@ def _check_memory(spec: dict, models: list, chunk_size: int, checkpoint) -> bool
     columns = len(columns_for(spec["checks"]))
     # one chunk in memory: its thetas (chunk_size x D), the criteria table and the rows
     chunk_size = min(chunk_size, spec["n_samples"])
-    _checks.check_size(chunk_size * (max(m.n_params for m in models) + 2 * columns),
+    _checks.check_size(chunk_size * (max((m.n_params for m in models), default=0) + 2 * columns),
                        f"one chunk of the scan (chunk_size = {chunk_size} samples)")
     if _fits_in_memory(spec):
         return True
