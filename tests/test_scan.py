@@ -154,6 +154,241 @@ def test_resume_after_a_hard_kill(tmp_path):
     assert ScanResult.load(checkpoint).complete and not parts.exists()
 
 
+# -- memory: a scan larger than config.max_bytes streams to its checkpoint ----------------------
+STREAMED = dict(init=["gaussian", "sparse:0.5"], seed=11, chunk_size=20)
+STREAMED_MODELS = [itf.ReLUNet([2, 3, 1], bias=True), itf.LinearNet([2, 2, 2])]  # 2 x 2 x 70 rows, 13 columns
+
+
+def concatenated_chunks(result: ScanResult) -> dict:
+    chunks = list(result.chunks())
+    return {c: np.concatenate([chunk[c] for chunk in chunks]) for c in result.columns}
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_missing_chunks_cover_exactly_the_missing_rows(seed):
+    rng = np.random.default_rng(seed)
+    n_models, n_inits, n_samples, chunk_size = rng.integers(1, 4), rng.integers(1, 4), rng.integers(1, 40), rng.integers(1, 9)
+    spec = {"models": [None] * n_models, "inits": [None] * n_inits, "n_samples": int(n_samples)}
+    finished = rng.random(n_models * n_inits * n_samples) < rng.random()
+    starts, stops = scan_module._runs(np.flatnonzero(finished))
+    covered = np.zeros_like(finished)
+    for m, i, start, stop in scan_module._missing_chunks(spec, int(chunk_size), starts, stops):
+        assert 0 <= start < stop <= n_samples and start // chunk_size == (stop - 1) // chunk_size  # one grid cell
+        base = (m * n_inits + i) * n_samples
+        assert not covered[base + start: base + stop].any()
+        covered[base + start: base + stop] = True
+    np.testing.assert_array_equal(covered, ~finished)
+    union = scan_module._union(np.r_[starts, starts[::-1]], np.r_[stops, stops[::-1]])
+    np.testing.assert_array_equal(np.concatenate(union), np.concatenate((starts, stops)))
+
+
+def test_oversized_scan_is_refused_before_any_work(monkeypatch):
+    def no_work(*args):
+        raise AssertionError("a chunk was evaluated")
+
+    monkeypatch.setattr(scan_module, "evaluate_chunk", no_work)
+    with pytest.raises(ValueError, match=r"a scan of 1000000000 rows \(models x inits x n_samples = 1 x 1 x "
+                                         r"1000000000\) x 13 columns needs 96\.9 GiB in memory, more than "
+                                         r"intrinsic_flow\.config\.max_bytes = 2\.0 GiB; pass checkpoint=PATH"):
+        scan_fn(itf.ReLUNet([2, 3, 1]), 10**9)
+
+
+def test_the_size_estimate_follows_config_max_bytes(restore_max_bytes):
+    restore_max_bytes.max_bytes = 280 * 11 * 8  # exactly the 280 rows x 11 columns of a ranks-only scan
+    assert len(scan_fn(STREAMED_MODELS, 70, checks=("recoverable",), **STREAMED)) == 280
+    restore_max_bytes.max_bytes -= 1
+    with pytest.raises(ValueError, match=r"280 rows .* x 11 columns needs 24\.1 KiB"):
+        scan_fn(STREAMED_MODELS, 70, checks=("recoverable",), **STREAMED)
+
+
+def test_a_chunk_larger_than_max_bytes_is_refused(restore_max_bytes, tmp_path):
+    restore_max_bytes.max_bytes = 1000
+    with pytest.raises(ValueError, match=r"one chunk of the scan \(chunk_size = 20 samples\)"):
+        scan_fn(STREAMED_MODELS, 70, checkpoint=tmp_path / "scan.npz", **STREAMED)
+
+
+def test_streamed_scan_keeps_its_rows_on_disk(restore_max_bytes, tmp_path):
+    in_memory = scan_fn(STREAMED_MODELS, 70, **STREAMED)
+    restore_max_bytes.max_bytes = 10_000  # the table takes 29120 bytes, one chunk 2720
+    checkpoint = tmp_path / "scan.npz"
+    streamed = scan_fn(STREAMED_MODELS, 70, checkpoint=checkpoint, **STREAMED)
+    assert streamed.on_disk and streamed.complete and len(streamed) == 280
+    assert not checkpoint.exists() and len(streamed.files) == 16  # 4 ranges of 70 samples in chunks of 20
+    assert all(f.parent == tmp_path / "scan.npz.parts" for f in streamed.files)
+    assert_same_rows(ScanResult(in_memory.spec, concatenated_chunks(streamed)), in_memory)
+    assert streamed.summary().groups == in_memory.summary().groups
+    np.testing.assert_array_equal(streamed.finished(), np.ones(280, dtype=bool))
+    for action in (lambda: streamed.rows, streamed.to_pandas, lambda: streamed.save(tmp_path / "copy.npz")):
+        with pytest.raises(ValueError, match=r"the 280 rows of this scan need 28\.4 KiB, more than "
+                                             r"intrinsic_flow\.config\.max_bytes = 9\.8 KiB, so they stay in 16 files"):
+            action()
+    loaded = ScanResult.load(checkpoint)
+    assert loaded.on_disk and loaded.files == streamed.files and len(loaded) == 280
+    restore_max_bytes.max_bytes = 2**31  # room again: the same files load into memory
+    assert_same_rows(ScanResult.load(checkpoint), in_memory)
+
+
+def test_streamed_scan_holds_one_chunk_whatever_the_number_of_samples(restore_max_bytes, tmp_path):
+    import tracemalloc
+
+    restore_max_bytes.max_bytes = 30_000  # one chunk 26.6 KiB, the table of 500 rows 50.8 KiB
+
+    def peak(n_samples):
+        tracemalloc.start()
+        try:
+            scan_fn(itf.LinearNet([2, 2, 2]), n_samples, chunk_size=100, progress=False,
+                    checkpoint=tmp_path / f"scan{n_samples}.npz")
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    peak(100)  # first call: imports and caches
+    small, large = peak(500), peak(3000)
+    # in memory the 2500 more rows alone would take 2500 x 13 x 8 = 260 kB
+    assert large - small < 60_000, (small, large)
+
+
+def test_streamed_scan_resumes_after_an_interruption(restore_max_bytes, tmp_path, monkeypatch):
+    uninterrupted = scan_fn(STREAMED_MODELS, 70, **STREAMED)
+    restore_max_bytes.max_bytes = 10_000
+    checkpoint = tmp_path / "scan.parquet"
+    original, calls = scan_module.evaluate_chunk, []
+
+    def interrupted_after_six(*args):
+        calls.append(args)
+        if len(calls) > 6:
+            raise KeyboardInterrupt
+        return original(*args)
+
+    monkeypatch.setattr(scan_module, "evaluate_chunk", interrupted_after_six)
+    with pytest.raises(KeyboardInterrupt):
+        scan_fn(STREAMED_MODELS, 70, checkpoint=checkpoint, **STREAMED)
+    partial = ScanResult.load(checkpoint)
+    assert partial.on_disk and len(partial) == 20 + 20 + 20 + 10 + 20 + 20 and not partial.complete
+    monkeypatch.setattr(scan_module, "evaluate_chunk", original)
+    resumed = scan_fn(STREAMED_MODELS, 70, checkpoint=checkpoint, **dict(STREAMED, chunk_size=13))
+    # the missing 170 rows, cut at multiples of 13: 40-52-65-70 of (0, 1), 0-13-...-65-70 of (1, 0) and (1, 1)
+    assert resumed.complete and len(resumed.files) == 6 + 3 + 6 + 6
+    assert_same_rows(ScanResult(uninterrupted.spec, concatenated_chunks(resumed)), uninterrupted)
+
+
+def test_parts_already_merged_are_not_counted_twice(restore_max_bytes, tmp_path):
+    # a kill between writing the merged file and removing the parts leaves both
+    checkpoint = tmp_path / "scan.npz"
+    full = scan_fn(STREAMED_MODELS, 70, checkpoint=checkpoint, **STREAMED)
+    parts = tmp_path / "scan.npz.parts"
+    parts.mkdir()
+    ScanResult(full.spec, {c: v[:20] for c, v in full.rows.items()}).save(parts / "m0-i0-s0.npz")
+    assert_same_rows(ScanResult.load(checkpoint), full)
+    restore_max_bytes.max_bytes = 10_000
+    on_disk = ScanResult.load(checkpoint)
+    assert on_disk.on_disk and on_disk.files == (checkpoint,) and len(on_disk) == 280
+    assert on_disk.summary().groups == full.summary().groups
+    assert scan_fn(STREAMED_MODELS, 70, checkpoint=checkpoint, **STREAMED).files == (checkpoint,)
+
+
+# -- damaged checkpoints ----------------------------------------------------------------------
+def truncate(path):
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def overwrite_with_garbage(path):
+    data = bytearray(path.read_bytes())
+    data[len(data) // 3: len(data) // 3 + 64] = np.random.default_rng(0).bytes(64)
+    path.write_bytes(bytes(data))
+
+
+def edit_a_number(path):
+    """Change one value and write the file again with the old checksum, as an editing tool would."""
+    if path.suffix == ".npz":
+        with np.load(path) as data:
+            arrays = {k: data[k] for k in data.files}
+        arrays["rank_joint"][1] -= 1
+        np.savez(path, **arrays)
+    else:
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path)
+        column = table.column("gap_lift").to_numpy().copy()
+        column[1] *= 1 + 1e-15
+        table = table.set_column(table.column_names.index("gap_lift"), "gap_lift", [column])
+        pq.write_table(table.replace_schema_metadata(pq.read_table(path).schema.metadata), path)
+
+
+DAMAGES = {"truncated": truncate, "garbage": overwrite_with_garbage, "edited": edit_a_number}
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+@pytest.mark.parametrize("streamed", [False, True], ids=["in-memory", "streamed"])
+def test_a_damaged_part_is_named(restore_max_bytes, tmp_path, damage, streamed):
+    arguments = dict(STREAMED, chunk_size=35)
+    expected = scan_fn(STREAMED_MODELS, 70, **arguments)
+    checkpoint = tmp_path / "scan.npz"
+    restore_max_bytes.max_bytes = 15_000  # streamed (a table of 28.4 KiB, a chunk of 10.7 KiB): the parts stay
+    scan_fn(STREAMED_MODELS, 70, checkpoint=checkpoint, **arguments)
+    if not streamed:
+        restore_max_bytes.max_bytes = 2**31
+    part = tmp_path / "scan.npz.parts" / "m1-i0-s35.npz"
+    DAMAGES[damage](part)
+    message = {"truncated": "is damaged or not a scan file", "garbage": "is damaged or not a scan file",
+               "edited": "is damaged: its rows or description do not match the checksum"}[damage]
+    for action in (lambda: ScanResult.load(checkpoint), lambda: scan_fn(STREAMED_MODELS, 70, checkpoint=checkpoint, **arguments)):
+        with pytest.raises(ValueError, match=f"scan file '{part}' {message}.*remove it and its rows will be evaluated again"):
+            action()
+    part.unlink()  # as the message says: the rows of that part are evaluated again
+    resumed = scan_fn(STREAMED_MODELS, 70, checkpoint=checkpoint, **arguments)
+    assert_same_rows(ScanResult(expected.spec, concatenated_chunks(resumed)), expected)
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+@pytest.mark.parametrize("suffix", [".npz", ".parquet"])
+def test_a_damaged_scan_file_is_named(tmp_path, damage, suffix):
+    checkpoint = tmp_path / f"scan{suffix}"
+    expected = scan_fn(STREAMED_MODELS, 30, checkpoint=checkpoint, **STREAMED)
+    assert_same_rows(scan_fn(STREAMED_MODELS, 30, checkpoint=checkpoint, **STREAMED), expected)  # a good one resumes
+    DAMAGES[damage](checkpoint)
+    with pytest.raises(ValueError, match=f"scan file '{checkpoint}' is damaged"):
+        ScanResult.load(checkpoint)
+
+
+def test_the_checksum_covers_the_description(tmp_path):
+    path = tmp_path / "scan.npz"
+    scan_fn(itf.LinearNet([2, 2, 2]), 4).save(path)
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    arrays["header"] = np.array(str(arrays["header"]).replace('"seed": 0', '"seed": 1'))
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match="do not match the checksum"):
+        ScanResult.load(path)
+
+
+def test_scan_files_from_elsewhere_are_named(tmp_path):
+    path = tmp_path / "scan.npz"
+    np.savez(path, rows=np.arange(3))
+    with pytest.raises(ValueError, match=f"scan file '{path}' is damaged or not a scan file \\(no header or no checksum\\)"):
+        ScanResult.load(path)
+    path.write_bytes(b"\x93NUMPY garbage")
+    with pytest.raises(ValueError, match=f"scan file '{path}' is damaged or not a scan file"):
+        ScanResult.load(path)
+
+
+def test_checkpoint_into_a_missing_directory(tmp_path):
+    checkpoint = tmp_path / "new" / "deeper" / "scan.npz"
+    result = scan_fn(itf.LinearNet([2, 2, 2]), 6, checkpoint=checkpoint)
+    assert_same_rows(ScanResult.load(checkpoint), result)
+
+
+def test_unreachable_dask_scheduler_times_out():
+    pytest.importorskip("dask.distributed")
+    import time
+
+    begin = time.monotonic()
+    with pytest.raises(ConnectionError, match=r"no Dask scheduler answered at 'tcp://127\.0\.0\.1:9' within timeout = 0\.5 s"):
+        scan_fn(itf.LinearNet([2, 2, 2]), 4, executor="dask", address="tcp://127.0.0.1:9", timeout=0.5)
+    assert time.monotonic() - begin < 10
+
+
 @pytest.mark.parametrize("suffix", [".npz", ".parquet"])
 def test_save_load_round_trip(tmp_path, suffix):
     result = scan_fn([itf.ReLUNet([2, 3, 1], bias=True), DAG], 20, init=["gaussian", "dead_neuron"], seed=7)
@@ -200,6 +435,8 @@ def test_cli_prints_the_summary_and_saves(tmp_path, capsys):
     (dict(executor="ray"), "executor must be one of"),
     (dict(seed=-1), "seed must be a non-negative integer"),
     (dict(models="relu"), "scan supports ReLUNet, LinearNet and DAGReLUNet"),
+    (dict(timeout=0), "timeout must be a positive number of seconds, got 0"),
+    (dict(timeout=float("nan")), "timeout must be a positive number of seconds, got nan"),
 ])
 def test_bad_scan_arguments(kwargs, match):
     arguments = dict(models=itf.LinearNet([2, 2, 2]), n_samples=5)

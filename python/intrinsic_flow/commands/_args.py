@@ -18,6 +18,36 @@ def widths(text: str) -> list:
     return values
 
 
+def integer(minimum: int):
+    """An argparse type: an integer >= minimum (argparse names the flag in its error)."""
+    def convert(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
+        return value
+
+    convert.__name__ = f"integer >= {minimum}"
+    return convert
+
+
+def seconds(text: str) -> float:
+    """An argparse type: a positive, finite number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
+def add_seed_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--seed", type=integer(0), default=0, help=f"seed of {what} (default 0)")
+
+
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", choices=MODELS, required=True, help="relu (path-lifting) or linear (product of matrices)")
     parser.add_argument("--widths", type=widths, required=True, help="layer widths, input first, e.g. 3,5,5,1")

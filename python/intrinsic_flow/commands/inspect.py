@@ -1,7 +1,7 @@
 """`intrinsic-flow inspect`: the geometry of phi at one random theta."""
 from __future__ import annotations
 
-from ._args import add_model_arguments, model_from
+from ._args import add_model_arguments, add_seed_argument, model_from
 
 
 def register(subparsers) -> None:
@@ -9,14 +9,17 @@ def register(subparsers) -> None:
                                    description="Print D, d, rank dphi, the known laws and whether theta is "
                                                "recoverable from (phi(theta), h(theta)) at a Gaussian theta.")
     add_model_arguments(parser)
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random theta (default 0)")
+    add_seed_argument(parser, "the random theta")
     parser.set_defaults(func=run)
 
 
 def inspect_model(model, seed: int = 0) -> dict:
     """The numbers `inspect` prints, as a dict."""
     import intrinsic_flow as itf
+    from .. import _checks
 
+    # refuse before drawing theta: its largest arrays are the Gram matrices of rank_info (D x D)
+    _checks.check_size(2 * float(model.n_params) ** 2, "the Gram matrix (D x D) of the ranks")
     theta = model.init(seed)
     lift_info = itf.rank_info(model, theta, "lift")
     joint_info = itf.rank_info(model, theta, "joint")

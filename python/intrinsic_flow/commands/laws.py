@@ -1,7 +1,7 @@
 """`intrinsic-flow laws`: the number of conservation laws by the Lie-algebra trace."""
 from __future__ import annotations
 
-from ._args import add_model_arguments, model_from
+from ._args import add_model_arguments, add_seed_argument, model_from
 
 
 def register(subparsers) -> None:
@@ -11,7 +11,7 @@ def register(subparsers) -> None:
                     "of the known laws and whether they are complete. Exact arithmetic modulo 2^61 - 1 at a "
                     "random point by default.")
     add_model_arguments(parser)
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random point (default 0)")
+    add_seed_argument(parser, "the random point")
     parser.add_argument("--float", dest="exact", action="store_false",
                         help="float64 at a Gaussian theta instead of exact modular arithmetic")
     parser.set_defaults(func=run)

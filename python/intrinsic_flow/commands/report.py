@@ -16,6 +16,14 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    import pathlib
+
+    try:  # before any work: the figures need matplotlib, an optional dependency
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise ImportError('the report draws its figures with matplotlib, which is not installed: '
+                          'pip install "intrinsic-flow[report]"') from None
+    pathlib.Path(args.out).mkdir(parents=True, exist_ok=True)  # an unwritable --out fails now, not after the work
     from ..report import build_report
 
     report = build_report(quick=args.quick)

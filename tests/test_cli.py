@@ -1,0 +1,270 @@
+"""The console command never shows a traceback: one line and status 2 for bad input, 130 for
+Ctrl-C, 1 and a hint for a bug. Each command runs in a subprocess, as a user runs it."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import intrinsic_flow as itf
+from intrinsic_flow.cli import main
+from intrinsic_flow.scan import ScanResult
+
+# runs main() after an optional preamble (a simulated environment), as the console script does
+WRAPPER = """
+import sys
+{preamble}
+from intrinsic_flow.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def run(*argv, preamble="", timeout=120):
+    command = [sys.executable, "-m", "intrinsic_flow.cli"] if not preamble else \
+        [sys.executable, "-c", WRAPPER.format(preamble=preamble)]
+    return subprocess.run(command + [str(a) for a in argv], capture_output=True, text=True, timeout=timeout)
+
+
+class Result:
+    """What main() returned and printed when called in this process (for the many small cases)."""
+
+    def __init__(self, capsys, argv):
+        try:
+            self.returncode = main([str(a) for a in argv])
+        except SystemExit as exit:  # argparse's answer to a bad option
+            self.returncode = exit.code
+        captured = capsys.readouterr()
+        self.stdout, self.stderr = captured.out, captured.err
+
+
+def one_line_error(result, code=2) -> str:
+    """The single line a failing command prints on stderr."""
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == code, (result.returncode, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def usage_error(result) -> str:
+    """argparse's answer to a bad option: the usage, then one error line; status 2."""
+    assert "Traceback" not in result.stderr and result.returncode == 2, result.stderr
+    assert result.stderr.startswith("usage: intrinsic-flow")
+    return result.stderr.strip().splitlines()[-1]
+
+
+# -- scan --------------------------------------------------------------------------------------
+def test_scan_out_into_a_missing_directory(tmp_path):
+    out = tmp_path / "new" / "deeper" / "scan.npz"
+    result = run("scan", "--model", "linear", "--widths", "2,2,2", "--samples", "12", "--out", out)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert f"rows saved to {out}" in result.stdout
+    assert len(ScanResult.load(out)) == 12
+
+
+def test_scan_out_that_cannot_be_written(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    line = one_line_error(run("scan", "--model", "linear", "--widths", "2,2,2", "--samples", "5",
+                              "--out", blocker / "scan.npz"))
+    assert line.startswith("intrinsic-flow scan: error: [Errno") and str(blocker) in line
+
+
+def test_zero_samples_names_the_flag():
+    line = usage_error(run("scan", "--model", "relu", "--widths", "2,3,1", "--samples", "0"))
+    assert line == "intrinsic-flow scan: error: argument --samples: expected an integer >= 1, got '0'"
+
+
+@pytest.mark.parametrize("command", ["scan", "inspect", "laws"])
+def test_negative_seed_names_the_flag(command, capsys):
+    line = usage_error(Result(capsys, [command, "--model", "relu", "--widths", "2,3,1", "--seed", "-1"]))
+    assert line == f"intrinsic-flow {command}: error: argument --seed: expected an integer >= 0, got '-1'"
+
+
+def test_oversized_scan_without_out_names_the_flags():
+    begin = time.monotonic()
+    line = one_line_error(run("scan", "--model", "relu", "--widths", "2,3,1", "--samples", "1000000000"))
+    assert line == ("intrinsic-flow scan: error: --samples 1000000000 x 1 init scheme: the rows need 96.9 GiB in "
+                    "memory, more than --max-bytes 2.0 GiB; give --out FILE to stream them to disk, or fewer --samples")
+    assert time.monotonic() - begin < 30  # refused before any work
+
+
+def test_large_scan_streams_to_out(tmp_path):
+    out = tmp_path / "scan.parquet"
+    result = run("scan", "--model", "relu", "--widths", "2,3,1", "--init", "gaussian", "--init", "sparse:0.5",
+                 "--samples", "100", "--chunk-size", "20", "--max-bytes", "10K", "--out", out)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert f"rows saved to 10 files in {out}.parts/" in result.stdout and not out.exists()
+    expected = itf.scan(itf.ReLUNet([2, 3, 1]), 100, init=["gaussian", "sparse:0.5"])
+    assert str(expected.summary()) in result.stdout
+    loaded = ScanResult.load(out)  # the default max_bytes here: back in memory
+    for column in expected.columns:
+        np.testing.assert_array_equal(loaded.rows[column], expected.rows[column])
+
+
+def test_unreachable_dask_scheduler():
+    pytest.importorskip("dask.distributed")
+    begin = time.monotonic()
+    line = one_line_error(run("scan", "--model", "linear", "--widths", "2,2,2", "--samples", "5",
+                              "--dask", "tcp://127.0.0.1:9", "--dask-timeout", "0.5"))
+    assert line.startswith("intrinsic-flow scan: error: no Dask scheduler answered at 'tcp://127.0.0.1:9' "
+                           "within timeout = 0.5 s")
+    assert time.monotonic() - begin < 30
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "nan", "inf", "soon"])
+def test_dask_timeout_must_be_positive(value, capsys):
+    line = usage_error(Result(capsys, ["scan", "--model", "linear", "--widths", "2,2,2", "--dask-timeout", value]))
+    assert line == f"intrinsic-flow scan: error: argument --dask-timeout: expected a positive number of seconds, got '{value}'"
+
+
+SLOW_CHUNKS = """
+import time
+import intrinsic_flow
+scan_module = sys.modules["intrinsic_flow.scan"]
+evaluate = scan_module.evaluate_chunk
+def slow(*args):  # a slow machine: time to press Ctrl-C mid-scan
+    time.sleep(0.05)
+    return evaluate(*args)
+scan_module.evaluate_chunk = slow
+"""
+
+
+@pytest.mark.parametrize("mode", ["in-memory", "streamed", "dask"])
+def test_ctrl_c_exits_130_and_keeps_the_checkpoint(tmp_path, mode):
+    if mode == "dask":  # closing the cluster must not log the cancelled tasks
+        pytest.importorskip("dask.distributed")
+    streamed = mode == "streamed"
+    out = tmp_path / "scan.npz"
+    parts = tmp_path / "scan.npz.parts"
+    argv = ["scan", "--model", "linear", "--widths", "3,3,3", "--init", "sparse:0.2", "--samples", "600",
+            "--chunk-size", "5", "--seed", "3", "--out", str(out)] + \
+        {"in-memory": [], "streamed": ["--max-bytes", "40K"], "dask": ["--dask"]}[mode]
+    child = subprocess.Popen([sys.executable, "-c", WRAPPER.format(preamble=SLOW_CHUNKS)] + argv,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(parts.glob("*.npz"))) < 3 and time.monotonic() < deadline and child.poll() is None:
+            time.sleep(0.01)
+        child.send_signal(signal.SIGINT)
+        _, stderr = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 130, stderr
+    assert stderr.strip() == (f"intrinsic-flow scan: interrupted; the finished rows are kept in {out}: "
+                              "run the same command again to resume")
+    if streamed:  # the parts are the checkpoint
+        assert not out.exists() and len(list(parts.glob("*.npz"))) >= 3
+    else:  # merged into the file
+        assert out.exists() and not parts.exists()
+    partial = ScanResult.load(out)
+    assert 15 <= len(partial) < 600
+    resumed = run(*argv)  # the same command, without the slow-down, finishes the scan
+    assert resumed.returncode == 0 and resumed.stderr == "", resumed.stderr
+    expected = itf.scan(itf.LinearNet([3, 3, 3]), 600, init="sparse:0.2", seed=3)
+    assert str(expected.summary()) in resumed.stdout
+    finished = ScanResult.load(out)
+    for column in expected.columns:
+        np.testing.assert_array_equal(finished.rows[column], expected.rows[column])
+
+
+# -- report ------------------------------------------------------------------------------------
+def test_report_without_matplotlib_says_how_to_install_it(tmp_path):
+    begin = time.monotonic()
+    result = run("report", "--quick", "--out", tmp_path / "report",
+                 preamble="sys.modules['matplotlib'] = None  # as if it were not installed")
+    line = one_line_error(result)
+    assert line == ('intrinsic-flow report: error: the report draws its figures with matplotlib, which is not '
+                    'installed: pip install "intrinsic-flow[report]"')
+    assert result.stdout == "" and not (tmp_path / "report").exists()  # before any work
+    assert time.monotonic() - begin < 30
+
+
+def test_report_into_a_file_path(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = run("report", "--quick", "--out", blocker / "report")
+    assert one_line_error(result).startswith("intrinsic-flow report: error: [Errno") and result.stdout == ""
+
+
+# -- inspect, laws and the common options ------------------------------------------------------
+def test_inspect_of_a_huge_model_is_refused_before_allocating():
+    line = one_line_error(run("inspect", "--model", "relu", "--widths", "1000000,1000000"))
+    assert line.startswith("intrinsic-flow inspect: error: the Gram matrix (D x D) of the ranks would need ")
+    assert "TiB" in line and "intrinsic_flow.config.max_bytes = 2.0 GiB" in line
+    assert line.endswith("(on the command line: --max-bytes)")
+
+
+def test_max_bytes_is_the_knob():
+    line = one_line_error(run("inspect", "--model", "relu", "--widths", "3,2", "--max-bytes", "100"))
+    assert "would need 576 B (72 values), more than intrinsic_flow.config.max_bytes = 100 B" in line
+    assert run("--max-bytes", "1K", "inspect", "--model", "relu", "--widths", "3,2").returncode == 0
+    line = usage_error(run("inspect", "--model", "relu", "--widths", "3,2", "--max-bytes", "lots"))
+    assert line == ("intrinsic-flow inspect: error: argument --max-bytes: expected a number of bytes such as 4G, "
+                    "512M or 1000000, got 'lots'")
+
+
+@pytest.mark.parametrize("text,value", [("4G", 4 * 1024**3), ("512M", 512 * 1024**2), ("1e6", 10**6),
+                                        ("1000", 1000), ("1.5KiB", 1536), ("2gb", 2 * 1024**3)])
+def test_max_bytes_sizes(text, value):
+    from intrinsic_flow.cli import max_bytes
+
+    assert max_bytes(text) == value
+
+
+def test_main_restores_max_bytes(capsys):
+    before = itf.config.max_bytes
+    assert main(["inspect", "--model", "relu", "--widths", "3,2", "--max-bytes", "100"]) == 2
+    assert itf.config.max_bytes == before
+    assert "--max-bytes" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["inspect", "--model", "linear", "--widths", "3,2", "--bias"], "--bias applies to --model relu only"),
+    (["scan", "--model", "relu", "--widths", "2,3,1", "--init", "xavier"], "unknown init scheme 'xavier'"),
+    (["scan", "--model", "relu", "--widths", "2,3,1", "--out", "scan.csv"], "scan files end in .npz or .parquet"),
+    (["scan", "--model", "relu", "--widths", "2,3,1", "--dask", "nonsense"], "nonsense"),
+])
+def test_bad_input_is_one_line(argv, message, capsys):
+    line = one_line_error(Result(capsys, argv))
+    assert line.startswith(f"intrinsic-flow {argv[0]}: error: ") and message in line
+
+
+BUG = """
+import intrinsic_flow.commands.inspect as inspect
+def broken(model, seed=0):
+    raise RuntimeError("an unexpected state")
+inspect.inspect_model = broken
+"""
+
+
+def test_a_bug_is_one_line_with_a_hint():
+    line = one_line_error(run("inspect", "--model", "relu", "--widths", "3,2", preamble=BUG), code=1)
+    assert line == ("intrinsic-flow inspect: internal error: RuntimeError: an unexpected state "
+                    "(rerun with --debug for the traceback and report it)")
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_debug_shows_the_traceback(where):
+    argv = ["inspect", "--model", "relu", "--widths", "3,2"]
+    argv = ["--debug"] + argv if where == "before" else argv + ["--debug"]
+    result = run(*argv, preamble=BUG)
+    assert result.returncode == 1 and "Traceback" in result.stderr
+    assert result.stderr.strip().endswith("RuntimeError: an unexpected state")
+    result = run(*argv, "--max-bytes", "100")
+    assert "Traceback" in result.stderr and "ValueError: the Gram matrix" in result.stderr
+
+
+def test_a_closed_output_pipe_is_quiet():
+    reader = subprocess.Popen([sys.executable, "-c", "pass"], stdin=subprocess.PIPE)
+    reader.wait(timeout=60)  # nobody reads the pipe any more: writing to it fails (EPIPE)
+    try:
+        writer = subprocess.run([sys.executable, "-m", "intrinsic_flow.cli", "laws", "--model", "linear", "--widths",
+                                 "2,3,2"], stdout=reader.stdin, stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        reader.stdin.close()
+    assert writer.returncode == 1 and writer.stderr == ""
