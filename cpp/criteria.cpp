@@ -66,6 +66,13 @@ Criteria criteria(const Lifting& model, const double* theta, bool inclusion) {
   const RowMatrix gram = lift_gram(model, point.data());
   RowMatrix laws_jac(N, D);
   model.conserved_jacobian(point.data(), laws_jac.data());
+  if (!gram.allFinite() || !laws_jac.allFinite()) {
+    // A path product squared overflows even at the rank point: no float64 rank (the Python layer
+    // raises); -1 marks it, since nothing may throw inside the parallel batch.
+    out.rank_lift = out.rank_conserved = out.rank_joint = out.kernel_dim = -1;
+    out.gap_lift = out.gap_conserved = out.gap_joint = out.inclusion_residual = std::numeric_limits<double>::quiet_NaN();
+    return out;
+  }
   rank_and_gap(symmetric_eigenvalues_desc(gram), out.rank_lift, out.gap_lift);
   rank_and_gap(symmetric_eigenvalues_desc(laws_jac * laws_jac.transpose()), out.rank_conserved, out.gap_conserved);
 

@@ -19,6 +19,7 @@ struct Criteria {
 };
 constexpr int criteria_columns = 8;  // the fields above, in order, as one row of doubles
 
+// Ranks are -1 (and floats NaN) when the Gram matrices at the rank point are not finite.
 // Evaluated at model.rank_point(theta), the point where rank_lift and rank_joint are taken too (for
 // path-lifting models the normalised balanced representative). With inclusion = false the residual
 // is not computed (NaN) and J is never formed.

@@ -93,6 +93,11 @@ RankResult rank_at_representative(const Lifting& model, const double* theta, dou
   model.rank_point(theta, point.data());
   const RowMatrix gram = gram_of(model, point.data());
   RankResult result;
+  if (!gram.allFinite()) {  // no float64 rank: -1, raised as ValueError by the Python layer
+    result.rank = -1;
+    result.eigenvalues = Vector(0);
+    return result;
+  }
   result.eigenvalues = symmetric_eigenvalues_desc(gram);
   result.rank = gram_rank(result.eigenvalues, rtol);
   return result;

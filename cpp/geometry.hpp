@@ -48,7 +48,7 @@ double times_exp(double x, double a);
 void unit_geometric_scale(const double* theta, double* point, int n);
 
 struct RankResult {
-  int rank;
+  int rank;  // -1 when the Gram matrix at the rank point is not finite
   Vector eigenvalues;  // of the scaled Gram matrix, decreasing: squared singular values
 };
 RankResult rank_lift(const Lifting& model, const double* theta, double rtol);

@@ -25,7 +25,8 @@ def _core_lifting(model, inclusion: bool):
 def criteria_rows(model, thetas, inclusion: bool = True) -> np.ndarray:
     """The raw criteria table: thetas (B, D) -> (B, 8) with columns rank_lift, rank_conserved,
     rank_joint, kernel_dim, gap_lift, gap_conserved, gap_joint, inclusion_residual (NaN when
-    ``inclusion`` is False). Parallel over samples in the core (GIL released)."""
+    ``inclusion`` is False). Parallel over samples in the core (GIL released). A row whose Gram
+    matrices are not finite in float64 at the rank point has ranks -1 and NaN floats."""
     thetas = _checks.thetas(model, thetas)
     _checks.check_size(3 * model.n_params ** 2 + model.n_known_laws * model.n_params, "the Gram matrices (D x D)")
     return _core.criteria_batch(_core_lifting(model, inclusion), thetas, bool(inclusion))

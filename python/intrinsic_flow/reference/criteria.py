@@ -93,6 +93,7 @@ def check_inclusion_tol(value) -> float:
 
 def criteria_from_row(n_params: int, row: np.ndarray, inclusion_tol: float) -> Criteria:
     """A Criteria from one row (rank_lift, rank_conserved, rank_joint, kernel_dim, gaps..., residual)."""
+    _rank.checked_ranks(row[: len(INT_FIELDS)])
     ints = {name: int(row[k]) for k, name in enumerate(INT_FIELDS)}
     floats = {name: float(row[len(INT_FIELDS) + k]) for k, name in enumerate(FLOAT_FIELDS)}
     return Criteria(n_params, **ints, **floats, inclusion_tol=inclusion_tol)
@@ -155,8 +156,11 @@ def criteria(model, theta, *, inclusion_tol=None) -> Criteria:
     theta = _checks.theta(model, theta)
     inclusion_tol = check_inclusion_tol(inclusion_tol)
     point = evaluation_point(model, theta)
-    gram = geometry.lift_gram(model, point)
-    laws_jac = geometry.conserved_jacobian(model, point)
+    with np.errstate(over="ignore", invalid="ignore"):
+        gram = geometry.lift_gram(model, point)
+        laws_jac = geometry.conserved_jacobian(model, point)
+    if not (np.all(np.isfinite(gram)) and np.all(np.isfinite(laws_jac))):
+        raise ValueError(_rank.NOT_REPRESENTABLE)
     rank_lift, gap_lift = rank_and_gap(np.linalg.eigvalsh(gram)[::-1])
     rank_conserved, gap_conserved = rank_and_gap(np.linalg.eigvalsh(laws_jac @ laws_jac.T)[::-1])
     eigenvalues, vectors = np.linalg.eigh(unit_trace(gram) + unit_trace(laws_jac.T @ laws_jac))

@@ -47,13 +47,12 @@ class Derived:
         return unit_trace(self.gram(theta)) + unit_trace(laws_jac.T @ laws_jac)
 
     def rank_lift(self, theta, rtol):
-        """Rank of J from the eigenvalues of the Gram matrix at the rank point of theta."""
-        eigenvalues = np.linalg.eigvalsh(self.gram(self.rank_point(theta)))[::-1]
-        return _count(eigenvalues, rtol), eigenvalues
+        """Rank of J from the eigenvalues of the Gram matrix at the rank point of theta (-1 when
+        that matrix is not finite, as in the core)."""
+        return _gram_rank(self.gram, self.rank_point(theta), rtol)
 
     def rank_joint(self, theta, rtol):
-        eigenvalues = np.linalg.eigvalsh(self.scaled_joint_gram(self.rank_point(theta)))[::-1]
-        return _count(eigenvalues, rtol), eigenvalues
+        return _gram_rank(self.scaled_joint_gram, self.rank_point(theta), rtol)
 
     def _each(self, thetas, method, *args):
         return np.stack([np.ravel(method(theta, *args)) for theta in thetas])
@@ -90,6 +89,15 @@ def unit_trace(gram: np.ndarray) -> np.ndarray:
     """A Gram block scaled to unit trace (= ||J||_F^2), unchanged when zero."""
     trace = np.trace(gram)
     return gram / trace if trace > 0 else gram
+
+
+def _gram_rank(gram_of, point, rtol):
+    with np.errstate(over="ignore", invalid="ignore"):
+        gram = gram_of(point)
+    if not np.all(np.isfinite(gram)):
+        return -1, np.zeros(0)
+    eigenvalues = np.linalg.eigvalsh(gram)[::-1]
+    return _count(eigenvalues, rtol), eigenvalues
 
 
 def _count(eigenvalues_desc, rtol) -> int:
