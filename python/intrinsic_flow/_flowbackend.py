@@ -202,6 +202,7 @@ class FlowBackend:
         Regression on a linear model, or a callable). Raises FlowError as gradient_flow does, and
         ValueError where no K exists (see intrinsic_metric).
         """
+        _intrinsic.check_supported(model)
         z0 = _checks.finite_array(z0, "z0", (model.n_lifted,))
         h0 = _checks.finite_array(h0, "h0", (model.n_known_laws,))
         flow_plan = plan(t_end, method, n_steps, rtol, save_at)
@@ -229,6 +230,7 @@ class FlowBackend:
         """Run gradient_flow from theta0 and intrinsic_flow from (phi(theta0), h(theta0)) with the same
         integrator and saved times; max_relative_gap = max_t ||z_theta(t) - z_intrinsic(t)|| / ||z_theta(t)||."""
         theta0 = _checks.theta(model, theta0, "theta0")
+        _intrinsic.check_supported(model)
         lifted_objective(model, loss)
         theta_flow = self.gradient_flow(model, theta0, loss, t_end, method=method, n_steps=n_steps, rtol=rtol,
                                         save_at=save_at)
