@@ -256,3 +256,35 @@ def test_divergent_core_flow_stops_with_an_error():
     with pytest.raises(itf.FlowError, match="not finite") as info:
         itf.gradient_flow(model, np.array([30.0, 30.0]), LiftedQuadratic(np.zeros(1)), 10.0, n_steps=2)
     assert info.value.trajectory.t[0] == 0.0
+
+
+# -- rk45 step control -----------------------------------------------------------------------------
+def test_rk45_shrinks_a_first_step_that_overflows():
+    # the first trial step (t_end / 100 = 10) overflows: it stopped at t = 0, now it is rejected
+    model = itf.ReLUNet([2, 3, 1])
+    theta, loss = model.init(0), LiftedQuadratic(np.ones(model.n_lifted))
+    flows = [backend.gradient_flow(model, theta, loss, 1000.0, method="rk45", save_at=[0.0, 1.0, 10.0, 100.0, 1000.0])
+             for backend in BACKENDS]
+    for flow in flows:
+        assert flow.info["completed"] and flow.info["n_rejected"] >= 1
+        np.testing.assert_array_equal(flow.t, [0.0, 1.0, 10.0, 100.0, 1000.0])
+        assert flow.loss[-1] < 1e-10 * flow.loss[0]
+    # the same steps up to t = 100; later the two backends' rounding may pick other steps
+    np.testing.assert_allclose(flows[0].theta[:4], flows[1].theta[:4], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(flows[0].z, flows[1].z, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_rk45_stops_when_the_step_cannot_shrink(backend):
+    # a gradient that is never finite away from theta0: rejected down to 1e-12 t_end, then FlowError
+    model = itf.LinearNet([2, 2, 2])
+    theta = model.init(0)
+    z0 = itf.lift(model, theta)
+
+    def loss(z):
+        return (0.0, -z) if np.array_equal(z, z0) else (np.inf, -z)
+
+    with pytest.raises(itf.FlowError, match=r"stopped at t = 0 .*not finite even with steps below 1e-12 t_end") as info:
+        backend.gradient_flow(model, theta, loss, 1.0, method="rk45")
+    # steps 0.01 * 0.2^k, k = 0..15: the 16th, 3.3e-13 <= 1e-12, is the last one rejected
+    assert info.value.trajectory.info["n_rejected"] == 16
