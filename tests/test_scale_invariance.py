@@ -146,3 +146,30 @@ def test_gram_ranks_beyond_float64_are_refused(backend):
         with pytest.raises(ValueError, match="not finite in float64"):
             call(model, theta[None, :])
     assert backend.rank_lift(model, theta, method="exact") == 2
+
+
+@pytest.mark.parametrize("model", [m for m in MODELS if m.values[0].kind == "path"])
+def test_the_rank_point_is_the_same_in_both_backends(model):
+    # the one balancing of each backend, normalised: the point of rank_lift, rank_joint and criteria
+    from intrinsic_flow import _core
+    from intrinsic_flow.geometry import lifting_of
+    from intrinsic_flow.reference.geometry import lifting_of as reference_lifting_of
+
+    theta = rescale_neuron(model, 1e30 * model.init(6), model.graph.hidden[0], 1e-7)
+    core = np.asarray(_core.balanced_representative(lifting_of(model), theta, True))
+    reference = reference_lifting_of(model).rank_point(theta)
+    np.testing.assert_allclose(core, reference, rtol=1e-12, atol=0)
+    assert abs(np.mean(np.log(np.abs(reference)))) < 1e-12  # geometric mean 1
+    np.testing.assert_allclose(reference_lifting_of(model).rank_point(1e-30 * theta), reference, rtol=1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_linear_ranks_at_extreme_scales(backend):
+    # a deep linear net: J scales as s^(L-1) = s^10, its Gram as s^20
+    model = itf.LinearNet([2] * 11)
+    theta = model.init(0)
+    expected = (backend.rank_lift(model, theta), backend.rank_joint(model, theta))
+    for scale in (1e-30, 1e30):
+        assert (backend.rank_lift(model, scale * theta), backend.rank_joint(model, scale * theta)) == expected
+        c = backend.criteria(model, scale * theta)
+        assert (c.rank_lift, c.rank_joint) == expected
