@@ -76,7 +76,7 @@ Criteria criteria(const Lifting& model, const double* theta, bool inclusion) {
   rank_and_gap(symmetric_eigenvalues_desc(gram), out.rank_lift, out.gap_lift);
   rank_and_gap(symmetric_eigenvalues_desc(laws_jac * laws_jac.transpose()), out.rank_conserved, out.gap_conserved);
 
-  const RowMatrix joint = scaled_joint_gram(model, point.data());
+  const RowMatrix joint = scaled_joint_gram(gram, laws_jac);
   // rank [J; Jh] <= rank J + rank Jh: when that sum is below D the kernel is certainly not trivial
   // and the eigenvectors are needed (one decomposition); otherwise eigenvalues first, vectors
   // only if a kernel shows up (the same algorithm, so the same eigenvalues).

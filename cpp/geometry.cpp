@@ -53,16 +53,16 @@ RowMatrix joint_gram(const Lifting& model, const double* theta) {
   return result;
 }
 
+RowMatrix scaled_joint_gram(const RowMatrix& gram, const RowMatrix& laws_jac) {
+  const RowMatrix laws_gram = laws_jac.transpose() * laws_jac;
+  const double lift_trace = gram.trace(), laws_trace = laws_gram.trace();
+  return (lift_trace > 0.0 ? 1.0 / lift_trace : 1.0) * gram + (laws_trace > 0.0 ? 1.0 / laws_trace : 1.0) * laws_gram;
+}
+
 RowMatrix scaled_joint_gram(const Lifting& model, const double* theta) {
-  RowMatrix gram = lift_gram(model, theta);
   RowMatrix laws_jac(model.n_laws(), model.n_params());
   model.conserved_jacobian(theta, laws_jac.data());
-  RowMatrix laws_gram = laws_jac.transpose() * laws_jac;
-  for (RowMatrix* block : {&gram, &laws_gram}) {
-    const double trace = block->trace();
-    if (trace > 0.0) *block /= trace;
-  }
-  return gram + laws_gram;
+  return scaled_joint_gram(lift_gram(model, theta), laws_jac);
 }
 
 double times_exp(double x, double a) {
@@ -124,7 +124,7 @@ RankResult rank_lift(const Lifting& model, const double* theta, double rtol) {
 }
 
 RankResult rank_joint(const Lifting& model, const double* theta, double rtol) {
-  return rank_at_representative(model, theta, rtol, scaled_joint_gram);
+  return rank_at_representative(model, theta, rtol, [](const Lifting& m, const double* t) { return scaled_joint_gram(m, t); });
 }
 
 RowMatrix lift_batch(const Lifting& model, const RowMatrixRef& thetas) {

@@ -40,6 +40,7 @@ RowMatrix joint_gram(const Lifting& model, const double* theta);
 // block is kept as is): rank [J; Jh] is unchanged, and no longer depends on how the two blocks
 // scale with theta (theta -> s theta scales J by s^(k-1) and Jh by s). Used by every joint rank.
 RowMatrix scaled_joint_gram(const Lifting& model, const double* theta);
+RowMatrix scaled_joint_gram(const RowMatrix& gram, const RowMatrix& laws_jac);  // from G and Jh
 
 // x e^a without overflow of e^a alone: a = q log 2 + r, x e^a = ldexp(mantissa(x) e^r, exponent(x) + q).
 double times_exp(double x, double a);
