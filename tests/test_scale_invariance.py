@@ -3,6 +3,7 @@ unchanged) nor on theta -> s theta (each row of dphi is multiplied by a power of
 Exact values first (the exact rank from the zero pattern), identities second, refusals third."""
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import intrinsic_flow as itf
 import intrinsic_flow.reference as ref
@@ -62,6 +63,25 @@ def test_ranks_do_not_depend_on_the_global_scale(backend, model):
     # homogeneous or not, the residual is taken at the same normalised point
     residuals = np.array([c.inclusion_residual for c in criteria])
     np.testing.assert_allclose(residuals, residuals[2], rtol=1e-6, atol=1e-12)
+
+
+@settings(max_examples=20, deadline=None, derandomize=True)
+@given(log_factors=st.lists(st.floats(-6.0, 6.0), min_size=10, max_size=10), log_scale=st.floats(-40.0, 40.0),
+       seed=st.integers(0, 100))
+def test_random_rescalings_change_no_rank(log_factors, log_scale, seed):
+    # every hidden neuron rescaled by up to 1e+-6 and theta by up to 1e+-40, in both backends
+    model = itf.ReLUNet([3, 4, 3, 2], bias=True)
+    theta = model.init(seed)
+    moved = theta.copy()
+    for neuron, log_factor in zip(model.graph.hidden, log_factors):
+        moved = rescale_neuron(model, moved, neuron, 10.0 ** log_factor)
+    moved *= 10.0 ** log_scale
+    exact = itf.rank_lift(model, theta, method="exact")
+    for backend in (itf, ref):
+        assert backend.rank_lift(model, moved) == exact
+        assert backend.rank_joint(model, moved) == backend.rank_joint(model, theta)
+        c = backend.criteria(model, moved)
+        assert (c.rank_lift, c.rank_joint) == (exact, backend.rank_joint(model, theta))
 
 
 @pytest.mark.parametrize("model", MODELS)

@@ -35,7 +35,9 @@ log-scale moves by more than ``BALANCE_TOLERANCE`` = 1e-13 in a sweep (reference
 same algorithm as cpp/lifting.cpp). A neuron with zero incoming or zero outgoing weights cannot be
 balanced and is left as it is. Linear networks (homogeneous) are evaluated at theta over the
 geometric mean of its |entries|; other models at theta itself. The residual is then invariant
-under theta -> c theta for every path-lifting and linear model.
+under theta -> c theta for every path-lifting and linear model. Where the Gram matrices at the rank
+point are not finite in float64 (theta spans more orders of magnitude than balancing removes), a
+ValueError is raised rather than a rank.
 """
 from __future__ import annotations
 
