@@ -13,35 +13,6 @@
 
 namespace intrinsic_flow {
 
-NeuronRescaling::NeuronRescaling(std::vector<std::vector<int>> incoming, std::vector<std::vector<int>> outgoing,
-                                 int n_params)
-    : incoming_(std::move(incoming)), outgoing_(std::move(outgoing)), n_params_(n_params) {
-  if (incoming_.size() != outgoing_.size())
-    throw std::invalid_argument("NeuronRescaling: incoming and outgoing differ in length");
-  for (const auto* groups : {&incoming_, &outgoing_})
-    for (const auto& group : *groups)
-      for (int p : group)
-        if (p < 0 || p >= n_params)
-          throw std::invalid_argument("NeuronRescaling: parameter index " + std::to_string(p) + " out of range");
-}
-
-void NeuronRescaling::balance(double* theta) const {
-  for (int sweep = 0; sweep < max_sweeps; ++sweep) {
-    double largest_move = 0.0;
-    for (size_t v = 0; v < incoming_.size(); ++v) {
-      double in_sq = 0.0, out_sq = 0.0;
-      for (int p : incoming_[v]) in_sq += theta[p] * theta[p];
-      for (int p : outgoing_[v]) out_sq += theta[p] * theta[p];
-      if (in_sq == 0.0 || out_sq == 0.0) continue;
-      const double scale = std::sqrt(std::sqrt(out_sq / in_sq));  // in_sq s^2 = out_sq / s^2
-      for (int p : incoming_[v]) theta[p] *= scale;
-      for (int p : outgoing_[v]) theta[p] /= scale;
-      largest_move = std::max(largest_move, std::abs(scale - 1.0));
-    }
-    if (largest_move <= tol) return;
-  }
-}
-
 namespace {
 
 constexpr double infinity = std::numeric_limits<double>::infinity();
@@ -68,12 +39,6 @@ bool certainly_full_rank(const RowMatrix& gram) {
   return Eigen::LLT<Eigen::MatrixXd>(shifted).info() == Eigen::Success;
 }
 
-RowMatrix unit_block(RowMatrix gram) {
-  const double trace = gram.trace();
-  if (trace > 0.0) gram /= trace;
-  return gram;
-}
-
 // ||dM[v]||_F^2 for dM[v] = dJ J^T + J dJ^T: directly when d <= 2D (a small d x d matrix), else
 // via the thin QR of [J, dJ] so that nothing of size d x d is formed (see criteria.hpp).
 double metric_derivative_norm_sq(const RowMatrix& jac, const RowMatrix& djac) {
@@ -92,19 +57,26 @@ double metric_derivative_norm_sq(const RowMatrix& jac, const RowMatrix& djac) {
 
 }  // namespace
 
-Criteria criteria(const Lifting& model, const NeuronRescaling* rescaling, const double* theta, bool inclusion) {
+Criteria criteria(const Lifting& model, const double* theta, bool inclusion) {
   const int D = model.n_params(), N = model.n_laws();
-  Vector point = Eigen::Map<const Vector>(theta, D);
-  if (rescaling != nullptr) rescaling->balance(point.data());
+  Vector point(D);
+  model.rank_point(theta, point.data());
 
   Criteria out;
   const RowMatrix gram = lift_gram(model, point.data());
   RowMatrix laws_jac(N, D);
   model.conserved_jacobian(point.data(), laws_jac.data());
+  if (!gram.allFinite() || !laws_jac.allFinite()) {
+    // A path product squared overflows even at the rank point: no float64 rank (the Python layer
+    // raises); -1 marks it, since nothing may throw inside the parallel batch.
+    out.rank_lift = out.rank_conserved = out.rank_joint = out.kernel_dim = -1;
+    out.gap_lift = out.gap_conserved = out.gap_joint = out.inclusion_residual = std::numeric_limits<double>::quiet_NaN();
+    return out;
+  }
   rank_and_gap(symmetric_eigenvalues_desc(gram), out.rank_lift, out.gap_lift);
   rank_and_gap(symmetric_eigenvalues_desc(laws_jac * laws_jac.transpose()), out.rank_conserved, out.gap_conserved);
 
-  const RowMatrix joint = unit_block(gram) + unit_block(laws_jac.transpose() * laws_jac);
+  const RowMatrix joint = scaled_joint_gram(gram, laws_jac);
   // rank [J; Jh] <= rank J + rank Jh: when that sum is below D the kernel is certainly not trivial
   // and the eigenvectors are needed (one decomposition); otherwise eigenvalues first, vectors
   // only if a kernel shows up (the same algorithm, so the same eigenvalues).
@@ -142,19 +114,16 @@ Criteria criteria(const Lifting& model, const NeuronRescaling* rescaling, const 
   return out;
 }
 
-RowMatrix criteria_batch(const Lifting& model, const NeuronRescaling* rescaling, const RowMatrixRef& thetas,
-                         bool inclusion) {
+RowMatrix criteria_batch(const Lifting& model, const RowMatrixRef& thetas, bool inclusion) {
   if (thetas.cols() != model.n_params())
     throw std::invalid_argument("thetas has " + std::to_string(thetas.cols()) + " columns, expected n_params = " +
                                 std::to_string(model.n_params()));
-  if (rescaling != nullptr && rescaling->n_params() != model.n_params())
-    throw std::invalid_argument("NeuronRescaling and model differ in n_params");
   if (inclusion) model.check_ready();
   const Eigen::Index batch = thetas.rows();
   RowMatrix out(batch, criteria_columns);
 #pragma omp parallel for schedule(dynamic, 1)
   for (Eigen::Index b = 0; b < batch; ++b) {
-    const Criteria c = criteria(model, rescaling, thetas.row(b).data(), inclusion);
+    const Criteria c = criteria(model, thetas.row(b).data(), inclusion);
     out.row(b) << c.rank_lift, c.rank_conserved, c.rank_joint, c.kernel_dim, c.gap_lift, c.gap_conserved,
         c.gap_joint, c.inclusion_residual;
   }

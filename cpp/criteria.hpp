@@ -8,31 +8,10 @@
 // matrix of size at most 2D, and ||M||_F = ||J J^T||_F = ||J^T J||_F.
 #pragma once
 
-#include <vector>
-
 #include "geometry.hpp"
 #include "types.hpp"
 
 namespace intrinsic_flow {
-
-// The neuron rescalings of a path-lifting model: for each hidden neuron (in topological order)
-// the parameters entering it (weights and bias) and leaving it. balance() moves theta to the
-// balanced representative of its orbit, |incoming|^2 = |outgoing|^2 at every hidden neuron.
-class NeuronRescaling {
- public:
-  NeuronRescaling(std::vector<std::vector<int>> incoming, std::vector<std::vector<int>> outgoing, int n_params);
-  int n_params() const { return n_params_; }
-  // In place; sweeps until every scale factor is within tol of 1 (at most max_sweeps). Neurons
-  // with zero incoming or zero outgoing weights are left as they are.
-  void balance(double* theta) const;
-
-  static constexpr int max_sweeps = 10000;
-  static constexpr double tol = 1e-15;
-
- private:
-  std::vector<std::vector<int>> incoming_, outgoing_;
-  int n_params_;
-};
 
 struct Criteria {
   int rank_lift = 0, rank_conserved = 0, rank_joint = 0, kernel_dim = 0;
@@ -40,13 +19,14 @@ struct Criteria {
 };
 constexpr int criteria_columns = 8;  // the fields above, in order, as one row of doubles
 
-// rescaling may be null (linear networks: evaluated at theta). With inclusion = false the
-// residual is not computed (NaN) and J is never formed.
-Criteria criteria(const Lifting& model, const NeuronRescaling* rescaling, const double* theta, bool inclusion);
+// Ranks are -1 (and floats NaN) when the Gram matrices at the rank point are not finite.
+// Evaluated at model.rank_point(theta), the point where rank_lift and rank_joint are taken too (for
+// path-lifting models the normalised balanced representative). With inclusion = false the residual
+// is not computed (NaN) and J is never formed.
+Criteria criteria(const Lifting& model, const double* theta, bool inclusion);
 
 // thetas (B, D) -> (B, criteria_columns), in parallel over samples (one sample per thread at a
 // time, so rows do not depend on the thread count).
-RowMatrix criteria_batch(const Lifting& model, const NeuronRescaling* rescaling, const RowMatrixRef& thetas,
-                         bool inclusion);
+RowMatrix criteria_batch(const Lifting& model, const RowMatrixRef& thetas, bool inclusion);
 
 }  // namespace intrinsic_flow

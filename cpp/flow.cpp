@@ -199,6 +199,10 @@ void stop(FlowResult& result, double t, const std::string& reason) {
 }
 
 const char* kNonFinite = "the loss or its gradient is not finite";
+// rk45 step control: the smallest factor a rejection applies, and the step (relative to t_end)
+// below which a rejected step stops the flow (reference/flows.py has the same constants).
+constexpr double rk45_min_factor = 0.2;
+constexpr double rk45_min_step = 1e-12;  // the messages below print it
 
 }  // namespace
 
@@ -278,8 +282,15 @@ FlowResult integrate_rk45(const GradientField& field, const Vector& theta0, cons
       finite = !std::isnan(last_value);
     }
     if (!finite) {
-      stop(result, t, kNonFinite);
-      return result;
+      // A stage left the domain (overflow): rejected like any error-control failure, with the
+      // smallest factor; the flow stops only when the step can no longer shrink.
+      ++result.n_rejected;
+      if (step <= rk45_min_step * t_end) {
+        stop(result, t, std::string(kNonFinite) + " even with steps below 1e-12 t_end");
+        return result;
+      }
+      h = step * rk45_min_factor;
+      continue;
     }
     Vector y_new = y;
     Vector error = Vector::Zero(y.size());
@@ -291,10 +302,14 @@ FlowResult integrate_rk45(const GradientField& field, const Vector& theta0, cons
     const double err = std::sqrt(error.cwiseQuotient(scale).squaredNorm() / static_cast<double>(y.size()));
     // The factor is rounded down to a power 2^(k/8): the error estimate cancels digits, and a
     // discrete set of factors keeps the step sequence the same in both backends.
-    const double raw = err == 0.0 ? 5.0 : std::min(5.0, std::max(0.2, 0.9 * std::pow(err, -0.2)));
+    const double raw = err == 0.0 ? 5.0 : std::min(5.0, std::max(rk45_min_factor, 0.9 * std::pow(err, -0.2)));
     const double factor = std::pow(2.0, std::floor(8.0 * std::log2(raw)) / 8.0);
-    if (!(err <= 1.0)) {
+    if (!(err <= 1.0)) {  // NaN too (an overflow in y_new)
       ++result.n_rejected;
+      if (step <= rk45_min_step * t_end) {
+        stop(result, t, "the error control failed even with steps below 1e-12 t_end");
+        return result;
+      }
       h = step * std::min(1.0, factor);
       continue;
     }

@@ -1,6 +1,7 @@
 #include "geometry.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 
 #include "parallel.hpp"
@@ -52,6 +53,38 @@ RowMatrix joint_gram(const Lifting& model, const double* theta) {
   return result;
 }
 
+RowMatrix scaled_joint_gram(const RowMatrix& gram, const RowMatrix& laws_jac) {
+  const RowMatrix laws_gram = laws_jac.transpose() * laws_jac;
+  const double lift_trace = gram.trace(), laws_trace = laws_gram.trace();
+  return (lift_trace > 0.0 ? 1.0 / lift_trace : 1.0) * gram + (laws_trace > 0.0 ? 1.0 / laws_trace : 1.0) * laws_gram;
+}
+
+RowMatrix scaled_joint_gram(const Lifting& model, const double* theta) {
+  RowMatrix laws_jac(model.n_laws(), model.n_params());
+  model.conserved_jacobian(theta, laws_jac.data());
+  return scaled_joint_gram(lift_gram(model, theta), laws_jac);
+}
+
+double times_exp(double x, double a) {
+  if (x == 0.0 || !std::isfinite(x) || !std::isfinite(a)) return x * std::exp(a);
+  // Cody-Waite split of log 2: q * kLog2High is exact for |q| < 2^20.
+  constexpr double kLog2High = 6.93147180369123816490e-01, kLog2Low = 1.90821492927058770002e-10;
+  const double q = std::max(-4000.0, std::min(4000.0, std::nearbyint(a / 0.69314718055994530942)));
+  const double r = (a - q * kLog2High) - q * kLog2Low;
+  int exponent = 0;
+  const double mantissa = std::frexp(x, &exponent);
+  return std::ldexp(mantissa * std::exp(r), exponent + static_cast<int>(q));
+}
+
+void unit_geometric_scale(const double* theta, double* point, int n) {
+  double log_mean = 0.0;
+  int nonzero = 0;
+  for (int e = 0; e < n; ++e)
+    if (theta[e] != 0.0) log_mean += std::log(std::abs(theta[e])), ++nonzero;
+  log_mean = nonzero > 0 ? log_mean / nonzero : 0.0;
+  for (int e = 0; e < n; ++e) point[e] = times_exp(theta[e], -log_mean);
+}
+
 namespace {
 
 template <typename GramOf>
@@ -60,6 +93,11 @@ RankResult rank_at_representative(const Lifting& model, const double* theta, dou
   model.rank_point(theta, point.data());
   const RowMatrix gram = gram_of(model, point.data());
   RankResult result;
+  if (!gram.allFinite()) {  // no float64 rank: -1, raised as ValueError by the Python layer
+    result.rank = -1;
+    result.eigenvalues = Vector(0);
+    return result;
+  }
   result.eigenvalues = symmetric_eigenvalues_desc(gram);
   result.rank = gram_rank(result.eigenvalues, rtol);
   return result;
@@ -86,7 +124,7 @@ RankResult rank_lift(const Lifting& model, const double* theta, double rtol) {
 }
 
 RankResult rank_joint(const Lifting& model, const double* theta, double rtol) {
-  return rank_at_representative(model, theta, rtol, joint_gram);
+  return rank_at_representative(model, theta, rtol, [](const Lifting& m, const double* t) { return scaled_joint_gram(m, t); });
 }
 
 RowMatrix lift_batch(const Lifting& model, const RowMatrixRef& thetas) {

@@ -36,9 +36,20 @@ RowMatrix metric_derivative(const Lifting& model, const double* theta, const dou
 RowMatrix lift_gram(const Lifting& model, const double* theta);
 // Gram matrix of the stacked Jacobian [J; Jh]: J^T J + Jh^T Jh.
 RowMatrix joint_gram(const Lifting& model, const double* theta);
+// The same with each block scaled to unit trace, J^T J / ||J||_F^2 + Jh^T Jh / ||Jh||_F^2 (a zero
+// block is kept as is): rank [J; Jh] is unchanged, and no longer depends on how the two blocks
+// scale with theta (theta -> s theta scales J by s^(k-1) and Jh by s). Used by every joint rank.
+RowMatrix scaled_joint_gram(const Lifting& model, const double* theta);
+RowMatrix scaled_joint_gram(const RowMatrix& gram, const RowMatrix& laws_jac);  // from G and Jh
+
+// x e^a without overflow of e^a alone: a = q log 2 + r, x e^a = ldexp(mantissa(x) e^r, exponent(x) + q).
+double times_exp(double x, double a);
+// point = theta / c with c the geometric mean of the nonzero |theta_e| (theta when all are zero):
+// the rank point of homogeneous models (J(theta / c) = c^(1-k) J(theta), Jh(theta / c) = Jh / c).
+void unit_geometric_scale(const double* theta, double* point, int n);
 
 struct RankResult {
-  int rank;
+  int rank;  // -1 when the Gram matrix at the rank point is not finite
   Vector eigenvalues;  // of the scaled Gram matrix, decreasing: squared singular values
 };
 RankResult rank_lift(const Lifting& model, const double* theta, double rtol);

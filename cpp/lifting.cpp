@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -121,26 +122,58 @@ void PathGraph::check_ready() const {
   if (!paths_ready()) throw std::logic_error("PathGraph: paths are not enumerated (call enumerate_paths first)");
 }
 
-void PathGraph::rank_point(const double* theta, double* point) const {
-  // Rescaling neuron v (incoming x s, outgoing / s) leaves phi unchanged and multiplies J by a
-  // diagonal matrix on the right, so ranks are those at theta; the balanced point (the unique
-  // minimiser of |theta|^2 on the orbit) keeps J well conditioned whatever the rescaling.
-  // Coordinate descent on log s, neuron by neuron in index order, until the scales settle.
-  std::copy(theta, theta + n_params(), point);
-  for (int sweep = 0; sweep < kBalanceSweeps; ++sweep) {
+void PathGraph::balanced(const double* theta, double* point, bool normalise) const {
+  // Rescaling neuron v (incoming x e^{sigma_v}, outgoing x e^{-sigma_v}) leaves phi unchanged and
+  // multiplies J by a diagonal matrix on the right; theta -> c theta multiplies each row of J by a
+  // power of c. Neither changes a rank. The balanced point, the unique minimiser of |theta|^2 on the
+  // rescaling orbit, keeps J well conditioned whatever the rescaling, and the normalisation removes
+  // the global scale (theta x 1e30 has the same normalised point as theta).
+  //
+  // Coordinate descent on the log-scales sigma, neuron by neuron in index order: each step balances
+  // one neuron exactly, sigma_v += (L_out - L_in) / 4 with L = log sum_e theta_e^2 e^{2 (sigma_dst -
+  // sigma_src)} evaluated by log-sum-exp, so squares never leave the floating-point range.
+  const int D = n_params();
+  constexpr double minus_inf = -std::numeric_limits<double>::infinity();
+  std::vector<double> log_abs(D);
+  double log_mean = 0.0;
+  int nonzero = 0;
+  for (int e = 0; e < D; ++e) {
+    log_abs[e] = theta[e] == 0.0 ? minus_inf : std::log(std::abs(theta[e]));
+    if (theta[e] != 0.0) log_mean += log_abs[e], ++nonzero;
+  }
+  log_mean = nonzero > 0 ? log_mean / nonzero : 0.0;
+  // Centred logs keep every L of order one, so rounding stays far below the tolerance.
+  for (int e = 0; e < D; ++e) log_abs[e] -= log_mean;
+  std::vector<double> sigma(n_neurons_, 0.0);
+  auto shifted = [&](int e) { return log_abs[e] + sigma[param_dst_[e]] - (param_src_[e] < 0 ? 0.0 : sigma[param_src_[e]]); };
+  auto log_sum_squares = [&](const std::vector<int>& group) {
+    double top = minus_inf;
+    for (int e : group) top = std::max(top, shifted(e));
+    if (top == minus_inf) return minus_inf;
+    double sum = 0.0;
+    for (int e : group) sum += std::exp(2.0 * (shifted(e) - top));
+    return 2.0 * top + std::log(sum);
+  };
+  for (int sweep = 0; sweep < kBalanceMaxSweeps; ++sweep) {
     double largest_step = 0.0;
     for (int v : hidden_) {
-      double in = 0.0, out = 0.0;
-      for (int p : in_params_[v]) in += point[p] * point[p];
-      for (int p : out_params_[v]) out += point[p] * point[p];
-      if (in == 0.0 || out == 0.0) continue;
-      const double scale = std::sqrt(std::sqrt(out / in));
-      for (int p : in_params_[v]) point[p] *= scale;
-      for (int p : out_params_[v]) point[p] /= scale;
-      largest_step = std::max(largest_step, std::abs(std::log(scale)));
+      const double in = log_sum_squares(in_params_[v]), out = log_sum_squares(out_params_[v]);
+      if (in == minus_inf || out == minus_inf) continue;  // cannot be balanced: left as it is
+      const double step = 0.25 * (out - in);              // |in|^2 s^2 = |out|^2 / s^2
+      sigma[v] += step;
+      largest_step = std::max(largest_step, std::abs(step));
     }
-    if (largest_step < kBalanceTolerance) break;
+    if (largest_step <= kBalanceTolerance) break;
   }
+  double shift = 0.0;  // log of the factor applied to every entry
+  if (normalise) {
+    double mean = 0.0;
+    for (int e = 0; e < D; ++e)
+      if (theta[e] != 0.0) mean += shifted(e);
+    shift = -(nonzero > 0 ? mean / nonzero : 0.0) - log_mean;
+  }
+  for (int e = 0; e < D; ++e)
+    point[e] = times_exp(theta[e], sigma[param_dst_[e]] - (param_src_[e] < 0 ? 0.0 : sigma[param_src_[e]]) + shift);
 }
 
 void PathGraph::lift(const double* theta, double* lifted) const {

@@ -17,9 +17,11 @@
 
 namespace intrinsic_flow {
 
-// Balancing stops when no neuron scale moves log s by more than the tolerance.
-constexpr int kBalanceSweeps = 500;
-constexpr double kBalanceTolerance = 1e-8;
+// Balancing (PathGraph::balanced) sweeps the hidden neurons until no log-scale moves by more than
+// kBalanceTolerance in a sweep, at most kBalanceMaxSweeps sweeps. The NumPy twin uses the same
+// constants (reference/lifting.py).
+constexpr int kBalanceMaxSweeps = 10000;
+constexpr double kBalanceTolerance = 1e-13;
 
 class PathGraph : public Lifting {
  public:
@@ -34,8 +36,13 @@ class PathGraph : public Lifting {
   }
   int n_laws() const override { return static_cast<int>(hidden_.size()); }
   void check_ready() const override;
-  // Balanced representative: hidden neurons rescaled (phi unchanged) until |in|^2 = |out|^2.
-  void rank_point(const double* theta, double* point) const override;
+  // The balanced representative of theta (D,) -> point (D,): hidden neurons rescaled (phi
+  // unchanged) until |in|^2 = |out|^2 at each; with normalise, also divided by the geometric mean
+  // of its nonzero |entries| (a global scale: rank-preserving, see lifting.cpp). Computed in log
+  // space, so no square overflows or underflows whatever the scale of theta.
+  void balanced(const double* theta, double* point, bool normalise) const;
+  // The normalised balanced representative: ranks there equal ranks at theta.
+  void rank_point(const double* theta, double* point) const override { balanced(theta, point, true); }
   int n_neurons() const { return n_neurons_; }
   // Number of paths as a double: it may exceed any integer type we could enumerate.
   double n_paths() const { return n_paths_; }

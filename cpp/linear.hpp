@@ -24,6 +24,8 @@ class LinearChain : public Lifting {
   // H_l = W_{l+1}^T W_{l+1} - W_l W_l^T, upper triangles row by row, l = 1..L-1.
   void conserved(const double* theta, double* laws) const override;
   void conserved_jacobian(const double* theta, double* jac) const override;
+  // phi is homogeneous: ranks are taken at theta over the geometric mean of its |entries|.
+  void rank_point(const double* theta, double* point) const override { unit_geometric_scale(theta, point, n_params()); }
 
  private:
   ConstMatrixMap layer(const double* theta, int l) const;  // l = 0..L-1

@@ -256,3 +256,103 @@ def test_divergent_core_flow_stops_with_an_error():
     with pytest.raises(itf.FlowError, match="not finite") as info:
         itf.gradient_flow(model, np.array([30.0, 30.0]), LiftedQuadratic(np.zeros(1)), 10.0, n_steps=2)
     assert info.value.trajectory.t[0] == 0.0
+
+
+# -- rk45 step control -----------------------------------------------------------------------------
+def test_rk45_shrinks_a_first_step_that_overflows():
+    # the first trial step (t_end / 100 = 10) overflows: it stopped at t = 0, now it is rejected
+    model = itf.ReLUNet([2, 3, 1])
+    theta, loss = model.init(0), LiftedQuadratic(np.ones(model.n_lifted))
+    flows = [backend.gradient_flow(model, theta, loss, 1000.0, method="rk45", save_at=[0.0, 1.0, 10.0, 100.0, 1000.0])
+             for backend in BACKENDS]
+    for flow in flows:
+        assert flow.info["completed"] and flow.info["n_rejected"] >= 1
+        np.testing.assert_array_equal(flow.t, [0.0, 1.0, 10.0, 100.0, 1000.0])
+        assert flow.loss[-1] < 1e-10 * flow.loss[0]
+    # the same steps up to t = 100; later the two backends' rounding may pick other steps
+    np.testing.assert_allclose(flows[0].theta[:4], flows[1].theta[:4], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(flows[0].z, flows[1].z, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_rk45_stops_when_the_step_cannot_shrink(backend):
+    # a gradient that is never finite away from theta0: rejected down to 1e-12 t_end, then FlowError
+    model = itf.LinearNet([2, 2, 2])
+    theta = model.init(0)
+    z0 = itf.lift(model, theta)
+
+    def loss(z):
+        return (0.0, -z) if np.array_equal(z, z0) else (np.inf, -z)
+
+    with pytest.raises(itf.FlowError, match=r"stopped at t = 0 .*not finite even with steps below 1e-12 t_end") as info:
+        backend.gradient_flow(model, theta, loss, 1.0, method="rk45")
+    # steps 0.01 * 0.2^k, k = 0..15: the 16th, 3.3e-13 <= 1e-12, is the last one rejected
+    assert info.value.trajectory.info["n_rejected"] == 16
+
+
+# -- saved times and memory -------------------------------------------------------------------------
+def test_every_save_time_comes_back_in_order_fast():
+    # times closer than 1e-9 dt were merged (one dropped) and the merge was quadratic (> 150 s)
+    import time
+
+    from intrinsic_flow._flowbackend import plan
+
+    rng = np.random.default_rng(0)
+    base = np.sort(rng.uniform(0.0, 1.0, 50_000))
+    grid_neighbours = np.linspace(0.0, 1.0, 1001)[1:-1] + 1e-13  # within 1e-9 dt of grid points
+    saves = np.unique(np.concatenate([base, base + 1e-14, grid_neighbours, [0.0, 1e-15, 1.0]]))
+    assert saves.size > 100_000 and np.all(np.diff(saves) > 0)
+    start = time.perf_counter()
+    for method, n_steps in (("rk4", 1000), ("rk45", None)):
+        flow_plan = plan(1.0, method, n_steps, None, saves)
+        np.testing.assert_array_equal(flow_plan.times[flow_plan.save], saves)
+        assert np.all(np.diff(flow_plan.times) > 0) and flow_plan.times[0] == 0.0 and flow_plan.times[-1] == 1.0
+    assert time.perf_counter() - start < 2.0
+    model = itf.LinearNet([2, 2, 2])
+    flow = itf.gradient_flow(model, model.init(0), _quadratic(model), 1.0, save_at=saves)
+    np.testing.assert_array_equal(flow.t, saves)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_near_duplicate_save_times_in_both_backends(backend):
+    model = itf.LinearNet([2, 2, 2])
+    theta, loss = model.init(3), _quadratic(model, 3)
+    saves = [0.0, 1e-15, 0.25, 0.25 + 1e-13, 0.5 - 1e-14, 1.0 - 1e-15, 1.0]
+    for method in ("rk4", "rk45"):
+        options = {"n_steps": 4} if method == "rk4" else {}
+        flow = backend.gradient_flow(model, theta, loss, 1.0, method=method, save_at=saves, **options)
+        np.testing.assert_array_equal(flow.t, saves)
+        np.testing.assert_allclose(flow.theta[1], flow.theta[0], atol=1e-12)
+        np.testing.assert_array_equal(flow.theta[0], theta)  # t = 0 is still the start
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_flows_refuse_oversized_saved_states_before_allocating(backend):
+    import time
+
+    model = itf.ReLUNet([2, 3, 1])
+    theta, loss = model.init(0), LiftedQuadratic(np.ones(model.n_lifted))
+    z, h = itf.lift(model, theta), itf.conserved(model, theta)
+    calls = [
+        (lambda: backend.gradient_flow(model, theta, loss, 1.0, n_steps=10**9), r"gradient_flow: 1000000001 saved states.*n_steps"),
+        (lambda: backend.gradient_descent(model, theta, loss, 0.01, 10**9), r"gradient_descent: 1000000001 saved states.*n_steps"),
+        (lambda: backend.intrinsic_flow(model, z, h, loss, 1.0, n_steps=10**9), r"intrinsic_flow: 1000000001 saved states"),
+        (lambda: backend.compare_flows(model, theta, loss, 1.0, n_steps=10**9), r"gradient_flow: 1000000001 saved states"),
+        (lambda: backend.gradient_flow(model, theta, loss, 1.0, n_steps=10**9, save_at=[0.5, 1.0]), r"the grid of n_steps \+ 1"),
+    ]
+    for call, message in calls:
+        start = time.perf_counter()
+        with pytest.raises(ValueError, match=message + r".*GiB.*intrinsic_flow.config.max_bytes"):
+            call()
+        assert time.perf_counter() - start < 0.5
+
+
+def test_saved_states_follow_config_max_bytes(restore_max_bytes):
+    model = itf.ReLUNet([2, 3, 1])
+    theta, loss = model.init(0), LiftedQuadratic(np.ones(model.n_lifted))
+    restore_max_bytes.max_bytes = 20 * 8 * 100  # 100 states of D + d + N + 2 = 20 values
+    itf.gradient_flow(model, theta, loss, 1.0, n_steps=99)
+    with pytest.raises(ValueError, match="101 saved states of 20 values"):
+        itf.gradient_flow(model, theta, loss, 1.0, n_steps=100)
+    with pytest.raises(ValueError, match="101 saved states of 20 values.*save_at"):
+        itf.gradient_flow(model, theta, loss, 1.0, method="rk45", save_at=np.linspace(0.01, 1.0, 101))

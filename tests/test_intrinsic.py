@@ -270,3 +270,128 @@ def test_bad_input(backend):
     with pytest.raises(ValueError, match="not a function of z alone"):
         from intrinsic_flow.losses import Regression
         backend.intrinsic_flow(relu, np.ones(4), np.zeros(2), Regression(np.ones((3, 2)), np.ones((3, 1))), 1.0)
+
+
+# -- accuracy away from balance ----------------------------------------------------------------
+def _rescale_neuron(model, theta, neuron, factor):
+    """Incoming weights and bias of a hidden neuron times factor, outgoing over factor: same phi."""
+    g = model.graph
+    theta = theta.copy()
+    for k, (s, t) in enumerate(zip(g.param_src, g.param_dst)):
+        if t == neuron:
+            theta[k] *= factor
+        elif s == neuron:
+            theta[k] /= factor
+    return theta
+
+
+def _metric_error(backend, model, theta, route="auto", h=None):
+    z = backend.lift(model, theta)
+    h = backend.conserved(model, theta) if h is None else h
+    K = backend.intrinsic_metric(model, z, h, route=route)
+    M = backend.metric(model, theta)
+    assert np.all(np.isfinite(K))
+    return float(np.max(np.abs(K - M)) / np.max(np.abs(M)))
+
+
+TWO_LAYER = [itf.ReLUNet([1, 1, 1]), itf.ReLUNet([3, 4, 2]), itf.ReLUNet([3, 4, 2], bias=True),
+             itf.ReLUNet([2, 3, 2], bias="hidden")]
+DEEP = [itf.ReLUNet([1, 1, 1, 1]), itf.ReLUNet([1, 2, 1, 1]), itf.ReLUNet([2, 3, 2, 2]),
+        itf.ReLUNet([2, 3, 3, 1], bias="hidden"),
+        itf.DAGReLUNet(2, 2, [(0, 2), (1, 2), (2, 3), (0, 3), (3, 4), (2, 5), (3, 5)], bias=(3,))]
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=["core", "reference"])
+def test_two_layer_closed_form_without_cancellation(backend):
+    # (v, u) = (1e-4, 1e4): |v|^2 = (-c + sqrt(c^2 + 4|Z|^2)) / 2 cancelled to 0 (K off by 33 %)
+    model = itf.ReLUNet([1, 1, 1])
+    for theta in (np.array([1e-4, 1e4]), np.array([1e4, 1e-4]), np.array([-3e-8, 2e7])):
+        assert _metric_error(backend, model, theta, "closed") <= 1e-15
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=["core", "reference"])
+@pytest.mark.parametrize("model", TWO_LAYER, ids=str)
+def test_two_layer_metric_at_rescaled_neurons(backend, model):
+    # rescaling one neuron of [3, 4, 2] by 1e4 returned NaN/inf without an error
+    rng = np.random.default_rng(11)
+    for seed in range(3):
+        for neuron in model.graph.hidden:
+            for factor in (1e4, 1e-4, 10 ** rng.uniform(-4, 4)):
+                theta = _rescale_neuron(model, model.init(seed), neuron, factor)
+                for route in ("auto", "recovery"):
+                    assert _metric_error(backend, model, theta, route) <= 1e-10
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=["core", "reference"])
+def test_deep_recovery_reported_point(backend):
+    # Newton stopped on a global absolute tolerance: 6e-7 off at this point
+    model = itf.ReLUNet([1, 2, 1, 1])
+    theta = np.array([354.04, -4.9654e-3, -5.316e-4, -2.2766, 1.8715e-2])
+    assert _metric_error(backend, model, theta) <= 1e-10
+
+
+@pytest.mark.parametrize("model", DEEP, ids=str)
+def test_deep_and_dag_metric_at_rescaled_neurons(model):
+    # one neuron rescaled by up to 1e+-2 around a balanced point: K = M to 1e-10
+    rng = np.random.default_rng(5)
+    for seed in range(3):
+        for neuron in model.graph.hidden:
+            for factor in (1e2, 1e-2, 10 ** rng.uniform(-2, 2)):
+                theta = _rescale_neuron(model, model.init(seed, scheme="balanced"), neuron, factor)
+                for backend in BACKENDS:
+                    assert _metric_error(backend, model, theta, "recovery") <= 1e-10
+
+
+@pytest.mark.parametrize("model", DEEP, ids=str)
+def test_deep_metric_is_as_accurate_as_h_allows(model):
+    # Rescaling a neuron by 1e4 makes its neighbours' laws differences of numbers 1e8 apart, so
+    # (z, h) rounded to float64 fixes theta only to ~1e-8: K must be at least as close to M as K
+    # at h moved by two ulps is to K (backward stability of the recovery).
+    for seed in range(3):
+        for neuron in model.graph.hidden:
+            for factor in (1e4, 1e-4):
+                theta = _rescale_neuron(model, model.init(seed, scheme="balanced"), neuron, factor)
+                z, h = itf.lift(model, theta), itf.conserved(model, theta)
+                K = itf.intrinsic_metric(model, z, h, route="recovery")
+                moved = itf.intrinsic_metric(model, z, np.nextafter(np.nextafter(h, np.inf), np.inf), route="recovery")
+                floor = np.max(np.abs(moved - K)) / np.max(np.abs(K))
+                assert _metric_error(itf, model, theta, "recovery") <= 1e-10 + floor
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=["core", "reference"])
+def test_far_rescalings_never_give_nan(backend):
+    # a neuron rescaled by 1e100: K is finite and right, or a ValueError names the cause
+    for model in (itf.ReLUNet([3, 4, 2]), itf.ReLUNet([2, 3, 2, 2]), itf.ReLUNet([1, 1, 1, 1])):
+        for factor in (1e50, 1e100, 1e-100):
+            theta = _rescale_neuron(model, model.init(0), model.graph.hidden[0], factor)
+            for route in ("auto", "recovery"):
+                try:
+                    K = backend.intrinsic_metric(model, backend.lift(model, theta), backend.conserved(model, theta),
+                                                 route=route)
+                except ValueError as error:
+                    assert "non-finite" not in str(error)
+                    continue
+                assert np.all(np.isfinite(K))
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=["core", "reference"])
+def test_metric_beyond_float64_is_refused(backend):
+    # the recovered weights of this (z, h) are about 1e200: their squares are no float64
+    model = itf.ReLUNet([2, 3, 2, 2])
+    z = np.full(model.n_lifted, 1e-300)
+    h = np.full(model.n_known_laws, 1e300)
+    with pytest.raises(ValueError, match="float64") as error:
+        backend.intrinsic_metric(model, z, h, route="recovery")
+    assert "theta contains" not in str(error.value)
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=["core", "reference"])
+def test_polynomial_map_has_no_intrinsic_metric(backend):
+    model = itf.PolynomialMap([{(1, 1): 1}], 2)
+    loss = LiftedQuadratic(np.ones(1))
+    calls = [lambda: backend.intrinsic_metric(model, np.ones(1), np.zeros(0)),
+             lambda: backend.intrinsic_flow(model, np.ones(1), np.zeros(0), loss, 1.0),
+             lambda: backend.compare_flows(model, np.ones(2), loss, 1.0)]
+    for call in calls:
+        with pytest.raises(ValueError, match="no intrinsic metric for PolynomialMap .model kind 'poly'.*LinearNet"):
+            call()

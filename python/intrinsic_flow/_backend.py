@@ -81,11 +81,13 @@ class Backend:
     def rank_info(self, model, theta, which: str = "lift", rtol=None) -> _rank.RankInfo:
         """Rank of J (``which="lift"``) or of [J; Jh] (``which="joint"``) with its singular values.
 
-        Taken on the Gram matrix J^T J (or J^T J + Jh^T Jh) at a representative of theta: for
-        path-lifting models the balanced point of its neuron-rescaling orbit (phi unchanged,
-        |incoming|^2 = |outgoing|^2 at every hidden neuron), so rescaling a neuron by 1e8 changes
-        no rank; for linear nets theta itself. Eigenvalues above rtol * largest count (default
-        rtol = 10 D eps); ``singular_values`` are their square roots.
+        Taken on the Gram matrix J^T J (or J^T J / ||J||_F^2 + Jh^T Jh / ||Jh||_F^2, each block at
+        unit trace) at the rank point of theta: for path-lifting models the balanced point of its
+        neuron-rescaling orbit (phi unchanged, |incoming|^2 = |outgoing|^2 at every hidden neuron)
+        divided by the geometric mean of its |entries|, so rescaling a neuron by 1e8 or theta by
+        1e30 changes no rank; for linear nets theta over its geometric mean; other models theta.
+        Eigenvalues above rtol * largest count (default rtol = 10 D eps); ``singular_values`` are
+        their square roots. ValueError when the Gram matrix there is not finite in float64.
         """
         if which not in ("lift", "joint"):
             raise ValueError(f"which must be 'lift' or 'joint', got {which!r}")
@@ -93,7 +95,8 @@ class Backend:
         _checks.check_size(2 * model.n_params ** 2, "the Gram matrix (D x D)")
         rtol = self._rtol(model, rtol)
         lifting = self._lifting(model)
-        _, eigenvalues = (lifting.rank_lift if which == "lift" else lifting.rank_joint)(theta, rtol)
+        rank, eigenvalues = (lifting.rank_lift if which == "lift" else lifting.rank_joint)(theta, rtol)
+        _rank.checked_ranks(rank)
         return _rank.gram_info(np.asarray(eigenvalues), rtol)
 
     @staticmethod
@@ -163,13 +166,15 @@ class Backend:
         if self._exact_allowed(model, method):
             return np.asarray(self._lifting(model).exact_rank_batch(thetas), dtype=np.int64)
         _checks.check_size(2 * model.n_params ** 2, "the Gram matrix (D x D)")
-        return np.asarray(self._lifting(model).rank_lift_batch(thetas, self._rtol(model, rtol)), dtype=np.int64)
+        ranks = self._lifting(model).rank_lift_batch(thetas, self._rtol(model, rtol))
+        return _rank.checked_ranks(np.asarray(ranks, dtype=np.int64))
 
     def rank_joint_batch(self, model, thetas, rtol=None) -> np.ndarray:
         """rank_joint over a batch: (B, D) -> (B,) integers."""
         thetas = _checks.thetas(model, thetas)
         _checks.check_size(2 * model.n_params ** 2, "the Gram matrix (D x D)")
-        return np.asarray(self._lifting(model).rank_joint_batch(thetas, self._rtol(model, rtol)), dtype=np.int64)
+        ranks = self._lifting(model).rank_joint_batch(thetas, self._rtol(model, rtol))
+        return _rank.checked_ranks(np.asarray(ranks, dtype=np.int64))
 
     def exports(self) -> dict:
         names = ["lift", "lift_jacobian", "metric", "metric_derivative", "conserved", "conserved_jacobian",

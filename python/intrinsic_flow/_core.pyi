@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['ChainLiftedLoss', 'GradientField', 'LIE_MODULUS', 'LiftedLoss', 'Lifting', 'LinearChain', 'LinearNeuralODE', 'NetworkRegression', 'NeuronRescaling', 'PathGraph', 'build_info', 'criteria_batch', 'get_num_threads', 'gradient_descent', 'gradient_rank_modular', 'integrate_rk4', 'integrate_rk45', 'lie_trace_modular', 'path_lift_rank_modular', 'set_num_threads']
+__all__: list[str] = ['ChainLiftedLoss', 'GradientField', 'LIE_MODULUS', 'LiftedLoss', 'Lifting', 'LinearChain', 'LinearNeuralODE', 'NetworkRegression', 'PathGraph', 'balanced_representative', 'build_info', 'criteria_batch', 'get_num_threads', 'gradient_descent', 'gradient_rank_modular', 'integrate_rk4', 'integrate_rk45', 'lie_trace_modular', 'path_lift_rank_modular', 'set_num_threads']
 class Lifting:
     def conserved(self, theta: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]:
         ...
@@ -71,11 +71,6 @@ class PathGraph(Lifting):
 class LinearChain(Lifting):
     def __init__(self, widths: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex]) -> None:
         ...
-class NeuronRescaling:
-    def __init__(self, incoming: collections.abc.Sequence[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex]], outgoing: collections.abc.Sequence[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex]], n_params: typing.SupportsInt | typing.SupportsIndex) -> None:
-        ...
-    def balance(self, theta: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]:
-        ...
 class LinearNeuralODE(Lifting):
     def __init__(self, n: typing.SupportsInt | typing.SupportsIndex, n_steps: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
@@ -102,9 +97,13 @@ class ChainLiftedLoss(GradientField):
 class NetworkRegression(GradientField):
     def __init__(self, widths: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], has_bias: collections.abc.Sequence[bool], relu: bool, X: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], Y: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"]) -> None:
         ...
+def balanced_representative(graph: PathGraph, theta: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], normalise: bool = False) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]:
+    """
+    The balanced representative of theta (normalise: also over the geometric mean of its |entries|)
+    """
 def build_info() -> dict:
     ...
-def criteria_batch(model: Lifting, rescaling: NeuronRescaling, thetas: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], inclusion: bool) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]:
+def criteria_batch(model: Lifting, thetas: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], inclusion: bool) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]:
     ...
 def get_num_threads() -> int:
     ...

@@ -87,8 +87,19 @@ class Plan:
     max_steps: int = MAX_STEPS
 
 
-def plan(t_end, method="rk4", n_steps=None, rtol=None, save_at=None) -> Plan:
-    """Validate the integration options and build the grid (identical for both backends)."""
+def check_saved_states(what: str, n_times: int, state_size: int, knob: str) -> None:
+    """Refuse before integrating when n_times saved states of state_size float64 each (t, theta, z,
+    h, loss: T x (D + d + N_known + 1)) exceed config.max_bytes; ``knob`` names the option to lower."""
+    _checks.check_size(float(n_times) * state_size,
+                       f"{what}: {n_times} saved states of {state_size} values (t, theta, z, h and loss; {knob})")
+
+
+def plan(t_end, method="rk4", n_steps=None, rtol=None, save_at=None, state_size=1, what="the flow") -> Plan:
+    """Validate the integration options and build the grid (identical for both backends).
+
+    ``state_size`` float64 values are saved per saved time (D + d + N_known + 1 for theta flows):
+    a request whose saved states exceed config.max_bytes is refused here, before any grid or state
+    is allocated (``check_saved_states``)."""
     if isinstance(t_end, bool) or not isinstance(t_end, numbers.Real) or not math.isfinite(t_end) or t_end <= 0:
         raise ValueError(f"t_end must be a finite number > 0, got {t_end!r}")
     t_end = float(t_end)
@@ -103,6 +114,13 @@ def plan(t_end, method="rk4", n_steps=None, rtol=None, save_at=None) -> Plan:
         if rtol is not None:
             raise ValueError(f"rtol applies to method='rk45' only; got rtol={rtol!r} with method='rk4'")
         n_steps = DEFAULT_N_STEPS if n_steps is None else _checks.positive_int(n_steps, "n_steps")
+        # the saved states and the grid, before either exists
+        if saves is None:
+            check_saved_states(what, n_steps + 1, state_size, f"n_steps = {n_steps}: lower it or pass save_at")
+        else:
+            check_saved_states(what, saves.size, state_size, "lower the number of save_at times")
+        # per grid time: the time, its save flag and the lists of both handed to the integrator
+        _checks.check_size(6 * (n_steps + 1), f"{what}: the grid of n_steps + 1 = {n_steps + 1} times (lower n_steps)")
         times = np.linspace(0.0, t_end, n_steps + 1)
         if saves is None:
             return Plan("rk4", times, np.ones(times.size, dtype=bool))
@@ -110,23 +128,36 @@ def plan(t_end, method="rk4", n_steps=None, rtol=None, save_at=None) -> Plan:
     if n_steps is not None:
         raise ValueError(f"n_steps applies to method='rk4' only; got n_steps={n_steps!r} with method='rk45'")
     rtol = DEFAULT_RTOL if rtol is None else _checks.rtol(rtol)
+    if saves is not None:
+        check_saved_states(what, saves.size, state_size, "lower the number of save_at times")
     if saves is None:
         return Plan("rk45", np.array([0.0, t_end]), np.array([True, True]), True, rtol)
     return Plan("rk45", *_merge(np.array([0.0, t_end]), saves), False, rtol)
 
 
 def _merge(grid: np.ndarray, saves: np.ndarray):
-    """The grid with the save times put in (a grid point within 1e-9 of a step of one is moved onto it)."""
+    """(times, save mask): the grid with every save time put in, in increasing order, O(n log n).
+
+    Every save time is kept, however close to another one. An interior grid point within 1e-9 of a
+    grid step of a save time is dropped (the save time takes its place instead of leaving a step
+    of almost zero length); the two ends of the grid always stay."""
     tol = 1e-9 * (grid[-1] / max(grid.size - 1, 1))
-    times = list(grid)
-    for s in saves:
-        k = int(np.argmin(np.abs(np.asarray(times) - s)))
-        if abs(times[k] - s) <= tol:
-            times[k] = float(s)
-        else:
-            times.insert(int(np.searchsorted(times, s)), float(s))
-    times = np.asarray(times)
-    return times, np.isin(times, saves)
+    interior = grid[1:-1]
+    if interior.size:
+        after = np.searchsorted(saves, interior)  # saves[after - 1] < point <= saves[after]
+        below = saves[np.maximum(after - 1, 0)]
+        above = saves[np.minimum(after, saves.size - 1)]
+        near = np.minimum(np.abs(interior - below), np.abs(interior - above)) <= tol
+        interior = interior[~near]
+    times = np.union1d(np.concatenate([grid[:1], interior, grid[-1:]]), saves)
+    save = np.zeros(times.size, dtype=bool)
+    save[np.searchsorted(times, saves)] = True  # every save time is in times exactly
+    return times, save
+
+
+def _theta_state_size(model) -> int:
+    """float64 values kept per saved time of a theta flow: t, theta (D), z (d), h (N_known), loss."""
+    return model.n_params + model.n_lifted + model.n_known_laws + 2
 
 
 def _relative_gaps(z_ref: np.ndarray, z_other: np.ndarray) -> np.ndarray:
@@ -176,7 +207,7 @@ class FlowBackend:
         the trajectory so far) when the loss or its gradient stops being finite or has a wrong shape.
         """
         theta0 = _checks.theta(model, theta0, "theta0")
-        flow_plan = plan(t_end, method, n_steps, rtol, save_at)
+        flow_plan = plan(t_end, method, n_steps, rtol, save_at, _theta_state_size(model), "gradient_flow")
         field = self._field_of(model, loss)
         return self._trajectory(model, self._integrate(field, theta0, flow_plan), theta0, "gradient_flow", float(t_end))
 
@@ -186,6 +217,7 @@ class FlowBackend:
         if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not math.isfinite(lr) or lr <= 0:
             raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
         n_steps = _checks.positive_int(n_steps, "n_steps")
+        check_saved_states("gradient_descent", n_steps + 1, _theta_state_size(model), f"n_steps = {n_steps}: lower it")
         field = self._field_of(model, loss)
         raw = self._integrate(field, theta0, ("gd", float(lr), n_steps))
         return self._trajectory(model, raw, theta0, "gradient_descent", float(n_steps))
@@ -202,9 +234,11 @@ class FlowBackend:
         Regression on a linear model, or a callable). Raises FlowError as gradient_flow does, and
         ValueError where no K exists (see intrinsic_metric).
         """
+        _intrinsic.check_supported(model)
         z0 = _checks.finite_array(z0, "z0", (model.n_lifted,))
         h0 = _checks.finite_array(h0, "h0", (model.n_known_laws,))
-        flow_plan = plan(t_end, method, n_steps, rtol, save_at)
+        flow_plan = plan(t_end, method, n_steps, rtol, save_at, model.n_lifted + model.n_known_laws + 2,
+                         "intrinsic_flow")
         objective = lifted_objective(model, loss)
         metric_of = _intrinsic.metric_function(model, h0, self._geometry)
         metric_of(z0)  # raises the documented ValueError before integrating when no K exists
@@ -229,6 +263,7 @@ class FlowBackend:
         """Run gradient_flow from theta0 and intrinsic_flow from (phi(theta0), h(theta0)) with the same
         integrator and saved times; max_relative_gap = max_t ||z_theta(t) - z_intrinsic(t)|| / ||z_theta(t)||."""
         theta0 = _checks.theta(model, theta0, "theta0")
+        _intrinsic.check_supported(model)
         lifted_objective(model, loss)
         theta_flow = self.gradient_flow(model, theta0, loss, t_end, method=method, n_steps=n_steps, rtol=rtol,
                                         save_at=save_at)

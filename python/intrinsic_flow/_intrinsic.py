@@ -12,6 +12,8 @@ from . import _checks
 from ._rank import numerical_rank
 
 ROUTES = ("auto", "closed", "recovery")
+RECOVERY_STEP_TOL = 1e-15  # on every log-scale of a Newton step of the recovery (see _Recovery._rescale)
+RECOVERY_MAX_ITERATIONS = 200
 
 
 def intrinsic_metric(model, z, h, geometry, route: str = "auto") -> np.ndarray:
@@ -30,7 +32,19 @@ def intrinsic_metric(model, z, h, geometry, route: str = "auto") -> np.ndarray:
     return metric_function(model, h, geometry, route)(z)
 
 
+SUPPORTED_KINDS = ("path", "linear", "node")
+
+
+def check_supported(model) -> None:
+    """ValueError naming the model kind when no intrinsic metric exists for it (e.g. PolynomialMap)."""
+    if getattr(model, "kind", None) not in SUPPORTED_KINDS:
+        raise ValueError(f"no intrinsic metric for {type(model).__name__} (model kind {getattr(model, 'kind', None)!r}): "
+                         "K(z, h) is implemented for ReLUNet and DAGReLUNet (path-lifting), LinearNet (two layers "
+                         "under relaxed balance, or square layers) and LinearNeuralODE")
+
+
 def metric_function(model, h, geometry, route: str = "auto"):
+    check_supported(model)
     if route not in ROUTES:
         raise ValueError(f"route must be one of {list(ROUTES)}, got {route!r}")
     h = _checks.finite_array(h, "h", (model.n_known_laws,))
@@ -46,7 +60,13 @@ def metric_function(model, h, geometry, route: str = "auto"):
     d = model.n_lifted
 
     def evaluate(z):
-        return builder(_checks.finite_array(z, "z", (d,)))
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            K = builder(_checks.finite_array(z, "z", (d,)))
+        if not np.all(np.isfinite(K)):
+            raise ValueError(f"the intrinsic metric K(z, h) of {type(model).__name__} is not finite in float64 at this "
+                             f"(z, h) (largest |z| {np.max(np.abs(z)):.3g}, largest |h| "
+                             f"{np.max(np.abs(h), initial=0.0):.3g}): the weights it stands for leave the float64 range")
+        return K
 
     return evaluate
 
@@ -87,9 +107,7 @@ def _two_layer_relu(model, h):
             if frob2 == 0.0:
                 raise ValueError(f"hidden neuron {j} has Z_j = 0: the directions of its weights are lost and K is "
                                  "not a function of z there (main_paper §3.4)")
-            c = -h[j]
-            root = np.sqrt(c * c + 4 * frob2)
-            u2, v2 = (c + root) / 2, (-c + root) / 2
+            u2, v2 = two_layer_squares(-h[j], frob2)
             A, B = Zj @ Zj.T / v2, Zj.T @ Zj / u2
             flat = index.ravel()
             K[np.ix_(flat, flat)] = np.kron(A, np.eye(B.shape[0])) + np.kron(np.eye(A.shape[0]), B)
@@ -98,30 +116,41 @@ def _two_layer_relu(model, h):
     return build
 
 
+def two_layer_squares(c: float, frob2: float) -> tuple:
+    """(|u|^2, |v|^2) from c = |u|^2 - |v|^2 and |u|^2 |v|^2 = frob2 > 0 (§3.4), without cancellation:
+    the root on the side of the sign of c is (|c| + sqrt(c^2 + 4 frob2)) / 2, the other one
+    2 frob2 / (|c| + sqrt(c^2 + 4 frob2)) (their product is frob2); hypot keeps c^2 from overflowing."""
+    root = abs(c) + 2.0 * float(np.hypot(c / 2.0, np.sqrt(frob2)))  # |c| + sqrt(c^2 + 4 frob2)
+    large, small = root / 2.0, 2.0 * frob2 / root
+    return (large, small) if c >= 0 else (small, large)
+
+
 def _scalar_chain(h):
-    """z = a b c, h = (a^2 - b^2, b^2 - c^2); s = b^2 is the root >= max(0, h2, -h1) of
-    (s + h1) s (s - h2) = z^2 and M = 3 s^2 + 2 (h1 - h2) s - h1 h2 (§3.5)."""
+    """z = a b c, h = (a^2 - b^2, b^2 - c^2); M = b^2 c^2 + a^2 c^2 + a^2 b^2 (§3.5), from the three
+    squares of ``chain_squares``."""
     h1, h2 = float(h[0]), float(h[1])
 
     def build(z):
-        s = chain_square(float(z[0]), h1, h2)
-        return np.array([[3 * s * s + 2 * (h1 - h2) * s - h1 * h2]])
+        a2, b2, c2 = chain_squares(float(z[0]), h1, h2)
+        return np.array([[b2 * c2 + a2 * c2 + a2 * b2]])
 
     return build
 
 
-def chain_square(z: float, h1: float, h2: float) -> float:
-    """The unique root s >= max(0, h2, -h1) of (s + h1) s (s - h2) = z^2 (the largest real root)."""
-    coefficients = [1.0, h1 - h2, -h1 * h2, -z * z]
-    roots = np.roots(coefficients)
-    s = float(max(r.real for r in roots if abs(r.imag) <= 1e-8 * (1 + abs(r.real))))
-    for _ in range(3):  # Newton polish
-        value = ((s + h1) * s * (s - h2)) - z * z
-        slope = 3 * s * s + 2 * (h1 - h2) * s - h1 * h2
-        if slope == 0:
-            break
-        s -= value / slope
-    return s
+def chain_squares(z: float, h1: float, h2: float) -> tuple:
+    """(a^2, b^2, c^2) with a^2 - b^2 = h1, b^2 - c^2 = h2 and a^2 b^2 c^2 = z^2.
+
+    Solved for the smallest square x, the others being x plus nonnegative differences of h (no
+    cancellation, unlike b^2 + h1 when b^2 >> a^2): x (x + alpha) (x + beta) = z^2 with alpha,
+    beta >= 0, increasing in x >= 0, so its root is unique (Newton from the right, monotone)."""
+    # (a^2, b^2, c^2) minus the smallest of them, written for each candidate; the smallest is the
+    # one whose offsets are all >= 0 (the minimum of the three from a^2 is taken to pick it)
+    candidates = [np.array([0.0, -h1, -h1 - h2]), np.array([h1, 0.0, -h2]), np.array([h1 + h2, h2, 0.0])]
+    smallest = int(np.argmin(candidates[0]))
+    offsets = np.maximum(candidates[smallest], 0.0)
+    others = np.delete(offsets, smallest)
+    x = float(_invert_increasing(np.concatenate([[0.0], -others]), np.array([z * z]), +1.0)[0])
+    return tuple(x + offsets)
 
 
 def recover_squares(model, z, h, geometry) -> np.ndarray:
@@ -153,6 +182,9 @@ class _Recovery:
         self.signs[rows[dst >= 0], dst[dst >= 0]] += 1.0
         self.signs[rows[src >= 0], src[src >= 0]] -= 1.0
         self._start = np.zeros(self.signs.shape[1])  # warm start: the last solution (the root is unique)
+        self.inflow, self.outflow = np.maximum(self.signs, 0).T, np.maximum(-self.signs, 0).T
+        self.groups = [(np.flatnonzero(self.signs[:, j] > 0), np.flatnonzero(self.signs[:, j] < 0))
+                       for j in range(self.signs.shape[1])]
 
     def squares(self, z, h):
         if np.any(z == 0):
@@ -165,35 +197,92 @@ class _Recovery:
         # extends K smoothly; only a z far from any path-lifting is refused.
         if residual > 1e-3 * max(1.0, float(np.max(np.abs(target)))):
             raise ValueError(f"z is not the path-lifting of any theta without zero entries (log residual {residual:.2e})")
-        return self._rescale(np.exp(log_squares), h)
+        return self._rescale(log_squares, h)
 
-    def _rescale(self, base, h):
+    def _rescale(self, log_base, h):
+        """The squares exp(log_base + 2 S rho) (D,) whose laws are h, S = ``signs``: rho minimises the
+        strictly convex F(rho) = 1/2 sum_e exp(log_base_e + 2 (S rho)_e) - h.rho.
+
+        First Gauss-Seidel sweeps, in log space, until none moves a log-scale by more than 1/2: each
+        minimises F exactly in each rho_j in turn (neuron j then satisfies its own law with in_j out_j
+        fixed, ``two_layer_squares``), which brings any rescaling, even by 1e100, within reach. Then
+        Newton steps, with an Armijo search on F while a step moves a square by more than e. Stops on the
+        Newton step itself, per neuron and relative: when no log-scale moves by more than
+        RECOVERY_STEP_TOL (each square moves by a relative 2 RECOVERY_STEP_TOL), or when a step no
+        longer halves (the rounding floor of h). A tolerance on the gradient would not do: a neuron
+        whose laws are dominated by large neighbours has a tiny gradient far from its root."""
         signs = self.signs
         rho = self._start.copy()
-        scale = max(1.0, float(np.max(np.abs(h), initial=0.0)), float(np.max(base)))
 
         def objective(r):
-            squares = base * np.exp(2 * signs @ r)
-            return 0.5 * squares.sum() - h @ r, squares
+            logs = log_base + 2 * signs @ r
+            squares = np.exp(logs)
+            return 0.5 * squares.sum() - h @ r, logs
 
-        value, squares = objective(rho)
-        for _ in range(200):
-            gradient = signs.T @ squares - h
-            if np.max(np.abs(gradient), initial=0.0) <= 1e-14 * scale:
-                break
-            step = np.linalg.solve(2 * (signs * squares[:, None]).T @ signs, -gradient)
-            t = 1.0
-            decrement = -float(gradient @ step)  # the Newton decrement: F - min F ~ decrement / 2
-            while decrement > 1e-10 * scale:  # damped phase; near the root F stalls at rounding level
-                new_value, new_squares = objective(rho + t * step)
-                if new_value <= value - 1e-4 * t * decrement or t < 1e-12:
+        previous = np.inf
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            logs = log_base + 2 * signs @ rho
+            for _ in range(RECOVERY_MAX_ITERATIONS):  # coarse: no sweep moves a log-scale by more than 1/2
+                logs, largest = self._sweep(logs, rho, h)
+                if largest <= 0.5:
                     break
-                t /= 2
-            else:
-                new_value, new_squares = objective(rho + step)
-            rho, value, squares = rho + t * step, new_value, new_squares
-        self._start = rho
+            value, logs = objective(rho)
+            for _ in range(RECOVERY_MAX_ITERATIONS):
+                squares = np.exp(logs)
+                gradient = self.inflow @ squares - self.outflow @ squares - h
+                if not np.all(np.isfinite(gradient)) or not np.any(gradient):
+                    break
+                try:
+                    step = np.linalg.solve(2 * (signs * squares[:, None]).T @ signs, -gradient)
+                except np.linalg.LinAlgError:
+                    raise ValueError("the recovery of the weights from (z, h) is singular in float64 (squared weights "
+                                     f"from {np.min(squares):.3g} to {np.max(squares):.3g}): no K at this (z, h)") from None
+                length = float(np.max(np.abs(step)))
+                if not np.isfinite(length) or (length < 1e-3 and length > 0.5 * previous):
+                    break  # quadratic convergence has stopped: the rounding floor of h
+                t = 1.0
+                if length > 0.5:  # an Armijo search on F (a square would move by more than e)
+                    slope = float(gradient @ step)
+                    while t >= 1e-12:
+                        new_value, _ = objective(rho + t * step)
+                        if np.isfinite(new_value) and new_value <= value + 1e-4 * t * slope:
+                            break
+                        t /= 2
+                rho = rho + t * step
+                value, logs = objective(rho)
+                if t == 1.0 and length <= RECOVERY_STEP_TOL:
+                    break
+                previous = length if t == 1.0 else np.inf
+            squares = np.exp(logs)
+        if np.all(np.isfinite(rho)):
+            self._start = rho
         return squares
+
+    def _sweep(self, logs, rho, h):
+        """One Gauss-Seidel sweep over the hidden neurons in log space (rho updated in place):
+        neuron j gets in_j - out_j = h_j with in_j out_j unchanged. Returns the new log-squares and
+        the largest move of a log-scale."""
+        logs = logs.copy()
+        largest = 0.0
+        for j, (incoming, outgoing) in enumerate(self.groups):
+            log_in, log_out = _log_sum_exp(logs[incoming]), _log_sum_exp(logs[outgoing])
+            if not (np.isfinite(log_in) and np.isfinite(log_out)):
+                continue
+            product = float(np.exp(log_in + log_out))  # in_j out_j, unchanged by rho_j
+            new_in = two_layer_squares(float(h[j]), product)[0] if 0 < product < np.inf else np.nan
+            if not new_in > 0:
+                continue
+            move = 0.5 * (np.log(new_in) - log_in)
+            rho[j] += move
+            logs[incoming] += 2 * move
+            logs[outgoing] -= 2 * move
+            largest = max(largest, abs(move))
+        return logs, largest
+
+
+def _log_sum_exp(values):
+    top = np.max(values, initial=-np.inf)
+    return top if not np.isfinite(top) else top + np.log(np.sum(np.exp(values - top)))
 
 
 def _relu_recovery(model, h, geometry):
@@ -201,6 +290,9 @@ def _relu_recovery(model, h, geometry):
 
     def build(z):
         theta = np.sqrt(recovery.squares(z, h))
+        if not np.all(np.isfinite(theta)) or np.any(theta == 0):
+            raise ValueError(f"the weights recovered from (z, h) leave the float64 range (largest |z| "
+                             f"{np.max(np.abs(z)):.3g}, largest |h| {np.max(np.abs(h), initial=0.0):.3g}): no finite K")
         sign = np.sign(z)
         return sign[:, None] * geometry.metric(model, theta) * sign[None, :]
 

@@ -15,6 +15,19 @@ from . import _checks
 EPS = np.finfo(np.float64).eps
 
 
+# Both backends mark with rank -1 a point where the Gram matrix at the rank point is not finite.
+NOT_REPRESENTABLE = ("the Gram matrix of dphi at the rank point of theta is not finite in float64 (a path product "
+                     "squared overflows: theta spans too many orders of magnitude, even balanced and normalised); "
+                     "for path-lifting models rank_lift(model, theta, method='exact') needs no Gram matrix")
+
+
+def checked_ranks(ranks):
+    """ranks (int or array) unchanged, or ValueError when a backend marked one with -1."""
+    if np.any(np.asarray(ranks) < 0):
+        raise ValueError(NOT_REPRESENTABLE)
+    return ranks
+
+
 def default_rtol(shape) -> float:
     """Relative tolerance on singular values of an M x N matrix: min(M, N) * eps."""
     return max(min(shape), 1) * EPS

@@ -7,24 +7,12 @@ QR of [J, dJ[v]] (cpp/criteria.hpp), so only the (d, D) Jacobian must fit in mem
 """
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
 from . import _checks, _core
 from .geometry import lifting_of
-from .reference.criteria import (FLOAT_FIELDS, INCLUSION_TOL, INT_FIELDS, Criteria, neuron_params,
-                                 check_inclusion_tol, criteria_from_row)
-
-
-@functools.lru_cache(maxsize=64)
-def _rescaling(model):
-    """The core's NeuronRescaling of a path-lifting model (None for other kinds)."""
-    if model.kind != "path":
-        return None
-    neurons = neuron_params(model)
-    return _core.NeuronRescaling([[int(p) for p in inc] for inc, _ in neurons],
-                                 [[int(p) for p in out] for _, out in neurons], model.n_params)
+from .reference.criteria import (FLOAT_FIELDS, INCLUSION_TOL, INT_FIELDS, Criteria, check_inclusion_tol,
+                                 checked_balanced, criteria_from_row)
 
 
 def _core_lifting(model, inclusion: bool):
@@ -37,12 +25,13 @@ def _core_lifting(model, inclusion: bool):
 def criteria_rows(model, thetas, inclusion: bool = True) -> np.ndarray:
     """The raw criteria table: thetas (B, D) -> (B, 8) with columns rank_lift, rank_conserved,
     rank_joint, kernel_dim, gap_lift, gap_conserved, gap_joint, inclusion_residual (NaN when
-    ``inclusion`` is False). Parallel over samples in the core (GIL released)."""
+    ``inclusion`` is False). Parallel over samples in the core (GIL released). A row whose Gram
+    matrices are not finite in float64 at the rank point has ranks -1 and NaN floats."""
     thetas = _checks.thetas(model, thetas)
     _checks.check_size(3 * model.n_params ** 2 + model.n_known_laws * model.n_params, "the Gram matrices (D x D)")
     if model.kind == "poly":  # the core has no polynomial kernel: the reference's code, as for its geometry
         return _reference_rows(model, thetas, inclusion)
-    return _core.criteria_batch(_core_lifting(model, inclusion), _rescaling(model), thetas, bool(inclusion))
+    return _core.criteria_batch(_core_lifting(model, inclusion), thetas, bool(inclusion))
 
 
 def _reference_rows(model, thetas, inclusion: bool) -> np.ndarray:
@@ -63,8 +52,9 @@ def criteria(model, theta, *, inclusion_tol=None) -> Criteria:
     Fields: rank_lift, rank_conserved, rank_joint, recoverable (rank_joint == D), kernel_dim
     (dim ker J ∩ ker Jh), inclusion_residual, kernel_inclusion (residual <= inclusion_tol, default
     1e-8) and the singular-value gaps gap_lift, gap_conserved, gap_joint behind each rank.
-    Path-lifting models are evaluated at the balanced representative of theta, so no answer
-    changes when a neuron is rescaled.
+    Evaluated at the rank point of theta (the point of rank_lift and rank_joint; for path-lifting
+    models the balanced representative over its geometric mean), so no answer changes when a
+    neuron is rescaled or theta is multiplied by a constant.
     """
     theta = _checks.theta(model, theta)
     inclusion_tol = check_inclusion_tol(inclusion_tol)
@@ -78,11 +68,12 @@ def criteria_batch(model, thetas, *, inclusion_tol=None) -> list:
 
 
 def balanced_representative(model, theta) -> np.ndarray:
-    """The rescaling of theta with |incoming|^2 = |outgoing|^2 at every hidden neuron (path models)."""
+    """The rescaling of theta with |incoming|^2 = |outgoing|^2 at every hidden neuron (path models);
+    the same algorithm and tolerance as the reference (reference/criteria.py)."""
     theta = _checks.theta(model, theta)
     if model.kind != "path":
         raise ValueError(f"balanced_representative needs a path-lifting model, got {type(model).__name__}")
-    return np.asarray(_rescaling(model).balance(theta))
+    return checked_balanced(model, np.asarray(_core.balanced_representative(lifting_of(model), theta)), theta)
 
 
 __all__ = ["Criteria", "criteria", "criteria_batch", "balanced_representative", "INCLUSION_TOL"]

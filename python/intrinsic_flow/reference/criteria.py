@@ -16,20 +16,28 @@ At a point theta, with J = dphi(theta) (d, D) and Jh = dh(theta) (N, D) the know
 - ``kernel_inclusion``: residual <= ``inclusion_tol`` (default ``INCLUSION_TOL`` = 1e-8).
 
 Ranks are taken on Gram matrices (eigenvalues above 10 n eps times the largest, _rank.py); the
-joint Gram matrix is J^T J / ||J||_F^2 + Jh^T Jh / ||Jh||_F^2, each block scaled to unit norm so
-that the joint rank does not depend on the overall scale of theta. Each ``gap_*`` is the ratio of
-the smallest kept to the largest dropped singular value (inf when nothing was dropped).
+joint Gram matrix is J^T J / ||J||_F^2 + Jh^T Jh / ||Jh||_F^2, each block scaled to unit trace so
+that the joint rank does not depend on how the blocks scale with theta (the same matrix as
+``rank_joint``). Each ``gap_*`` is the ratio of the smallest kept to the largest dropped singular
+value (inf when nothing was dropped).
 
-Scale invariance (path-lifting models). Rescaling a hidden neuron (incoming weights and bias times
-s, outgoing weights over s) leaves phi unchanged but moves theta, h and the conditioning of J. The
-criteria of a path-lifting model are evaluated at the *balanced representative* of theta: the
-rescaling of theta with |incoming|^2 = |outgoing|^2 at every hidden neuron. It is the minimiser
-of ||theta||^2 over the rescaling orbit (a strictly convex function of the log-scales when every
-hidden neuron has nonzero incoming and outgoing weights), hence unique, and it is the same point for theta and for any rescaling of theta, so no answer depends on
-the rescaling (rescaling one neuron by 1e8 changes nothing). It is reached by sweeps over the
-hidden neurons (topological order), each balancing one neuron exactly, until every scale factor
-is within 1e-15 of 1 (at most ``BALANCE_MAX_SWEEPS``). A neuron with zero incoming or zero outgoing
-weights cannot be balanced and is left as it is. Linear networks are evaluated at theta itself.
+Where the criteria are evaluated: the *rank point* of theta, the same point as ``rank_lift`` and
+``rank_joint``. Rescaling a hidden neuron (incoming weights and bias times s, outgoing weights over
+s) leaves phi unchanged but moves theta, h and the conditioning of J; so does the global scale
+theta -> c theta (it multiplies each row of J by a power of c). Neither changes a rank, nor whether
+ker J ∩ ker Jh ⊆ ker dM. For path-lifting models the rank point is the *balanced representative*
+(|incoming|^2 = |outgoing|^2 at every hidden neuron, the unique minimiser of ||theta||^2 over the
+rescaling orbit when every hidden neuron has nonzero incoming and outgoing weights) divided by the
+geometric mean of its nonzero |entries|: the same point for theta, for any rescaling of theta and
+for any multiple of it, so no answer depends on them (rescaling one neuron by 1e8 or theta by 1e30
+changes nothing). It is computed in log space by coordinate descent over the hidden neurons until no
+log-scale moves by more than ``BALANCE_TOLERANCE`` = 1e-13 in a sweep (reference/lifting.py, the
+same algorithm as cpp/lifting.cpp). A neuron with zero incoming or zero outgoing weights cannot be
+balanced and is left as it is. Linear networks (homogeneous) are evaluated at theta over the
+geometric mean of its |entries|; other models at theta itself. The residual is then invariant
+under theta -> c theta for every path-lifting and linear model. Where the Gram matrices at the rank
+point are not finite in float64 (theta spans more orders of magnitude than balancing removes), a
+ValueError is raised rather than a rank.
 """
 from __future__ import annotations
 
@@ -40,8 +48,6 @@ import numpy as np
 from .. import _checks, _rank
 
 INCLUSION_TOL = 1e-8
-BALANCE_MAX_SWEEPS = 10_000
-BALANCE_TOL = 1e-15
 
 # Integer and boolean fields of Criteria, then floating ones: the columns of a scan.
 INT_FIELDS = ("rank_lift", "rank_conserved", "rank_joint", "kernel_dim")
@@ -89,47 +95,41 @@ def check_inclusion_tol(value) -> float:
 
 def criteria_from_row(n_params: int, row: np.ndarray, inclusion_tol: float) -> Criteria:
     """A Criteria from one row (rank_lift, rank_conserved, rank_joint, kernel_dim, gaps..., residual)."""
+    _rank.checked_ranks(row[: len(INT_FIELDS)])
     ints = {name: int(row[k]) for k, name in enumerate(INT_FIELDS)}
     floats = {name: float(row[len(INT_FIELDS) + k]) for k, name in enumerate(FLOAT_FIELDS)}
     return Criteria(n_params, **ints, **floats, inclusion_tol=inclusion_tol)
 
 
 # -- balanced representative of a rescaling orbit ----------------------------------------------
-def neuron_params(model):
-    """For each hidden neuron in topological order: (incoming params incl. bias, outgoing params)."""
-    from .geometry import lifting_of
-
-    lifting = lifting_of(model)
-    hidden = set(lifting.hidden)
-    return [(lifting.in_params[v], np.asarray(lifting.out_params[v], dtype=int))
-            for v in lifting._topological_order() if v in hidden]
+def checked_balanced(model, point: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    """The balanced representative computed by a backend, refused when it left the floating-point
+    range (an entry overflowed, or a nonzero entry underflowed to zero)."""
+    lost = np.flatnonzero((point == 0) & (theta != 0))
+    if not np.all(np.isfinite(point)) or lost.size:
+        raise ValueError(f"the balanced representative of theta is outside the float64 range (largest |theta| "
+                         f"{np.max(np.abs(theta)):.3g}); rescale theta, e.g. by 1 / max|theta|: ranks and "
+                         "criteria do not depend on the global scale")
+    return point
 
 
 def balanced_representative(model, theta) -> np.ndarray:
     """The rescaling of theta (path-lifting model) with |incoming|^2 = |outgoing|^2 at every hidden
-    neuron; theta (D,) -> (D,). phi is unchanged. See the module docstring."""
-    theta = _checks.theta(model, theta).copy()
+    neuron; theta (D,) -> (D,). phi is unchanged. See the module docstring; ValueError when the
+    result does not fit in float64."""
+    from .geometry import lifting_of
+
+    theta = _checks.theta(model, theta)
     if model.kind != "path":
         raise ValueError(f"balanced_representative needs a path-lifting model, got {type(model).__name__}")
-    neurons = neuron_params(model)
-    for _ in range(BALANCE_MAX_SWEEPS):
-        largest_move = 0.0
-        for incoming, outgoing in neurons:
-            in_sq, out_sq = np.sum(theta[incoming] ** 2), np.sum(theta[outgoing] ** 2)
-            if in_sq == 0.0 or out_sq == 0.0:
-                continue
-            scale = np.sqrt(np.sqrt(out_sq / in_sq))  # in_sq s^2 = out_sq / s^2
-            theta[incoming] *= scale
-            theta[outgoing] /= scale
-            largest_move = max(largest_move, abs(scale - 1.0))
-        if largest_move <= BALANCE_TOL:
-            break
-    return theta
+    return checked_balanced(model, lifting_of(model).balanced(theta), theta)
 
 
 def evaluation_point(model, theta: np.ndarray) -> np.ndarray:
-    """Where the criteria are evaluated: the balanced representative (path models) or theta."""
-    return balanced_representative(model, theta) if model.kind == "path" else theta
+    """Where the criteria are evaluated: the rank point (see the module docstring)."""
+    from .geometry import lifting_of
+
+    return lifting_of(model).rank_point(theta)
 
 
 # -- ranks from Gram eigenvalues ---------------------------------------------------------------
@@ -145,12 +145,6 @@ def rank_and_gap(eigenvalues_desc: np.ndarray) -> tuple:
     return rank, (np.inf if dropped == 0.0 else float(np.sqrt(eigenvalues_desc[rank - 1] / dropped)))
 
 
-def unit_block(gram: np.ndarray) -> np.ndarray:
-    """A Gram block scaled to unit trace (= ||J||_F^2), unchanged when zero."""
-    trace = np.trace(gram)
-    return gram / trace if trace > 0 else gram
-
-
 def criteria(model, theta, *, inclusion_tol=None) -> Criteria:
     """Intrinsic-dynamics criteria at theta (D,): ranks, recoverability, kernel inclusion.
 
@@ -159,15 +153,19 @@ def criteria(model, theta, *, inclusion_tol=None) -> Criteria:
     core avoids them); a result above ``config.max_bytes`` raises ValueError before allocating.
     """
     from . import geometry
+    from .geometry import unit_trace
 
     theta = _checks.theta(model, theta)
     inclusion_tol = check_inclusion_tol(inclusion_tol)
     point = evaluation_point(model, theta)
-    gram = geometry.lift_gram(model, point)
-    laws_jac = geometry.conserved_jacobian(model, point)
+    with np.errstate(over="ignore", invalid="ignore"):
+        gram = geometry.lift_gram(model, point)
+        laws_jac = geometry.conserved_jacobian(model, point)
+    if not (np.all(np.isfinite(gram)) and np.all(np.isfinite(laws_jac))):
+        raise ValueError(_rank.NOT_REPRESENTABLE)
     rank_lift, gap_lift = rank_and_gap(np.linalg.eigvalsh(gram)[::-1])
     rank_conserved, gap_conserved = rank_and_gap(np.linalg.eigvalsh(laws_jac @ laws_jac.T)[::-1])
-    eigenvalues, vectors = np.linalg.eigh(unit_block(gram) + unit_block(laws_jac.T @ laws_jac))
+    eigenvalues, vectors = np.linalg.eigh(unit_trace(gram) + unit_trace(laws_jac.T @ laws_jac))
     rank_joint, gap_joint = rank_and_gap(eigenvalues[::-1])
     kernel = vectors[:, : model.n_params - rank_joint]  # eigh sorts increasingly: the smallest span K
     residual = 0.0

@@ -33,22 +33,34 @@ DOPRI_A = [
 DOPRI_E = [71 / 57600, 0.0, -71 / 16695, 71 / 1920, -17253 / 339200, 22 / 525, -1 / 40]
 
 
+# rk45 step control: the smallest factor a rejection applies, and the step (relative to t_end)
+# below which a rejected step stops the flow (as cpp/flow.cpp).
+RK45_MIN_FACTOR = 0.2
+RK45_MIN_STEP = 1e-12
+
+
 class _Stop(Exception):
     pass
+
+
+class _NonFinite(_Stop):
+    """The field was evaluated at, or returned, a non-finite value (rk45 shrinks the step)."""
 
 
 def _velocity(field, y, counter):
     """(l, -grad l) at y; raises _Stop with the reason when unusable."""
     counter[0] += 1
     if not np.all(np.isfinite(y)):
-        raise _Stop(NON_FINITE)
+        raise _NonFinite(NON_FINITE)
     try:
-        value, gradient = field.value_and_gradient(y)
+        # an overflow is a result like any other here: it is checked below, and rk45 shrinks the step
+        with np.errstate(over="ignore", invalid="ignore"):
+            value, gradient = field.value_and_gradient(y)
     except (FieldError, ValueError) as error:
         raise _Stop(str(error)) from None
     gradient = np.asarray(gradient, dtype=np.float64)
     if not np.isfinite(value) or not np.all(np.isfinite(gradient)):
-        raise _Stop(NON_FINITE)
+        raise _NonFinite(NON_FINITE)
     return float(value), -gradient
 
 
@@ -106,7 +118,8 @@ def integrate_rk4(field, y0, times, save):
 def integrate_rk45(field, y0, stops, save, save_all_steps, rtol, max_steps):
     """Dormand-Prince 5(4) landing on every stop; error scaled by rtol (1 + max(|y|, |y_new|)), RMS
     norm, accepted when <= 1, step factor 0.9 err^(-1/5) clipped to [0.2, 5] and rounded down to a
-    power 2^(k/8) (mirrors cpp/flow.cpp)."""
+    power 2^(k/8) (mirrors cpp/flow.cpp). A step whose stages are not finite is rejected with the
+    factor 0.2; a rejected step below 1e-12 t_end stops the flow."""
     record = _Recorder()
     t_end = float(stops[-1])
     y = np.array(y0, dtype=np.float64)
@@ -128,27 +141,41 @@ def integrate_rk45(field, y0, stops, save, save_all_steps, rtol, max_steps):
         lands = t + h >= target - 1e-12 * t_end
         step = target - t if lands else h
         try:
-            for s in range(1, 7):
-                stage = y.copy()
-                for j in range(s):
-                    if DOPRI_A[s][j] != 0.0:
-                        stage += (step * DOPRI_A[s][j]) * k[j]
-                last_value, k[s] = _velocity(field, stage, record.counter)
+            with np.errstate(over="ignore", invalid="ignore"):
+                for s in range(1, 7):
+                    stage = y.copy()
+                    for j in range(s):
+                        if DOPRI_A[s][j] != 0.0:
+                            stage += (step * DOPRI_A[s][j]) * k[j]
+                    last_value, k[s] = _velocity(field, stage, record.counter)
+        except _NonFinite:
+            # a stage left the domain (overflow): rejected like any error-control failure, with the
+            # smallest factor; the flow stops only when the step can no longer shrink
+            record.info["n_rejected"] += 1
+            if step <= RK45_MIN_STEP * t_end:
+                record.stop(t, f"{NON_FINITE} even with steps below 1e-12 t_end")
+                break
+            h = step * RK45_MIN_FACTOR
+            continue
         except _Stop as stop:
             record.stop(t, str(stop))
             break
         y_new, error = y.copy(), np.zeros_like(y)
-        for j in range(7):
-            if j < 6 and DOPRI_A[6][j] != 0.0:  # b_7 = 0
-                y_new += (step * DOPRI_A[6][j]) * k[j]
-            if DOPRI_E[j] != 0.0:
-                error += (step * DOPRI_E[j]) * k[j]
-        scale = rtol * (1.0 + np.maximum(np.abs(y), np.abs(y_new)))
-        err = float(np.sqrt(np.sum((error / scale) ** 2) / y.size))
-        raw = 5.0 if err == 0.0 else min(5.0, max(0.2, 0.9 * err ** -0.2))
+        with np.errstate(over="ignore", invalid="ignore"):
+            for j in range(7):
+                if j < 6 and DOPRI_A[6][j] != 0.0:  # b_7 = 0
+                    y_new += (step * DOPRI_A[6][j]) * k[j]
+                if DOPRI_E[j] != 0.0:
+                    error += (step * DOPRI_E[j]) * k[j]
+            scale = rtol * (1.0 + np.maximum(np.abs(y), np.abs(y_new)))
+            err = float(np.sqrt(np.sum((error / scale) ** 2) / y.size))
+        raw = 5.0 if err == 0.0 else min(5.0, max(RK45_MIN_FACTOR, 0.9 * err ** -0.2))
         factor = 2.0 ** (math.floor(8.0 * math.log2(raw)) / 8.0)  # a discrete set of factors, as in the core
-        if not err <= 1.0:
+        if not err <= 1.0:  # NaN too (an overflow in y_new)
             record.info["n_rejected"] += 1
+            if step <= RK45_MIN_STEP * t_end:
+                record.stop(t, "the error control failed even with steps below 1e-12 t_end")
+                break
             h = step * min(1.0, factor)
             continue
         y, k[0], value = y_new, k[6], last_value  # first same as last

@@ -7,7 +7,7 @@ import functools
 import numpy as np
 
 from .._backend import Backend
-from .lifting import PathLifting
+from .lifting import PathLifting, unit_geometric_scale
 from .linear import LinearLifting
 from ..polynomial import PolynomialLifting
 from .neural_ode import NeuralODELifting
@@ -40,14 +40,19 @@ class Derived:
         laws_jac = self.conserved_jacobian(theta)
         return self.gram(theta) + laws_jac.T @ laws_jac
 
+    def scaled_joint_gram(self, theta):
+        """J^T J / ||J||_F^2 + Jh^T Jh / ||Jh||_F^2 (a zero block kept): the rank of [J; Jh] without
+        the relative scale of the blocks, which moves with theta -> s theta (cpp/geometry.hpp)."""
+        laws_jac = self.conserved_jacobian(theta)
+        return unit_trace(self.gram(theta)) + unit_trace(laws_jac.T @ laws_jac)
+
     def rank_lift(self, theta, rtol):
-        """Rank of J from the eigenvalues of the Gram matrix at the rank point of theta."""
-        eigenvalues = np.linalg.eigvalsh(self.gram(self.rank_point(theta)))[::-1]
-        return _count(eigenvalues, rtol), eigenvalues
+        """Rank of J from the eigenvalues of the Gram matrix at the rank point of theta (-1 when
+        that matrix is not finite, as in the core)."""
+        return _gram_rank(self.gram, self.rank_point(theta), rtol)
 
     def rank_joint(self, theta, rtol):
-        eigenvalues = np.linalg.eigvalsh(self.joint_gram(self.rank_point(theta)))[::-1]
-        return _count(eigenvalues, rtol), eigenvalues
+        return _gram_rank(self.scaled_joint_gram, self.rank_point(theta), rtol)
 
     def _each(self, thetas, method, *args):
         return np.stack([np.ravel(method(theta, *args)) for theta in thetas])
@@ -80,6 +85,21 @@ class Derived:
         return np.array([self.rank_joint(theta, rtol)[0] for theta in thetas])
 
 
+def unit_trace(gram: np.ndarray) -> np.ndarray:
+    """A Gram block scaled to unit trace (= ||J||_F^2), unchanged when zero."""
+    trace = np.trace(gram)
+    return gram / trace if trace > 0 else gram
+
+
+def _gram_rank(gram_of, point, rtol):
+    with np.errstate(over="ignore", invalid="ignore"):
+        gram = gram_of(point)
+    if not np.all(np.isfinite(gram)):
+        return -1, np.zeros(0)
+    eigenvalues = np.linalg.eigvalsh(gram)[::-1]
+    return _count(eigenvalues, rtol), eigenvalues
+
+
 def _count(eigenvalues_desc, rtol) -> int:
     largest = eigenvalues_desc[0] if eigenvalues_desc.size else 0.0
     return int(np.sum(eigenvalues_desc > rtol * largest)) if largest > 0 else 0
@@ -90,7 +110,9 @@ class ReferencePathLifting(PathLifting, Derived):
 
 
 class ReferenceLinearLifting(LinearLifting, Derived):
-    pass
+    def rank_point(self, theta):
+        """phi is homogeneous: ranks are taken at theta over the geometric mean of its |entries|."""
+        return unit_geometric_scale(theta)
 
 
 class ReferencePolynomialLifting(PolynomialLifting, Derived):

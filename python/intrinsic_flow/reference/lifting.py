@@ -10,7 +10,34 @@ import numpy as np
 from .._checks import check_size
 
 
-BALANCE_SWEEPS, BALANCE_TOLERANCE = 500, 1e-8  # as cpp/lifting.hpp
+# Balancing sweeps the hidden neurons until no log-scale moves by more than BALANCE_TOLERANCE in a
+# sweep, at most BALANCE_MAX_SWEEPS sweeps (as cpp/lifting.hpp).
+BALANCE_MAX_SWEEPS, BALANCE_TOLERANCE = 10_000, 1e-13
+_LOG2_HIGH, _LOG2_LOW = 6.93147180369123816490e-01, 1.90821492927058770002e-10  # Cody-Waite split of log 2
+
+
+def times_exp(x: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """x e^a elementwise without overflow of e^a alone: a = q log 2 + r and
+    x e^a = ldexp(mantissa(x) e^r, exponent(x) + q) (as cpp/geometry.cpp)."""
+    x, a = np.broadcast_arrays(np.asarray(x, dtype=np.float64), np.asarray(a, dtype=np.float64))
+    q = np.clip(np.rint(a / 0.69314718055994530942), -4000.0, 4000.0)
+    r = (a - q * _LOG2_HIGH) - q * _LOG2_LOW
+    mantissa, exponent = np.frexp(x)
+    return np.ldexp(mantissa * np.exp(r), exponent + q.astype(np.int64).astype(np.int32))
+
+
+def _log_abs(theta: np.ndarray):
+    """log|theta| (-inf at zeros) and the mean log over the nonzero entries (0 when none)."""
+    nonzero = theta != 0
+    logs = np.full(theta.shape, -np.inf)
+    logs[nonzero] = np.log(np.abs(theta[nonzero]))
+    return logs, (float(np.mean(logs[nonzero])) if np.any(nonzero) else 0.0)
+
+
+def unit_geometric_scale(theta: np.ndarray) -> np.ndarray:
+    """theta / c with c the geometric mean of the nonzero |theta_e|: the rank point of homogeneous
+    models (J(theta / c) = c^(1-k) J(theta), Jh(theta / c) = Jh(theta) / c), as cpp/geometry.cpp."""
+    return times_exp(theta, -_log_abs(theta)[1])
 
 
 class PathLifting:
@@ -170,25 +197,55 @@ class PathLifting:
         starts = (self.src < 0) | reach[self.src]
         return int(np.sum(starts & coreach[self.dst]) - sum(reach[v] and coreach[v] for v in self.hidden))
 
-    def rank_point(self, theta: np.ndarray) -> np.ndarray:
-        """The balanced representative of theta: hidden neurons rescaled (phi unchanged) until
-        |incoming|^2 = |outgoing|^2. Ranks there equal ranks at theta (J(T theta) T = J(theta))
-        and do not depend on any prior rescaling; coordinate descent on log s as in the core."""
-        point = theta.copy()
-        for _ in range(BALANCE_SWEEPS):
+    def balanced(self, theta: np.ndarray, normalise: bool = False) -> np.ndarray:
+        """The balanced representative of theta (D,) -> (D,): hidden neurons rescaled (phi unchanged)
+        until |incoming|^2 = |outgoing|^2 at each; with ``normalise``, also divided by the geometric
+        mean of its nonzero |entries| (mirrors PathGraph::balanced in cpp/lifting.cpp).
+
+        Coordinate descent on the log-scales sigma (incoming x e^sigma_v, outgoing x e^-sigma_v),
+        neuron by neuron in index order: sigma_v += (L_out - L_in) / 4, L = log sum of the squared
+        rescaled weights by log-sum-exp on logs centred at their mean, so no square overflows or
+        underflows; a neuron with zero incoming or outgoing weights is left as it is. Stops when no
+        step exceeds BALANCE_TOLERANCE (at most BALANCE_MAX_SWEEPS sweeps).
+        """
+        theta = np.asarray(theta, dtype=np.float64)
+        log_abs, log_mean = _log_abs(theta)
+        log_abs = log_abs - log_mean
+        sigma = np.zeros(self.graph.n_neurons + 1)  # the extra entry, always 0, is a bias's source
+        src = np.where(self.src < 0, self.graph.n_neurons, self.src)
+        groups = [(np.asarray(self.in_params[v], dtype=int), np.asarray(self.out_params[v], dtype=int))
+                  for v in self.hidden]
+
+        def log_sum_squares(group):
+            shifted = log_abs[group] + sigma[self.dst[group]] - sigma[src[group]]
+            top = np.max(shifted) if group.size else -np.inf
+            if top == -np.inf:
+                return -np.inf
+            return 2.0 * top + np.log(np.sum(np.exp(2.0 * (shifted - top))))
+
+        for _ in range(BALANCE_MAX_SWEEPS):
             largest_step = 0.0
-            for v in self.hidden:
-                incoming, outgoing = self.in_params[v], self.out_params[v]
-                norm_in, norm_out = np.sum(point[incoming] ** 2), np.sum(point[outgoing] ** 2)
-                if norm_in == 0.0 or norm_out == 0.0:
+            for v, (incoming, outgoing) in zip(self.hidden, groups):
+                log_in, log_out = log_sum_squares(incoming), log_sum_squares(outgoing)
+                if log_in == -np.inf or log_out == -np.inf:
                     continue
-                scale = np.sqrt(np.sqrt(norm_out / norm_in))
-                point[incoming] *= scale
-                point[outgoing] /= scale
-                largest_step = max(largest_step, abs(np.log(scale)))
-            if largest_step < BALANCE_TOLERANCE:
+                step = 0.25 * (log_out - log_in)  # |in|^2 s^2 = |out|^2 / s^2
+                sigma[v] += step
+                largest_step = max(largest_step, abs(step))
+            if largest_step <= BALANCE_TOLERANCE:
                 break
-        return point
+        moves = sigma[self.dst] - sigma[src]
+        shift = 0.0
+        if normalise:
+            nonzero = theta != 0
+            shift = -(float(np.mean((log_abs + moves)[nonzero])) if np.any(nonzero) else 0.0) - log_mean
+        return times_exp(theta, moves + shift)
+
+    def rank_point(self, theta: np.ndarray) -> np.ndarray:
+        """The normalised balanced representative: J there is J(theta) scaled on both sides by
+        invertible diagonals, so ranks equal ranks at theta, whatever the rescalings or the global
+        scale of theta."""
+        return self.balanced(theta, normalise=True)
 
     def _topological_order(self) -> list:
         indegree = np.zeros(self.graph.n_neurons, dtype=int)
