@@ -28,11 +28,6 @@ import pytest
 EXPECTED_TO_FAIL = {
     ("PolynomialMap", "gradient_flow[LiftedQuadratic]"): "core flows on a PolynomialMap crash (LiftedLoss on a Python lifting)",
     ("PolynomialMap", "gradient_descent[LiftedQuadratic]"): "core flows on a PolynomialMap crash (LiftedLoss on a Python lifting)",
-    ("PolynomialMap", "compare_flows[LiftedQuadratic]"): "core flows on a PolynomialMap crash (LiftedLoss on a Python lifting)",
-    ("PolynomialMap", "intrinsic_metric"): "intrinsic_metric on a PolynomialMap raises KeyError 'poly'",
-    ("PolynomialMap", "intrinsic_flow[LiftedQuadratic]"): "intrinsic_metric on a PolynomialMap raises KeyError 'poly'",
-    ("PolynomialMap", "intrinsic_flow[callable]"): "intrinsic_metric on a PolynomialMap raises KeyError 'poly'",
-    ("PolynomialMap", "compare_flows[callable]"): "intrinsic_metric on a PolynomialMap raises KeyError 'poly'",
 }
 
 MODELS = {
