@@ -183,3 +183,9 @@ sys.stdout.write(flow_bytes("{kind}").hex())
 """)
         assert done.returncode == 0, done.stderr
         assert bytes.fromhex(done.stdout.strip()) == expected
+
+
+def test_regression_on_a_polynomial_map_is_refused_by_name(backend):
+    m = itf.PolynomialMap([{(1, 1): 1}], 2)
+    with pytest.raises(ValueError, match="Regression supports ReLUNet, LinearNet and LinearNeuralODE, got PolynomialMap"):
+        backend.gradient_flow(m, np.array([0.5, 0.3]), Regression(np.ones((2, 2)), np.ones((2, 1))), 1.0)

@@ -161,12 +161,18 @@ class Backend:
         ``out``: an optional preallocated float64, C-contiguous, writeable array of shape (B, d, D)
         that receives the result (and is returned), so that repeated calls reuse one buffer.
         """
-        d, D = model.n_lifted, model.n_params
-        if out is None:
-            return self._batch(model, thetas, "jacobian_batch", d * D, "the batch of Jacobians", True, (d, D))
         thetas = _checks.thetas(model, thetas)
-        out = _checks.output_buffer(out, (thetas.shape[0], d, D), "(B, d, D)", thetas)
-        self._lifting(model, paths=True).jacobian_batch_into(thetas, out.reshape(thetas.shape[0], d * D))
+        shape = (thetas.shape[0], model.n_lifted, model.n_params)
+        if out is None:
+            _checks.check_size(float(np.prod(shape, dtype=float)), "the batch of Jacobians")
+            # NumPy's allocator backs large arrays with huge pages where the system allows it:
+            # first-touch page faults would otherwise cost more than computing the Jacobians.
+            lifting = self._lifting(model, paths=True)
+            out = np.empty(shape)
+        else:
+            out = _checks.output_buffer(out, shape, "(B, d, D)", thetas)
+            lifting = self._lifting(model, paths=True)
+        lifting.jacobian_batch_into(thetas, out.reshape(shape[0], shape[1] * shape[2]))
         return out
 
     def lift_vjp_batch(self, model, thetas, ws) -> np.ndarray:

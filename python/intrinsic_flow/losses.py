@@ -65,7 +65,7 @@ class Regression:
     def check(self, model) -> None:
         from .models import ReLUNet
 
-        if model.kind == "path" and not isinstance(model, ReLUNet):
+        if model.kind not in ("path", "linear", "node") or (model.kind == "path" and not isinstance(model, ReLUNet)):
             raise ValueError(f"Regression supports ReLUNet, LinearNet and LinearNeuralODE, got {type(model).__name__}; "
                              "pass a callable f(z) -> (value, gradient) instead")
         d_in, d_out = _io_sizes(model)
