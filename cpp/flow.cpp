@@ -274,7 +274,8 @@ const char* kNonFinite = "the loss or its gradient is not finite";
 FlowResult integrate_rk4(const GradientField& field, const Vector& theta0, const std::vector<double>& times,
                          const std::vector<bool>& save) {
   FlowResult result;
-  Vector y = theta0, k1, k2, k3, k4;
+  // stages and the next state live in vectors sized once: no allocation per step besides the saves
+  Vector y = theta0, k1, k2, k3, k4, stage(theta0.size()), y_new(theta0.size());
   for (size_t step = 0; step < times.size(); ++step) {
     const double t = times[step];
     const double value = velocity(field, y, k1, result.n_evaluations);
@@ -287,15 +288,18 @@ FlowResult integrate_rk4(const GradientField& field, const Vector& theta0, const
     if (step + 1 == times.size()) break;
     const double h = times[step + 1] - t;
     // classic RK4: y += h (k1 + 2 k2 + 2 k3 + k4) / 6; a non-finite stage makes y_new non-finite
-    velocity(field, y + (0.5 * h) * k1, k2, result.n_evaluations);
-    velocity(field, y + (0.5 * h) * k2, k3, result.n_evaluations);
-    velocity(field, y + h * k3, k4, result.n_evaluations);
-    Vector y_new = y + (h / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4);
+    stage = y + (0.5 * h) * k1;
+    velocity(field, stage, k2, result.n_evaluations);
+    stage = y + (0.5 * h) * k2;
+    velocity(field, stage, k3, result.n_evaluations);
+    stage = y + h * k3;
+    velocity(field, stage, k4, result.n_evaluations);
+    y_new = y + (h / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4);
     if (!y_new.allFinite()) {
       stop(result, t, kNonFinite);
       return result;
     }
-    y = std::move(y_new);
+    y.swap(y_new);
   }
   return result;
 }
