@@ -9,34 +9,50 @@ namespace intrinsic_flow {
 
 namespace {
 
-// Reductions in one fixed order (four interleaved partial sums, combined at the end), whatever the
-// alignment of the data: Eigen's reductions on a Map start their vector loop at the first aligned
-// element, so their rounding depended on where a buffer happened to be allocated (another thread's
-// workspace, an earlier unrelated allocation). These make results bit-identical for a given input.
+// Reductions in one fixed order, whatever the alignment of the data: Eigen's reductions on a Map
+// start their vector loop at the first aligned element, so their rounding depended on where a
+// buffer happened to be allocated (another thread's workspace, an earlier unrelated allocation).
+// These make results bit-identical for a given input. Two accumulators of 8 lanes take alternate
+// blocks of 8 terms (instruction-level parallelism); lane j adds the terms of its blocks at offset
+// j, in order. Fixed-size Eigen arrays over unaligned Maps give elementwise vector code whose
+// rounding cannot depend on alignment; the lanes are then combined in a fixed tree.
+using Lanes = Eigen::Array<double, 8, 1>;
+using LanesMap = Eigen::Map<const Lanes>;
+
+inline double combine(const Lanes& a) {
+  return ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
+}
+
 inline double fixed_dot(const double* x, const double* y, std::int64_t n) {
-  double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+  Lanes even = Lanes::Zero(), odd = Lanes::Zero();
   std::int64_t k = 0;
-  for (; k + 4 <= n; k += 4) {
-    s0 += x[k] * y[k];
-    s1 += x[k + 1] * y[k + 1];
-    s2 += x[k + 2] * y[k + 2];
-    s3 += x[k + 3] * y[k + 3];
+  for (; k + 16 <= n; k += 16) {
+    even += LanesMap(x + k) * LanesMap(y + k);
+    odd += LanesMap(x + k + 8) * LanesMap(y + k + 8);
   }
-  for (; k < n; ++k) s0 += x[k] * y[k];
-  return (s0 + s1) + (s2 + s3);
+  if (k + 8 <= n) {
+    even += LanesMap(x + k) * LanesMap(y + k);
+    k += 8;
+  }
+  double total = combine(even + odd);
+  for (; k < n; ++k) total += x[k] * y[k];
+  return total;
 }
 
 inline double fixed_sum(const double* x, std::int64_t n) {
-  double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+  Lanes even = Lanes::Zero(), odd = Lanes::Zero();
   std::int64_t k = 0;
-  for (; k + 4 <= n; k += 4) {
-    s0 += x[k];
-    s1 += x[k + 1];
-    s2 += x[k + 2];
-    s3 += x[k + 3];
+  for (; k + 16 <= n; k += 16) {
+    even += LanesMap(x + k);
+    odd += LanesMap(x + k + 8);
   }
-  for (; k < n; ++k) s0 += x[k];
-  return (s0 + s1) + (s2 + s3);
+  if (k + 8 <= n) {
+    even += LanesMap(x + k);
+    k += 8;
+  }
+  double total = combine(even + odd);
+  for (; k < n; ++k) total += x[k];
+  return total;
 }
 
 // A per-thread scratch buffer of at least size doubles, reused across calls (no allocation per
