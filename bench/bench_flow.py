@@ -1,14 +1,17 @@
 """Gradient-flow speed: the core against the NumPy reference, diffrax and torchdiffeq.
 
-Two problems: (1) a ReLU net 5 -> 16 -> 2 with hidden biases (D = 128) on 64 samples, mean squared
+Three problems: (1) a ReLU net 5 -> 16 -> 2 with hidden biases (D = 128) on 64 samples, mean squared
 error, 2000 RK4 steps to T = 5; (2) LinearNet [10, 10, 10, 10] (D = 300) on a LiftedQuadratic,
-2000 RK4 steps to T = 1. Each peer runs in its own process (``--peer NAME`` runs one and prints
+2000 RK4 steps to T = 1; (3) "relu_lifted": ReLUNet [8, 32, 32, 4] (D = 1408, d = 32768 paths) on
+a LiftedQuadratic, 20 RK4 steps to T = 0.01 (core and reference only): the right side
+-J^T (w^2 (z - target)) is a vector-Jacobian product on the paths, never the d x D Jacobian. Each peer runs in its own process (``--peer NAME`` runs one and prints
 JSON); the parent prints the ratios measured in this run. diffrax uses Tsit5 with constant steps
 under jax.jit (it has no classic RK4), torchdiffeq its "rk4" (Kutta's 3/8 rule). Peers that are
 not installed are skipped.
 
     python bench/bench_flow.py            # all peers
     python bench/bench_flow.py --repeat 5
+    python bench/bench_flow.py --peers core,reference
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ import numpy as np
 
 PEERS = ["core", "reference", "diffrax", "torchdiffeq"]
 N_STEPS = 2000
+LIFTED_STEPS = 20
 
 
 def problems():
@@ -29,15 +33,18 @@ def problems():
     X, Y = rng.standard_normal((64, 5)), rng.standard_normal((64, 2))
     target = rng.standard_normal(100)
     return {
-        "relu": {"widths": [5, 16, 2], "X": X, "Y": Y, "t_end": 5.0},
-        "linear": {"widths": [10, 10, 10, 10], "target": target, "t_end": 1.0},
+        "relu": {"widths": [5, 16, 2], "X": X, "Y": Y, "t_end": 5.0, "n_steps": N_STEPS},
+        "linear": {"widths": [10, 10, 10, 10], "target": target, "t_end": 1.0, "n_steps": N_STEPS},
+        "relu_lifted": {"widths": [8, 32, 32, 4], "target": rng.standard_normal(8 * 32 * 32 * 4), "t_end": 0.01,
+                        "n_steps": LIFTED_STEPS},
     }
 
 
 def _models():
     import intrinsic_flow as itf
 
-    return {"relu": itf.ReLUNet([5, 16, 2], bias="hidden"), "linear": itf.LinearNet([10, 10, 10, 10])}
+    return {"relu": itf.ReLUNet([5, 16, 2], bias="hidden"), "linear": itf.LinearNet([10, 10, 10, 10]),
+            "relu_lifted": itf.ReLUNet([8, 32, 32, 4])}
 
 
 def initial_thetas():
@@ -63,17 +70,18 @@ def run_intrinsic(backend_name, repeat):
 
     backend = itf if backend_name == "core" else ref
     data, models, thetas = problems(), _models(), initial_thetas()
-    losses = {"relu": Regression(data["relu"]["X"], data["relu"]["Y"]), "linear": LiftedQuadratic(data["linear"]["target"])}
+    losses = {"relu": Regression(data["relu"]["X"], data["relu"]["Y"]), "linear": LiftedQuadratic(data["linear"]["target"]),
+              "relu_lifted": LiftedQuadratic(data["relu_lifted"]["target"])}
     out = {}
-    for name in ("relu", "linear"):
-        t_end = data[name]["t_end"]
+    for name in ("relu", "linear", "relu_lifted"):
+        t_end, n_steps = data[name]["t_end"], data[name]["n_steps"]
 
         def run():
-            return backend.gradient_flow(models[name], thetas[name], losses[name], t_end, n_steps=N_STEPS,
+            return backend.gradient_flow(models[name], thetas[name], losses[name], t_end, n_steps=n_steps,
                                          save_at=[t_end])
 
         seconds, traj = best_of(run, repeat if backend_name == "core" else 1)
-        drift = backend.gradient_flow(models[name], thetas[name], losses[name], t_end, n_steps=N_STEPS,
+        drift = backend.gradient_flow(models[name], thetas[name], losses[name], t_end, n_steps=n_steps,
                                       save_at=[0.0, t_end]).max_drift
         out[name] = {"seconds": seconds, "theta": traj.theta[-1].tolist(), "drift": drift}
     return out
@@ -169,12 +177,13 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--peer", choices=PEERS, help="run one peer in this process and print JSON")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--peers", default=",".join(PEERS), help="comma-separated peers to run (default: all)")
     args = parser.parse_args(argv)
     if args.peer:
         print(json.dumps(run_peer(args.peer, args.repeat)))
         return 0
     results = {}
-    for peer in PEERS:
+    for peer in [p for p in PEERS if p in args.peers.split(",")]:
         proc = subprocess.run([sys.executable, __file__, "--peer", peer, "--repeat", str(args.repeat)],
                               capture_output=True, text=True)
         if proc.returncode != 0:
@@ -183,14 +192,17 @@ def main(argv=None):
             continue
         results[peer] = json.loads(proc.stdout.strip().splitlines()[-1])
     core = results["core"]
-    print(f"\n{N_STEPS} RK4 steps; best of {args.repeat} (reference: 1 run); each peer in its own process")
-    print(f"{'problem':8s} {'peer':12s} {'seconds':>10s} {'core speed-up':>14s} {'max |theta - core|':>20s}")
-    for name in ("relu", "linear"):
+    print(f"\nRK4 ({N_STEPS} steps; relu_lifted {LIFTED_STEPS}); best of {args.repeat} (reference: 1 run); "
+          "each peer in its own process")
+    print(f"{'problem':12s} {'peer':12s} {'seconds':>10s} {'core speed-up':>14s} {'max |theta - core|':>20s}")
+    for name in ("relu", "linear", "relu_lifted"):
         for peer, result in results.items():
+            if name not in result:
+                continue
             r = result[name]
             gap = np.max(np.abs(np.asarray(r["theta"]) - np.asarray(core[name]["theta"])))
-            print(f"{name:8s} {peer:12s} {r['seconds']:10.4f} {r['seconds'] / core[name]['seconds']:13.1f}x {gap:20.2e}")
-        print(f"{name:8s} drift of h along the core flow: {core[name]['drift']:.1e}")
+            print(f"{name:12s} {peer:12s} {r['seconds']:10.4f} {r['seconds'] / core[name]['seconds']:13.1f}x {gap:20.2e}")
+        print(f"{name:12s} drift of h along the core flow: {core[name]['drift']:.1e}")
     return 0
 
 

@@ -1,7 +1,9 @@
 """Speed of the geometry of phi: the core against the NumPy reference, JAX and PyTorch.
 
 Prints ratios measured in this run (higher = the core is faster):
-  1. lift_jacobian_batch + rank on ReLUNet [4,16,16,1], batch 256 (1 and 2 threads);
+  1. lift_jacobian_batch + rank on ReLUNet [4,16,16,1], batch 256 (1 and 2 threads), against a
+     fresh allocation and fill of an array of the same size (the memory-bandwidth floor), and
+     into a reused buffer (out=);
   2. lift_gram + rank on ReLUNet [8,64,64,64,1] (D = 8768): Gram matrix, then the rank
      from the zero pattern (method="exact"); the O(D^3) numerical Gram rank on [8,16,16,16,1];
   3. the same Jacobian batch and ranks with jax (jit(vmap(jacfwd)) + jnp.linalg.matrix_rank)
@@ -47,11 +49,18 @@ def ours():
         times[f"jac{threads}"] = best_time(lambda: itf.lift_jacobian_batch(net, thetas))
         times[f"core{threads}"] = best_time(jac_and_rank(itf))
         times[f"exact{threads}"] = best_time(jac_and_rank(itf, "exact"))
+    shape = (BATCH, net.n_lifted, net.n_params)
+    times["fill"] = best_time(lambda: np.full(shape, 1.0))
+    buffer = np.empty(shape)
+    times["jac_out"] = best_time(lambda: itf.lift_jacobian_batch(net, thetas, out=buffer))
     times["ref_jac"] = best_time(lambda: ref.lift_jacobian_batch(net, thetas), repeat=1)
     times["ref"] = best_time(jac_and_rank(ref), repeat=1)
     times["ref_exact"] = best_time(jac_and_rank(ref, "exact"), repeat=1)
     print(f"   Jacobian batch only        core 1 thread {times['jac1']:.3f}s  2 threads {times['jac2']:.3f}s  "
           f"reference {times['ref_jac']:.3f}s  -> core/ref {ratio(times['ref_jac'], times['jac2'])}")
+    print(f"   fresh allocation + fill of the same {np.prod(shape) * 8 / 2 ** 20:.0f} MiB {times['fill']:.3f}s  -> "
+          f"Jacobian batch (2 threads) / fill {times['jac2'] / times['fill']:.2f}; into a reused buffer "
+          f"(out=) {times['jac_out']:.3f}s, / fill {times['jac_out'] / times['fill']:.2f}")
     print(f"   Jacobian + Gram rank       core 1 thread {times['core1']:.3f}s  2 threads {times['core2']:.3f}s  "
           f"reference {times['ref']:.3f}s  -> core/ref {ratio(times['ref'], times['core2'])}, "
           f"2 threads / 1 thread {ratio(times['core1'], times['core2'])}")

@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "parallel.hpp"
 #include "rank.hpp"
 
 namespace intrinsic_flow {
@@ -121,12 +122,11 @@ RowMatrix criteria_batch(const Lifting& model, const RowMatrixRef& thetas, bool 
   if (inclusion) model.check_ready();
   const Eigen::Index batch = thetas.rows();
   RowMatrix out(batch, criteria_columns);
-#pragma omp parallel for schedule(dynamic, 1)
-  for (Eigen::Index b = 0; b < batch; ++b) {
+  parallel_for_dynamic<Eigen::Index>(batch, true, 1, [&](Eigen::Index b) {
     const Criteria c = criteria(model, thetas.row(b).data(), inclusion);
     out.row(b) << c.rank_lift, c.rank_conserved, c.rank_joint, c.kernel_dim, c.gap_lift, c.gap_conserved,
         c.gap_joint, c.inclusion_residual;
-  }
+  });
   return out;
 }
 

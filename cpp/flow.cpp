@@ -3,8 +3,66 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
+#include <vector>
 
 namespace intrinsic_flow {
+
+namespace {
+
+// Reductions in one fixed order, whatever the alignment of the data: Eigen's reductions on a Map
+// start their vector loop at the first aligned element, so their rounding depended on where a
+// buffer happened to be allocated (another thread's workspace, an earlier unrelated allocation).
+// These make results bit-identical for a given input. Two accumulators of 8 lanes take alternate
+// blocks of 8 terms (instruction-level parallelism); lane j adds the terms of its blocks at offset
+// j, in order. Fixed-size Eigen arrays over unaligned Maps give elementwise vector code whose
+// rounding cannot depend on alignment; the lanes are then combined in a fixed tree.
+using Lanes = Eigen::Array<double, 8, 1>;
+using LanesMap = Eigen::Map<const Lanes>;
+
+inline double combine(const Lanes& a) {
+  return ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
+}
+
+inline double fixed_dot(const double* x, const double* y, std::int64_t n) {
+  Lanes even = Lanes::Zero(), odd = Lanes::Zero();
+  std::int64_t k = 0;
+  for (; k + 16 <= n; k += 16) {
+    even += LanesMap(x + k) * LanesMap(y + k);
+    odd += LanesMap(x + k + 8) * LanesMap(y + k + 8);
+  }
+  if (k + 8 <= n) {
+    even += LanesMap(x + k) * LanesMap(y + k);
+    k += 8;
+  }
+  double total = combine(even + odd);
+  for (; k < n; ++k) total += x[k] * y[k];
+  return total;
+}
+
+inline double fixed_sum(const double* x, std::int64_t n) {
+  Lanes even = Lanes::Zero(), odd = Lanes::Zero();
+  std::int64_t k = 0;
+  for (; k + 16 <= n; k += 16) {
+    even += LanesMap(x + k);
+    odd += LanesMap(x + k + 8);
+  }
+  if (k + 8 <= n) {
+    even += LanesMap(x + k);
+    k += 8;
+  }
+  double total = combine(even + odd);
+  for (; k < n; ++k) total += x[k];
+  return total;
+}
+
+// A per-thread scratch buffer of at least size doubles, reused across calls (no allocation per
+// right-side evaluation once it has grown).
+inline double* scratch(std::vector<double>& buffer, std::int64_t size) {
+  if (static_cast<std::int64_t>(buffer.size()) < size) buffer.resize(static_cast<std::size_t>(size));
+  return buffer.data();
+}
+
+}  // namespace
 
 QuadraticObjective::QuadraticObjective(Vector target, Vector weights_squared)
     : target_(std::move(target)), weights_squared_(std::move(weights_squared)) {
@@ -13,11 +71,19 @@ QuadraticObjective::QuadraticObjective(Vector target, Vector weights_squared)
 }
 
 double QuadraticObjective::value_and_gradient(const double* lifted, double* gradient) const {
-  Eigen::Map<const Vector> z(lifted, target_.size());
-  Eigen::Map<Vector> grad(gradient, target_.size());
-  const Vector residual = z - target_;
-  grad = weights_squared_.cwiseProduct(residual);
-  return 0.5 * residual.dot(grad);
+  const std::int64_t d = target_.size();
+  const double* target = target_.data();
+  const double* weights_squared = weights_squared_.data();
+  for (std::int64_t p = 0; p < d; ++p) gradient[p] = weights_squared[p] * (lifted[p] - target[p]);
+  // f = 1/2 sum_p (z_p - t_p) w_p^2 (z_p - t_p), summed in a fixed order
+  double s0 = 0.0, s1 = 0.0;
+  std::int64_t p = 0;
+  for (; p + 2 <= d; p += 2) {
+    s0 += (lifted[p] - target[p]) * gradient[p];
+    s1 += (lifted[p + 1] - target[p + 1]) * gradient[p + 1];
+  }
+  for (; p < d; ++p) s0 += (lifted[p] - target[p]) * gradient[p];
+  return 0.5 * (s0 + s1);
 }
 
 MatrixRegressionObjective::MatrixRegressionObjective(RowMatrix inputs, RowMatrix targets)
@@ -27,20 +93,37 @@ MatrixRegressionObjective::MatrixRegressionObjective(RowMatrix inputs, RowMatrix
 }
 
 double MatrixRegressionObjective::value_and_gradient(const double* lifted, double* gradient) const {
-  const auto n = static_cast<double>(inputs_.rows());
-  ConstMatrixMap Z(lifted, targets_.cols(), inputs_.cols());
-  const RowMatrix residual = inputs_ * Z.transpose() - targets_;  // (n, n_out)
-  MatrixMap(gradient, targets_.cols(), inputs_.cols()) = residual.transpose() * inputs_ / n;
-  return 0.5 * residual.squaredNorm() / n;
+  // residual R = X Z^T - Y (n, n_out); grad = R^T X / n; f = |R|^2 / (2n). Plain loops in a fixed
+  // order into a per-thread buffer: bit-identical results, nothing allocated per evaluation.
+  const std::int64_t n = inputs_.rows(), n_in = inputs_.cols(), n_out = targets_.cols();
+  thread_local std::vector<double> buffer;
+  double* residual = scratch(buffer, n * n_out);
+  const double* X = inputs_.data();
+  const double* Y = targets_.data();
+  for (std::int64_t s = 0; s < n; ++s)
+    for (std::int64_t i = 0; i < n_out; ++i)
+      residual[s * n_out + i] = fixed_dot(X + s * n_in, lifted + i * n_in, n_in) - Y[s * n_out + i];
+  std::fill(gradient, gradient + n_out * n_in, 0.0);
+  for (std::int64_t s = 0; s < n; ++s)
+    for (std::int64_t i = 0; i < n_out; ++i) {
+      const double r = residual[s * n_out + i];
+      for (std::int64_t j = 0; j < n_in; ++j) gradient[i * n_in + j] += r * X[s * n_in + j];
+    }
+  const double count = static_cast<double>(n);
+  for (std::int64_t k = 0; k < n_out * n_in; ++k) gradient[k] /= count;
+  return 0.5 * fixed_dot(residual, residual, n * n_out) / count;
 }
 
 double LiftedLoss::value_and_gradient(const double* theta, double* gradient) const {
-  const auto d = lifting_.n_lifted();
-  Vector lifted(d), lifted_gradient(d);
-  lifting_.lift(theta, lifted.data());
-  const double value = objective_->value_and_gradient(lifted.data(), lifted_gradient.data());
-  const RowMatrix jac = lift_jacobian(lifting_, theta);
-  Eigen::Map<Vector>(gradient, lifting_.n_params()) = jac.transpose() * lifted_gradient;
+  // grad l = J^T grad f(z) as a vector-Jacobian product: O(d + paths x depth) for the
+  // path-lifting instead of forming the d x D Jacobian; z and grad f in a per-thread buffer.
+  const std::int64_t d = lifting_.n_lifted();
+  thread_local std::vector<double> buffer;
+  double* lifted = scratch(buffer, 2 * d);
+  double* lifted_gradient = lifted + d;
+  lifting_.lift(theta, lifted);
+  const double value = objective_->value_and_gradient(lifted, lifted_gradient);
+  lifting_.vjp(theta, lifted_gradient, gradient);
   return value;
 }
 
@@ -67,7 +150,7 @@ double NetworkRegression::value_and_gradient(const double* theta, double* gradie
   double value = 0.0;
   backpropagate(theta, gradient, [&](ConstMatrixMap output_t, MatrixMap output_gradient_t) {
     output_gradient_t = output_t - targets_t_;
-    value = 0.5 * output_gradient_t.squaredNorm() / n;
+    value = 0.5 * fixed_dot(output_gradient_t.data(), output_gradient_t.data(), output_gradient_t.size()) / n;
     output_gradient_t /= n;
   });
   return value;
@@ -125,10 +208,9 @@ void NetworkRegression::backpropagate(const double* theta, double* gradient, Out
     const double* below = layer_input(l);
     const double* weight = theta + weight_offsets_[l];
     for (int j = 0; j < out; ++j) {  // grad W = delta act^T: dot products over the samples
-      const Eigen::Map<const Vector> delta_row(delta + j * n, n);
-      for (int i = 0; i < in; ++i)
-        gradient[weight_offsets_[l] + j * in + i] = delta_row.dot(Eigen::Map<const Vector>(below + i * n, n));
-      if (has_bias_[l]) gradient[bias_offsets_[l] + j] = delta_row.sum();
+      const double* delta_row = delta + j * n;
+      for (int i = 0; i < in; ++i) gradient[weight_offsets_[l] + j * in + i] = fixed_dot(delta_row, below + i * n, n);
+      if (has_bias_[l]) gradient[bias_offsets_[l] + j] = fixed_sum(delta_row, n);
     }
     if (l > 0) {  // below_delta = W^T delta, masked by relu'(pre[l-1]) (sigma'(0) = 0)
       const double* pre_below = base + pre_at[l - 1];
@@ -154,16 +236,19 @@ ChainLiftedLoss::ChainLiftedLoss(std::vector<int> widths, std::shared_ptr<const 
 // gradient is the backpropagation of grad f(Z)^T. For the neural ODE W_k = I + A_k / K.
 double ChainLiftedLoss::value_and_gradient(const double* theta, double* gradient) const {
   const int D = chain_.n_params();
-  Vector factors = Eigen::Map<const Vector>(theta, D);
+  thread_local std::vector<double> buffer;  // W_k = I + A_k / K, reused: no allocation per evaluation
+  const double* factors = theta;
   if (scale_ != 0.0) {
-    factors *= scale_;
+    double* scaled = scratch(buffer, D);
+    for (int e = 0; e < D; ++e) scaled[e] = scale_ * theta[e];
     const int n = chain_.widths().front();
     for (int k = 0; k * n * n < D; ++k)
-      for (int i = 0; i < n; ++i) factors[static_cast<std::int64_t>(k) * n * n + i * n + i] += 1.0;
+      for (int i = 0; i < n; ++i) scaled[static_cast<std::int64_t>(k) * n * n + i * n + i] += 1.0;
+    factors = scaled;
   }
   double value = 0.0;
   // on X = I the transposed output of the chain is Z itself, and its gradient grad f(Z)
-  chain_.backpropagate(factors.data(), gradient, [&](ConstMatrixMap Z, MatrixMap lifted_gradient) {
+  chain_.backpropagate(factors, gradient, [&](ConstMatrixMap Z, MatrixMap lifted_gradient) {
     value = objective_->value_and_gradient(Z.data(), lifted_gradient.data());
   });
   if (scale_ != 0.0) Eigen::Map<Vector>(gradient, D) *= scale_;
@@ -174,14 +259,14 @@ namespace {
 
 // The right side theta' = -grad l; returns l, or NaN when theta, l or the gradient is not finite.
 double velocity(const GradientField& field, const Vector& theta, Vector& out, long& n_evaluations) {
+  out.resize(theta.size());  // no allocation once out has its size
   if (!theta.allFinite()) {
-    out = Vector::Constant(theta.size(), std::nan(""));
+    out.setConstant(std::nan(""));
     return std::nan("");
   }
-  Vector gradient(theta.size());
-  const double value = field.value_and_gradient(theta.data(), gradient.data());
+  const double value = field.value_and_gradient(theta.data(), out.data());
   ++n_evaluations;
-  out = -gradient;
+  out = -out;
   if (!std::isfinite(value) || !out.allFinite()) return std::nan("");
   return value;
 }
@@ -209,7 +294,8 @@ constexpr double rk45_min_step = 1e-12;  // the messages below print it
 FlowResult integrate_rk4(const GradientField& field, const Vector& theta0, const std::vector<double>& times,
                          const std::vector<bool>& save) {
   FlowResult result;
-  Vector y = theta0, k1, k2, k3, k4;
+  // stages and the next state live in vectors sized once: no allocation per step besides the saves
+  Vector y = theta0, k1, k2, k3, k4, stage(theta0.size()), y_new(theta0.size());
   for (size_t step = 0; step < times.size(); ++step) {
     const double t = times[step];
     const double value = velocity(field, y, k1, result.n_evaluations);
@@ -222,15 +308,18 @@ FlowResult integrate_rk4(const GradientField& field, const Vector& theta0, const
     if (step + 1 == times.size()) break;
     const double h = times[step + 1] - t;
     // classic RK4: y += h (k1 + 2 k2 + 2 k3 + k4) / 6; a non-finite stage makes y_new non-finite
-    velocity(field, y + (0.5 * h) * k1, k2, result.n_evaluations);
-    velocity(field, y + (0.5 * h) * k2, k3, result.n_evaluations);
-    velocity(field, y + h * k3, k4, result.n_evaluations);
-    Vector y_new = y + (h / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4);
+    stage = y + (0.5 * h) * k1;
+    velocity(field, stage, k2, result.n_evaluations);
+    stage = y + (0.5 * h) * k2;
+    velocity(field, stage, k3, result.n_evaluations);
+    stage = y + h * k3;
+    velocity(field, stage, k4, result.n_evaluations);
+    y_new = y + (h / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4);
     if (!y_new.allFinite()) {
       stop(result, t, kNonFinite);
       return result;
     }
-    y = std::move(y_new);
+    y.swap(y_new);
   }
   return result;
 }

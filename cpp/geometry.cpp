@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
+#include <string>
 
 #include "parallel.hpp"
 #include "rank.hpp"
@@ -12,6 +13,23 @@ namespace intrinsic_flow {
 void Lifting::gram(const double* theta, double* gram_out) const {
   const RowMatrix jac = lift_jacobian(*this, theta);
   MatrixMap(gram_out, n_params(), n_params()).noalias() = jac.transpose() * jac;
+}
+
+void Lifting::vjp(const double* theta, const double* w, double* out) const {
+  const RowMatrix jac = lift_jacobian(*this, theta);
+  const Eigen::Map<const Vector> weights(w, jac.rows());
+  for (Eigen::Index e = 0; e < jac.cols(); ++e) out[e] = 0.0;
+  for (Eigen::Index q = 0; q < jac.rows(); ++q)  // fixed summation order: bit-identical results
+    for (Eigen::Index e = 0; e < jac.cols(); ++e) out[e] += weights[q] * jac(q, e);
+}
+
+void Lifting::jvp(const double* theta, const double* v, double* out) const {
+  const RowMatrix jac = lift_jacobian(*this, theta);
+  for (Eigen::Index q = 0; q < jac.rows(); ++q) {
+    double total = 0.0;
+    for (Eigen::Index e = 0; e < jac.cols(); ++e) total += jac(q, e) * v[e];
+    out[q] = total;
+  }
 }
 
 void Lifting::rank_point(const double* theta, double* point) const { std::copy(theta, theta + n_params(), point); }
@@ -103,17 +121,32 @@ RankResult rank_at_representative(const Lifting& model, const double* theta, dou
   return result;
 }
 
-// Runs fill(b, row) for every sample b, in parallel; each row is written by one thread only.
+void check_columns(const RowMatrixRef& matrix, std::int64_t expected, const char* name, const char* what) {
+  if (matrix.cols() != expected)
+    throw std::invalid_argument(std::string(name) + " has " + std::to_string(matrix.cols()) + " columns, expected " +
+                                what + " = " + std::to_string(expected));
+}
+
+// Runs fill(b, row) for every sample b, in parallel, into out (batch rows of width values); each
+// row is written by one thread only.
 template <typename Fill>
-RowMatrix per_sample(const Lifting& model, const RowMatrixRef& thetas, std::int64_t width, bool needs_paths, Fill fill) {
-  if (thetas.cols() != model.n_params())
-    throw std::invalid_argument("thetas has " + std::to_string(thetas.cols()) + " columns, expected n_params = " +
-                                std::to_string(model.n_params()));
+void per_sample_into(const Lifting& model, const RowMatrixRef& thetas, std::int64_t width, bool needs_paths,
+                     double* out, Fill fill) {
+  check_columns(thetas, model.n_params(), "thetas", "n_params");
   if (needs_paths) model.check_ready();
   const Eigen::Index batch = thetas.rows();
-  RowMatrix out(batch, width);
-#pragma omp parallel for schedule(dynamic, 1) if (batch > 1)
-  for (Eigen::Index b = 0; b < batch; ++b) fill(thetas.row(b).data(), out.row(b).data());
+  parallel_for_dynamic<Eigen::Index>(batch, batch > 1, 1, [&](Eigen::Index b) {
+    fill(b, thetas.row(b).data(), out + static_cast<std::int64_t>(b) * width);
+  });
+}
+
+template <typename Fill>
+RowMatrix per_sample(const Lifting& model, const RowMatrixRef& thetas, std::int64_t width, bool needs_paths, Fill fill) {
+  check_columns(thetas, model.n_params(), "thetas", "n_params");
+  if (needs_paths) model.check_ready();  // before allocating
+  RowMatrix out(thetas.rows(), width);
+  per_sample_into(model, thetas, width, needs_paths, out.data(),
+                  [&](Eigen::Index, const double* t, double* row) { fill(t, row); });
   return out;
 }
 
@@ -134,6 +167,33 @@ RowMatrix lift_batch(const Lifting& model, const RowMatrixRef& thetas) {
 RowMatrix jacobian_batch(const Lifting& model, const RowMatrixRef& thetas) {
   return per_sample(model, thetas, model.n_lifted() * model.n_params(), true,
                     [&](const double* t, double* out) { model.jacobian(t, out); });
+}
+
+void jacobian_batch_into(const Lifting& model, const RowMatrixRef& thetas, double* out) {
+  per_sample_into(model, thetas, model.n_lifted() * model.n_params(), true, out,
+                  [&](Eigen::Index, const double* t, double* row) { model.jacobian(t, row); });
+}
+
+RowMatrix vjp_batch(const Lifting& model, const RowMatrixRef& thetas, const RowMatrixRef& ws) {
+  check_columns(ws, model.n_lifted(), "ws", "n_lifted");
+  if (ws.rows() != thetas.rows()) throw std::invalid_argument("ws and thetas have different numbers of rows");
+  check_columns(thetas, model.n_params(), "thetas", "n_params");
+  model.check_ready();
+  RowMatrix out(thetas.rows(), model.n_params());
+  per_sample_into(model, thetas, model.n_params(), true, out.data(),
+                  [&](Eigen::Index b, const double* t, double* row) { model.vjp(t, ws.row(b).data(), row); });
+  return out;
+}
+
+RowMatrix jvp_batch(const Lifting& model, const RowMatrixRef& thetas, const RowMatrixRef& vs) {
+  check_columns(vs, model.n_params(), "vs", "n_params");
+  if (vs.rows() != thetas.rows()) throw std::invalid_argument("vs and thetas have different numbers of rows");
+  check_columns(thetas, model.n_params(), "thetas", "n_params");
+  model.check_ready();
+  RowMatrix out(thetas.rows(), model.n_lifted());
+  per_sample_into(model, thetas, model.n_lifted(), true, out.data(),
+                  [&](Eigen::Index b, const double* t, double* row) { model.jvp(t, vs.row(b).data(), row); });
+  return out;
 }
 
 RowMatrix metric_batch(const Lifting& model, const RowMatrixRef& thetas) {

@@ -21,6 +21,10 @@ class Lifting {
   virtual void lift(const double* theta, double* lifted) const = 0;                    // (d,)
   virtual void jacobian(const double* theta, double* jac) const = 0;                   // (d, D)
   virtual void jacobian_derivative(const double* theta, const double* direction, double* djac) const = 0;
+  // Products with J = dphi(theta) without forming it (the defaults form J; every model of the
+  // core overrides them): vjp writes J^T w (D,) for w (d,), jvp writes J v (d,) for v (D,).
+  virtual void vjp(const double* theta, const double* w, double* out) const;
+  virtual void jvp(const double* theta, const double* v, double* out) const;
   virtual void conserved(const double* theta, double* laws) const = 0;                 // (N,)
   virtual void conserved_jacobian(const double* theta, double* jac) const = 0;         // (N, D)
   // G = J^T J (D, D); the default forms J.
@@ -58,6 +62,10 @@ RankResult rank_joint(const Lifting& model, const double* theta, double rtol);
 // Batched evaluations: thetas (B, D) -> one row per sample, in parallel over samples.
 RowMatrix lift_batch(const Lifting& model, const RowMatrixRef& thetas);
 RowMatrix jacobian_batch(const Lifting& model, const RowMatrixRef& thetas);        // (B, d*D)
+// The same into a caller's buffer out (B, d*D), row-major, rows contiguous.
+void jacobian_batch_into(const Lifting& model, const RowMatrixRef& thetas, double* out);
+RowMatrix vjp_batch(const Lifting& model, const RowMatrixRef& thetas, const RowMatrixRef& ws);  // (B, D)
+RowMatrix jvp_batch(const Lifting& model, const RowMatrixRef& thetas, const RowMatrixRef& vs);  // (B, d)
 RowMatrix metric_batch(const Lifting& model, const RowMatrixRef& thetas);          // (B, d*d)
 RowMatrix conserved_batch(const Lifting& model, const RowMatrixRef& thetas);
 RowMatrix conserved_jacobian_batch(const Lifting& model, const RowMatrixRef& thetas);

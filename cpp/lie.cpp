@@ -341,21 +341,19 @@ int value_rank(const std::vector<Field>& fields, const Point& point, int n) {
     return echelon.rank();
   }
   std::vector<std::vector<std::pair<int, u64>>> values(d);  // sparse: a path touches few parameters
-#pragma omp parallel for schedule(dynamic, 64) if (worth_threads(double(d) * n))
-  for (long q = 0; q < static_cast<long>(d); ++q) {
+  parallel_for_dynamic<long>(static_cast<long>(d), worth_threads(double(d) * n), 64, [&](long q) {
     const std::vector<u64> dense = value_at(fields[q], point, n);
     for (int k = 0; k < n; ++k)
       if (dense[k]) values[q].emplace_back(k, dense[k]);
-  }
+  });
   std::vector<std::vector<u64>> compressed(n, std::vector<u64>(n, 0));
-#pragma omp parallel for schedule(static) if (worth_threads(double(d) * n))
-  for (int s = 0; s < n; ++s) {
+  parallel_for_static<int>(n, worth_threads(double(d) * n), [&](int s) {
     auto& row = compressed[s];
     for (std::size_t q = 0; q < d; ++q) {
       const u64 r = random_entry(static_cast<u64>(s) * d + q);
       for (const auto& [k, value] : values[q]) row[k] = add(row[k], mul(r, value));
     }
-  }
+  });
   for (auto& v : compressed) echelon.add(v);
   return echelon.rank();
 }
@@ -477,11 +475,11 @@ LieTraceResult lie_trace_modular(const TermTable& lifted, const TermTable& laws,
   }
   check_bytes(8.0 * n * n * (basis.size() + 1), max_bytes, "the Jacobians at the point of the basis fields");
   std::vector<std::vector<u64>> base_jac(basis.size()), base_value(basis.size());
-#pragma omp parallel for schedule(dynamic) if (worth_threads(double(basis.size()) * n * n))
-  for (long j = 0; j < static_cast<long>(basis.size()); ++j) {
-    base_jac[j] = jacobian_at(*basis[j], point, n);
-    base_value[j] = value_at(*basis[j], point, n);
-  }
+  parallel_for_dynamic<long>(static_cast<long>(basis.size()), worth_threads(double(basis.size()) * n * n), 1,
+                             [&](long j) {
+                               base_jac[j] = jacobian_at(*basis[j], point, n);
+                               base_value[j] = value_at(*basis[j], point, n);
+                             });
 
   std::vector<Field> newest_storage;
   std::vector<const Field*> newest = basis;
@@ -490,9 +488,8 @@ LieTraceResult lie_trace_modular(const TermTable& lifted, const TermTable& laws,
     for (const Field* g : newest) {
       const std::vector<u64> jac_g = jacobian_at(*g, point, n), value_g = value_at(*g, point, n);
       std::vector<std::vector<u64>> candidates(basis.size());
-#pragma omp parallel for schedule(static) if (worth_threads(double(basis.size()) * n * n))
-      for (long j = 0; j < static_cast<long>(basis.size()); ++j)
-        candidates[j] = bracket_value(jac_g, base_value[j], base_jac[j], value_g, n);
+      parallel_for_static<long>(static_cast<long>(basis.size()), worth_threads(double(basis.size()) * n * n),
+                                [&](long j) { candidates[j] = bracket_value(jac_g, base_value[j], base_jac[j], value_g, n); });
       for (std::size_t j = 0; j < basis.size() && echelon.rank() < bound; ++j)
         if (echelon.add(std::move(candidates[j]))) kept.emplace_back(basis[j], g);
       if (echelon.rank() == bound) break;
@@ -507,8 +504,8 @@ LieTraceResult lie_trace_modular(const TermTable& lifted, const TermTable& laws,
     for (const auto& [f, g] : kept) work += bracket_work(*f, *g, n);
     check_bytes(48.0 * work, max_bytes, "the Lie brackets of the next level");
     std::vector<Field> next(kept.size());
-#pragma omp parallel for schedule(dynamic) if (worth_threads(work))
-    for (long k = 0; k < static_cast<long>(kept.size()); ++k) next[k] = bracket(*kept[k].first, *kept[k].second, n);
+    parallel_for_dynamic<long>(static_cast<long>(kept.size()), worth_threads(work), 1,
+                               [&](long k) { next[k] = bracket(*kept[k].first, *kept[k].second, n); });
     newest_storage = std::move(next);
     newest.clear();
     for (const auto& f : newest_storage) newest.push_back(&f);

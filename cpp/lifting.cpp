@@ -6,6 +6,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "parallel.hpp"
+
 namespace intrinsic_flow {
 
 namespace {
@@ -188,20 +190,63 @@ void PathGraph::lift(const double* theta, double* lifted) const {
 void PathGraph::jacobian(const double* theta, double* jac) const {
   const std::int64_t d = static_cast<std::int64_t>(path_offsets_.size()) - 1;
   const int D = n_params();
-  std::fill(jac, jac + d * D, 0.0);
-  std::vector<double> prefix(max_path_length_ + 1);
+  constexpr int kStackPath = 64;
+  double stack_prefix[kStackPath + 1];
+  std::vector<double> heap_prefix(max_path_length_ >= kStackPath ? max_path_length_ + 1 : 0);
+  double* prefix = max_path_length_ >= kStackPath ? heap_prefix.data() : stack_prefix;
   for (std::int64_t q = 0; q < d; ++q) {
     const int* params = path_params_.data() + path_offsets_[q];
     const int length = static_cast<int>(path_offsets_[q + 1] - path_offsets_[q]);
-    // d/d theta_e of a product: product of the other factors, by prefix and suffix products
-    // (no division, so zero weights are handled).
+    // Row by row: zero it, then write its few nonzeros while it is still in cache (one pass
+    // over the d x D output). d/d theta_e of a product: the product of the other factors, by
+    // prefix and suffix products (no division, so zero weights are handled).
+    double* row = jac + q * D;
+    std::fill(row, row + D, 0.0);
     prefix[0] = 1.0;
     for (int k = 0; k < length; ++k) prefix[k + 1] = prefix[k] * theta[params[k]];
     double suffix = 1.0;
     for (int k = length - 1; k >= 0; --k) {
-      jac[q * D + params[k]] = prefix[k] * suffix;
+      row[params[k]] = prefix[k] * suffix;
       suffix *= theta[params[k]];
     }
+  }
+}
+
+void PathGraph::vjp(const double* theta, const double* w, double* out) const {
+  // (J^T w)_e = sum_{p ∋ e} w_p prod_{g in p, g != e} theta_g: one prefix/suffix sweep per path,
+  // O(paths x depth); contributions reach each out[e] in path order, whatever the threads.
+  const std::int64_t d = static_cast<std::int64_t>(path_offsets_.size()) - 1;
+  std::fill(out, out + n_params(), 0.0);
+  constexpr int kStackPath = 64;
+  double stack_prefix[kStackPath + 1];
+  std::vector<double> heap_prefix(max_path_length_ >= kStackPath ? max_path_length_ + 1 : 0);
+  double* prefix = max_path_length_ >= kStackPath ? heap_prefix.data() : stack_prefix;
+  for (std::int64_t q = 0; q < d; ++q) {
+    const int* params = path_params_.data() + path_offsets_[q];
+    const int length = static_cast<int>(path_offsets_[q + 1] - path_offsets_[q]);
+    const double weight = w[q];
+    prefix[0] = 1.0;
+    for (int k = 0; k < length; ++k) prefix[k + 1] = prefix[k] * theta[params[k]];
+    double suffix = 1.0;
+    for (int k = length - 1; k >= 0; --k) {
+      out[params[k]] += weight * (prefix[k] * suffix);
+      suffix *= theta[params[k]];
+    }
+  }
+}
+
+void PathGraph::jvp(const double* theta, const double* v, double* out) const {
+  // (J v)_p = sum_{e in p} v_e prod_{g in p, g != e} theta_g, the derivative of the product along
+  // v: carried as a dual number (product, derivative) along the path, O(paths x depth).
+  const std::int64_t d = static_cast<std::int64_t>(path_offsets_.size()) - 1;
+  for (std::int64_t q = 0; q < d; ++q) {
+    double product = 1.0, derivative = 0.0;
+    for (std::int64_t k = path_offsets_[q]; k < path_offsets_[q + 1]; ++k) {
+      const int e = path_params_[k];
+      derivative = derivative * theta[e] + product * v[e];
+      product *= theta[e];
+    }
+    out[q] = derivative;
   }
 }
 
@@ -282,8 +327,7 @@ void PathGraph::gram(const double* theta, double* gram_out) const {
   // G_ee = F(src e) B(dst e); for e before f on a path,
   // G_ef = theta_e theta_f F(src e) N(dst e, src f) B(dst f)   (main_paper §3.3).
   // Row by row, each entry from both orders (one of them is zero in a DAG): contiguous writes.
-#pragma omp parallel for schedule(static) if (static_cast<std::int64_t>(D) * D > 1000000)
-  for (int e = 0; e < D; ++e) {
+  parallel_for_static<int>(D, static_cast<std::int64_t>(D) * D > 1000000, [&](int e) {
     double* row = gram_out + static_cast<std::int64_t>(e) * D;
     const int dst_e = param_dst_[e], src_e = param_src_[e];
     for (int f = 0; f < D; ++f) {
@@ -293,7 +337,7 @@ void PathGraph::gram(const double* theta, double* gram_out) const {
       row[f] = value * theta[e] * theta[f];
     }
     row[e] = start[e] * back[e];
-  }
+  });
 }
 
 int PathGraph::exact_rank(const double* theta) const {

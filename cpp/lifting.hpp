@@ -54,6 +54,9 @@ class PathGraph : public Lifting {
   void jacobian(const double* theta, double* jac) const override;
   // Directional derivative of the Jacobian along v: (d, D).
   void jacobian_derivative(const double* theta, const double* direction, double* djac) const override;
+  // J^T w (D,) and J v (d,) on the path table, O(paths x depth), without forming J.
+  void vjp(const double* theta, const double* w, double* out) const override;
+  void jvp(const double* theta, const double* v, double* out) const override;
   // Known laws h_v = |in(v)|^2 - |out(v)|^2 per hidden neuron, and their Jacobian (H, D).
   void conserved(const double* theta, double* laws) const override;
   void conserved_jacobian(const double* theta, double* jac) const override;

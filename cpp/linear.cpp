@@ -76,6 +76,29 @@ void LinearChain::jacobian(const double* theta, double* jac) const {
   fill_jacobian(suffix, prefix, jac, false);
 }
 
+void LinearChain::vjp(const double* theta, const double* w, double* out) const {
+  std::vector<RowMatrix> prefix, suffix;
+  products(theta, prefix, suffix);
+  const ConstMatrixMap G(w, widths_.back(), widths_.front());
+  const int L = static_cast<int>(widths_.size()) - 1;
+  for (int l = 0; l < L; ++l) {
+    const RowMatrix left = suffix[l + 1].transpose() * G;  // (d_{l+1}, d_0)
+    MatrixMap(out + offsets_[l], widths_[l + 1], widths_[l]).noalias() = left * prefix[l].transpose();
+  }
+}
+
+void LinearChain::jvp(const double* theta, const double* v, double* out) const {
+  std::vector<RowMatrix> prefix, suffix;
+  products(theta, prefix, suffix);
+  const int L = static_cast<int>(widths_.size()) - 1;
+  RowMatrix total = RowMatrix::Zero(widths_.back(), widths_.front());
+  for (int l = 0; l < L; ++l) {
+    const RowMatrix right = layer(v, l) * prefix[l];  // (d_{l+1}, d_0)
+    total.noalias() += suffix[l + 1] * right;
+  }
+  MatrixMap(out, widths_.back(), widths_.front()) = total;
+}
+
 void LinearChain::jacobian_derivative(const double* theta, const double* direction, double* djac) const {
   std::vector<RowMatrix> prefix, suffix, dprefix, dsuffix;
   products(theta, prefix, suffix);

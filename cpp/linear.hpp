@@ -21,6 +21,10 @@ class LinearChain : public Lifting {
   // J[(i, j), W_l[a, b]] = (W_L..W_{l+1})[i, a] (W_{l-1}..W_1)[b, j]
   void jacobian(const double* theta, double* jac) const override;
   void jacobian_derivative(const double* theta, const double* direction, double* djac) const override;
+  // With G = w as (d_L, d_0) and V_l = v on layer l, through the products (J never formed):
+  // J^T w = (suffix[l+1]^T G prefix[l]^T)_l and J v = sum_l suffix[l+1] V_l prefix[l].
+  void vjp(const double* theta, const double* w, double* out) const override;
+  void jvp(const double* theta, const double* v, double* out) const override;
   // H_l = W_{l+1}^T W_{l+1} - W_l W_l^T, upper triangles row by row, l = 1..L-1.
   void conserved(const double* theta, double* laws) const override;
   void conserved_jacobian(const double* theta, double* jac) const override;

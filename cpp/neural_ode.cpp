@@ -28,6 +28,16 @@ void LinearNeuralODE::jacobian(const double* theta, double* jac) const {
   Eigen::Map<Vector>(jac, n_lifted() * n_params()) /= static_cast<double>(n_steps_);
 }
 
+void LinearNeuralODE::vjp(const double* theta, const double* w, double* out) const {
+  chain_.vjp(factors(theta).data(), w, out);
+  Eigen::Map<Vector>(out, n_params()) /= static_cast<double>(n_steps_);
+}
+
+void LinearNeuralODE::jvp(const double* theta, const double* v, double* out) const {
+  chain_.jvp(factors(theta).data(), v, out);
+  Eigen::Map<Vector>(out, n_lifted()) /= static_cast<double>(n_steps_);
+}
+
 void LinearNeuralODE::jacobian_derivative(const double* theta, const double* direction, double* djac) const {
   const Vector du = Eigen::Map<const Vector>(direction, n_params()) / static_cast<double>(n_steps_);
   chain_.jacobian_derivative(factors(theta).data(), du.data(), djac);

@@ -22,6 +22,9 @@ class LinearNeuralODE : public Lifting {
   void lift(const double* theta, double* lifted) const override;
   void jacobian(const double* theta, double* jac) const override;
   void jacobian_derivative(const double* theta, const double* direction, double* djac) const override;
+  // J = J_chain(u) / K: J^T w = J_chain(u)^T w / K and J v = J_chain(u) v / K.
+  void vjp(const double* theta, const double* w, double* out) const override;
+  void jvp(const double* theta, const double* v, double* out) const override;
   void conserved(const double* theta, double* laws) const override;
   void conserved_jacobian(const double* theta, double* jac) const override;
 

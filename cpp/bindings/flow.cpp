@@ -40,6 +40,16 @@ void check_theta(const GradientField& field, const VecRef& theta) {
                                 std::to_string(field.n_params()));
 }
 
+// The core model behind a LiftedLoss, taken as a plain object and checked here: a wrong type is a
+// TypeError naming it. (Declared as `const Lifting&` with keep_alive, a failed conversion crashed
+// the interpreter instead of raising.)
+const Lifting& core_lifting(const py::object& model) {
+  if (!py::isinstance<Lifting>(model))
+    throw py::type_error("lifting must be a core model (intrinsic_flow._core.Lifting: PathGraph, LinearChain or "
+                         "LinearNeuralODE), got " + std::string(py::str(py::type::of(model).attr("__name__"))));
+  return model.cast<const Lifting&>();
+}
+
 void check_grid(const std::vector<double>& times, const std::vector<bool>& save) {
   if (times.empty() || times.size() != save.size())
     throw std::invalid_argument("the time grid and the save mask must be non-empty and of equal length");
@@ -65,12 +75,14 @@ void define_flow(py::module_& m) {
       }, py::arg("theta"));
 
   py::class_<LiftedLoss, GradientField>(m, "LiftedLoss")
-      .def_static("quadratic", [](const Lifting& lifting, Vector target, Vector weights_squared) {
+      .def_static("quadratic", [](const py::object& model, Vector target, Vector weights_squared) {
+        const Lifting& lifting = core_lifting(model);
         if (target.size() != lifting.n_lifted()) throw std::invalid_argument("target must have length n_lifted");
         lifting.check_ready();
         return std::make_unique<LiftedLoss>(lifting, std::make_shared<QuadraticObjective>(std::move(target), std::move(weights_squared)));
       }, py::arg("lifting"), py::arg("target"), py::arg("weights_squared"), py::keep_alive<0, 1>())
-      .def_static("matrix_regression", [](const Lifting& lifting, RowMatrix inputs, RowMatrix targets) {
+      .def_static("matrix_regression", [](const py::object& model, RowMatrix inputs, RowMatrix targets) {
+        const Lifting& lifting = core_lifting(model);
         if (inputs.cols() * targets.cols() != lifting.n_lifted())
           throw std::invalid_argument("X and Y do not match the shape of z = Z.ravel()");
         return std::make_unique<LiftedLoss>(lifting, std::make_shared<MatrixRegressionObjective>(std::move(inputs), std::move(targets)));

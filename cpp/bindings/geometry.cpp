@@ -3,11 +3,14 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <new>
+#include <stdexcept>
 #include <string>
 
 #include "geometry.hpp"
 #include "lifting.hpp"
 #include "linear.hpp"
+#include "parallel.hpp"
 #include "topics.hpp"
 
 namespace py = pybind11;
@@ -59,6 +62,16 @@ auto ranked(RankFunction rank_function) {
 }  // namespace
 
 void define_geometry(py::module_& m) {
+  // Test-only: a parallel loop of n iterations whose iteration `at` throws (std::bad_alloc when
+  // kind == "bad_alloc", std::invalid_argument otherwise); the exception must reach Python.
+  m.def("_throw_in_parallel_loop", [](long n, long at, const std::string& kind) {
+    parallel_for_dynamic<long>(n, true, 1, [&](long i) {
+      if (i != at) return;
+      if (kind == "bad_alloc") throw std::bad_alloc();
+      throw std::invalid_argument("iteration " + std::to_string(i) + " failed on purpose");
+    });
+  }, py::arg("n"), py::arg("at"), py::arg("kind"), Release());
+
   py::class_<Lifting>(m, "Lifting")
       .def_property_readonly("n_params", &Lifting::n_params)
       .def_property_readonly("n_lifted", &Lifting::n_lifted)
@@ -78,6 +91,28 @@ void define_geometry(py::module_& m) {
              return metric_derivative(s, theta.data(), direction.data());
            },
            py::arg("theta"), py::arg("v"), Release())
+      .def("vjp",
+           [](const Lifting& s, const ThetaRef& theta, const ThetaRef& w) {
+             check_length(s, theta, "theta");
+             if (w.size() != s.n_lifted())
+               throw std::invalid_argument("w has length " + std::to_string(w.size()) + ", expected n_lifted = " +
+                                           std::to_string(s.n_lifted()));
+             s.check_ready();
+             Vector out(s.n_params());
+             s.vjp(theta.data(), w.data(), out.data());
+             return out;
+           },
+           py::arg("theta"), py::arg("w"), Release())
+      .def("jvp",
+           [](const Lifting& s, const ThetaRef& theta, const ThetaRef& v) {
+             check_length(s, theta, "theta");
+             check_length(s, v, "v");
+             s.check_ready();
+             Vector out(s.n_lifted());
+             s.jvp(theta.data(), v.data(), out.data());
+             return out;
+           },
+           py::arg("theta"), py::arg("v"), Release())
       .def("conserved", unbatched([](const Lifting& s, const double* t) {
              return vector_of(s, s.n_laws(), t, [](const Lifting& s, const double* t, double* o) { s.conserved(t, o); });
            }), py::arg("theta"), Release())
@@ -94,6 +129,21 @@ void define_geometry(py::module_& m) {
       .def("rank_joint", ranked(rank_joint), py::arg("theta"), py::arg("rtol"))
       .def("lift_batch", &lift_batch, py::arg("thetas"), Release())
       .def("jacobian_batch", &jacobian_batch, py::arg("thetas"), Release())
+      .def("jacobian_batch_into",
+           [](const Lifting& s, const RowMatrixRef& thetas, Eigen::Ref<RowMatrix> out) {
+             // out: the caller's (B, d*D) buffer, bound without a copy (row-major, writeable).
+             if (out.rows() != thetas.rows() || out.cols() != s.n_lifted() * s.n_params())
+               throw std::invalid_argument("out has shape (" + std::to_string(out.rows()) + ", " +
+                                           std::to_string(out.cols()) + "), expected (B, d*D) = (" +
+                                           std::to_string(thetas.rows()) + ", " +
+                                           std::to_string(s.n_lifted() * s.n_params()) + ")");
+             if (out.outerStride() != out.cols())
+               throw std::invalid_argument("out must be C-contiguous");
+             jacobian_batch_into(s, thetas, out.data());
+           },
+           py::arg("thetas"), py::arg("out").noconvert(), Release())
+      .def("vjp_batch", &vjp_batch, py::arg("thetas"), py::arg("ws"), Release())
+      .def("jvp_batch", &jvp_batch, py::arg("thetas"), py::arg("vs"), Release())
       .def("metric_batch", &metric_batch, py::arg("thetas"), Release())
       .def("conserved_batch", &conserved_batch, py::arg("thetas"), Release())
       .def("conserved_jacobian_batch", &conserved_jacobian_batch, py::arg("thetas"), Release())

@@ -18,9 +18,12 @@ PYBIND11_MODULE(_core, m) {
     info["threads"] = max_threads();
     return info;
   });
-  m.def("set_num_threads", [](int n) {
-    if (n < 1) throw std::invalid_argument("set_num_threads: n must be >= 1, got " + std::to_string(n));
-    set_max_threads(n);
+  m.def("set_num_threads", [](const py::int_& n) {
+    // any Python int: one beyond long long is refused with the same message, naming its value
+    int overflow = 0;
+    const long long value = PyLong_AsLongLongAndOverflow(n.ptr(), &overflow);
+    if (overflow != 0) throw std::invalid_argument(thread_count_error(py::str(n)));
+    set_max_threads(value);
   }, py::arg("n"));
   m.def("get_num_threads", &max_threads);
   bindings::define_geometry(m);

@@ -54,6 +54,30 @@ class Backend:
         _checks.check_size(model.n_lifted * (model.n_lifted + 2 * model.n_params), "the metric derivative (d x d)")
         return self._lifting(model, paths=True).metric_derivative(theta, v)
 
+    # -- products with J, without forming it -------------------------------------------------
+    def lift_vjp(self, model, theta, w) -> np.ndarray:
+        """Vector-Jacobian product J^T w = sum_p w_p grad phi_p(theta): theta (D,), w (d,) -> (D,).
+
+        The gradient of theta -> <w, phi(theta)>, computed without the dense d x D Jacobian: for
+        path-liftings (J^T w)_e = sum_{p ∋ e} w_p prod_{g in p, g != e} theta_g in O(paths x depth);
+        for linear chains (W_L ... W_1) the block of layer l is S_l^T G P_l^T with G = w as
+        (d_out, d_in), S_l = W_L ... W_{l+1} and P_l = W_{l-1} ... W_1.
+        """
+        theta = _checks.theta(model, theta)
+        w = _checks.finite_array(w, "w", (model.n_lifted,))
+        return self._lifting(model, paths=True).vjp(theta, w)
+
+    def lift_jvp(self, model, theta, v) -> np.ndarray:
+        """Jacobian-vector product J v = d/dt phi(theta + t v) at t = 0: theta (D,), v (D,) -> (d,).
+
+        Without the dense Jacobian: for path-liftings (J v)_p = sum_{e in p} v_e prod_{g in p, g != e}
+        theta_g in O(paths x depth); for linear chains sum_l S_l V_l P_l (notation of lift_vjp).
+        """
+        theta = _checks.theta(model, theta)
+        v = _checks.theta(model, v, "v")
+        _checks.check_size(model.n_lifted, "J v")
+        return self._lifting(model, paths=True).jvp(theta, v)
+
     def conserved(self, model, theta) -> np.ndarray:
         """Known conservation laws h(theta), shape (N_known,) (order in shared/API.md)."""
         theta = _checks.theta(model, theta)  # before the model's structure is built
@@ -135,10 +159,39 @@ class Backend:
         """phi over a batch: thetas (B, D) -> (B, d)."""
         return self._batch(model, thetas, "lift_batch", model.n_lifted, "the batch of phi(theta)", paths=True)
 
-    def lift_jacobian_batch(self, model, thetas) -> np.ndarray:
-        """Jacobians over a batch: thetas (B, D) -> (B, d, D)."""
-        d, D = model.n_lifted, model.n_params
-        return self._batch(model, thetas, "jacobian_batch", d * D, "the batch of Jacobians", True, (d, D))
+    def lift_jacobian_batch(self, model, thetas, out=None) -> np.ndarray:
+        """Jacobians over a batch: thetas (B, D) -> (B, d, D).
+
+        ``out``: an optional preallocated float64, C-contiguous, writeable array of shape (B, d, D)
+        that receives the result (and is returned), so that repeated calls reuse one buffer.
+        """
+        thetas = _checks.thetas(model, thetas)
+        shape = (thetas.shape[0], model.n_lifted, model.n_params)
+        if out is None:
+            _checks.check_size(float(np.prod(shape, dtype=float)), "the batch of Jacobians")
+            # NumPy's allocator backs large arrays with huge pages where the system allows it:
+            # first-touch page faults would otherwise cost more than computing the Jacobians.
+            lifting = self._lifting(model, paths=True)
+            out = np.empty(shape)
+        else:
+            out = _checks.output_buffer(out, shape, "(B, d, D)", thetas)
+            lifting = self._lifting(model, paths=True)
+        lifting.jacobian_batch_into(thetas, out.reshape(shape[0], shape[1] * shape[2]))
+        return out
+
+    def lift_vjp_batch(self, model, thetas, ws) -> np.ndarray:
+        """lift_vjp over a batch: thetas (B, D), ws (B, d) -> (B, D), row b = J(thetas[b])^T ws[b]."""
+        thetas = _checks.thetas(model, thetas)
+        ws = _checks.finite_array(ws, "ws", (thetas.shape[0], model.n_lifted))
+        _checks.check_size(thetas.shape[0] * model.n_params, "the batch of J^T w")
+        return self._lifting(model, paths=True).vjp_batch(thetas, ws)
+
+    def lift_jvp_batch(self, model, thetas, vs) -> np.ndarray:
+        """lift_jvp over a batch: thetas (B, D), vs (B, D) -> (B, d), row b = J(thetas[b]) vs[b]."""
+        thetas = _checks.thetas(model, thetas)
+        vs = _checks.finite_array(vs, "vs", thetas.shape)
+        _checks.check_size(thetas.shape[0] * model.n_lifted, "the batch of J v")
+        return self._lifting(model, paths=True).jvp_batch(thetas, vs)
 
     def metric_batch(self, model, thetas) -> np.ndarray:
         """Metrics over a batch: thetas (B, D) -> (B, d, d)."""
@@ -180,5 +233,7 @@ class Backend:
         names = ["lift", "lift_jacobian", "metric", "metric_derivative", "conserved", "conserved_jacobian",
                  "lift_gram", "joint_gram", "rank_info", "rank_lift", "rank_joint", "lift_batch",
                  "lift_jacobian_batch", "metric_batch", "conserved_batch", "conserved_jacobian_batch",
-                 "lift_gram_batch", "rank_lift_batch", "rank_joint_batch"]
+                 "lift_gram_batch", "rank_lift_batch", "rank_joint_batch", "lift_vjp", "lift_jvp",
+                 "lift_vjp_batch", "lift_jvp_batch"]
         return {name: getattr(self, name) for name in names}
+

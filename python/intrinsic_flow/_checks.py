@@ -194,6 +194,24 @@ def thetas(model, value, name: str = "thetas", row_width: float = 0, what: str =
     return finite_array(array, name)
 
 
+def output_buffer(out, shape: tuple, layout: str, source: np.ndarray) -> np.ndarray:
+    """A caller's output buffer: a float64, C-contiguous, writeable ndarray of exactly ``shape``
+    (described as ``layout``) that shares no memory with the input ``source``."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy.ndarray of shape {layout} = {shape}, got {type(out).__name__}")
+    if out.shape != shape:
+        raise ValueError(f"out has shape {out.shape}, expected {layout} = {shape}")
+    if out.dtype != np.float64:
+        raise ValueError(f"out has dtype {out.dtype}, expected float64")
+    if not out.flags.c_contiguous:
+        raise ValueError("out must be C-contiguous, got a strided or Fortran-order array")
+    if not out.flags.writeable:
+        raise ValueError("out is read-only; pass a writeable array")
+    if np.may_share_memory(out, source):
+        raise ValueError("out overlaps the input array; pass a separate buffer")
+    return out
+
+
 def rtol(value) -> float | None:
     if value is None:
         return None

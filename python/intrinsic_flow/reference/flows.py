@@ -220,14 +220,15 @@ def integrate(field, y0, flow_plan):
 
 # -- gradient fields (mirror cpp/flow.cpp) ------------------------------------------------------
 class LiftedLoss:
-    """l = f o phi with f a function of z: grad l = J^T grad f(z)."""
+    """l = f o phi with f a function of z: grad l = J^T grad f(z), a vector-Jacobian product
+    (geometry.lift_vjp; the d x D Jacobian is never formed)."""
 
     def __init__(self, model, objective) -> None:
         self.model, self.objective = model, objective
 
     def value_and_gradient(self, theta):
         value, gradient = self.objective(geometry.lift(self.model, theta))
-        return value, geometry.lift_jacobian(self.model, theta).T @ gradient
+        return value, geometry.lift_vjp(self.model, theta, gradient)
 
 
 class NetworkRegression:

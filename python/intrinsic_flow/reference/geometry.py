@@ -57,6 +57,16 @@ class Derived:
     def _each(self, thetas, method, *args):
         return np.stack([np.ravel(method(theta, *args)) for theta in thetas])
 
+    def jacobian_batch_into(self, thetas, out):
+        for row, theta in zip(out, thetas):
+            row[:] = self.jacobian(theta).ravel()
+
+    def vjp_batch(self, thetas, ws):
+        return np.stack([self.vjp(theta, w) for theta, w in zip(thetas, ws)])
+
+    def jvp_batch(self, thetas, vs):
+        return np.stack([self.jvp(theta, v) for theta, v in zip(thetas, vs)])
+
     def lift_batch(self, thetas):
         return self._each(thetas, self.lift)
 
@@ -116,7 +126,29 @@ class ReferenceLinearLifting(LinearLifting, Derived):
 
 
 class ReferencePolynomialLifting(PolynomialLifting, Derived):
-    pass
+    """User polynomials: products with J on the table of terms (each term c m(theta), its
+    monomial m a product of factors with repeats), O(terms x degree), J never formed."""
+
+    def _others(self, theta):
+        """(terms, degree): c times the product of the other factors of the term at each position."""
+        factors = np.append(theta, 1.0)[self.table.monomials]  # the -1 padding reads the appended 1
+        ones = np.ones((factors.shape[0], 1))
+        prefix = np.cumprod(np.hstack([ones, factors[:, :-1]]), axis=1)
+        suffix = np.cumprod(np.hstack([ones, factors[:, :0:-1]]), axis=1)[:, ::-1]
+        return prefix * suffix * self.coeff[:, None]
+
+    def vjp(self, theta, w):
+        """(J^T w)_e = sum_terms w_poly(term) d(term)/d theta_e (product rule over the factors)."""
+        columns = np.where(self.table.monomials < 0, self.n_params, self.table.monomials)
+        contributions = np.asarray(w)[self.poly][:, None] * self._others(theta)
+        return np.bincount(columns.ravel(), contributions.ravel(), minlength=self.n_params + 1)[:-1]
+
+    def jvp(self, theta, v):
+        """(J v)_q = sum over the terms of polynomial q of sum_k v_(factor k) (other factors)."""
+        moves = np.append(v, 0.0)[self.table.monomials]
+        out = np.zeros(self.n_lifted)
+        np.add.at(out, self.poly, np.sum(self._others(theta) * moves, axis=1))
+        return out
 
 
 class ReferenceNeuralODELifting(NeuralODELifting, Derived):

@@ -111,6 +111,23 @@ class PathLifting:
         jac[rows, self.table] = others
         return jac[:, :-1]
 
+    def _others(self, theta: np.ndarray) -> np.ndarray:
+        """(d, longest path): the product of the other factors of path p at each position."""
+        factors = self._factors(theta)
+        ones = np.ones((factors.shape[0], 1))
+        prefix = np.cumprod(np.hstack([ones, factors[:, :-1]]), axis=1)
+        suffix = np.cumprod(np.hstack([ones, factors[:, :0:-1]]), axis=1)[:, ::-1]
+        return prefix * suffix
+
+    def vjp(self, theta: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """(J^T w)_e = sum_{p ∋ e} w_p prod_{g in p, g != e} theta_g, on the path table (J never formed)."""
+        contributions = w[:, None] * self._others(theta)
+        return np.bincount(self.table.ravel(), contributions.ravel(), minlength=self.n_params + 1)[:-1]
+
+    def jvp(self, theta: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """(J v)_p = sum_{e in p} v_e prod_{g in p, g != e} theta_g (padding reads v = 0)."""
+        return np.sum(self._others(theta) * np.append(v, 0.0)[self.table], axis=1)
+
     def jacobian_derivative(self, theta: np.ndarray, direction: np.ndarray) -> np.ndarray:
         """dJ[v][p, e] = sum_{g in p, g != e} v_g prod_{k in p, k != e, g} theta_k."""
         factors = self._factors(theta)

@@ -37,6 +37,18 @@ class LinearLifting:
         prefix, suffix = self._products(self.model.unflatten(theta))
         return self._jacobian_from(suffix, prefix)
 
+    def vjp(self, theta, w):
+        """J^T w through the products: layer l gets suffix[l+1]^T G prefix[l]^T, G = w as (d_L, d_0)."""
+        prefix, suffix = self._products(self.model.unflatten(theta))
+        G = np.asarray(w).reshape(self.widths[-1], self.widths[0])
+        return np.concatenate([(suffix[l + 1].T @ G @ prefix[l].T).ravel() for l in range(len(prefix) - 1)])
+
+    def jvp(self, theta, v):
+        """J v = sum_l suffix[l+1] V_l prefix[l], V_l the layers of v."""
+        prefix, suffix = self._products(self.model.unflatten(theta))
+        moves = self.model.unflatten(v)
+        return sum(suffix[l + 1] @ moves[l] @ prefix[l] for l in range(len(moves))).ravel()
+
     def jacobian_derivative(self, theta, direction):
         layers, moves = self.model.unflatten(theta), self.model.unflatten(direction)
         prefix, suffix = self._products(layers)

@@ -25,6 +25,12 @@ class NeuralODELifting:
     def jacobian(self, theta):
         return self.chain.jacobian(self._factors(theta)) / self.model.n_steps
 
+    def vjp(self, theta, w):
+        return self.chain.vjp(self._factors(theta), w) / self.model.n_steps
+
+    def jvp(self, theta, v):
+        return self.chain.jvp(self._factors(theta), v) / self.model.n_steps
+
     def jacobian_derivative(self, theta, direction):
         K = self.model.n_steps
         return self.chain.jacobian_derivative(self._factors(theta), np.asarray(direction) / K) / K
