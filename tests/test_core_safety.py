@@ -39,7 +39,7 @@ def test_compare_flows_on_a_polynomial_map_never_crashes():
     done = run_isolated(POLY + """
         try:
             itf.compare_flows(m, theta, loss, 1.0, n_steps=10)
-        except (ValueError, TypeError, KeyError) as error:
+        except (ValueError, TypeError) as error:
             print("refused:", type(error).__name__, error)
         else:
             print("ok")
@@ -184,8 +184,3 @@ sys.stdout.write(flow_bytes("{kind}").hex())
         assert done.returncode == 0, done.stderr
         assert bytes.fromhex(done.stdout.strip()) == expected
 
-
-def test_regression_on_a_polynomial_map_is_refused_by_name(backend):
-    m = itf.PolynomialMap([{(1, 1): 1}], 2)
-    with pytest.raises(ValueError, match="Regression supports ReLUNet, LinearNet and LinearNeuralODE, got PolynomialMap"):
-        backend.gradient_flow(m, np.array([0.5, 0.3]), Regression(np.ones((2, 2)), np.ones((2, 1))), 1.0)

@@ -23,12 +23,9 @@ import sys
 import numpy as np
 import pytest
 
-# Cells known to fail today and fixed on other branches (emptied when those are merged): the
-# test of each is an xfail(strict), run in a subprocess of its own so that a crash stays contained.
-EXPECTED_TO_FAIL = {
-    ("PolynomialMap", "gradient_flow[LiftedQuadratic]"): "core flows on a PolynomialMap crash (LiftedLoss on a Python lifting)",
-    ("PolynomialMap", "gradient_descent[LiftedQuadratic]"): "core flows on a PolynomialMap crash (LiftedLoss on a Python lifting)",
-}
+# Cells known to fail, each with its reason: every entry runs as an xfail(strict) in a subprocess of
+# its own, so that a crash stays contained. Empty: every cell answers.
+EXPECTED_TO_FAIL: dict = {}
 
 MODELS = {
     "ReLUNet": "itf.ReLUNet([2, 3, 1])",
@@ -108,14 +105,14 @@ def cells(itf, model) -> dict:
         table[name + "[exact]"] = functools.partial(lambda b, name, argument: getattr(b, name)(model, argument,
                                                                                             method="exact"),
                                                     name=name, argument=argument)
-    if hasattr(itf, "lift_vjp"):  # -dphi^T w and dphi v without J (issue 9 section 4)
-        rng = np.random.default_rng(6)
-        weights, weight_rows = rng.standard_normal(model.n_lifted), rng.standard_normal((len(thetas), model.n_lifted))
-        moves = rng.standard_normal((len(thetas), model.n_params))
-        table["lift_vjp"] = lambda b: b.lift_vjp(model, theta, weights)
-        table["lift_jvp"] = lambda b: b.lift_jvp(model, theta, direction)
-        table["lift_vjp_batch"] = lambda b: b.lift_vjp_batch(model, thetas, weight_rows)
-        table["lift_jvp_batch"] = lambda b: b.lift_jvp_batch(model, thetas, moves)
+    # dphi^T w and dphi v without J
+    rng = np.random.default_rng(6)
+    weights, weight_rows = rng.standard_normal(model.n_lifted), rng.standard_normal((len(thetas), model.n_lifted))
+    moves = rng.standard_normal((len(thetas), model.n_params))
+    table["lift_vjp"] = lambda b: b.lift_vjp(model, theta, weights)
+    table["lift_jvp"] = lambda b: b.lift_jvp(model, theta, direction)
+    table["lift_vjp_batch"] = lambda b: b.lift_vjp_batch(model, thetas, weight_rows)
+    table["lift_jvp_batch"] = lambda b: b.lift_jvp_batch(model, thetas, moves)
     table["lie_trace"] = lambda b: b.lie_trace(model)
     table["lie_trace[float]"] = lambda b: b.lie_trace(model, theta, exact=False)
     table["count_conservation_laws"] = lambda b: b.count_conservation_laws(model)

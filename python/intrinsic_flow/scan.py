@@ -626,15 +626,12 @@ def _run(arguments, executor: str, address, timeout: float):
             if following is not None:
                 pending.add(submit(following))
             yield rows
-    except BaseException:
-        # interrupted (Ctrl-C) or failed: the tasks cancelled by closing are expected, not worth
-        # the warnings and tracebacks distributed logs about them
+    finally:
+        # finished, interrupted (Ctrl-C) or failed: closing cancels tasks and comms, which distributed
+        # reports in warnings and tracebacks that say nothing about the scan
         with _quiet_logs():
             for resource in owned:
                 resource.close()
-        raise
-    for resource in owned:
-        resource.close()
 
 
 @contextlib.contextmanager
