@@ -300,7 +300,7 @@ def _call_objective(objective, z, d: int):
 
 
 class CallableField:
-    """l = f o phi for a Python callable f(z) -> (value, grad): grad l = J^T grad f(z) (slow path)."""
+    """l = f o phi for a Python callable f(z) -> (value, grad): grad l = J^T grad f(z) by the vector-Jacobian product (J is never formed)."""
 
     def __init__(self, model, objective, geometry) -> None:
         self.model, self.objective, self.geometry = model, objective, geometry
@@ -308,5 +308,5 @@ class CallableField:
     def value_and_gradient(self, theta):
         z = self.geometry.lift(self.model, theta)
         value, gradient = _call_objective(self.objective, z, self.model.n_lifted)
-        return value, self.geometry.lift_jacobian(self.model, theta).T @ gradient
+        return value, self.geometry.lift_vjp(self.model, theta, gradient)
 
