@@ -9,11 +9,23 @@
 namespace py = pybind11;
 using namespace intrinsic_flow;
 
-PYBIND11_MODULE(_core, m) {
+// The build compiles this file once per instruction-set level, as the module _core_<level>
+// (python/intrinsic_flow/_core.py imports one of them); a plain build without CMake's definitions
+// gives the single module _core.
+#ifndef INTRINSIC_FLOW_MODULE
+#define INTRINSIC_FLOW_MODULE _core
+#endif
+#ifndef INTRINSIC_FLOW_CPU_LEVEL
+#define INTRINSIC_FLOW_CPU_LEVEL "unknown"
+#endif
+
+PYBIND11_MODULE(INTRINSIC_FLOW_MODULE, m) {
   m.doc() = "intrinsic-flow core: Eigen + OpenMP kernels behind the public Python API";
   m.def("build_info", [] {
     py::dict info;
     info["eigen"] = EIGEN_VERSION_STRING;
+    info["cpu"] = INTRINSIC_FLOW_CPU_LEVEL;
+    info["simd"] = Eigen::SimdInstructionSetsInUse();
     info["openmp"] = openmp_enabled();
     info["threads"] = max_threads();
     return info;
