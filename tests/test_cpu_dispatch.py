@@ -133,3 +133,11 @@ def test_baseline_module_under_a_cpu_without_avx(default_results):
     _assert_same_numbers(emulated, default_results)
     refused = _run("avx2", prefix=(QEMU, "-cpu", "Nehalem"))
     assert refused.returncode != 0 and "does not support avx2" in refused.stderr
+
+
+def test_core_classes_are_named_after_the_loader():
+    """Pickled by reference as intrinsic_flow._core.X, so another machine resolves its own level."""
+    import pickle
+
+    assert _core.Lifting.__module__ == "intrinsic_flow._core"
+    assert pickle.loads(pickle.dumps(_core.PathGraph)) is _core.PathGraph

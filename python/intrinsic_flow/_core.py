@@ -55,3 +55,9 @@ _levels = [level for level in _built if level == "native" or level in _supported
 _level = _choose(_os.environ.get(_ENV), _built, _supported)
 _module = _importlib.import_module(f"{__package__}._core_{_level}")
 globals().update({name: value for name, value in vars(_module).items() if not name.startswith("_")})
+# Classes name this module, not the level's: a class pickled on one machine (a Dask client, say)
+# is then found on another through that machine's own choice of level.
+for _value in list(globals().values()):
+    if isinstance(_value, type) and _value.__module__ == _module.__name__:
+        _value.__module__ = __name__
+del _value
