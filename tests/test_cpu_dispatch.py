@@ -25,6 +25,7 @@ theta = net.init(0)
 flow = itf.gradient_flow(net, theta, LiftedQuadratic(np.linspace(-1.0, 1.0, net.n_lifted)), 0.5, n_steps=40)
 print(json.dumps({
     "cpu": itf.build_info()["cpu"],
+    "simd": itf.build_info()["simd"],
     "lift": itf.lift(net, theta).tolist(),
     "lift_jacobian": itf.lift_jacobian(net, theta).tolist(),
     "rank_lift": int(itf.rank_lift(net, theta)),
@@ -76,6 +77,9 @@ def test_each_level_gives_the_numbers_of_the_default(level, default_results):
         pytest.skip(f"{level} is not built or not supported by this CPU")
     forced = _results(level)
     assert forced["cpu"] == level
+    simd = set(forced["simd"].split(", "))
+    assert ("AVX2" in simd and "FMA" in simd) == (level != "baseline")
+    assert ("AVX512" in simd) == (level == "avx512")
     _assert_same_numbers(forced, default_results)
 
 
@@ -129,7 +133,7 @@ def test_baseline_module_under_a_cpu_without_avx(default_results):
     if "baseline" not in _core._levels:
         pytest.skip("the baseline module is not built")
     emulated = _results(prefix=(QEMU, "-cpu", "Nehalem"))
-    assert emulated["cpu"] == "baseline"
+    assert emulated["cpu"] == "baseline" and "AVX" not in emulated["simd"]
     _assert_same_numbers(emulated, default_results)
     refused = _run("avx2", prefix=(QEMU, "-cpu", "Nehalem"))
     assert refused.returncode != 0 and "does not support avx2" in refused.stderr

