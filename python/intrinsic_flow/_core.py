@@ -26,10 +26,15 @@ def _built_levels() -> "list[str]":
             if _importlib_util.find_spec(f"{__package__}._core_{level}") is not None]
 
 
+def _usable(built: "list[str]", supported: "list[str]") -> "list[str]":
+    """Built levels this CPU runs, lowest first. A native module is compiled for the machine that
+    built it; nothing here can check it, so it counts as usable."""
+    return [level for level in built if level == "native" or level in supported]
+
+
 def _choose(requested: "str | None", built: "list[str]", supported: "list[str]") -> str:
     """The level to import: ``requested`` (the value of INTRINSIC_FLOW_CPU) or the best available."""
-    # A native module is compiled for the machine that built it; nothing here can check it.
-    usable = [level for level in built if level == "native" or level in supported]
+    usable = _usable(built, supported)
     value = (requested or "").strip().lower()
     if value in ("", "auto"):
         if not usable:
@@ -51,7 +56,7 @@ def _choose(requested: "str | None", built: "list[str]", supported: "list[str]")
 
 _built = _built_levels()
 _supported = list(_cpu.supported_levels())
-_levels = [level for level in _built if level == "native" or level in _supported]
+_levels = _usable(_built, _supported)
 _level = _choose(_os.environ.get(_ENV), _built, _supported)
 _module = _importlib.import_module(f"{__package__}._core_{_level}")
 globals().update({name: value for name, value in vars(_module).items() if not name.startswith("_")})
