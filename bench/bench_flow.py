@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -178,7 +179,11 @@ def main(argv=None):
     parser.add_argument("--peer", choices=PEERS, help="run one peer in this process and print JSON")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--peers", default=",".join(PEERS), help="comma-separated peers to run (default: all)")
+    parser.add_argument("--cpu", choices=["auto", "baseline", "avx2", "avx512", "native"],
+                        help="core module to use (sets INTRINSIC_FLOW_CPU for every peer process)")
     args = parser.parse_args(argv)
+    if args.cpu:
+        os.environ["INTRINSIC_FLOW_CPU"] = args.cpu
     if args.peer:
         print(json.dumps(run_peer(args.peer, args.repeat)))
         return 0
@@ -192,8 +197,10 @@ def main(argv=None):
             continue
         results[peer] = json.loads(proc.stdout.strip().splitlines()[-1])
     core = results["core"]
+    import intrinsic_flow as itf
+
     print(f"\nRK4 ({N_STEPS} steps; relu_lifted {LIFTED_STEPS}); best of {args.repeat} (reference: 1 run); "
-          "each peer in its own process")
+          f"each peer in its own process; core module {itf.build_info()['cpu']}")
     print(f"{'problem':12s} {'peer':12s} {'seconds':>10s} {'core speed-up':>14s} {'max |theta - core|':>20s}")
     for name in ("relu", "linear", "relu_lifted"):
         for peer, result in results.items():

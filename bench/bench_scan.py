@@ -133,16 +133,21 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--samples", type=int, default=4000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--cpu", choices=["auto", "baseline", "avx2", "avx512", "native"],
+                        help="core module to use (sets INTRINSIC_FLOW_CPU for every peer process)")
     parser.add_argument("--peer", choices=sorted(PEERS), help=argparse.SUPPRESS)
     parser.add_argument("--model", choices=sorted(MODELS), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.cpu:
+        os.environ["INTRINSIC_FLOW_CPU"] = args.cpu
     if args.peer:  # child process: one peer, one model
         print(json.dumps({"rate": run_peer(args.peer, args.model, args.samples, args.repeats)}))
         return
 
     import intrinsic_flow as itf
 
-    print(f"criteria evaluations per second, {itf.build_info()['threads']} threads, {args.samples} samples")
+    info = itf.build_info()
+    print(f"criteria evaluations per second, {info['threads']} threads, core module {info['cpu']}, {args.samples} samples")
     print(f"{'model':22s} {'core':>10s} {'core ranks':>10s} {'scan':>10s} {'reference':>10s} {'jax ranks':>10s} "
           f"{'core/ref':>9s} {'ranks: core/jax':>16s}")
     for name in MODELS:

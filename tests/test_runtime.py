@@ -10,10 +10,12 @@ import intrinsic_flow as itf
 from intrinsic_flow import LinearNet, ReLUNet
 
 
-def test_build_info_reports_eigen_openmp_and_threads():
+def test_build_info_reports_eigen_openmp_threads_and_cpu_level():
     info = itf.build_info()
     assert info["eigen"].startswith("3.4")
     assert isinstance(info["openmp"], bool) and info["threads"] >= 1
+    assert info["cpu"] in info["cpu_levels"] and set(info["cpu_levels"]) <= {"baseline", "avx2", "avx512", "native"}
+    assert info["simd"] and info["version"] == itf.__version__
 
 
 def test_threads_follow_OMP_NUM_THREADS():

@@ -3,17 +3,64 @@
 
 #include <Eigen/Core>
 
+#include <string>
+
 #include "parallel.hpp"
 #include "topics.hpp"
 
 namespace py = pybind11;
 using namespace intrinsic_flow;
 
-PYBIND11_MODULE(_core, m) {
+// The build compiles this file once per instruction-set level, as the module _core_<level>
+// (python/intrinsic_flow/_core.py imports one of them); a plain build without CMake's definitions
+// gives the single module _core.
+#ifndef INTRINSIC_FLOW_MODULE
+#define INTRINSIC_FLOW_MODULE _core
+#endif
+#ifndef INTRINSIC_FLOW_CPU_LEVEL
+#define INTRINSIC_FLOW_CPU_LEVEL "unknown"
+#endif
+
+namespace {
+
+// The vector instruction sets Eigen compiles for in this module (Eigen's own summary string omits
+// AVX2 and FMA when AVX-512 is off).
+std::string simd_in_use() {
+  std::string sets;
+  auto add = [&sets](const char* name) { sets += sets.empty() ? name : std::string(", ") + name; };
+#ifdef EIGEN_VECTORIZE_AVX512
+  add("AVX512");
+#endif
+#ifdef EIGEN_VECTORIZE_FMA
+  add("FMA");
+#endif
+#ifdef EIGEN_VECTORIZE_AVX2
+  add("AVX2");
+#endif
+#ifdef EIGEN_VECTORIZE_AVX
+  add("AVX");
+#endif
+#ifdef EIGEN_VECTORIZE_SSE4_2
+  add("SSE4.2");
+#endif
+#ifdef EIGEN_VECTORIZE_SSE2
+  add("SSE2");
+#endif
+#ifdef EIGEN_VECTORIZE_NEON
+  add("NEON");
+#endif
+  return sets.empty() ? std::string("none") : sets;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(INTRINSIC_FLOW_MODULE, m) {
   m.doc() = "intrinsic-flow core: Eigen + OpenMP kernels behind the public Python API";
   m.def("build_info", [] {
     py::dict info;
     info["eigen"] = EIGEN_VERSION_STRING;
+    info["cpu"] = INTRINSIC_FLOW_CPU_LEVEL;
+    info["simd"] = simd_in_use();
     info["openmp"] = openmp_enabled();
     info["threads"] = max_threads();
     return info;

@@ -25,8 +25,16 @@ __version__ = "0.1.0"
 
 
 def build_info() -> dict:
-    """``{"eigen": version, "openmp": bool, "threads": int, "version": str}`` of the core in use."""
+    """The core in use: ``{"eigen": version, "openmp": bool, "threads": int, "cpu": level,
+    "cpu_levels": [levels], "simd": str, "version": str}``.
+
+    ``cpu`` is the instruction-set level of the core module imported ("baseline", "avx2",
+    "avx512" or "native"; the environment variable INTRINSIC_FLOW_CPU chooses it, by default the
+    best this CPU supports); ``cpu_levels`` lists the levels built and usable on this CPU, lowest
+    first; ``simd`` the vector instruction sets Eigen uses in that module.
+    """
     info = dict(_core.build_info())
+    info["cpu_levels"] = list(_core._levels)
     info["version"] = __version__
     return info
 

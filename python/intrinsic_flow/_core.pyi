@@ -7,6 +7,9 @@ import numpy
 import numpy.typing
 import typing
 __all__: list[str] = ['ChainLiftedLoss', 'GradientField', 'LIE_MODULUS', 'LiftedLoss', 'Lifting', 'LinearChain', 'LinearNeuralODE', 'NetworkRegression', 'PathGraph', 'balanced_representative', 'build_info', 'criteria_batch', 'get_num_threads', 'gradient_descent', 'gradient_rank_modular', 'integrate_rk4', 'integrate_rk45', 'lie_trace_modular', 'path_lift_rank_modular', 'set_num_threads']
+# Set by the loader (_core.py): the level imported and the levels usable here, lowest first.
+_level: str
+_levels: list[str]
 class Lifting:
     def conserved(self, theta: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]:
         ...

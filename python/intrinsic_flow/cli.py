@@ -15,6 +15,7 @@ import os
 import re
 import sys
 
+from . import __version__
 from .commands import NAMES
 
 EXPECTED_ERRORS = (ValueError, TypeError, OverflowError, MemoryError, OSError, ImportError)
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="intrinsic-flow",
         description="Conservation laws, intrinsic-dynamics criteria and flows of z = phi(theta).")
+    parser.add_argument("--version", action="version", version=f"intrinsic-flow {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in NAMES:
         importlib.import_module(f".commands.{name}", __package__).register(subparsers)
