@@ -59,7 +59,7 @@ _supported = list(_cpu.supported_levels())
 _levels = _usable(_built, _supported)
 _level = _choose(_os.environ.get(_ENV), _built, _supported)
 _module = _importlib.import_module(f"{__package__}._core_{_level}")
-globals().update({name: value for name, value in vars(_module).items() if not name.startswith("_")})
+globals().update({name: value for name, value in vars(_module).items() if not name.startswith("__")})  # test hooks such as _throw_in_parallel_loop too
 # Classes name this module, not the level's: a class pickled on one machine (a Dask client, say)
 # is then found on another through that machine's own choice of level.
 for _value in list(globals().values()):
