@@ -45,7 +45,8 @@ numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_validation_checks: set = set()
 numpydoc_xref_param_type = False
-autodoc_default_options = {"members": True, "undoc-members": False, "member-order": "bysource"}
+autodoc_default_options = {"members": True, "undoc-members": False, "member-order": "bysource",
+                           "inherited-members": "object,BaseException,Exception,list,tuple,dict"}
 autodoc_typehints = "none"
 autodoc_inherit_docstrings = False
 
