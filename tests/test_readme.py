@@ -1,7 +1,7 @@
 """Every README example runs as pasted and prints what the README shows.
 
 An example is a ```python block followed directly by a ```text block: its exact output.
-Blocks of one section share a namespace, so later examples may use earlier names.
+Each example runs in a namespace of its own, so that it can be pasted on its own.
 """
 import contextlib
 import io
@@ -24,19 +24,13 @@ def examples():
     return found
 
 
-def _run_section(title: str, upto: int) -> str:
+def _run_section(title: str, upto: int) -> tuple:
     section = next(s for s in re.split(r"\n## ", README.read_text()) if s.splitlines()[0][:40] == title)
-    namespace: dict = {}
-    output = ""
-    for k, match in enumerate(EXAMPLE.finditer(section)):
-        buffer = io.StringIO()
-        with contextlib.redirect_stdout(buffer):
-            exec(compile(match.group(1), f"README[{title}#{k}]", "exec"), namespace)
-        if k == upto:
-            output = buffer.getvalue()
-            expected = match.group(2)
-            return output, expected
-    raise AssertionError("example not found")
+    match = list(EXAMPLE.finditer(section))[upto]
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        exec(compile(match.group(1), f"README[{title}#{upto}]", "exec"), {})
+    return buffer.getvalue(), match.group(2)
 
 
 @pytest.mark.parametrize("title,index", examples())

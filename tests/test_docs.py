@@ -1,0 +1,48 @@
+"""The documentation sources name no file outside the repository, and every theory page the
+docstrings and the README point to exists."""
+import pathlib
+import re
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+OUTSIDE = re.compile(r"main_paper|related_papers|shared/|API\.md|BUILD_NOTES")
+THEORY_PAGES = ["index", "lifting", "laws", "criteria", "intrinsic", "ranks", "flows", "references"]
+
+
+def doc_sources():
+    docs = ROOT / "docs"
+    files = [ROOT / "README.md"]
+    for pattern in ("*.md", "*.rst", "*.py"):
+        files += [p for p in docs.rglob(pattern) if "_build" not in p.parts and "auto_examples" not in p.parts
+                  and "generated" not in p.parts]
+    return files
+
+
+@pytest.mark.parametrize("path", doc_sources(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_documentation_names_no_outside_file(path):
+    hits = [line for line in path.read_text(encoding="utf-8").splitlines() if OUTSIDE.search(line)]
+    assert hits == []
+
+
+@pytest.mark.parametrize("page", THEORY_PAGES)
+def test_theory_page_exists(page):
+    assert (ROOT / "docs" / "theory" / f"{page}.md").is_file()
+
+
+def test_readme_links_to_existing_docs():
+    links = re.findall(r"\]\((docs/[^)#]+)", (ROOT / "README.md").read_text(encoding="utf-8"))
+    assert links, "the README links to the documentation"
+    for link in links:
+        assert (ROOT / link).exists(), link
+
+
+USAGE = ROOT / "docs" / "usage.md"
+BLOCK = re.compile(r"```python\n(.*?)```", re.S)
+
+
+@pytest.mark.parametrize("index", range(len(BLOCK.findall(USAGE.read_text(encoding="utf-8")))))
+def test_usage_example_runs_on_its_own(index, capsys):
+    code = BLOCK.findall(USAGE.read_text(encoding="utf-8"))[index]
+    exec(compile(code, f"usage.md#{index}", "exec"), {})
+    assert capsys.readouterr().out.strip()
