@@ -95,6 +95,7 @@ _PAGE = """<!DOCTYPE html>
 <title>intrinsic-flow report</title>
 <style>body{{font-family:sans-serif;max-width:62em;margin:2em auto;padding:0 1em;line-height:1.45;color:#222}}
 table{{border-collapse:collapse;margin:.5em 0}}td,th{{border:1px solid #ccc;padding:.2em .6em;text-align:right}}
+td:first-child,th:first-child{{text-align:left}}
 figure{{margin:1.2em 0;padding:.5em;border:1px solid #e4e4e4;background:#fcfcfc}}
 img{{max-width:100%;height:auto;display:block;margin:0 auto}}figcaption{{font-size:.92em;color:#444;margin-top:.4em}}
 code{{background:#f4f4f4}}section{{margin-bottom:2.5em}}nav ol{{columns:2}}</style></head>
@@ -296,8 +297,8 @@ def laws_section(quick: bool) -> Section:
             "brackets add nothing) holds for ReLU networks and fails for linear ones (see the Theory section of "
             "the documentation).\n\n")
     caption = ("Dimension of W_k divided by D at each bracket level k (level 0 is the rank of ∂φ). A single point "
-               "means the brackets add nothing (Frobenius); the last value is dim Lie, and the distance from 1 "
-               "times D is the number N of conservation laws. Levels that add nothing are not listed.")
+               "means the brackets add nothing (Frobenius); the last value is dim Lie / D, and (1 − last value) × D "
+               "is the number N of conservation laws (in the legend). Levels that add nothing are not listed.")
     return Section("Conservation laws",
                    text + table(["model", "D", "rank ∂φ", "dim W_k by level", "dim Lie", "laws N", "known laws rank",
                                  "complete", "Frobenius"], rows),
