@@ -8,10 +8,11 @@ def register(subparsers) -> None:
         description="Geometry of phi for the standard models, their conservation laws, the criteria on random "
                     "points, theta-flows against intrinsic flows (ReLU and "
                     "relaxed-balanced linear networks), the necessity of relaxed balance and the neural-ODE limit. "
-                    "Prints a Markdown summary and writes DIR/report.html (figures embedded) and DIR/report.md.")
+                    "Prints a Markdown summary and writes DIR/report.html (one page, figures embedded, opens without "
+                    "a network), DIR/report.md and its figures in DIR/figures.")
     parser.add_argument("--out", default="intrinsic-flow-report", metavar="DIR",
                         help="output directory (default: intrinsic-flow-report)")
-    parser.add_argument("--quick", action="store_true", help="smaller runs (under a minute on 2 cores)")
+    parser.add_argument("--quick", action="store_true", help="smaller runs (about 10 s on 2 cores)")
     parser.set_defaults(func=run)
 
 
