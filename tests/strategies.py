@@ -1,4 +1,4 @@
-"""Hypothesis strategies for random architectures, shared by the test modules."""
+"""Hypothesis strategies for random architectures and other helpers shared by the test modules."""
 from hypothesis import strategies as st
 
 from intrinsic_flow import DAGReLUNet, LinearNet, ReLUNet
@@ -43,3 +43,15 @@ def dag_nets(draw, max_hidden=5):
 
 
 any_model = st.one_of(relu_nets(), linear_nets(), dag_nets())
+
+
+def rescale_neuron(model, theta, neuron, factor):
+    """Incoming weights and bias of a hidden neuron times factor, outgoing over factor: same phi."""
+    g = model.graph
+    theta = theta.copy()
+    for k, (s, t) in enumerate(zip(g.param_src, g.param_dst)):
+        if t == neuron:
+            theta[k] *= factor
+        elif s == neuron:
+            theta[k] /= factor
+    return theta

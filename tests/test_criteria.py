@@ -5,20 +5,9 @@ from hypothesis import given, settings, strategies as st
 
 import intrinsic_flow as itf
 import intrinsic_flow.reference as ref
+from strategies import rescale_neuron
 
 BACKENDS = [pytest.param(itf, id="core"), pytest.param(ref, id="reference")]
-
-
-def rescale_neuron(model, theta, neuron, factor):
-    """Incoming weights and bias of a hidden neuron times factor, outgoing over factor: same phi."""
-    g = model.graph
-    theta = theta.copy()
-    for k, (s, t) in enumerate(zip(g.param_src, g.param_dst)):
-        if t == neuron:
-            theta[k] *= factor
-        elif s == neuron:
-            theta[k] /= factor
-    return theta
 
 
 def same_answers(a, b):

@@ -8,6 +8,7 @@ import intrinsic_flow as itf
 import intrinsic_flow.reference as ref
 from intrinsic_flow.losses import LiftedQuadratic
 from intrinsic_flow.neural_ode import relaxed_balanced_chain
+from strategies import rescale_neuron
 
 BACKENDS = [itf, ref]
 
@@ -273,16 +274,6 @@ def test_bad_input(backend):
 
 
 # -- accuracy away from balance ----------------------------------------------------------------
-def _rescale_neuron(model, theta, neuron, factor):
-    """Incoming weights and bias of a hidden neuron times factor, outgoing over factor: same phi."""
-    g = model.graph
-    theta = theta.copy()
-    for k, (s, t) in enumerate(zip(g.param_src, g.param_dst)):
-        if t == neuron:
-            theta[k] *= factor
-        elif s == neuron:
-            theta[k] /= factor
-    return theta
 
 
 def _metric_error(backend, model, theta, route="auto", h=None):
@@ -317,7 +308,7 @@ def test_two_layer_metric_at_rescaled_neurons(backend, model):
     for seed in range(3):
         for neuron in model.graph.hidden:
             for factor in (1e4, 1e-4, 10 ** rng.uniform(-4, 4)):
-                theta = _rescale_neuron(model, model.init(seed), neuron, factor)
+                theta = rescale_neuron(model, model.init(seed), neuron, factor)
                 for route in ("auto", "recovery"):
                     assert _metric_error(backend, model, theta, route) <= 1e-10
 
@@ -337,7 +328,7 @@ def test_deep_and_dag_metric_at_rescaled_neurons(model):
     for seed in range(3):
         for neuron in model.graph.hidden:
             for factor in (1e2, 1e-2, 10 ** rng.uniform(-2, 2)):
-                theta = _rescale_neuron(model, model.init(seed, scheme="balanced"), neuron, factor)
+                theta = rescale_neuron(model, model.init(seed, scheme="balanced"), neuron, factor)
                 for backend in BACKENDS:
                     assert _metric_error(backend, model, theta, "recovery") <= 1e-10
 
@@ -350,7 +341,7 @@ def test_deep_metric_is_as_accurate_as_h_allows(model):
     for seed in range(3):
         for neuron in model.graph.hidden:
             for factor in (1e4, 1e-4):
-                theta = _rescale_neuron(model, model.init(seed, scheme="balanced"), neuron, factor)
+                theta = rescale_neuron(model, model.init(seed, scheme="balanced"), neuron, factor)
                 z, h = itf.lift(model, theta), itf.conserved(model, theta)
                 K = itf.intrinsic_metric(model, z, h, route="recovery")
                 moved = itf.intrinsic_metric(model, z, np.nextafter(np.nextafter(h, np.inf), np.inf), route="recovery")
@@ -363,7 +354,7 @@ def test_far_rescalings_never_give_nan(backend):
     # a neuron rescaled by 1e100: K is finite and right, or a ValueError names the cause
     for model in (itf.ReLUNet([3, 4, 2]), itf.ReLUNet([2, 3, 2, 2]), itf.ReLUNet([1, 1, 1, 1])):
         for factor in (1e50, 1e100, 1e-100):
-            theta = _rescale_neuron(model, model.init(0), model.graph.hidden[0], factor)
+            theta = rescale_neuron(model, model.init(0), model.graph.hidden[0], factor)
             for route in ("auto", "recovery"):
                 try:
                     K = backend.intrinsic_metric(model, backend.lift(model, theta), backend.conserved(model, theta),

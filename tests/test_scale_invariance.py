@@ -7,6 +7,7 @@ from hypothesis import given, settings, strategies as st
 
 import intrinsic_flow as itf
 import intrinsic_flow.reference as ref
+from strategies import rescale_neuron
 
 BACKENDS = [pytest.param(itf, id="core"), pytest.param(ref, id="reference")]
 SCALES = [1e-3, 0.1, 1.0, 10.0, 1e3]
@@ -19,18 +20,6 @@ MODELS = [
                  id="dag"),
     pytest.param(itf.LinearNet([2, 3, 3, 2]), id="linear"),
 ]
-
-
-def rescale_neuron(model, theta, neuron, factor):
-    """Incoming weights and bias of a hidden neuron times factor, outgoing over factor: same phi."""
-    g = model.graph
-    theta = theta.copy()
-    for k, (s, t) in enumerate(zip(g.param_src, g.param_dst)):
-        if t == neuron:
-            theta[k] *= factor
-        elif s == neuron:
-            theta[k] /= factor
-    return theta
 
 
 # -- exact values ------------------------------------------------------------------------------
