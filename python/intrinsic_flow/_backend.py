@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _checks, _rank
-from .models import longest_path
+from ._graph import longest_path
 
 
 class Backend:

@@ -13,6 +13,8 @@ import numbers
 
 import numpy as np
 
+from ._graph import balance, checked_balanced
+
 
 @functools.lru_cache(maxsize=64)
 def _fan_in_of(model) -> np.ndarray:
@@ -156,9 +158,8 @@ def balanced(model, rng: np.random.Generator) -> np.ndarray:
     draw moved to its balanced neuron rescaling (|incoming|^2 = |outgoing|^2 at each hidden neuron)."""
     if model.kind == "linear":
         return relaxed_balanced(model, rng, 0.0)
-    from .reference.criteria import balanced_representative
-
-    return balanced_representative(model, gaussian(model, rng))
+    theta = gaussian(model, rng)
+    return checked_balanced(model, balance(model.graph, theta), theta)
 
 
 def sparse(model, rng: np.random.Generator, p: float = 0.5) -> np.ndarray:

@@ -22,6 +22,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _checks
+from ._graph import longest_path, path_table
 from ._checks import POLY_MAX_DEGREE  # noqa: F401 - documented here, checked in _checks
 
 MODULUS = 2**61 - 1
@@ -199,13 +200,10 @@ def lifted_terms(model) -> TermTable:
     if model.kind == "poly":
         return _table_from_dicts(model.polys, model.n_vars)
     if model.kind == "path":
-        from .models import longest_path
-        from .reference.lifting import PathLifting
-
         length = max(longest_path(model.graph), 1)
         _checks.check_size(float(model.n_lifted) * length * (length + 2), "the polynomial fields of phi (one per path)")
 
-        table = PathLifting(model.graph).table.copy()
+        table = path_table(model.graph)
         table[table == model.n_params] = -1
         table = _sorted_padded(table)
         return TermTable(model.n_params, table.shape[0], np.arange(table.shape[0]), [1] * table.shape[0], table)

@@ -46,6 +46,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from .. import _checks, _rank
+from .._graph import checked_balanced
 
 INCLUSION_TOL = 1e-8
 
@@ -102,17 +103,6 @@ def criteria_from_row(n_params: int, row: np.ndarray, inclusion_tol: float) -> C
 
 
 # -- balanced representative of a rescaling orbit ----------------------------------------------
-def checked_balanced(model, point: np.ndarray, theta: np.ndarray) -> np.ndarray:
-    """The balanced representative computed by a backend, refused when it left the floating-point
-    range (an entry overflowed, or a nonzero entry underflowed to zero)."""
-    lost = np.flatnonzero((point == 0) & (theta != 0))
-    if not np.all(np.isfinite(point)) or lost.size:
-        raise ValueError(f"the balanced representative of theta is outside the float64 range (largest |theta| "
-                         f"{np.max(np.abs(theta)):.3g}); rescale theta, e.g. by 1 / max|theta|: ranks and "
-                         "criteria do not depend on the global scale")
-    return point
-
-
 def balanced_representative(model, theta) -> np.ndarray:
     """The rescaling of theta (path-lifting model) with |incoming|^2 = |outgoing|^2 at every hidden
     neuron; theta (D,) -> (D,). phi is unchanged. See the module docstring; ValueError when the
