@@ -11,8 +11,6 @@ from __future__ import annotations
 import ast
 import pathlib
 
-import pytest
-
 import intrinsic_flow
 
 PACKAGE = "intrinsic_flow"
@@ -109,7 +107,6 @@ def test_the_import_graph_is_acyclic():
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
 
 
-@pytest.mark.xfail(strict=True, reason="shared code still lives in reference/: moved out next")
 def test_no_core_side_module_imports_the_reference():
     graph = import_graph()
     offenders = {name: sorted(t for t in targets if _is_reference(t))

@@ -10,69 +10,18 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass, field as dataclass_field
+from dataclasses import dataclass
 
 import numpy as np
 
 from . import _checks, _intrinsic
+from .results import FlowComparison, FlowError, Trajectory, relative_gaps as _relative_gaps  # noqa: F401
 from .losses import lifted_objective
 
 METHODS = ("rk4", "rk45")
 DEFAULT_N_STEPS = 1000
 DEFAULT_RTOL = 1e-8
 MAX_STEPS = 1_000_000
-
-
-@dataclass
-class Trajectory:
-    """A flow sampled at saved times.
-
-    t (T,), theta (T, D) (None for intrinsic flows, which never see theta), z (T, d),
-    h (T, N_known) the known laws, loss (T,), max_drift: max over t of ||h(t) - h(0)||_inf divided by
-    max(||h(0)||_inf, ||theta(0)||_inf^2) (the laws are quadratic in theta), 0 for intrinsic flows.
-    ``info``: integrator statistics (n_evaluations, n_rejected, completed, time_reached).
-    """
-
-    t: np.ndarray
-    theta: np.ndarray | None
-    z: np.ndarray
-    h: np.ndarray
-    loss: np.ndarray
-    max_drift: float
-    info: dict = dataclass_field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.t)
-
-    def __repr__(self) -> str:
-        if not len(self.t):
-            return "Trajectory(empty)"
-        D = "-" if self.theta is None else self.theta.shape[1]
-        return (f"Trajectory(T={len(self.t)}, t=[{self.t[0]:g}, {self.t[-1]:g}], D={D}, d={self.z.shape[1]}, "
-                f"loss {self.loss[0]:.4g} -> {self.loss[-1]:.4g}, max_drift={self.max_drift:.1e})")
-
-
-@dataclass
-class FlowComparison:
-    """theta-flow and intrinsic flow from the same start; max_relative_gap = max_t ||z_theta - z_intrinsic|| / ||z_theta||."""
-
-    max_relative_gap: float
-    theta_flow: Trajectory
-    intrinsic_flow: Trajectory
-
-    @property
-    def gaps(self) -> np.ndarray:
-        """Relative gap at each saved time, shape (T,)."""
-        return _relative_gaps(self.theta_flow.z, self.intrinsic_flow.z)
-
-
-class FlowError(ValueError):
-    """A flow stopped before t_end; ``trajectory`` holds what was computed, ``time_reached`` where it stopped."""
-
-    def __init__(self, message: str, trajectory: Trajectory, time_reached: float) -> None:
-        super().__init__(message)
-        self.trajectory = trajectory
-        self.time_reached = time_reached
 
 
 @dataclass(frozen=True)
@@ -158,11 +107,6 @@ def _merge(grid: np.ndarray, saves: np.ndarray):
 def _theta_state_size(model) -> int:
     """float64 values kept per saved time of a theta flow: t, theta (D), z (d), h (N_known), loss."""
     return model.n_params + model.n_lifted + model.n_known_laws + 2
-
-
-def _relative_gaps(z_ref: np.ndarray, z_other: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(z_ref, axis=1)
-    return np.linalg.norm(z_ref - z_other, axis=1) / np.where(norms > 0, norms, 1.0)
 
 
 def max_drift(h: np.ndarray, theta0: np.ndarray) -> float:

@@ -6,11 +6,11 @@ singular values, so its eigenvalues are cut at 10 * n * eps times the largest on
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import numpy as np
 
 from . import _checks
+from .results import RankInfo
 
 EPS = np.finfo(np.float64).eps
 
@@ -36,27 +36,6 @@ def default_rtol(shape) -> float:
 def default_gram_rtol(n: int) -> float:
     """Relative tolerance on eigenvalues of an n x n Gram matrix: 10 * n * eps."""
     return 10.0 * max(n, 1) * EPS
-
-
-@dataclass(frozen=True)
-class RankInfo:
-    """A numerical rank and how sure it is.
-
-    ``singular_values`` (decreasing), ``threshold`` (singular values above it count),
-    ``sigma_kept`` the smallest counted singular value (inf if rank 0), ``sigma_dropped`` the
-    largest one not counted (0 if full rank). The answer is robust when their ratio is large.
-    """
-
-    rank: int
-    singular_values: np.ndarray
-    threshold: float
-    sigma_kept: float
-    sigma_dropped: float
-
-    @property
-    def gap(self) -> float:
-        """sigma_kept / sigma_dropped (inf when nothing was dropped)."""
-        return np.inf if self.sigma_dropped == 0 else self.sigma_kept / self.sigma_dropped
 
 
 def _info(singular_values: np.ndarray, threshold: float) -> RankInfo:

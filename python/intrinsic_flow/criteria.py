@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _checks, _core
+from . import _checks, _core, geometry
+from ._criteria import check_inclusion_tol, criteria_from_row, numpy_criteria
+from ._graph import checked_balanced
 from .geometry import lifting_of
-from .reference.criteria import (FLOAT_FIELDS, INCLUSION_TOL, INT_FIELDS, Criteria, check_inclusion_tol,
-                                 checked_balanced, criteria_from_row)
+from .results import FLOAT_FIELDS, INCLUSION_TOL, INT_FIELDS, Criteria
 
 
 def _core_lifting(model, inclusion: bool):
@@ -29,18 +30,16 @@ def criteria_rows(model, thetas, inclusion: bool = True) -> np.ndarray:
     matrices are not finite in float64 at the rank point has ranks -1 and NaN floats."""
     thetas = _checks.thetas(model, thetas)
     _checks.check_size(3 * model.n_params ** 2 + model.n_known_laws * model.n_params, "the Gram matrices (D x D)")
-    if model.kind == "poly":  # the core has no polynomial kernel: the reference's code, as for its geometry
-        return _reference_rows(model, thetas, inclusion)
+    if model.kind == "poly":  # the core has no polynomial kernel: the shared NumPy algorithm, as for its geometry
+        return _numpy_rows(model, thetas, inclusion)
     return _core.criteria_batch(_core_lifting(model, inclusion), thetas, bool(inclusion))
 
 
-def _reference_rows(model, thetas, inclusion: bool) -> np.ndarray:
-    """criteria_rows by the NumPy reference (same columns; residual NaN without ``inclusion``)."""
-    from .reference.criteria import criteria as reference_criteria
-
+def _numpy_rows(model, thetas, inclusion: bool) -> np.ndarray:
+    """criteria_rows by the shared NumPy algorithm (same columns; residual NaN without ``inclusion``)."""
     rows = []
     for theta in thetas:
-        found = reference_criteria(model, theta)
+        found = numpy_criteria(geometry, model, theta)
         row = [getattr(found, name) for name in INT_FIELDS + FLOAT_FIELDS]
         rows.append(row[:-1] + [row[-1] if inclusion else np.nan])
     return np.array(rows, dtype=np.float64).reshape(len(thetas), len(INT_FIELDS) + len(FLOAT_FIELDS))

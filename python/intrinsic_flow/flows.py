@@ -6,7 +6,7 @@ from __future__ import annotations
 from . import _core, geometry
 from ._flowbackend import CallableField, FlowBackend, FlowComparison, FlowError, Trajectory  # noqa: F401
 from .losses import LiftedQuadratic, Regression
-from .reference.flows import field_of as reference_field_of, integrate as integrate_numpy
+from ._integrate import LiftedLoss, integrate as integrate_numpy
 
 __all__ = ["gradient_flow", "gradient_descent", "intrinsic_metric", "intrinsic_flow", "compare_flows",
            "Trajectory", "FlowComparison", "FlowError"]
@@ -18,8 +18,9 @@ def field_of(model, loss):
     LiftedQuadratic: -grad l = -J^T (w^2 * (z - target)) as a vector-Jacobian product in the core
     (the d x D Jacobian is never formed). A PolynomialMap's geometry lives in NumPy, so its field is
     the reference one (same results in both backends, integrated by the NumPy integrators)."""
-    if model.kind == "poly":
-        return reference_field_of(model, loss)
+    if model.kind == "poly" and isinstance(loss, (LiftedQuadratic, Regression)):
+        loss.check(model)  # a Regression needs a network: refused here
+        return LiftedLoss(model, loss, geometry)
     # linear chains (LinearNet, LinearNeuralODE with W_k = I + A_k / K) backpropagate without a Jacobian
     offset_scale = 1.0 / model.n_steps if model.kind == "node" else 0.0
     if isinstance(loss, LiftedQuadratic):

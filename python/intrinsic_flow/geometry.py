@@ -6,7 +6,7 @@ import threading
 
 from . import _core
 from ._backend import Backend
-from .reference.geometry import ReferencePolynomialLifting
+from .polynomial import PolynomialKernel
 
 
 def _path_graph(model):
@@ -17,7 +17,7 @@ def _path_graph(model):
 LIFTINGS = {
     "path": _path_graph,
     "linear": lambda model: _core.LinearChain(list(model.widths)),
-    "poly": ReferencePolynomialLifting,  # user polynomials: NumPy evaluation (intrinsic_flow.polynomial)
+    "poly": PolynomialKernel,  # user polynomials: NumPy evaluation (intrinsic_flow.polynomial)
     "node": lambda model: _core.LinearNeuralODE(model.n, model.n_steps),
 }
 

@@ -13,7 +13,8 @@ import numpy as np
 from . import _checks, _core
 from ._config import config
 from .polynomial import MODULUS, PolynomialLaws, PolynomialMap, law_terms, lifted_terms, polynomial_laws
-from .reference.lie import LIE_MAX_WORK, LieTrace, counting_functions, float_trace, make_trace, prepare
+from ._liealgebra import LIE_MAX_WORK, counting_functions, float_trace, make_trace, prepare
+from .results import LieTrace
 
 if _core.LIE_MODULUS != MODULUS:  # pragma: no cover - a stale build
     raise ImportError(f"the core works modulo {_core.LIE_MODULUS}, the Python layer modulo {MODULUS}: rebuild")

@@ -47,7 +47,8 @@ from ._config import config
 from .criteria import criteria_rows
 from .inits import format_scheme, parse_scheme
 from .models import DAGReLUNet, LinearNet, ReLUNet
-from .reference.criteria import FLOAT_FIELDS, INT_FIELDS, check_inclusion_tol
+from ._criteria import check_inclusion_tol
+from .results import FLOAT_FIELDS, INT_FIELDS
 
 FORMAT_VERSION = 2  # version 2: a SHA-256 checksum of the header and rows in every file
 CHECKS = ("recoverable", "kernel_inclusion")
