@@ -9,7 +9,10 @@ module would otherwise reach ``intrinsic_flow/__init__.py``.
 from __future__ import annotations
 
 import ast
+import importlib
+import inspect
 import pathlib
+import types
 
 import intrinsic_flow
 
@@ -122,3 +125,33 @@ def test_the_reference_never_reaches_the_core():
         if _is_reference(name):
             reached = _reachable(graph, name)
             assert f"{PACKAGE}._core" not in reached, f"{name} reaches the core: {sorted(reached)}"
+
+
+def test_every_public_name_is_bound_statically():
+    """No star import and no ``globals().update`` anywhere: a reader (or mypy) finds each name."""
+    for name, (path, _) in _modules().items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                assert all(alias.name != "*" for alias in node.names), f"star import in {name}"
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "update":
+                target = node.func.value
+                assert not (isinstance(target, ast.Call) and getattr(target.func, "id", "") == "globals"), \
+                    f"globals().update in {name}"
+    for package in (intrinsic_flow, importlib.import_module(f"{PACKAGE}.reference")):
+        missing = [n for n in package.__all__ if n not in vars(package)]
+        assert missing == [], f"{package.__name__}.__all__ lists unbound {missing}"
+
+
+def test_a_submodule_import_gives_the_module_and_the_call_the_function():
+    scan_module = importlib.import_module(f"{PACKAGE}.scan")
+    import intrinsic_flow.scan as imported  # noqa: E402 - the statement under test
+
+    assert imported is scan_module and isinstance(scan_module, types.ModuleType)
+    assert imported.ScanResult is intrinsic_flow.ScanResult
+    assert list(inspect.signature(intrinsic_flow.scan).parameters)[:2] == ["models", "n_samples"]
+    net = intrinsic_flow.ReLUNet([2, 2, 1])
+    theta = net.init(0)
+    assert intrinsic_flow.criteria(net, theta) == intrinsic_flow.criteria.criteria(net, theta)
+    result = intrinsic_flow.scan(net, 2, progress=False)
+    assert isinstance(result, scan_module.ScanResult) and len(result.rows["rank_lift"]) == 2

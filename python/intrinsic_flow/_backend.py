@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import _checks, _rank
+from .results import RankInfo
+from ._typing import Array, ArrayLike, IntArray, Model
 from ._graph import longest_path
 
 
@@ -29,25 +31,25 @@ class Backend:
         return _rank.default_gram_rtol(model.n_params) if rtol is None else rtol
 
     # -- phi and its derivatives -----------------------------------------------------------
-    def lift(self, model, theta) -> np.ndarray:
+    def lift(self, model: Model, theta: ArrayLike) -> Array:
         """z = phi(theta): theta (D,) -> z (d,). Path order and layouts as in shared/API.md."""
         theta = _checks.theta(model, theta)
         _checks.check_size(model.n_lifted, "phi(theta)")
         return self._lifting(model, paths=True).lift(theta)
 
-    def lift_jacobian(self, model, theta) -> np.ndarray:
+    def lift_jacobian(self, model: Model, theta: ArrayLike) -> Array:
         """J = dphi(theta), dense, shape (d, D)."""
         theta = _checks.theta(model, theta)
         _checks.check_size(model.n_lifted * model.n_params, "the Jacobian (d x D)")
         return self._lifting(model, paths=True).jacobian(theta)
 
-    def metric(self, model, theta) -> np.ndarray:
+    def metric(self, model: Model, theta: ArrayLike) -> Array:
         """M(theta) = J J^T, shape (d, d). For the path-lifting M_pq = z_p z_q sum_{e in p∩q} theta_e^-2."""
         theta = _checks.theta(model, theta)
         _checks.check_size(model.n_lifted * (model.n_lifted + model.n_params), "the metric (d x d) and Jacobian")
         return self._lifting(model, paths=True).metric(theta)
 
-    def metric_derivative(self, model, theta, v) -> np.ndarray:
+    def metric_derivative(self, model: Model, theta: ArrayLike, v: ArrayLike) -> Array:
         """dM(theta)[v] = dJ[v] J^T + J dJ[v]^T, the derivative of M along v (D,), shape (d, d)."""
         theta = _checks.theta(model, theta)
         v = _checks.theta(model, v, "v")
@@ -55,7 +57,7 @@ class Backend:
         return self._lifting(model, paths=True).metric_derivative(theta, v)
 
     # -- products with J, without forming it -------------------------------------------------
-    def lift_vjp(self, model, theta, w) -> np.ndarray:
+    def lift_vjp(self, model: Model, theta: ArrayLike, w: ArrayLike) -> Array:
         """Vector-Jacobian product J^T w = sum_p w_p grad phi_p(theta): theta (D,), w (d,) -> (D,).
 
         The gradient of theta -> <w, phi(theta)>, computed without the dense d x D Jacobian: for
@@ -67,7 +69,7 @@ class Backend:
         w = _checks.finite_array(w, "w", (model.n_lifted,))
         return self._lifting(model, paths=True).vjp(theta, w)
 
-    def lift_jvp(self, model, theta, v) -> np.ndarray:
+    def lift_jvp(self, model: Model, theta: ArrayLike, v: ArrayLike) -> Array:
         """Jacobian-vector product J v = d/dt phi(theta + t v) at t = 0: theta (D,), v (D,) -> (d,).
 
         Without the dense Jacobian: for path-liftings (J v)_p = sum_{e in p} v_e prod_{g in p, g != e}
@@ -78,31 +80,31 @@ class Backend:
         _checks.check_size(model.n_lifted, "J v")
         return self._lifting(model, paths=True).jvp(theta, v)
 
-    def conserved(self, model, theta) -> np.ndarray:
+    def conserved(self, model: Model, theta: ArrayLike) -> Array:
         """Known conservation laws h(theta), shape (N_known,) (order in shared/API.md)."""
         theta = _checks.theta(model, theta)  # before the model's structure is built
         return self._lifting(model).conserved(theta)
 
-    def conserved_jacobian(self, model, theta) -> np.ndarray:
+    def conserved_jacobian(self, model: Model, theta: ArrayLike) -> Array:
         """Jh = dh(theta), shape (N_known, D)."""
         theta = _checks.theta(model, theta)
         _checks.check_size(model.n_known_laws * model.n_params, "the Jacobian of the known laws")
         return self._lifting(model).conserved_jacobian(theta)
 
-    def lift_gram(self, model, theta) -> np.ndarray:
+    def lift_gram(self, model: Model, theta: ArrayLike) -> Array:
         """G = J^T J, shape (D, D); for path-lifting models computed without enumerating paths."""
         theta = _checks.theta(model, theta)
         _checks.check_size(model.n_params ** 2, "the Gram matrix (D x D)")
         return self._lifting(model).gram(theta)
 
-    def joint_gram(self, model, theta) -> np.ndarray:
+    def joint_gram(self, model: Model, theta: ArrayLike) -> Array:
         """J^T J + Jh^T Jh, the Gram matrix of the stacked Jacobian [J; Jh], shape (D, D)."""
         theta = _checks.theta(model, theta)
         _checks.check_size(model.n_params ** 2 + model.n_known_laws * model.n_params, "the joint Gram matrix (D x D)")
         return self._lifting(model).joint_gram(theta)
 
     # -- ranks -----------------------------------------------------------------------------
-    def rank_info(self, model, theta, which: str = "lift", rtol=None) -> _rank.RankInfo:
+    def rank_info(self, model: Model, theta: ArrayLike, which: str = "lift", rtol: float | None = None) -> RankInfo:
         """Rank of J (``which="lift"``) or of [J; Jh] (``which="joint"``) with its singular values.
 
         Taken on the Gram matrix J^T J (or J^T J / ||J||_F^2 + Jh^T Jh / ||Jh||_F^2, each block at
@@ -131,7 +133,7 @@ class Backend:
             raise ValueError(f"method='exact' needs a path-lifting model (ReLUNet, DAGReLUNet), got {type(model).__name__}")
         return method == "exact"
 
-    def rank_lift(self, model, theta, rtol=None, method: str = "gram") -> int:
+    def rank_lift(self, model: Model, theta: ArrayLike, rtol: float | None = None, method: str = "gram") -> int:
         """Rank of dphi(theta), scale-invariant.
 
         ``method="gram"`` (default): numerical rank of the scaled Gram matrix (see rank_info),
@@ -144,7 +146,7 @@ class Backend:
             return int(self._lifting(model).exact_rank(theta))
         return self.rank_info(model, theta, "lift", rtol).rank
 
-    def rank_joint(self, model, theta, rtol=None) -> int:
+    def rank_joint(self, model: Model, theta: ArrayLike, rtol: float | None = None) -> int:
         """Rank of [dphi(theta); dh(theta)] via the Gram form; D means theta is recoverable from (z, h)."""
         return self.rank_info(model, theta, "joint", rtol).rank
 
@@ -155,11 +157,11 @@ class Backend:
         flat = getattr(self._lifting(model, paths), method)(thetas)
         return flat if shape is None else flat.reshape((thetas.shape[0],) + shape)
 
-    def lift_batch(self, model, thetas) -> np.ndarray:
+    def lift_batch(self, model: Model, thetas: ArrayLike) -> Array:
         """phi over a batch: thetas (B, D) -> (B, d)."""
         return self._batch(model, thetas, "lift_batch", model.n_lifted, "the batch of phi(theta)", paths=True)
 
-    def lift_jacobian_batch(self, model, thetas, out=None) -> np.ndarray:
+    def lift_jacobian_batch(self, model: Model, thetas: ArrayLike, out: Array | None = None) -> Array:
         """Jacobians over a batch: thetas (B, D) -> (B, d, D).
 
         ``out``: an optional preallocated float64, C-contiguous, writeable array of shape (B, d, D)
@@ -179,41 +181,41 @@ class Backend:
         lifting.jacobian_batch_into(thetas, out.reshape(shape[0], shape[1] * shape[2]))
         return out
 
-    def lift_vjp_batch(self, model, thetas, ws) -> np.ndarray:
+    def lift_vjp_batch(self, model: Model, thetas: ArrayLike, ws: ArrayLike) -> Array:
         """lift_vjp over a batch: thetas (B, D), ws (B, d) -> (B, D), row b = J(thetas[b])^T ws[b]."""
         thetas = _checks.thetas(model, thetas)
         ws = _checks.finite_array(ws, "ws", (thetas.shape[0], model.n_lifted))
         _checks.check_size(thetas.shape[0] * model.n_params, "the batch of J^T w")
         return self._lifting(model, paths=True).vjp_batch(thetas, ws)
 
-    def lift_jvp_batch(self, model, thetas, vs) -> np.ndarray:
+    def lift_jvp_batch(self, model: Model, thetas: ArrayLike, vs: ArrayLike) -> Array:
         """lift_jvp over a batch: thetas (B, D), vs (B, D) -> (B, d), row b = J(thetas[b]) vs[b]."""
         thetas = _checks.thetas(model, thetas)
         vs = _checks.finite_array(vs, "vs", thetas.shape)
         _checks.check_size(thetas.shape[0] * model.n_lifted, "the batch of J v")
         return self._lifting(model, paths=True).jvp_batch(thetas, vs)
 
-    def metric_batch(self, model, thetas) -> np.ndarray:
+    def metric_batch(self, model: Model, thetas: ArrayLike) -> Array:
         """Metrics over a batch: thetas (B, D) -> (B, d, d)."""
         d = model.n_lifted
         return self._batch(model, thetas, "metric_batch", d * (d + model.n_params), "the batch of metrics", True, (d, d))
 
-    def conserved_batch(self, model, thetas) -> np.ndarray:
+    def conserved_batch(self, model: Model, thetas: ArrayLike) -> Array:
         """Known laws over a batch: thetas (B, D) -> (B, N_known)."""
         return self._batch(model, thetas, "conserved_batch", model.n_known_laws, "the batch of laws",
                            shape=(model.n_known_laws,))
 
-    def conserved_jacobian_batch(self, model, thetas) -> np.ndarray:
+    def conserved_jacobian_batch(self, model: Model, thetas: ArrayLike) -> Array:
         """Jacobians of the known laws over a batch: (B, D) -> (B, N_known, D)."""
         N, D = model.n_known_laws, model.n_params
         return self._batch(model, thetas, "conserved_jacobian_batch", N * D, "the batch of law Jacobians", shape=(N, D))
 
-    def lift_gram_batch(self, model, thetas) -> np.ndarray:
+    def lift_gram_batch(self, model: Model, thetas: ArrayLike) -> Array:
         """Gram matrices over a batch: (B, D) -> (B, D, D)."""
         D = model.n_params
         return self._batch(model, thetas, "gram_batch", D * D, "the batch of Gram matrices", shape=(D, D))
 
-    def rank_lift_batch(self, model, thetas, rtol=None, method: str = "gram") -> np.ndarray:
+    def rank_lift_batch(self, model: Model, thetas: ArrayLike, rtol: float | None = None, method: str = "gram") -> IntArray:
         """rank_lift over a batch: (B, D) -> (B,) integers."""
         thetas = _checks.thetas(model, thetas)
         if self._exact_allowed(model, method):
@@ -222,18 +224,9 @@ class Backend:
         ranks = self._lifting(model).rank_lift_batch(thetas, self._rtol(model, rtol))
         return _rank.checked_ranks(np.asarray(ranks, dtype=np.int64))
 
-    def rank_joint_batch(self, model, thetas, rtol=None) -> np.ndarray:
+    def rank_joint_batch(self, model: Model, thetas: ArrayLike, rtol: float | None = None) -> IntArray:
         """rank_joint over a batch: (B, D) -> (B,) integers."""
         thetas = _checks.thetas(model, thetas)
         _checks.check_size(2 * model.n_params ** 2, "the Gram matrix (D x D)")
         ranks = self._lifting(model).rank_joint_batch(thetas, self._rtol(model, rtol))
         return _rank.checked_ranks(np.asarray(ranks, dtype=np.int64))
-
-    def exports(self) -> dict:
-        names = ["lift", "lift_jacobian", "metric", "metric_derivative", "conserved", "conserved_jacobian",
-                 "lift_gram", "joint_gram", "rank_info", "rank_lift", "rank_joint", "lift_batch",
-                 "lift_jacobian_batch", "metric_batch", "conserved_batch", "conserved_jacobian_batch",
-                 "lift_gram_batch", "rank_lift_batch", "rank_joint_batch", "lift_vjp", "lift_jvp",
-                 "lift_vjp_batch", "lift_jvp_batch"]
-        return {name: getattr(self, name) for name in names}
-

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _checks, _intrinsic
+from ._typing import Array, ArrayLike, Model
 from .results import FlowComparison, FlowError, Trajectory, relative_gaps as _relative_gaps  # noqa: F401
-from .losses import lifted_objective
+from .losses import Loss, lifted_objective
 
 METHODS = ("rk4", "rk45")
 DEFAULT_N_STEPS = 1000
@@ -139,7 +140,9 @@ class FlowBackend:
                             "the trajectory up to there is in error.trajectory", trajectory, info["time_reached"])
         return trajectory
 
-    def gradient_flow(self, model, theta0, loss, t_end, *, method="rk4", n_steps=None, rtol=None, save_at=None) -> Trajectory:
+    def gradient_flow(self, model: Model, theta0: ArrayLike, loss: Loss, t_end: float, *, method: str = "rk4",
+                      n_steps: int | None = None, rtol: float | None = None,
+                      save_at: ArrayLike | None = None) -> Trajectory:
         """Integrate theta' = -grad l(theta), l = loss o model, from theta0 (D,) to t_end.
 
         method "rk4": classic Runge-Kutta (tableau 1/6, 1/3, 1/3, 1/6) with ``n_steps`` equal steps
@@ -155,7 +158,7 @@ class FlowBackend:
         field = self._field_of(model, loss)
         return self._trajectory(model, self._integrate(field, theta0, flow_plan), theta0, "gradient_flow", float(t_end))
 
-    def gradient_descent(self, model, theta0, loss, lr, n_steps) -> Trajectory:
+    def gradient_descent(self, model: Model, theta0: ArrayLike, loss: Loss, lr: float, n_steps: int) -> Trajectory:
         """theta_{k+1} = theta_k - lr grad l(theta_k) for k < n_steps; t = 0..n_steps (the step index)."""
         theta0 = _checks.theta(model, theta0, "theta0")
         if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not math.isfinite(lr) or lr <= 0:
@@ -167,11 +170,12 @@ class FlowBackend:
         return self._trajectory(model, raw, theta0, "gradient_descent", float(n_steps))
 
     # -- intrinsic flows -------------------------------------------------------------------
-    def intrinsic_metric(self, model, z, h, *, route="auto") -> np.ndarray:
+    def intrinsic_metric(self, model: Model, z: ArrayLike, h: ArrayLike, *, route: str = "auto") -> Array:
         return _intrinsic.intrinsic_metric(model, z, h, self._geometry, route)
 
-    def intrinsic_flow(self, model, z0, h0, loss, t_end, *, method="rk4", n_steps=None, rtol=None,
-                       save_at=None) -> Trajectory:
+    def intrinsic_flow(self, model: Model, z0: ArrayLike, h0: ArrayLike, loss: Loss, t_end: float, *,
+                       method: str = "rk4", n_steps: int | None = None, rtol: float | None = None,
+                       save_at: ArrayLike | None = None) -> Trajectory:
         """Integrate z' = -K(z, h0) grad f(z) from z0 (d,) with the laws fixed at h0 (N_known,).
 
         Same integrators and options as gradient_flow; loss must be a function of z (LiftedQuadratic,
@@ -202,8 +206,9 @@ class FlowBackend:
                             info["time_reached"])
         return trajectory
 
-    def compare_flows(self, model, theta0, loss, t_end, *, method="rk4", n_steps=None, rtol=None,
-                      save_at=None) -> FlowComparison:
+    def compare_flows(self, model: Model, theta0: ArrayLike, loss: Loss, t_end: float, *, method: str = "rk4",
+                      n_steps: int | None = None, rtol: float | None = None,
+                      save_at: ArrayLike | None = None) -> FlowComparison:
         """Run gradient_flow from theta0 and intrinsic_flow from (phi(theta0), h(theta0)) with the same
         integrator and saved times; max_relative_gap = max_t ||z_theta(t) - z_intrinsic(t)|| / ||z_theta(t)||."""
         theta0 = _checks.theta(model, theta0, "theta0")
@@ -221,10 +226,6 @@ class FlowBackend:
         return FlowComparison(float(np.max(gaps)), theta_flow, intrinsic)
 
     intrinsic_metric.__doc__ = _intrinsic.intrinsic_metric.__doc__
-
-    def exports(self) -> dict:
-        names = ["gradient_flow", "gradient_descent", "intrinsic_metric", "intrinsic_flow", "compare_flows"]
-        return {name: getattr(self, name) for name in names}
 
 
 class FieldError(Exception):

@@ -238,19 +238,3 @@ def make_trace(model, dims, rank_laws, reached, exact, singular_values=None) -> 
     dim = dims[-1]
     return LieTrace(list(int(d) for d in dims), int(dim), model.n_params, model.n_params - int(dim),
                     bool(dim == dims[0]), int(dims[0]), int(rank_laws), bool(reached), exact, singular_values)
-
-
-def counting_functions(lie_trace_function) -> tuple:
-    """``count_conservation_laws`` and ``known_laws_complete`` built on a backend's lie_trace."""
-
-    def count_conservation_laws(model, theta=None, **options) -> int:
-        """N = D - dim Lie(W_phi)(x), the number of independent conservation laws near a generic
-        point (options as for ``lie_trace``)."""
-        return lie_trace_function(model, theta, **options).n_laws
-
-    def known_laws_complete(model, theta=None, **options) -> bool:
-        """Whether the known laws (shared/API.md) are all the laws: rank of their gradients at the
-        point == D - dim Lie(W_phi) (options as for ``lie_trace``)."""
-        return lie_trace_function(model, theta, **options).known_laws_complete
-
-    return count_conservation_laws, known_laws_complete

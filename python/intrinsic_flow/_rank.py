@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _checks
+from ._typing import ArrayLike
 from .results import RankInfo
 
 EPS = np.finfo(np.float64).eps
@@ -45,7 +46,7 @@ def _info(singular_values: np.ndarray, threshold: float) -> RankInfo:
     return RankInfo(rank, singular_values, float(threshold), kept, dropped)
 
 
-def singular_gap(A, rtol=None) -> RankInfo:
+def singular_gap(A: ArrayLike, rtol: float | None = None) -> RankInfo:
     """Rank of a matrix A (M, N) by SVD: singular values above rtol * sigma_max, rtol defaulting
     to min(M, N) * eps. Returns a RankInfo with the singular values around the cut."""
     A = _checks.finite_array(A, "A")
@@ -58,7 +59,7 @@ def singular_gap(A, rtol=None) -> RankInfo:
     return _info(sv, (rtol if rtol is not None else default_rtol(A.shape)) * sv[0])
 
 
-def numerical_rank(A, rtol=None) -> int:
+def numerical_rank(A: ArrayLike, rtol: float | None = None) -> int:
     """Number of singular values of A above rtol * sigma_max (rtol default min(M, N) * eps).
 
     See ``singular_gap`` for the singular values around the cut.

@@ -10,9 +10,11 @@ from __future__ import annotations
 import numpy as np
 
 from . import _checks, _core, geometry
+from ._callable_module import make_callable
 from ._criteria import check_inclusion_tol, criteria_from_row, numpy_criteria
 from ._graph import checked_balanced
 from .geometry import lifting_of
+from ._typing import Array, ArrayLike, Model
 from .results import FLOAT_FIELDS, INCLUSION_TOL, INT_FIELDS, Criteria
 
 
@@ -23,7 +25,7 @@ def _core_lifting(model, inclusion: bool):
     return lifting_of(model, paths=inclusion)
 
 
-def criteria_rows(model, thetas, inclusion: bool = True) -> np.ndarray:
+def criteria_rows(model: Model, thetas: ArrayLike, inclusion: bool = True) -> Array:
     """The raw criteria table: thetas (B, D) -> (B, 8) with columns rank_lift, rank_conserved,
     rank_joint, kernel_dim, gap_lift, gap_conserved, gap_joint, inclusion_residual (NaN when
     ``inclusion`` is False). Parallel over samples in the core (GIL released). A row whose Gram
@@ -45,7 +47,7 @@ def _numpy_rows(model, thetas, inclusion: bool) -> np.ndarray:
     return np.array(rows, dtype=np.float64).reshape(len(thetas), len(INT_FIELDS) + len(FLOAT_FIELDS))
 
 
-def criteria(model, theta, *, inclusion_tol=None) -> Criteria:
+def criteria(model: Model, theta: ArrayLike, *, inclusion_tol: float | None = None) -> Criteria:
     """Intrinsic-dynamics criteria at theta (D,) -> Criteria.
 
     Fields: rank_lift, rank_conserved, rank_joint, recoverable (rank_joint == D), kernel_dim
@@ -60,13 +62,13 @@ def criteria(model, theta, *, inclusion_tol=None) -> Criteria:
     return criteria_from_row(model.n_params, criteria_rows(model, theta[None, :])[0], inclusion_tol)
 
 
-def criteria_batch(model, thetas, *, inclusion_tol=None) -> list:
+def criteria_batch(model: Model, thetas: ArrayLike, *, inclusion_tol: float | None = None) -> list[Criteria]:
     """criteria over a batch, in parallel in the core: thetas (B, D) -> list of B Criteria."""
     inclusion_tol = check_inclusion_tol(inclusion_tol)
     return [criteria_from_row(model.n_params, row, inclusion_tol) for row in criteria_rows(model, thetas)]
 
 
-def balanced_representative(model, theta) -> np.ndarray:
+def balanced_representative(model: Model, theta: ArrayLike) -> Array:
     """The rescaling of theta with |incoming|^2 = |outgoing|^2 at every hidden neuron (path models);
     the same algorithm and tolerance as the reference (reference/criteria.py)."""
     theta = _checks.theta(model, theta)
@@ -76,3 +78,6 @@ def balanced_representative(model, theta) -> np.ndarray:
 
 
 __all__ = ["Criteria", "criteria", "criteria_batch", "balanced_representative", "INCLUSION_TOL"]
+
+# `import intrinsic_flow.criteria` gives this module; calling it calls criteria() (see _callable_module)
+make_callable(__name__, criteria)

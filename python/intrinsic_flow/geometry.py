@@ -45,5 +45,29 @@ def lifting_of(model, paths: bool = False):
 
 
 _backend = Backend(lifting_of)
-globals().update(_backend.exports())
-__all__ = sorted(_backend.exports())
+# the public functions: bound methods of the one Backend, assigned by name (docstrings in _backend)
+lift = _backend.lift
+lift_jacobian = _backend.lift_jacobian
+metric = _backend.metric
+metric_derivative = _backend.metric_derivative
+conserved = _backend.conserved
+conserved_jacobian = _backend.conserved_jacobian
+lift_gram = _backend.lift_gram
+joint_gram = _backend.joint_gram
+rank_info = _backend.rank_info
+rank_lift = _backend.rank_lift
+rank_joint = _backend.rank_joint
+lift_batch = _backend.lift_batch
+lift_jacobian_batch = _backend.lift_jacobian_batch
+metric_batch = _backend.metric_batch
+conserved_batch = _backend.conserved_batch
+conserved_jacobian_batch = _backend.conserved_jacobian_batch
+lift_gram_batch = _backend.lift_gram_batch
+rank_lift_batch = _backend.rank_lift_batch
+rank_joint_batch = _backend.rank_joint_batch
+lift_vjp = _backend.lift_vjp
+lift_jvp = _backend.lift_jvp
+lift_vjp_batch = _backend.lift_vjp_batch
+lift_jvp_batch = _backend.lift_jvp_batch
+
+__all__ = ["conserved", "conserved_batch", "conserved_jacobian", "conserved_jacobian_batch", "joint_gram", "lift", "lift_batch", "lift_gram", "lift_gram_batch", "lift_jacobian", "lift_jacobian_batch", "lift_jvp", "lift_jvp_batch", "lift_vjp", "lift_vjp_batch", "metric", "metric_batch", "metric_derivative", "rank_info", "rank_joint", "rank_joint_batch", "rank_lift", "rank_lift_batch"]

@@ -13,8 +13,9 @@ import numpy as np
 from . import _checks, _core
 from ._config import config
 from .polynomial import MODULUS, PolynomialLaws, PolynomialMap, law_terms, lifted_terms, polynomial_laws
-from ._liealgebra import LIE_MAX_WORK, counting_functions, float_trace, make_trace, prepare
+from ._liealgebra import LIE_MAX_WORK, float_trace, make_trace, prepare
 from .results import LieTrace
+from ._typing import ArrayLike, Model
 
 if _core.LIE_MODULUS != MODULUS:  # pragma: no cover - a stale build
     raise ImportError(f"the core works modulo {_core.LIE_MODULUS}, the Python layer modulo {MODULUS}: rebuild")
@@ -32,7 +33,7 @@ def _table_arguments(table) -> tuple:
     return (table.n_polys, table.poly, _modular_coefficients(table.coeff), table.monomials)
 
 
-def lie_trace(model, theta=None, *, exact: bool = True, seed=0) -> LieTrace:
+def lie_trace(model: Model, theta: ArrayLike | None = None, *, exact: bool = True, seed: int = 0) -> LieTrace:
     """dim Lie(W_phi) at a point and the number of conservation laws N = D - dim (main_paper §6).
 
     ``model``: ReLUNet, DAGReLUNet, LinearNet or PolynomialMap. ``exact=True`` (default): exact
@@ -63,7 +64,16 @@ def lie_trace(model, theta=None, *, exact: bool = True, seed=0) -> LieTrace:
     return make_trace(model, dims, rank_laws, reached, True)
 
 
-count_conservation_laws, known_laws_complete = counting_functions(lie_trace)
+def count_conservation_laws(model: Model, theta: ArrayLike | None = None, *, exact: bool = True, seed: int = 0) -> int:
+    """N = D - dim Lie(W_phi)(x), the number of independent conservation laws near a generic
+    point (options as for ``lie_trace``)."""
+    return lie_trace(model, theta, exact=exact, seed=seed).n_laws
+
+
+def known_laws_complete(model: Model, theta: ArrayLike | None = None, *, exact: bool = True, seed: int = 0) -> bool:
+    """Whether the known laws are all the laws: rank of their gradients at the point
+    == D - dim Lie(W_phi) (options as for ``lie_trace``)."""
+    return lie_trace(model, theta, exact=exact, seed=seed).known_laws_complete
 
 __all__ = ["LIE_MAX_WORK", "LieTrace", "lie_trace", "count_conservation_laws", "known_laws_complete", "polynomial_laws",
            "PolynomialMap", "PolynomialLaws"]

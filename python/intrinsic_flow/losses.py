@@ -14,9 +14,12 @@ Calling a ``LiftedQuadratic`` (or a ``Regression`` on a linear model) on z gives
 """
 from __future__ import annotations
 
+from typing import Callable, Tuple, Union
+
 import numpy as np
 
 from . import _checks
+from ._typing import Array, ArrayLike
 
 __all__ = ["LiftedQuadratic", "Regression"]
 
@@ -92,6 +95,10 @@ def _io_sizes(model) -> tuple:
     if model.kind == "node":
         return model.n, model.n
     return model.widths[0], model.widths[-1]
+
+
+Loss = Union["LiftedQuadratic", "Regression", Callable[[Array], Tuple[float, ArrayLike]]]
+"""What the flows accept: a LiftedQuadratic, a Regression, or f(z) -> (value, gradient of shape (d,))."""
 
 
 def lifted_objective(model, loss):

@@ -6,11 +6,13 @@ Plain frozen dataclasses shared by both backends (shared/API.md). Path-lifting m
 from __future__ import annotations
 
 import functools
+from typing import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import _checks
+from ._typing import Array
 from ._graph import PathGraph, count_paths as _count_paths, longest_path, topological_order  # noqa: F401
 
 
@@ -25,7 +27,7 @@ def _resolve_rng(rng) -> np.random.Generator:
 class _Model:
     """What every model offers on top of its own layout."""
 
-    def init(self, rng=None, scheme: str = "gaussian", **options) -> np.ndarray:
+    def init(self, rng: np.random.Generator | int | None = None, scheme: str = "gaussian", **options: object) -> Array:
         """A parameter vector theta of shape (n_params,), drawn with ``scheme``.
 
         ``rng``: a numpy Generator or an integer seed. Schemes are listed in
@@ -45,8 +47,8 @@ class ReLUNet(_Model):
     ``W_l.ravel()`` (shape (d_l, d_{l-1}), C order) then ``b_l`` when layer l has biases.
     """
 
-    widths: tuple
-    bias: object = False
+    widths: Sequence[int]
+    bias: bool | str = False
     kind = "path"
 
     def __post_init__(self) -> None:
@@ -157,8 +159,8 @@ class DAGReLUNet(_Model):
 
     n_inputs: int
     n_outputs: int
-    edges: tuple
-    bias: tuple = ()
+    edges: Sequence[tuple[int, int]]
+    bias: Sequence[int] = ()
     kind = "path"
 
     def __post_init__(self) -> None:
@@ -252,7 +254,7 @@ class LinearNet(_Model):
     upper triangles (row by row) of H_l = W_{l+1}^T W_{l+1} - W_l W_l^T, l = 1..L-1.
     """
 
-    widths: tuple
+    widths: Sequence[int]
     kind = "linear"
 
     def __post_init__(self) -> None:

@@ -17,13 +17,14 @@ import itertools
 import math
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import NamedTuple
+from typing import Any, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
 from . import _checks
 from ._derived import Derived
 from ._graph import longest_path, path_table
+from ._typing import Array, Model
 from .results import PolynomialLaws
 from ._checks import POLY_MAX_DEGREE  # noqa: F401 - documented here, checked in _checks
 
@@ -45,7 +46,7 @@ class PolynomialMap:
     with the degree).
     """
 
-    polys: tuple
+    polys: Sequence[Mapping[tuple[int, ...], Any]]
     n_vars: int
     kind = "poly"
 
@@ -97,7 +98,7 @@ class PolynomialMap:
         and order; a PolynomialMap has no known laws, so lie_trace runs without early stop)."""
         return cls(table_as_dicts(lifted_terms(model), model.n_params), model.n_params)
 
-    def init(self, rng=None, scheme: str = "gaussian") -> np.ndarray:
+    def init(self, rng: np.random.Generator | int | None = None, scheme: str = "gaussian") -> Array:
         """Standard Gaussian theta of shape (n_vars,) (``scheme`` "gaussian" only)."""
         from .models import _resolve_rng
 
@@ -395,7 +396,7 @@ def _rational_kernel_of(rows: list, n_unknowns: int) -> list:
     return basis
 
 
-def polynomial_laws(model, degree: int, *, inhomogeneous: bool = False, seed: int = 0) -> PolynomialLaws:
+def polynomial_laws(model: Model, degree: int, *, inhomogeneous: bool = False, seed: int = 0) -> PolynomialLaws:
     """Every polynomial conservation law of ``degree`` (main_paper §6.3).
 
     Solves, over Q and exactly, the linear system  <grad P, grad phi_q> = 0 identically in theta,

@@ -9,6 +9,7 @@ they read. This module imports nothing of the package, so either backend may ret
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 import numpy as np
 
@@ -141,7 +142,7 @@ class Trajectory:
     """
 
     t: np.ndarray
-    theta: np.ndarray | None
+    theta: Any  # (T, D) float64, or None for an intrinsic flow (typed Any so θ-flow code needs no None check)
     z: np.ndarray
     h: np.ndarray
     loss: np.ndarray

@@ -39,10 +39,13 @@ import pathlib
 import re
 import shutil
 import sys
+from typing import Sequence
 
 import numpy as np
 
 from . import _checks
+from ._callable_module import make_callable
+from ._typing import Model
 from ._config import config
 from .criteria import criteria_rows
 from .inits import format_scheme, parse_scheme
@@ -646,8 +649,10 @@ def _quiet_logs():
         logging.disable(previous)
 
 
-def scan(models, n_samples, *, init="gaussian", seed=0, checks=CHECKS, progress=True, executor="local",
-         address=None, timeout=10.0, chunk_size=1000, checkpoint=None, inclusion_tol=None) -> ScanResult:
+def scan(models: Model | Sequence[Model], n_samples: int, *, init: object = "gaussian", seed: int = 0,
+         checks: Sequence[str] = CHECKS, progress: bool = True, executor: str = "local", address: str | None = None,
+         timeout: float = 10.0, chunk_size: int = 1000, checkpoint: str | os.PathLike[str] | None = None,
+         inclusion_tol: float | None = None) -> ScanResult:
     """Evaluate the criteria at n_samples random points of each (model, init) pair.
 
     models: a model or a list of models. init: a scheme spec or a list of them (``"gaussian"``,
@@ -759,3 +764,6 @@ def _check_memory(spec: dict, models: list, chunk_size: int, checkpoint) -> bool
 
 
 __all__ = ["scan", "ScanResult", "ScanSummary"]
+
+# `import intrinsic_flow.scan` gives this module; calling it calls scan() (see _callable_module)
+make_callable(__name__, scan)

@@ -45,12 +45,14 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _checks
+from .._callable_module import make_callable
 from .._graph import checked_balanced
+from .._typing import Array, ArrayLike, Model
 from .._criteria import check_inclusion_tol, criteria_from_row, evaluation_point, numpy_criteria, rank_and_gap  # noqa: F401
 from ..results import FLOAT_FIELDS, INCLUSION_TOL, INT_FIELDS, Criteria  # noqa: F401
 
 
-def balanced_representative(model, theta) -> np.ndarray:
+def balanced_representative(model: Model, theta: ArrayLike) -> Array:
     """The rescaling of theta (path-lifting model) with |incoming|^2 = |outgoing|^2 at every hidden
     neuron; theta (D,) -> (D,). phi is unchanged. See the module docstring; ValueError when the
     result does not fit in float64."""
@@ -62,7 +64,7 @@ def balanced_representative(model, theta) -> np.ndarray:
     return checked_balanced(model, lifting_of(model).balanced(theta), theta)
 
 
-def criteria(model, theta, *, inclusion_tol=None) -> Criteria:
+def criteria(model: Model, theta: ArrayLike, *, inclusion_tol: float | None = None) -> Criteria:
     """Intrinsic-dynamics criteria at theta (D,): ranks, recoverability, kernel inclusion.
 
     Definitions, tolerances and the balanced representative used for path-lifting models: see the
@@ -74,10 +76,13 @@ def criteria(model, theta, *, inclusion_tol=None) -> Criteria:
     return numpy_criteria(geometry, model, theta, inclusion_tol=inclusion_tol)
 
 
-def criteria_batch(model, thetas, *, inclusion_tol=None) -> list:
+def criteria_batch(model: Model, thetas: ArrayLike, *, inclusion_tol: float | None = None) -> list[Criteria]:
     """criteria over a batch: thetas (B, D) -> list of B Criteria."""
     thetas = _checks.thetas(model, thetas)
     return [criteria(model, theta, inclusion_tol=inclusion_tol) for theta in thetas]
 
 
 __all__ = ["Criteria", "criteria", "criteria_batch", "balanced_representative", "INCLUSION_TOL"]
+
+# `import intrinsic_flow.reference.criteria` gives this module; calling it calls criteria() (see _callable_module)
+make_callable(__name__, criteria)

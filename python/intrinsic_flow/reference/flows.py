@@ -72,4 +72,9 @@ def field_of(model, loss):
 
 
 _backend = FlowBackend(geometry, field_of, integrate, integrate)
-globals().update(_backend.exports())
+# the public functions: bound methods of the one FlowBackend, assigned by name (docstrings in _flowbackend)
+gradient_flow = _backend.gradient_flow
+gradient_descent = _backend.gradient_descent
+intrinsic_metric = _backend.intrinsic_metric
+intrinsic_flow = _backend.intrinsic_flow
+compare_flows = _backend.compare_flows

@@ -65,10 +65,11 @@ exceeds ``FLOAT_RTOL`` times its norm. The singular values are returned so the g
 from __future__ import annotations
 
 from .._liealgebra import (FLOAT_RTOL, LIE_MAX_WORK, _Arithmetic, _ModularEchelon, check_lie_budget,  # noqa: F401
-                           counting_functions, float_trace, make_trace, prepare, trace_levels)
+                           float_trace, make_trace, prepare, trace_levels)
 from ..polynomial import (MODULUS, PolynomialLaws, PolynomialMap, gradient_fields, gradients_at,  # noqa: F401
                           law_terms, lifted_terms, modular_rank, polynomial_laws, to_modular)
 from ..results import LieTrace
+from .._typing import ArrayLike, Model
 
 def _modular_trace(model, point) -> LieTrace:
     arithmetic = _Arithmetic(True, point)
@@ -78,7 +79,7 @@ def _modular_trace(model, point) -> LieTrace:
     return make_trace(model, dims, rank_laws, reached, True)
 
 
-def lie_trace(model, theta=None, *, exact: bool = True, seed=0) -> LieTrace:
+def lie_trace(model: Model, theta: ArrayLike | None = None, *, exact: bool = True, seed: int = 0) -> LieTrace:
     """dim Lie(W_phi) at a point and the number of conservation laws N = D - dim (main_paper §6).
 
     ``model``: ReLUNet, DAGReLUNet, LinearNet or PolynomialMap. ``exact=True`` (default): exact
@@ -92,7 +93,16 @@ def lie_trace(model, theta=None, *, exact: bool = True, seed=0) -> LieTrace:
     return _modular_trace(model, point) if exact else float_trace(model, theta)
 
 
-count_conservation_laws, known_laws_complete = counting_functions(lie_trace)
+def count_conservation_laws(model: Model, theta: ArrayLike | None = None, *, exact: bool = True, seed: int = 0) -> int:
+    """N = D - dim Lie(W_phi)(x), the number of independent conservation laws near a generic
+    point (options as for ``lie_trace``)."""
+    return lie_trace(model, theta, exact=exact, seed=seed).n_laws
+
+
+def known_laws_complete(model: Model, theta: ArrayLike | None = None, *, exact: bool = True, seed: int = 0) -> bool:
+    """Whether the known laws are all the laws: rank of their gradients at the point
+    == D - dim Lie(W_phi) (options as for ``lie_trace``)."""
+    return lie_trace(model, theta, exact=exact, seed=seed).known_laws_complete
 
 __all__ = ["LIE_MAX_WORK", "LieTrace", "lie_trace", "count_conservation_laws", "known_laws_complete", "polynomial_laws",
            "PolynomialMap", "PolynomialLaws"]
