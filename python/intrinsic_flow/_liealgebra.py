@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _checks
+from ._kinds import require
 from ._rank import numerical_rank, singular_gap
 from .polynomial import (MODULUS, gradient_fields, gradients_at, law_terms, lifted_terms, modular_rank,  # noqa: F401
                          random_point, table_jacobian, to_modular)
@@ -202,8 +203,7 @@ def check_lie_budget(model) -> None:
 
 def prepare(model, theta, exact: bool, seed):
     """Validated inputs shared by both backends: (point, theta or None)."""
-    if not hasattr(model, "kind") or model.kind not in ("path", "linear", "poly"):
-        raise ValueError(f"lie_trace needs a ReLUNet, DAGReLUNet, LinearNet or PolynomialMap, got {model!r}")
+    require(model, "lie_trace", "lie_trace")
     if not isinstance(exact, bool):
         raise ValueError(f"exact must be True or False, got {exact!r}")
     check_lie_budget(model)

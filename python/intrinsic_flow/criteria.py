@@ -13,7 +13,8 @@ from . import _checks, _core, geometry
 from ._callable_module import make_callable
 from ._criteria import check_inclusion_tol, criteria_from_row, numpy_criteria
 from ._graph import checked_balanced
-from .geometry import lifting_of
+from ._kinds import require, supports
+from .geometry import lifting_of, run_with_threads
 from ._typing import Array, ArrayLike, Model
 from .results import FLOAT_FIELDS, INCLUSION_TOL, INT_FIELDS, Criteria
 
@@ -25,16 +26,17 @@ def _core_lifting(model, inclusion: bool):
     return lifting_of(model, paths=inclusion)
 
 
-def criteria_rows(model: Model, thetas: ArrayLike, inclusion: bool = True) -> Array:
+def criteria_rows(model: Model, thetas: ArrayLike, inclusion: bool = True, n_threads: int | None = None) -> Array:
     """The raw criteria table: thetas (B, D) -> (B, 8) with columns rank_lift, rank_conserved,
     rank_joint, kernel_dim, gap_lift, gap_conserved, gap_joint, inclusion_residual (NaN when
     ``inclusion`` is False). Parallel over samples in the core (GIL released). A row whose Gram
     matrices are not finite in float64 at the rank point has ranks -1 and NaN floats."""
     thetas = _checks.thetas(model, thetas)
     _checks.check_size(3 * model.n_params ** 2 + model.n_known_laws * model.n_params, "the Gram matrices (D x D)")
-    if model.kind == "poly":  # the core has no polynomial kernel: the shared NumPy algorithm, as for its geometry
+    if not supports(model, "core_kernel"):  # user polynomials: the shared NumPy algorithm, as for its geometry
         return _numpy_rows(model, thetas, inclusion)
-    return _core.criteria_batch(_core_lifting(model, inclusion), thetas, bool(inclusion))
+    lifting = _core_lifting(model, inclusion)
+    return run_with_threads(n_threads, lambda: _core.criteria_batch(lifting, thetas, bool(inclusion)))
 
 
 def _numpy_rows(model, thetas, inclusion: bool) -> np.ndarray:
@@ -47,7 +49,8 @@ def _numpy_rows(model, thetas, inclusion: bool) -> np.ndarray:
     return np.array(rows, dtype=np.float64).reshape(len(thetas), len(INT_FIELDS) + len(FLOAT_FIELDS))
 
 
-def criteria(model: Model, theta: ArrayLike, *, inclusion_tol: float | None = None) -> Criteria:
+def criteria(model: Model, theta: ArrayLike, *, inclusion_tol: float | None = None,
+             n_threads: int | None = None) -> Criteria:
     """Intrinsic-dynamics criteria at theta (D,) -> Criteria.
 
     Fields: rank_lift, rank_conserved, rank_joint, recoverable (rank_joint == D), kernel_dim
@@ -59,21 +62,21 @@ def criteria(model: Model, theta: ArrayLike, *, inclusion_tol: float | None = No
     """
     theta = _checks.theta(model, theta)
     inclusion_tol = check_inclusion_tol(inclusion_tol)
-    return criteria_from_row(model.n_params, criteria_rows(model, theta[None, :])[0], inclusion_tol)
+    return criteria_from_row(model.n_params, criteria_rows(model, theta[None, :], n_threads=n_threads)[0], inclusion_tol)
 
 
-def criteria_batch(model: Model, thetas: ArrayLike, *, inclusion_tol: float | None = None) -> list[Criteria]:
+def criteria_batch(model: Model, thetas: ArrayLike, *, inclusion_tol: float | None = None,
+                   n_threads: int | None = None) -> list[Criteria]:
     """criteria over a batch, in parallel in the core: thetas (B, D) -> list of B Criteria."""
     inclusion_tol = check_inclusion_tol(inclusion_tol)
-    return [criteria_from_row(model.n_params, row, inclusion_tol) for row in criteria_rows(model, thetas)]
+    return [criteria_from_row(model.n_params, row, inclusion_tol) for row in criteria_rows(model, thetas, n_threads=n_threads)]
 
 
 def balanced_representative(model: Model, theta: ArrayLike) -> Array:
     """The rescaling of theta with |incoming|^2 = |outgoing|^2 at every hidden neuron (path models);
     the same algorithm and tolerance as the reference (reference/criteria.py)."""
     theta = _checks.theta(model, theta)
-    if model.kind != "path":
-        raise ValueError(f"balanced_representative needs a path-lifting model, got {type(model).__name__}")
+    require(model, "path_lifting", "balanced_representative")
     return checked_balanced(model, np.asarray(_core.balanced_representative(lifting_of(model), theta)), theta)
 
 

@@ -4,6 +4,7 @@ NumPy integrators), intrinsic flows in z. Same API and results as intrinsic_flow
 from __future__ import annotations
 
 from . import _core, geometry
+from ._kinds import supports
 from ._flowbackend import CallableField, FlowBackend, FlowComparison, FlowError, Trajectory  # noqa: F401
 from .losses import LiftedQuadratic, Regression
 from ._integrate import LiftedLoss, integrate as integrate_numpy
@@ -18,14 +19,14 @@ def field_of(model, loss):
     LiftedQuadratic: -grad l = -J^T (w^2 * (z - target)) as a vector-Jacobian product in the core
     (the d x D Jacobian is never formed). A PolynomialMap's geometry lives in NumPy, so its field is
     the reference one (same results in both backends, integrated by the NumPy integrators)."""
-    if model.kind == "poly" and isinstance(loss, (LiftedQuadratic, Regression)):
+    if not supports(model, "core_kernel") and isinstance(loss, (LiftedQuadratic, Regression)):
         loss.check(model)  # a Regression needs a network: refused here
         return LiftedLoss(model, loss, geometry)
     # linear chains (LinearNet, LinearNeuralODE with W_k = I + A_k / K) backpropagate without a Jacobian
     offset_scale = 1.0 / model.n_steps if model.kind == "node" else 0.0
     if isinstance(loss, LiftedQuadratic):
         loss.check(model)
-        if model.kind in ("linear", "node"):
+        if supports(model, "matrix_chain"):
             return _core.ChainLiftedLoss.quadratic(list(model.widths), loss.target, loss.weights_squared, offset_scale)
         return _core.LiftedLoss.quadratic(geometry.lifting_of(model, paths=True), loss.target, loss.weights_squared)
     if isinstance(loss, Regression):

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import functools
 import threading
+from typing import Callable, TypeVar
 
-from . import _core
+from . import _checks, _core
 from ._backend import Backend
+from ._kinds import supports
 from .polynomial import PolynomialKernel
 
 
@@ -37,14 +39,26 @@ _paths_lock = threading.Lock()
 def lifting_of(model, paths: bool = False):
     """The core object of model; path tables are built on first need."""
     lifting = _cached(model)
-    if paths and model.kind == "path" and not lifting.paths_ready:
+    if paths and supports(model, "path_lifting") and not lifting.paths_ready:
         with _paths_lock:
             if not lifting.paths_ready:
                 lifting.enumerate_paths(float(model.n_lifted))
     return lifting
 
 
-_backend = Backend(lifting_of)
+T = TypeVar("T")
+
+
+def run_with_threads(n_threads: int | None, call: Callable[[], T]) -> T:
+    """call() with its core loops on n_threads threads (None: the process-wide set_num_threads
+    setting). The count is a per-call value of the calling thread in the core, so concurrent
+    calls from other threads keep their own; results do not depend on it."""
+    if n_threads is None:
+        return call()
+    return _core.with_threads(_checks.positive_int(n_threads, "n_threads"), call)
+
+
+_backend = Backend(lifting_of, run_with_threads)
 # the public functions: bound methods of the one Backend, assigned by name (docstrings in _backend)
 lift = _backend.lift
 lift_jacobian = _backend.lift_jacobian

@@ -12,6 +12,8 @@ import numpy as np
 
 from . import _checks, _core
 from ._config import config
+from ._kinds import supports
+from .geometry import run_with_threads
 from .polynomial import MODULUS, PolynomialLaws, PolynomialMap, law_terms, lifted_terms, polynomial_laws
 from ._liealgebra import LIE_MAX_WORK, float_trace, make_trace, prepare
 from .results import LieTrace
@@ -33,7 +35,8 @@ def _table_arguments(table) -> tuple:
     return (table.n_polys, table.poly, _modular_coefficients(table.coeff), table.monomials)
 
 
-def lie_trace(model: Model, theta: ArrayLike | None = None, *, exact: bool = True, seed: int = 0) -> LieTrace:
+def lie_trace(model: Model, theta: ArrayLike | None = None, *, exact: bool = True, seed: int = 0,
+              n_threads: int | None = None) -> LieTrace:
     """dim Lie(W_phi) at a point and the number of conservation laws N = D - dim (main_paper §6).
 
     ``model``: ReLUNet, DAGReLUNet, LinearNet or PolynomialMap. ``exact=True`` (default): exact
@@ -43,11 +46,15 @@ def lie_trace(model: Model, theta: ArrayLike | None = None, *, exact: bool = Tru
     of the values considered. Returns a ``LieTrace``. Raises ValueError when the polynomial fields
     or brackets would exceed ``config.max_bytes``, or D^3 exceeds ``LIE_MAX_WORK``.
     """
+    return run_with_threads(n_threads, lambda: _lie_trace(model, theta, exact, seed))
+
+
+def _lie_trace(model: Model, theta: ArrayLike | None, exact: bool, seed: int) -> LieTrace:
     point, theta = prepare(model, theta, exact, seed)
     if not exact:
         return float_trace(model, theta)
     n_laws, *laws = _table_arguments(law_terms(model))
-    if model.kind == "path":
+    if supports(model, "path_lifting"):
         # Level 0 from the Gram matrix by path sums (no path table); enough whenever it already
         # reaches D - rank of the known laws, as for every generic ReLU network.
         g = model.graph
@@ -64,16 +71,18 @@ def lie_trace(model: Model, theta: ArrayLike | None = None, *, exact: bool = Tru
     return make_trace(model, dims, rank_laws, reached, True)
 
 
-def count_conservation_laws(model: Model, theta: ArrayLike | None = None, *, exact: bool = True, seed: int = 0) -> int:
+def count_conservation_laws(model: Model, theta: ArrayLike | None = None, *, exact: bool = True, seed: int = 0,
+                            n_threads: int | None = None) -> int:
     """N = D - dim Lie(W_phi)(x), the number of independent conservation laws near a generic
     point (options as for ``lie_trace``)."""
-    return lie_trace(model, theta, exact=exact, seed=seed).n_laws
+    return lie_trace(model, theta, exact=exact, seed=seed, n_threads=n_threads).n_laws
 
 
-def known_laws_complete(model: Model, theta: ArrayLike | None = None, *, exact: bool = True, seed: int = 0) -> bool:
+def known_laws_complete(model: Model, theta: ArrayLike | None = None, *, exact: bool = True, seed: int = 0,
+                        n_threads: int | None = None) -> bool:
     """Whether the known laws are all the laws: rank of their gradients at the point
     == D - dim Lie(W_phi) (options as for ``lie_trace``)."""
-    return lie_trace(model, theta, exact=exact, seed=seed).known_laws_complete
+    return lie_trace(model, theta, exact=exact, seed=seed, n_threads=n_threads).known_laws_complete
 
 __all__ = ["LIE_MAX_WORK", "LieTrace", "lie_trace", "count_conservation_laws", "known_laws_complete", "polynomial_laws",
            "PolynomialMap", "PolynomialLaws"]

@@ -45,8 +45,10 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _checks
+from .._backend import serial
 from .._callable_module import make_callable
 from .._graph import checked_balanced
+from .._kinds import require
 from .._typing import Array, ArrayLike, Model
 from .._criteria import check_inclusion_tol, criteria_from_row, evaluation_point, numpy_criteria, rank_and_gap  # noqa: F401
 from ..results import FLOAT_FIELDS, INCLUSION_TOL, INT_FIELDS, Criteria  # noqa: F401
@@ -59,12 +61,12 @@ def balanced_representative(model: Model, theta: ArrayLike) -> Array:
     from .geometry import lifting_of
 
     theta = _checks.theta(model, theta)
-    if model.kind != "path":
-        raise ValueError(f"balanced_representative needs a path-lifting model, got {type(model).__name__}")
+    require(model, "path_lifting", "balanced_representative")
     return checked_balanced(model, lifting_of(model).balanced(theta), theta)
 
 
-def criteria(model: Model, theta: ArrayLike, *, inclusion_tol: float | None = None) -> Criteria:
+def criteria(model: Model, theta: ArrayLike, *, inclusion_tol: float | None = None,
+             n_threads: int | None = None) -> Criteria:
     """Intrinsic-dynamics criteria at theta (D,): ranks, recoverability, kernel inclusion.
 
     Definitions, tolerances and the balanced representative used for path-lifting models: see the
@@ -73,13 +75,14 @@ def criteria(model: Model, theta: ArrayLike, *, inclusion_tol: float | None = No
     """
     from . import geometry
 
-    return numpy_criteria(geometry, model, theta, inclusion_tol=inclusion_tol)
+    return serial(n_threads, lambda: numpy_criteria(geometry, model, theta, inclusion_tol=inclusion_tol))
 
 
-def criteria_batch(model: Model, thetas: ArrayLike, *, inclusion_tol: float | None = None) -> list[Criteria]:
+def criteria_batch(model: Model, thetas: ArrayLike, *, inclusion_tol: float | None = None,
+                   n_threads: int | None = None) -> list[Criteria]:
     """criteria over a batch: thetas (B, D) -> list of B Criteria."""
     thetas = _checks.thetas(model, thetas)
-    return [criteria(model, theta, inclusion_tol=inclusion_tol) for theta in thetas]
+    return [criteria(model, theta, inclusion_tol=inclusion_tol, n_threads=n_threads) for theta in thetas]
 
 
 __all__ = ["Criteria", "criteria", "criteria_batch", "balanced_representative", "INCLUSION_TOL"]
