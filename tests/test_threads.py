@@ -59,6 +59,15 @@ def test_every_parallel_function_takes_n_threads_in_both_backends(name):
         assert "n_threads" in inspect.signature(getattr(backend, name)).parameters, f"{backend.__name__}.{name}"
 
 
+def test_scan_takes_n_threads_and_gives_the_same_rows():
+    assert "n_threads" in inspect.signature(itf.scan).parameters
+    net = itf.ReLUNet([2, 3, 1])
+    one, two = (itf.scan(net, 6, progress=False, n_threads=n).rows for n in (1, 2))
+    assert all(np.array_equal(one[column], two[column], equal_nan=one[column].dtype.kind == "f") for column in one)
+    with pytest.raises(ValueError, match="n_threads"):
+        itf.scan(net, 6, progress=False, n_threads=0)
+
+
 @pytest.mark.parametrize("backend", [itf, ref], ids=["core", "reference"])
 @pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
 def test_n_threads_is_a_positive_integer(backend, bad):

@@ -10,8 +10,7 @@ import numpy as np
 from . import _checks
 from ._kinds import require
 from ._rank import numerical_rank, singular_gap
-from .polynomial import (MODULUS, gradient_fields, gradients_at, law_terms, lifted_terms, modular_rank,  # noqa: F401
-                         random_point, table_jacobian, to_modular)
+from .polynomial import MODULUS, gradient_fields, law_terms, lifted_terms, random_point, table_jacobian, to_modular
 from .results import LieTrace
 
 

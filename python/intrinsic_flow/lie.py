@@ -44,7 +44,8 @@ def lie_trace(model: Model, theta: ArrayLike | None = None, *, exact: bool = Tru
     None); a wrong answer has probability < 1e-9 (see ``intrinsic_flow.reference.lie``).
     ``exact=False``: float64 at ``theta`` (default: ``model.init(seed)``), with the singular values
     of the values considered. Returns a ``LieTrace``. Raises ValueError when the polynomial fields
-    or brackets would exceed ``config.max_bytes``, or D^3 exceeds ``LIE_MAX_WORK``.
+    or brackets would exceed ``config.max_bytes``, or D^3 exceeds ``LIE_MAX_WORK``. ``n_threads``:
+    threads of the core's loops for this call (None: the process-wide ``set_num_threads``).
     """
     return run_with_threads(n_threads, lambda: _lie_trace(model, theta, exact, seed))
 

@@ -41,18 +41,14 @@ ValueError is raised rather than a rank.
 """
 from __future__ import annotations
 
-
-import numpy as np
-
 from .. import _checks
 from .._backend import serial
 from .._callable_module import make_callable
+from .._criteria import check_inclusion_tol, criteria_from_row, evaluation_point, numpy_criteria, rank_and_gap  # noqa: F401
 from .._graph import checked_balanced
 from .._kinds import require
 from .._typing import Array, ArrayLike, Model
-from .._criteria import check_inclusion_tol, criteria_from_row, evaluation_point, numpy_criteria, rank_and_gap  # noqa: F401
 from ..results import FLOAT_FIELDS, INCLUSION_TOL, INT_FIELDS, Criteria  # noqa: F401
-
 
 def balanced_representative(model: Model, theta: ArrayLike) -> Array:
     """The rescaling of theta (path-lifting model) with |incoming|^2 = |outgoing|^2 at every hidden

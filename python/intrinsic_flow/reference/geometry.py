@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import functools
 
-import numpy as np
-
 from .._backend import Backend
 from .._derived import Derived, unit_trace  # noqa: F401
 from .lifting import PathLifting, unit_geometric_scale
