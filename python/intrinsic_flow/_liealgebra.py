@@ -5,12 +5,15 @@ both backends run in NumPy.
 """
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import numpy as np
 
 from . import _checks
 from ._kinds import require
 from ._rank import numerical_rank, singular_gap
 from .polynomial import MODULUS, gradient_fields, law_terms, lifted_terms, random_point, table_jacobian, to_modular
+from ._typing import ArrayLike, Model
 from .results import LieTrace
 
 
@@ -237,3 +240,44 @@ def make_trace(model, dims, rank_laws, reached, exact, singular_values=None) -> 
     dim = dims[-1]
     return LieTrace(list(int(d) for d in dims), int(dim), model.n_params, model.n_params - int(dim),
                     bool(dim == dims[0]), int(dims[0]), int(rank_laws), bool(reached), exact, singular_values)
+
+
+class LieFrontEnd:
+    """The public conservation-law counts, written once over a backend's kernel
+    ``modular_trace(model, point) -> LieTrace`` (exact mode at a point of F_p^D) and
+    ``run(n_threads, call)``; the float mode (``float_trace``) is shared NumPy code."""
+
+    def __init__(self, modular_trace: Callable[[Any, Any], LieTrace],
+                 run: Callable[[int | None, Callable[[], Any]], Any]) -> None:
+        self._modular_trace, self._run = modular_trace, run
+
+    def _trace(self, model: Model, theta: ArrayLike | None, exact: bool, seed: int) -> LieTrace:
+        point, theta = prepare(model, theta, exact, seed)
+        return self._modular_trace(model, point) if exact else float_trace(model, theta)
+
+    def lie_trace(self, model: Model, theta: ArrayLike | None = None, *, exact: bool = True, seed: int = 0,
+                  n_threads: int | None = None) -> LieTrace:
+        """dim Lie(W_phi) at a point and the number of conservation laws N = D - dim.
+
+        ``model``: ReLUNet, DAGReLUNet, LinearNet or PolynomialMap. ``exact=True`` (default): exact
+        arithmetic in F_p, p = 2^61 - 1, at a random point drawn from ``seed`` (``theta`` must be
+        None); a wrong answer has probability < 1e-9 (see ``intrinsic_flow.reference.lie``).
+        ``exact=False``: float64 at ``theta`` (default: ``model.init(seed)``), with the singular
+        values of the values considered. Returns a ``LieTrace``. Raises ValueError when the
+        polynomial fields or brackets would exceed ``config.max_bytes``, or D^3 exceeds
+        ``LIE_MAX_WORK``. ``n_threads``: threads of the core's loops for this call (None: the
+        process-wide ``set_num_threads``).
+        """
+        return self._run(n_threads, lambda: self._trace(model, theta, exact, seed))
+
+    def count_conservation_laws(self, model: Model, theta: ArrayLike | None = None, *, exact: bool = True,
+                                seed: int = 0, n_threads: int | None = None) -> int:
+        """N = D - dim Lie(W_phi)(x), the number of independent conservation laws near a generic
+        point (options as for ``lie_trace``)."""
+        return self.lie_trace(model, theta, exact=exact, seed=seed, n_threads=n_threads).n_laws
+
+    def known_laws_complete(self, model: Model, theta: ArrayLike | None = None, *, exact: bool = True,
+                            seed: int = 0, n_threads: int | None = None) -> bool:
+        """Whether the known laws are all the laws: rank of their gradients at the point
+        == D - dim Lie(W_phi) (options as for ``lie_trace``)."""
+        return self.lie_trace(model, theta, exact=exact, seed=seed, n_threads=n_threads).known_laws_complete

@@ -41,45 +41,27 @@ ValueError is raised rather than a rank.
 """
 from __future__ import annotations
 
-from .. import _checks
+import functools
+
 from .._backend import serial
 from .._callable_module import make_callable
-from .._criteria import check_inclusion_tol, criteria_from_row, evaluation_point, numpy_criteria, rank_and_gap  # noqa: F401
-from .._graph import checked_balanced
-from .._kinds import require
-from .._typing import Array, ArrayLike, Model
+from .._criteria import (CriteriaFrontEnd, check_inclusion_tol, criteria_from_row, evaluation_point,  # noqa: F401
+                         numpy_criteria, numpy_rows, rank_and_gap)
+from .._graph import checked_balanced  # noqa: F401
 from ..results import FLOAT_FIELDS, INCLUSION_TOL, INT_FIELDS, Criteria  # noqa: F401
-
-def balanced_representative(model: Model, theta: ArrayLike) -> Array:
-    """The rescaling of theta (path-lifting model) with |incoming|^2 = |outgoing|^2 at every hidden
-    neuron; theta (D,) -> (D,). phi is unchanged. See the module docstring; ValueError when the
-    result does not fit in float64."""
-    from .geometry import lifting_of
-
-    theta = _checks.theta(model, theta)
-    require(model, "path_lifting", "balanced_representative")
-    return checked_balanced(model, lifting_of(model).balanced(theta), theta)
+from . import geometry
 
 
-def criteria(model: Model, theta: ArrayLike, *, inclusion_tol: float | None = None,
-             n_threads: int | None = None) -> Criteria:
-    """Intrinsic-dynamics criteria at theta (D,): ranks, recoverability, kernel inclusion.
-
-    Definitions, tolerances and the balanced representative used for path-lifting models: see the
-    module docstring. The kernel-inclusion residual forms the d x d matrices M and dM[v] here (the
-    core avoids them); a result above ``config.max_bytes`` raises ValueError before allocating.
-    """
-    from . import geometry
-
-    return serial(n_threads, lambda: numpy_criteria(geometry, model, theta, inclusion_tol=inclusion_tol))
+def _balanced(model, theta):
+    return geometry.lifting_of(model).balanced(theta)
 
 
-def criteria_batch(model: Model, thetas: ArrayLike, *, inclusion_tol: float | None = None,
-                   n_threads: int | None = None) -> list[Criteria]:
-    """criteria over a batch: thetas (B, D) -> list of B Criteria."""
-    thetas = _checks.thetas(model, thetas)
-    return [criteria(model, theta, inclusion_tol=inclusion_tol, n_threads=n_threads) for theta in thetas]
-
+_front = CriteriaFrontEnd(functools.partial(numpy_rows, geometry), _balanced, serial)
+# the public functions: bound methods of the one front end, assigned by name (docstrings in _criteria)
+criteria_rows = _front.criteria_rows
+criteria = _front.criteria
+criteria_batch = _front.criteria_batch
+balanced_representative = _front.balanced_representative
 
 __all__ = ["Criteria", "criteria", "criteria_batch", "balanced_representative", "INCLUSION_TOL"]
 

@@ -64,13 +64,13 @@ exceeds ``FLOAT_RTOL`` times its norm. The singular values are returned so the g
 """
 from __future__ import annotations
 
-from .._liealgebra import (FLOAT_RTOL, LIE_MAX_WORK, _Arithmetic, _ModularEchelon, check_lie_budget,  # noqa: F401
-                           float_trace, make_trace, prepare, trace_levels)
+from .._liealgebra import (FLOAT_RTOL, LIE_MAX_WORK, LieFrontEnd, _Arithmetic, _ModularEchelon,  # noqa: F401
+                           check_lie_budget, float_trace, make_trace, prepare, trace_levels)
 from ..polynomial import (MODULUS, PolynomialLaws, PolynomialMap, gradient_fields, gradients_at,  # noqa: F401
                           law_terms, lifted_terms, modular_rank, polynomial_laws, to_modular)
-from ..results import LieTrace
 from .._backend import serial
-from .._typing import ArrayLike, Model
+from ..results import LieTrace
+
 
 def _modular_trace(model, point) -> LieTrace:
     arithmetic = _Arithmetic(True, point)
@@ -80,37 +80,11 @@ def _modular_trace(model, point) -> LieTrace:
     return make_trace(model, dims, rank_laws, reached, True)
 
 
-def lie_trace(model: Model, theta: ArrayLike | None = None, *, exact: bool = True, seed: int = 0,
-              n_threads: int | None = None) -> LieTrace:
-    """dim Lie(W_phi) at a point and the number of conservation laws N = D - dim (main_paper §6).
-
-    ``model``: ReLUNet, DAGReLUNet, LinearNet or PolynomialMap. ``exact=True`` (default): exact
-    arithmetic in F_p, p = 2^61 - 1, at a random point drawn from ``seed`` (``theta`` must be
-    None); a wrong answer has probability < 1e-9 (module docstring). ``exact=False``: float64 at
-    ``theta`` (default: ``model.init(seed)``), with the singular values of the values considered.
-    Returns a ``LieTrace``. Raises ValueError when the polynomial fields would exceed
-    ``config.max_bytes``.
-    """
-    return serial(n_threads, lambda: _lie_trace(model, theta, exact, seed))
-
-
-def _lie_trace(model: Model, theta: ArrayLike | None, exact: bool, seed: int) -> LieTrace:
-    point, theta = prepare(model, theta, exact, seed)
-    return _modular_trace(model, point) if exact else float_trace(model, theta)
-
-
-def count_conservation_laws(model: Model, theta: ArrayLike | None = None, *, exact: bool = True, seed: int = 0,
-                            n_threads: int | None = None) -> int:
-    """N = D - dim Lie(W_phi)(x), the number of independent conservation laws near a generic
-    point (options as for ``lie_trace``)."""
-    return lie_trace(model, theta, exact=exact, seed=seed, n_threads=n_threads).n_laws
-
-
-def known_laws_complete(model: Model, theta: ArrayLike | None = None, *, exact: bool = True, seed: int = 0,
-                        n_threads: int | None = None) -> bool:
-    """Whether the known laws are all the laws: rank of their gradients at the point
-    == D - dim Lie(W_phi) (options as for ``lie_trace``)."""
-    return lie_trace(model, theta, exact=exact, seed=seed, n_threads=n_threads).known_laws_complete
+_front = LieFrontEnd(_modular_trace, serial)
+# the public functions: bound methods of the one front end, assigned by name (docstrings in _liealgebra)
+lie_trace = _front.lie_trace
+count_conservation_laws = _front.count_conservation_laws
+known_laws_complete = _front.known_laws_complete
 
 __all__ = ["LIE_MAX_WORK", "LieTrace", "lie_trace", "count_conservation_laws", "known_laws_complete", "polynomial_laws",
            "PolynomialMap", "PolynomialLaws"]
