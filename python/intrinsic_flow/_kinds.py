@@ -20,17 +20,18 @@ class KindSupport:
     lie_trace: bool  # lie_trace, count_conservation_laws, known_laws_complete
     matrix_chain: bool  # phi = W_L ... W_1: gradients by backpropagation without a Jacobian
     regression: bool  # Regression losses (a network with data inputs)
+    relu: bool  # ReLU activations: He gain 2 in the inits, activation masks in backpropagation
 
 
 KINDS = {
     "path": KindSupport(("ReLUNet", "DAGReLUNet"), path_lifting=True, core_kernel=True, lie_trace=True,
-                        matrix_chain=False, regression=True),
+                        matrix_chain=False, regression=True, relu=True),
     "linear": KindSupport(("LinearNet",), path_lifting=False, core_kernel=True, lie_trace=True,
-                          matrix_chain=True, regression=True),
+                          matrix_chain=True, regression=True, relu=False),
     "poly": KindSupport(("PolynomialMap",), path_lifting=False, core_kernel=False, lie_trace=True,
-                        matrix_chain=False, regression=False),
+                        matrix_chain=False, regression=False, relu=False),
     "node": KindSupport(("LinearNeuralODE",), path_lifting=False, core_kernel=True, lie_trace=False,
-                        matrix_chain=True, regression=True),
+                        matrix_chain=True, regression=True, relu=False),
 }
 
 CAPABILITIES = tuple(f.name for f in fields(KindSupport) if f.name != "models")

@@ -34,8 +34,9 @@ def field_of(model, loss):
         if model.kind == "node":
             return _core.ChainLiftedLoss.matrix_regression(list(model.widths), loss.X, loss.Y, offset_scale)
         layers = model.n_layers
-        has_bias = [model.kind == "path" and model.has_bias(l) for l in range(1, layers + 1)]
-        return _core.NetworkRegression(list(model.widths), has_bias, model.kind == "path", loss.X, loss.Y)
+        relu = supports(model, "relu")
+        has_bias = [relu and model.has_bias(l) for l in range(1, layers + 1)]
+        return _core.NetworkRegression(list(model.widths), has_bias, relu, loss.X, loss.Y)
     if callable(loss):
         return CallableField(model, loss, geometry)
     raise ValueError(f"loss must be a LiftedQuadratic, a Regression or a callable f(z) -> (value, gradient), got {loss!r}")

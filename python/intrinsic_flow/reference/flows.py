@@ -12,6 +12,7 @@ import numpy as np
 from .._flowbackend import CallableField, FlowBackend, FlowComparison, FlowError, Trajectory  # noqa: F401
 from .._integrate import LiftedLoss, integrate  # noqa: F401 - shared by both backends
 from ..losses import LiftedQuadratic, Regression
+from .._kinds import supports
 from . import geometry
 
 __all__ = ["gradient_flow", "gradient_descent", "intrinsic_metric", "intrinsic_flow", "compare_flows",
@@ -24,7 +25,7 @@ class NetworkRegression:
 
     def __init__(self, model, X, Y) -> None:
         self.model, self.X, self.Y = model, X, Y
-        self.relu = model.kind == "path"
+        self.relu = supports(model, "relu")
 
     def _layers(self, theta):
         if self.relu:
