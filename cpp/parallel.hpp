@@ -28,12 +28,40 @@ inline bool openmp_enabled() {
 #endif
 }
 
-inline int max_threads() {
+// The process-wide thread count (0 until set_num_threads is called: then the OpenMP default,
+// OMP_NUM_THREADS or all cores). An atomic, not omp_set_num_threads, which sets a per-thread
+// value: a count set from one thread must reach parallel loops started from any other (scan
+// workers, Dask threads). One object for the whole module (an inline function's static).
+inline std::atomic<int>& process_threads() {
+  static std::atomic<int> value{0};
+  return value;
+}
+
+// A per-call count (the n_threads argument of the Python API), set on the calling thread for the
+// duration of one call by ThreadCountScope; 0 means "use the process-wide count".
+inline int& call_threads() {
+  thread_local int value = 0;
+  return value;
+}
+
+inline int default_threads() {
 #ifdef _OPENMP
   return omp_get_max_threads();
 #else
   return 1;
 #endif
+}
+
+// The process-wide count: what a parallel loop uses when its call names no count.
+inline int max_threads() {
+  const int set = process_threads().load(std::memory_order_relaxed);
+  return set > 0 ? set : default_threads();
+}
+
+// The count the next parallel loop started from this thread uses (per call, else process-wide).
+inline int current_threads() {
+  const int call = call_threads();
+  return call > 0 ? call : max_threads();
 }
 
 inline int available_cores() {
@@ -60,10 +88,25 @@ inline std::string thread_count_error(const std::string& value) {
 // Throws std::invalid_argument naming n, its value and the accepted range.
 inline void set_max_threads(long long n) {
   if (n < 1 || n > max_thread_count()) throw std::invalid_argument(thread_count_error(std::to_string(n)));
-#ifdef _OPENMP
-  omp_set_num_threads(static_cast<int>(n));
-#endif
+  process_threads().store(static_cast<int>(n), std::memory_order_relaxed);
 }
+
+// Sets the per-call count of the calling thread for its lifetime; n = 0 keeps the count already in
+// force (an enclosing call's, else the process-wide one). n is validated as set_max_threads does.
+class ThreadCountScope {
+ public:
+  explicit ThreadCountScope(long long n) : saved_(call_threads()) {
+    if (n == 0) return;
+    if (n < 1 || n > max_thread_count()) throw std::invalid_argument(thread_count_error(std::to_string(n)));
+    call_threads() = static_cast<int>(n);
+  }
+  ~ThreadCountScope() { call_threads() = saved_; }
+  ThreadCountScope(const ThreadCountScope&) = delete;
+  ThreadCountScope& operator=(const ThreadCountScope&) = delete;
+
+ private:
+  int saved_;
+};
 
 // Collects the first exception thrown inside a parallel region; see the note at the top.
 class ParallelErrors {
@@ -99,7 +142,9 @@ void parallel_for_dynamic(Index n, bool parallel, Index chunk, Body&& body) {
   ParallelErrors errors;
   (void)parallel;
   (void)chunk;
-#pragma omp parallel for schedule(dynamic, chunk) if (parallel)
+  const int threads = current_threads();
+  (void)threads;
+#pragma omp parallel for schedule(dynamic, chunk) if (parallel) num_threads(threads)
   for (Index i = 0; i < n; ++i) errors.run([&] { body(i); });
   errors.rethrow();
 }
@@ -109,7 +154,9 @@ template <typename Index, typename Body>
 void parallel_for_static(Index n, bool parallel, Body&& body) {
   ParallelErrors errors;
   (void)parallel;
-#pragma omp parallel for schedule(static) if (parallel)
+  const int threads = current_threads();
+  (void)threads;
+#pragma omp parallel for schedule(static) if (parallel) num_threads(threads)
   for (Index i = 0; i < n; ++i) errors.run([&] { body(i); });
   errors.rethrow();
 }

@@ -73,6 +73,18 @@ PYBIND11_MODULE(INTRINSIC_FLOW_MODULE, m) {
     set_max_threads(value);
   }, py::arg("n"));
   m.def("get_num_threads", &max_threads);
+  // The count a parallel loop started now from the calling thread would use: n_threads when given
+  // (validated as set_num_threads), else the process-wide setting. Lets a test ask from any thread.
+  m.def("threads_for_call", [](long long n_threads) {
+    ThreadCountScope scope(n_threads);
+    return current_threads();
+  }, py::arg("n_threads") = 0);
+  // Calls fn() with n_threads as the per-call count of this thread (0: the process-wide count), so
+  // every core call fn makes (GIL released or not) runs its parallel loops on n_threads.
+  m.def("with_threads", [](long long n_threads, const py::function& fn) {
+    ThreadCountScope scope(n_threads);
+    return fn();
+  }, py::arg("n_threads"), py::arg("fn"));
   bindings::define_geometry(m);
   bindings::define_lie(m);
   bindings::define_criteria(m);

@@ -1,30 +1,38 @@
 """intrinsic-flow: conservation laws, intrinsic-dynamics criteria and flows of z = phi(theta).
 
 The default backend runs on the C++ core (Eigen + OpenMP); ``intrinsic_flow.reference`` is the
-same API in plain NumPy.
+same API in plain NumPy. Every public name is imported here by name.
 """
-from . import _core
+from typing import TYPE_CHECKING, Any
+
+from . import _core, losses, results
+if TYPE_CHECKING:  # a type checker sees the functions: the modules below are callable as them
+    from .criteria import criteria
+    from .scan import scan
+else:  # modules that are also their main function (_callable_module)
+    from . import criteria, scan
 from ._checks import positive_int as _positive_int
 from ._config import config
-from ._rank import RankInfo, numerical_rank, singular_gap
-from .geometry import *  # noqa: F401,F403
-from .geometry import __all__ as _geometry_all
+from ._rank import numerical_rank, singular_gap
+from .criteria import balanced_representative, criteria_batch
+from .flows import (gradient_flow, gradient_descent, intrinsic_metric, intrinsic_flow, compare_flows)
+from .geometry import (lift, lift_jacobian, metric, metric_derivative, lift_vjp, lift_jvp, conserved,
+                       conserved_jacobian, lift_gram, joint_gram, rank_info, rank_lift, rank_joint,
+                       lift_batch, lift_jacobian_batch, lift_vjp_batch, lift_jvp_batch, metric_batch,
+                       conserved_batch, conserved_jacobian_batch, lift_gram_batch, rank_lift_batch,
+                       rank_joint_batch)
+from .lie import LIE_MAX_WORK, count_conservation_laws, known_laws_complete, lie_trace
 from .models import DAGReLUNet, LinearNet, ReLUNet
-from .polynomial import PolynomialMap  # noqa: F401
 from .neural_ode import LinearNeuralODE
-
-# One module per topic, each listing its public names in __all__. The modules are bound first:
-# criteria and scan export functions of their own name, which the star imports then bind.
-from . import criteria as _criteria, flows as _flows, lie as _lie, losses, scan as _scan  # noqa: E402
-from .criteria import *  # noqa: E402,F401,F403
-from .flows import *  # noqa: E402,F401,F403
-from .lie import *  # noqa: E402,F401,F403
-from .scan import *  # noqa: E402,F401,F403
+from .polynomial import PolynomialMap, polynomial_laws
+from .results import (RankInfo, Criteria, INCLUSION_TOL, LieTrace, PolynomialLaws, Trajectory,
+                      FlowComparison, FlowError)
+from .scan import ScanResult, ScanSummary
 
 __version__ = "0.1.0"
 
 
-def build_info() -> dict:
+def build_info() -> dict[str, Any]:
     """The core in use: ``{"eigen": version, "openmp": bool, "threads": int, "cpu": level,
     "cpu_levels": [levels], "simd": str, "version": str}``.
 
@@ -47,6 +55,14 @@ def set_num_threads(n: int) -> None:
     _core.set_num_threads(_positive_int(n, "n"))
 
 
-__all__ = ["ReLUNet", "LinearNet", "DAGReLUNet", "LinearNeuralODE", "RankInfo", "numerical_rank", "singular_gap", "config",
-           "build_info", "set_num_threads", "losses", *_geometry_all,
-           *_criteria.__all__, *_flows.__all__, *_lie.__all__, *_scan.__all__]
+__all__ = ["ReLUNet", "DAGReLUNet", "LinearNet", "LinearNeuralODE", "PolynomialMap", "RankInfo",
+           "numerical_rank", "singular_gap", "config", "build_info", "set_num_threads", "losses", "lift",
+           "lift_jacobian", "metric", "metric_derivative", "lift_vjp", "lift_jvp", "conserved",
+           "conserved_jacobian", "lift_gram", "joint_gram", "rank_info", "rank_lift", "rank_joint",
+           "lift_batch", "lift_jacobian_batch", "lift_vjp_batch", "lift_jvp_batch", "metric_batch",
+           "conserved_batch", "conserved_jacobian_batch", "lift_gram_batch", "rank_lift_batch",
+           "rank_joint_batch", "Criteria", "criteria", "criteria_batch", "balanced_representative",
+           "INCLUSION_TOL", "gradient_flow", "gradient_descent", "intrinsic_metric", "intrinsic_flow",
+           "compare_flows", "Trajectory", "FlowComparison", "FlowError", "LIE_MAX_WORK", "LieTrace",
+           "lie_trace", "count_conservation_laws", "known_laws_complete", "polynomial_laws",
+           "PolynomialLaws", "scan", "ScanResult", "ScanSummary", "results"]

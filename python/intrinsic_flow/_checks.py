@@ -8,7 +8,6 @@ from typing import Sequence
 
 import numpy as np
 
-from ._config import config
 
 
 def _fmt_bytes(n_bytes: float) -> str:
@@ -45,6 +44,34 @@ def max_bytes(value) -> int:
     if budget < 1:
         raise ValueError(f"intrinsic_flow.config.max_bytes must be a positive integer number of bytes, got {value!r}")
     return budget
+
+
+# -- settings: the Config is validated here, so _checks needs no other module ------------------
+class Config:
+    """Library-wide settings.
+
+    ``max_bytes``: the largest dense result (or working array) a call may allocate, in bytes
+    (default 2 GiB). A call that would need more raises ``ValueError`` naming the size, before
+    allocating anything. It must be a positive integer (a whole float such as ``4e9`` is read as
+    one); NaN, infinities, zero, negatives and fractions raise ValueError.
+    """
+
+    def __init__(self) -> None:
+        self._max_bytes: int = 2 * 1024**3
+
+    @property
+    def max_bytes(self) -> int:
+        return self._max_bytes
+
+    @max_bytes.setter
+    def max_bytes(self, value) -> None:
+        self._max_bytes = max_bytes(value)
+
+    def __repr__(self) -> str:
+        return f"Config(max_bytes={self.max_bytes})"
+
+
+config = Config()
 
 
 PYTHON_LIST_ENTRY_BYTES = 36

@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['ChainLiftedLoss', 'GradientField', 'LIE_MODULUS', 'LiftedLoss', 'Lifting', 'LinearChain', 'LinearNeuralODE', 'NetworkRegression', 'PathGraph', 'balanced_representative', 'build_info', 'criteria_batch', 'get_num_threads', 'gradient_descent', 'gradient_rank_modular', 'integrate_rk4', 'integrate_rk45', 'lie_trace_modular', 'path_lift_rank_modular', 'set_num_threads']
+__all__: list[str] = ['ChainLiftedLoss', 'GradientField', 'LIE_MODULUS', 'LiftedLoss', 'Lifting', 'LinearChain', 'LinearNeuralODE', 'NetworkRegression', 'PathGraph', 'balanced_representative', 'build_info', 'criteria_batch', 'get_num_threads', 'gradient_descent', 'gradient_rank_modular', 'integrate_rk4', 'integrate_rk45', 'lie_trace_modular', 'path_lift_rank_modular', 'set_num_threads', 'threads_for_call', 'with_threads']
 # Set by the loader (_core.py): the level imported and the levels usable here, lowest first.
 _level: str
 _levels: list[str]
@@ -139,3 +139,11 @@ def path_lift_rank_modular(n_neurons: typing.SupportsInt | typing.SupportsIndex,
 def set_num_threads(n: typing.SupportsInt) -> None:
     ...
 LIE_MODULUS: int = 2305843009213693951
+def threads_for_call(n_threads: typing.SupportsInt | typing.SupportsIndex = 0) -> int:
+    """
+    The thread count a parallel loop started now from the calling thread would use
+    """
+def with_threads(n_threads: typing.SupportsInt | typing.SupportsIndex, fn: collections.abc.Callable[[], typing.Any]) -> typing.Any:
+    """
+    fn() with n_threads as the per-call thread count of the calling thread (0: the process-wide count)
+    """

@@ -10,69 +10,19 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass, field as dataclass_field
+from dataclasses import dataclass
 
 import numpy as np
 
 from . import _checks, _intrinsic
-from .losses import lifted_objective
+from ._typing import Array, ArrayLike, Model
+from .results import FlowComparison, FlowError, Trajectory, relative_gaps as _relative_gaps  # noqa: F401
+from .losses import Loss, lifted_objective
 
 METHODS = ("rk4", "rk45")
 DEFAULT_N_STEPS = 1000
 DEFAULT_RTOL = 1e-8
 MAX_STEPS = 1_000_000
-
-
-@dataclass
-class Trajectory:
-    """A flow sampled at saved times.
-
-    t (T,), theta (T, D) (None for intrinsic flows, which never see theta), z (T, d),
-    h (T, N_known) the known laws, loss (T,), max_drift: max over t of ||h(t) - h(0)||_inf divided by
-    max(||h(0)||_inf, ||theta(0)||_inf^2) (the laws are quadratic in theta), 0 for intrinsic flows.
-    ``info``: integrator statistics (n_evaluations, n_rejected, completed, time_reached).
-    """
-
-    t: np.ndarray
-    theta: np.ndarray | None
-    z: np.ndarray
-    h: np.ndarray
-    loss: np.ndarray
-    max_drift: float
-    info: dict = dataclass_field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.t)
-
-    def __repr__(self) -> str:
-        if not len(self.t):
-            return "Trajectory(empty)"
-        D = "-" if self.theta is None else self.theta.shape[1]
-        return (f"Trajectory(T={len(self.t)}, t=[{self.t[0]:g}, {self.t[-1]:g}], D={D}, d={self.z.shape[1]}, "
-                f"loss {self.loss[0]:.4g} -> {self.loss[-1]:.4g}, max_drift={self.max_drift:.1e})")
-
-
-@dataclass
-class FlowComparison:
-    """theta-flow and intrinsic flow from the same start; max_relative_gap = max_t ||z_theta - z_intrinsic|| / ||z_theta||."""
-
-    max_relative_gap: float
-    theta_flow: Trajectory
-    intrinsic_flow: Trajectory
-
-    @property
-    def gaps(self) -> np.ndarray:
-        """Relative gap at each saved time, shape (T,)."""
-        return _relative_gaps(self.theta_flow.z, self.intrinsic_flow.z)
-
-
-class FlowError(ValueError):
-    """A flow stopped before t_end; ``trajectory`` holds what was computed, ``time_reached`` where it stopped."""
-
-    def __init__(self, message: str, trajectory: Trajectory, time_reached: float) -> None:
-        super().__init__(message)
-        self.trajectory = trajectory
-        self.time_reached = time_reached
 
 
 @dataclass(frozen=True)
@@ -160,11 +110,6 @@ def _theta_state_size(model) -> int:
     return model.n_params + model.n_lifted + model.n_known_laws + 2
 
 
-def _relative_gaps(z_ref: np.ndarray, z_other: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(z_ref, axis=1)
-    return np.linalg.norm(z_ref - z_other, axis=1) / np.where(norms > 0, norms, 1.0)
-
-
 def max_drift(h: np.ndarray, theta0: np.ndarray) -> float:
     if h.size == 0:
         return 0.0
@@ -195,7 +140,9 @@ class FlowBackend:
                             "the trajectory up to there is in error.trajectory", trajectory, info["time_reached"])
         return trajectory
 
-    def gradient_flow(self, model, theta0, loss, t_end, *, method="rk4", n_steps=None, rtol=None, save_at=None) -> Trajectory:
+    def gradient_flow(self, model: Model, theta0: ArrayLike, loss: Loss, t_end: float, *, method: str = "rk4",
+                      n_steps: int | None = None, rtol: float | None = None,
+                      save_at: ArrayLike | None = None) -> Trajectory:
         """Integrate theta' = -grad l(theta), l = loss o model, from theta0 (D,) to t_end.
 
         method "rk4": classic Runge-Kutta (tableau 1/6, 1/3, 1/3, 1/6) with ``n_steps`` equal steps
@@ -211,7 +158,7 @@ class FlowBackend:
         field = self._field_of(model, loss)
         return self._trajectory(model, self._integrate(field, theta0, flow_plan), theta0, "gradient_flow", float(t_end))
 
-    def gradient_descent(self, model, theta0, loss, lr, n_steps) -> Trajectory:
+    def gradient_descent(self, model: Model, theta0: ArrayLike, loss: Loss, lr: float, n_steps: int) -> Trajectory:
         """theta_{k+1} = theta_k - lr grad l(theta_k) for k < n_steps; t = 0..n_steps (the step index)."""
         theta0 = _checks.theta(model, theta0, "theta0")
         if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not math.isfinite(lr) or lr <= 0:
@@ -223,11 +170,12 @@ class FlowBackend:
         return self._trajectory(model, raw, theta0, "gradient_descent", float(n_steps))
 
     # -- intrinsic flows -------------------------------------------------------------------
-    def intrinsic_metric(self, model, z, h, *, route="auto") -> np.ndarray:
+    def intrinsic_metric(self, model: Model, z: ArrayLike, h: ArrayLike, *, route: str = "auto") -> Array:
         return _intrinsic.intrinsic_metric(model, z, h, self._geometry, route)
 
-    def intrinsic_flow(self, model, z0, h0, loss, t_end, *, method="rk4", n_steps=None, rtol=None,
-                       save_at=None) -> Trajectory:
+    def intrinsic_flow(self, model: Model, z0: ArrayLike, h0: ArrayLike, loss: Loss, t_end: float, *,
+                       method: str = "rk4", n_steps: int | None = None, rtol: float | None = None,
+                       save_at: ArrayLike | None = None) -> Trajectory:
         """Integrate z' = -K(z, h0) grad f(z) from z0 (d,) with the laws fixed at h0 (N_known,).
 
         Same integrators and options as gradient_flow; loss must be a function of z (LiftedQuadratic,
@@ -258,8 +206,9 @@ class FlowBackend:
                             info["time_reached"])
         return trajectory
 
-    def compare_flows(self, model, theta0, loss, t_end, *, method="rk4", n_steps=None, rtol=None,
-                      save_at=None) -> FlowComparison:
+    def compare_flows(self, model: Model, theta0: ArrayLike, loss: Loss, t_end: float, *, method: str = "rk4",
+                      n_steps: int | None = None, rtol: float | None = None,
+                      save_at: ArrayLike | None = None) -> FlowComparison:
         """Run gradient_flow from theta0 and intrinsic_flow from (phi(theta0), h(theta0)) with the same
         integrator and saved times; max_relative_gap = max_t ||z_theta(t) - z_intrinsic(t)|| / ||z_theta(t)||."""
         theta0 = _checks.theta(model, theta0, "theta0")
@@ -277,10 +226,6 @@ class FlowBackend:
         return FlowComparison(float(np.max(gaps)), theta_flow, intrinsic)
 
     intrinsic_metric.__doc__ = _intrinsic.intrinsic_metric.__doc__
-
-    def exports(self) -> dict:
-        names = ["gradient_flow", "gradient_descent", "intrinsic_metric", "intrinsic_flow", "compare_flows"]
-        return {name: getattr(self, name) for name in names}
 
 
 class FieldError(Exception):

@@ -6,11 +6,12 @@ singular values, so its eigenvalues are cut at 10 * n * eps times the largest on
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import numpy as np
 
 from . import _checks
+from ._typing import ArrayLike
+from .results import RankInfo
 
 EPS = np.finfo(np.float64).eps
 
@@ -38,27 +39,6 @@ def default_gram_rtol(n: int) -> float:
     return 10.0 * max(n, 1) * EPS
 
 
-@dataclass(frozen=True)
-class RankInfo:
-    """A numerical rank and how sure it is.
-
-    ``singular_values`` (decreasing), ``threshold`` (singular values above it count),
-    ``sigma_kept`` the smallest counted singular value (inf if rank 0), ``sigma_dropped`` the
-    largest one not counted (0 if full rank). The answer is robust when their ratio is large.
-    """
-
-    rank: int
-    singular_values: np.ndarray
-    threshold: float
-    sigma_kept: float
-    sigma_dropped: float
-
-    @property
-    def gap(self) -> float:
-        """sigma_kept / sigma_dropped (inf when nothing was dropped)."""
-        return np.inf if self.sigma_dropped == 0 else self.sigma_kept / self.sigma_dropped
-
-
 def _info(singular_values: np.ndarray, threshold: float) -> RankInfo:
     rank = int(np.sum(singular_values > threshold))
     kept = float(singular_values[rank - 1]) if rank > 0 else np.inf
@@ -66,7 +46,7 @@ def _info(singular_values: np.ndarray, threshold: float) -> RankInfo:
     return RankInfo(rank, singular_values, float(threshold), kept, dropped)
 
 
-def singular_gap(A, rtol=None) -> RankInfo:
+def singular_gap(A: ArrayLike, rtol: float | None = None) -> RankInfo:
     """Rank of a matrix A (M, N) by SVD: singular values above rtol * sigma_max, rtol defaulting
     to min(M, N) * eps. Returns a RankInfo with the singular values around the cut."""
     A = _checks.finite_array(A, "A")
@@ -79,7 +59,7 @@ def singular_gap(A, rtol=None) -> RankInfo:
     return _info(sv, (rtol if rtol is not None else default_rtol(A.shape)) * sv[0])
 
 
-def numerical_rank(A, rtol=None) -> int:
+def numerical_rank(A: ArrayLike, rtol: float | None = None) -> int:
     """Number of singular values of A above rtol * sigma_max (rtol default min(M, N) * eps).
 
     See ``singular_gap`` for the singular values around the cut.

@@ -7,73 +7,37 @@ QR of [J, dJ[v]] (cpp/criteria.hpp), so only the (d, D) Jacobian must fit in mem
 """
 from __future__ import annotations
 
-import numpy as np
+from . import _checks, _core, geometry
+from ._callable_module import make_callable
+from ._criteria import CriteriaFrontEnd, numpy_rows
+from ._kinds import supports
+from .geometry import lifting_of, run_with_threads
+from .results import INCLUSION_TOL, Criteria
 
-from . import _checks, _core
-from .geometry import lifting_of
-from .reference.criteria import (FLOAT_FIELDS, INCLUSION_TOL, INT_FIELDS, Criteria, check_inclusion_tol,
-                                 checked_balanced, criteria_from_row)
 
-
-def _core_lifting(model, inclusion: bool):
-    """The core object; the residual needs J (d, D), refused before allocating when too large."""
+def _core_rows(model, thetas, inclusion: bool):
+    """The criteria table in the core (parallel over samples, GIL released); user polynomials,
+    which the core has no kernel for, by the shared NumPy algorithm. The residual needs J (d, D):
+    refused before allocating when too large."""
+    if not supports(model, "core_kernel"):
+        return numpy_rows(geometry, model, thetas, inclusion)
     if inclusion:
         _checks.check_size(model.n_lifted * model.n_params * 3, "the kernel-inclusion residual (J, dJ and QR, d x D each)")
-    return lifting_of(model, paths=inclusion)
+    return _core.criteria_batch(lifting_of(model, paths=inclusion), thetas, inclusion)
 
 
-def criteria_rows(model, thetas, inclusion: bool = True) -> np.ndarray:
-    """The raw criteria table: thetas (B, D) -> (B, 8) with columns rank_lift, rank_conserved,
-    rank_joint, kernel_dim, gap_lift, gap_conserved, gap_joint, inclusion_residual (NaN when
-    ``inclusion`` is False). Parallel over samples in the core (GIL released). A row whose Gram
-    matrices are not finite in float64 at the rank point has ranks -1 and NaN floats."""
-    thetas = _checks.thetas(model, thetas)
-    _checks.check_size(3 * model.n_params ** 2 + model.n_known_laws * model.n_params, "the Gram matrices (D x D)")
-    if model.kind == "poly":  # the core has no polynomial kernel: the reference's code, as for its geometry
-        return _reference_rows(model, thetas, inclusion)
-    return _core.criteria_batch(_core_lifting(model, inclusion), thetas, bool(inclusion))
+def _core_balanced(model, theta):
+    return _core.balanced_representative(lifting_of(model), theta)
 
 
-def _reference_rows(model, thetas, inclusion: bool) -> np.ndarray:
-    """criteria_rows by the NumPy reference (same columns; residual NaN without ``inclusion``)."""
-    from .reference.criteria import criteria as reference_criteria
-
-    rows = []
-    for theta in thetas:
-        found = reference_criteria(model, theta)
-        row = [getattr(found, name) for name in INT_FIELDS + FLOAT_FIELDS]
-        rows.append(row[:-1] + [row[-1] if inclusion else np.nan])
-    return np.array(rows, dtype=np.float64).reshape(len(thetas), len(INT_FIELDS) + len(FLOAT_FIELDS))
-
-
-def criteria(model, theta, *, inclusion_tol=None) -> Criteria:
-    """Intrinsic-dynamics criteria at theta (D,) -> Criteria.
-
-    Fields: rank_lift, rank_conserved, rank_joint, recoverable (rank_joint == D), kernel_dim
-    (dim ker J ∩ ker Jh), inclusion_residual, kernel_inclusion (residual <= inclusion_tol, default
-    1e-8) and the singular-value gaps gap_lift, gap_conserved, gap_joint behind each rank.
-    Evaluated at the rank point of theta (the point of rank_lift and rank_joint; for path-lifting
-    models the balanced representative over its geometric mean), so no answer changes when a
-    neuron is rescaled or theta is multiplied by a constant.
-    """
-    theta = _checks.theta(model, theta)
-    inclusion_tol = check_inclusion_tol(inclusion_tol)
-    return criteria_from_row(model.n_params, criteria_rows(model, theta[None, :])[0], inclusion_tol)
-
-
-def criteria_batch(model, thetas, *, inclusion_tol=None) -> list:
-    """criteria over a batch, in parallel in the core: thetas (B, D) -> list of B Criteria."""
-    inclusion_tol = check_inclusion_tol(inclusion_tol)
-    return [criteria_from_row(model.n_params, row, inclusion_tol) for row in criteria_rows(model, thetas)]
-
-
-def balanced_representative(model, theta) -> np.ndarray:
-    """The rescaling of theta with |incoming|^2 = |outgoing|^2 at every hidden neuron (path models);
-    the same algorithm and tolerance as the reference (reference/criteria.py)."""
-    theta = _checks.theta(model, theta)
-    if model.kind != "path":
-        raise ValueError(f"balanced_representative needs a path-lifting model, got {type(model).__name__}")
-    return checked_balanced(model, np.asarray(_core.balanced_representative(lifting_of(model), theta)), theta)
-
+_front = CriteriaFrontEnd(_core_rows, _core_balanced, run_with_threads)
+# the public functions: bound methods of the one front end, assigned by name (docstrings in _criteria)
+criteria_rows = _front.criteria_rows
+criteria = _front.criteria
+criteria_batch = _front.criteria_batch
+balanced_representative = _front.balanced_representative
 
 __all__ = ["Criteria", "criteria", "criteria_batch", "balanced_representative", "INCLUSION_TOL"]
+
+# `import intrinsic_flow.criteria` gives this module; calling it calls criteria() (see _callable_module)
+make_callable(__name__, criteria)

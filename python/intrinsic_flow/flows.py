@@ -4,9 +4,10 @@ NumPy integrators), intrinsic flows in z. Same API and results as intrinsic_flow
 from __future__ import annotations
 
 from . import _core, geometry
+from ._kinds import supports
 from ._flowbackend import CallableField, FlowBackend, FlowComparison, FlowError, Trajectory  # noqa: F401
 from .losses import LiftedQuadratic, Regression
-from .reference.flows import field_of as reference_field_of, integrate as integrate_numpy
+from ._integrate import LiftedLoss, integrate as integrate_numpy
 
 __all__ = ["gradient_flow", "gradient_descent", "intrinsic_metric", "intrinsic_flow", "compare_flows",
            "Trajectory", "FlowComparison", "FlowError"]
@@ -18,13 +19,14 @@ def field_of(model, loss):
     LiftedQuadratic: -grad l = -J^T (w^2 * (z - target)) as a vector-Jacobian product in the core
     (the d x D Jacobian is never formed). A PolynomialMap's geometry lives in NumPy, so its field is
     the reference one (same results in both backends, integrated by the NumPy integrators)."""
-    if model.kind == "poly":
-        return reference_field_of(model, loss)
+    if not supports(model, "core_kernel") and isinstance(loss, (LiftedQuadratic, Regression)):
+        loss.check(model)  # a Regression needs a network: refused here
+        return LiftedLoss(model, loss, geometry)
     # linear chains (LinearNet, LinearNeuralODE with W_k = I + A_k / K) backpropagate without a Jacobian
     offset_scale = 1.0 / model.n_steps if model.kind == "node" else 0.0
     if isinstance(loss, LiftedQuadratic):
         loss.check(model)
-        if model.kind in ("linear", "node"):
+        if supports(model, "matrix_chain"):
             return _core.ChainLiftedLoss.quadratic(list(model.widths), loss.target, loss.weights_squared, offset_scale)
         return _core.LiftedLoss.quadratic(geometry.lifting_of(model, paths=True), loss.target, loss.weights_squared)
     if isinstance(loss, Regression):
@@ -32,8 +34,9 @@ def field_of(model, loss):
         if model.kind == "node":
             return _core.ChainLiftedLoss.matrix_regression(list(model.widths), loss.X, loss.Y, offset_scale)
         layers = model.n_layers
-        has_bias = [model.kind == "path" and model.has_bias(l) for l in range(1, layers + 1)]
-        return _core.NetworkRegression(list(model.widths), has_bias, model.kind == "path", loss.X, loss.Y)
+        relu = supports(model, "relu")
+        has_bias = [relu and model.has_bias(l) for l in range(1, layers + 1)]
+        return _core.NetworkRegression(list(model.widths), has_bias, relu, loss.X, loss.Y)
     if callable(loss):
         return CallableField(model, loss, geometry)
     raise ValueError(f"loss must be a LiftedQuadratic, a Regression or a callable f(z) -> (value, gradient), got {loss!r}")
@@ -51,4 +54,9 @@ def integrate(field, theta0, flow_plan):
 
 
 _backend = FlowBackend(geometry, field_of, integrate, integrate_numpy)
-globals().update(_backend.exports())
+# the public functions: bound methods of the one FlowBackend, assigned by name (docstrings in _flowbackend)
+gradient_flow = _backend.gradient_flow
+gradient_descent = _backend.gradient_descent
+intrinsic_metric = _backend.intrinsic_metric
+intrinsic_flow = _backend.intrinsic_flow
+compare_flows = _backend.compare_flows

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import functools
 import threading
+from typing import Callable, TypeVar
 
-from . import _core
+from . import _checks, _core
 from ._backend import Backend
-from .reference.geometry import ReferencePolynomialLifting
+from ._kinds import supports
+from .polynomial import PolynomialKernel
 
 
 def _path_graph(model):
@@ -17,7 +19,7 @@ def _path_graph(model):
 LIFTINGS = {
     "path": _path_graph,
     "linear": lambda model: _core.LinearChain(list(model.widths)),
-    "poly": ReferencePolynomialLifting,  # user polynomials: NumPy evaluation (intrinsic_flow.polynomial)
+    "poly": PolynomialKernel,  # user polynomials: NumPy evaluation (intrinsic_flow.polynomial)
     "node": lambda model: _core.LinearNeuralODE(model.n, model.n_steps),
 }
 
@@ -37,13 +39,49 @@ _paths_lock = threading.Lock()
 def lifting_of(model, paths: bool = False):
     """The core object of model; path tables are built on first need."""
     lifting = _cached(model)
-    if paths and model.kind == "path" and not lifting.paths_ready:
+    if paths and supports(model, "path_lifting") and not lifting.paths_ready:
         with _paths_lock:
             if not lifting.paths_ready:
                 lifting.enumerate_paths(float(model.n_lifted))
     return lifting
 
 
-_backend = Backend(lifting_of)
-globals().update(_backend.exports())
-__all__ = sorted(_backend.exports())
+T = TypeVar("T")
+
+
+def run_with_threads(n_threads: int | None, call: Callable[[], T]) -> T:
+    """call() with its core loops on n_threads threads (None: the process-wide set_num_threads
+    setting). The count is a per-call value of the calling thread in the core, so concurrent
+    calls from other threads keep their own; results do not depend on it."""
+    if n_threads is None:
+        return call()
+    return _core.with_threads(_checks.positive_int(n_threads, "n_threads"), call)
+
+
+_backend = Backend(lifting_of, run_with_threads)
+# the public functions: bound methods of the one Backend, assigned by name (docstrings in _backend)
+lift = _backend.lift
+lift_jacobian = _backend.lift_jacobian
+metric = _backend.metric
+metric_derivative = _backend.metric_derivative
+conserved = _backend.conserved
+conserved_jacobian = _backend.conserved_jacobian
+lift_gram = _backend.lift_gram
+joint_gram = _backend.joint_gram
+rank_info = _backend.rank_info
+rank_lift = _backend.rank_lift
+rank_joint = _backend.rank_joint
+lift_batch = _backend.lift_batch
+lift_jacobian_batch = _backend.lift_jacobian_batch
+metric_batch = _backend.metric_batch
+conserved_batch = _backend.conserved_batch
+conserved_jacobian_batch = _backend.conserved_jacobian_batch
+lift_gram_batch = _backend.lift_gram_batch
+rank_lift_batch = _backend.rank_lift_batch
+rank_joint_batch = _backend.rank_joint_batch
+lift_vjp = _backend.lift_vjp
+lift_jvp = _backend.lift_jvp
+lift_vjp_batch = _backend.lift_vjp_batch
+lift_jvp_batch = _backend.lift_jvp_batch
+
+__all__ = ["conserved", "conserved_batch", "conserved_jacobian", "conserved_jacobian_batch", "joint_gram", "lift", "lift_batch", "lift_gram", "lift_gram_batch", "lift_jacobian", "lift_jacobian_batch", "lift_jvp", "lift_jvp_batch", "lift_vjp", "lift_vjp_batch", "metric", "metric_batch", "metric_derivative", "rank_info", "rank_joint", "rank_joint_batch", "rank_lift", "rank_lift_batch"]

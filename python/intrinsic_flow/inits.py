@@ -13,6 +13,9 @@ import numbers
 
 import numpy as np
 
+from ._graph import balance, checked_balanced
+from ._kinds import supports
+
 
 @functools.lru_cache(maxsize=64)
 def _fan_in_of(model) -> np.ndarray:
@@ -32,13 +35,13 @@ def _fan_in_of(model) -> np.ndarray:
 
 def gaussian(model, rng: np.random.Generator) -> np.ndarray:
     """He-scaled Gaussian: theta_e ~ N(0, 2 / fan_in) (variance 1 / fan_in for linear nets)."""
-    gain = 1.0 if model.kind == "linear" else 2.0
+    gain = 2.0 if supports(model, "relu") else 1.0
     return rng.standard_normal(model.n_params) * np.sqrt(gain / _fan_in_of(model))
 
 
 def uniform(model, rng: np.random.Generator) -> np.ndarray:
     """Uniform on [-a, a] with the variance of ``gaussian``."""
-    gain = 1.0 if model.kind == "linear" else 2.0
+    gain = 2.0 if supports(model, "relu") else 1.0
     bound = np.sqrt(3.0 * gain / _fan_in_of(model))
     return rng.uniform(-1.0, 1.0, model.n_params) * bound
 
@@ -58,7 +61,7 @@ def orthogonal(model, rng: np.random.Generator) -> np.ndarray:
     """Each W_l a random semi-orthogonal (d_l, d_{l-1}) matrix (orthonormal rows or columns),
     times sqrt(2) for ReLU nets; ReLU biases as in ``gaussian``. Layered models only."""
     _layered(model, "orthogonal")
-    gain = 1.0 if model.kind == "linear" else np.sqrt(2.0)
+    gain = np.sqrt(2.0) if supports(model, "relu") else 1.0
     theta = gaussian(model, rng)  # biases keep their Gaussian draw
     offset = 0
     for l in range(1, len(model.widths)):
@@ -66,7 +69,7 @@ def orthogonal(model, rng: np.random.Generator) -> np.ndarray:
         square = _random_orthogonal(rng, max(rows, cols))
         theta[offset:offset + rows * cols] = gain * square[:rows, :cols].ravel()
         offset += rows * cols
-        if model.kind == "path" and model.has_bias(l):
+        if supports(model, "relu") and model.has_bias(l):
             offset += rows
     return theta
 
@@ -156,9 +159,8 @@ def balanced(model, rng: np.random.Generator) -> np.ndarray:
     draw moved to its balanced neuron rescaling (|incoming|^2 = |outgoing|^2 at each hidden neuron)."""
     if model.kind == "linear":
         return relaxed_balanced(model, rng, 0.0)
-    from .reference.criteria import balanced_representative
-
-    return balanced_representative(model, gaussian(model, rng))
+    theta = gaussian(model, rng)
+    return checked_balanced(model, balance(model.graph, theta), theta)
 
 
 def sparse(model, rng: np.random.Generator, p: float = 0.5) -> np.ndarray:

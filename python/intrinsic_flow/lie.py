@@ -12,8 +12,11 @@ import numpy as np
 
 from . import _checks, _core
 from ._config import config
+from ._kinds import supports
+from .geometry import run_with_threads
 from .polynomial import MODULUS, PolynomialLaws, PolynomialMap, law_terms, lifted_terms, polynomial_laws
-from .reference.lie import LIE_MAX_WORK, LieTrace, counting_functions, float_trace, make_trace, prepare
+from ._liealgebra import LIE_MAX_WORK, LieFrontEnd, make_trace
+from .results import LieTrace
 
 if _core.LIE_MODULUS != MODULUS:  # pragma: no cover - a stale build
     raise ImportError(f"the core works modulo {_core.LIE_MODULUS}, the Python layer modulo {MODULUS}: rebuild")
@@ -31,21 +34,10 @@ def _table_arguments(table) -> tuple:
     return (table.n_polys, table.poly, _modular_coefficients(table.coeff), table.monomials)
 
 
-def lie_trace(model, theta=None, *, exact: bool = True, seed=0) -> LieTrace:
-    """dim Lie(W_phi) at a point and the number of conservation laws N = D - dim (main_paper §6).
-
-    ``model``: ReLUNet, DAGReLUNet, LinearNet or PolynomialMap. ``exact=True`` (default): exact
-    arithmetic in F_p, p = 2^61 - 1, at a random point drawn from ``seed`` (``theta`` must be
-    None); a wrong answer has probability < 1e-9 (see ``intrinsic_flow.reference.lie``).
-    ``exact=False``: float64 at ``theta`` (default: ``model.init(seed)``), with the singular values
-    of the values considered. Returns a ``LieTrace``. Raises ValueError when the polynomial fields
-    or brackets would exceed ``config.max_bytes``, or D^3 exceeds ``LIE_MAX_WORK``.
-    """
-    point, theta = prepare(model, theta, exact, seed)
-    if not exact:
-        return float_trace(model, theta)
+def _modular_trace(model, point) -> LieTrace:
+    """The exact trace at a point of F_p^D in the core (OpenMP over candidate brackets)."""
     n_laws, *laws = _table_arguments(law_terms(model))
-    if model.kind == "path":
+    if supports(model, "path_lifting"):
         # Level 0 from the Gram matrix by path sums (no path table); enough whenever it already
         # reaches D - rank of the known laws, as for every generic ReLU network.
         g = model.graph
@@ -62,7 +54,11 @@ def lie_trace(model, theta=None, *, exact: bool = True, seed=0) -> LieTrace:
     return make_trace(model, dims, rank_laws, reached, True)
 
 
-count_conservation_laws, known_laws_complete = counting_functions(lie_trace)
+_front = LieFrontEnd(_modular_trace, run_with_threads)
+# the public functions: bound methods of the one front end, assigned by name (docstrings in _liealgebra)
+lie_trace = _front.lie_trace
+count_conservation_laws = _front.count_conservation_laws
+known_laws_complete = _front.known_laws_complete
 
 __all__ = ["LIE_MAX_WORK", "LieTrace", "lie_trace", "count_conservation_laws", "known_laws_complete", "polynomial_laws",
            "PolynomialMap", "PolynomialLaws"]

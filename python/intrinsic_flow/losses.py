@@ -14,9 +14,13 @@ Calling a ``LiftedQuadratic`` (or a ``Regression`` on a linear model) on z gives
 """
 from __future__ import annotations
 
+from typing import Callable, Tuple, Union
+
 import numpy as np
 
 from . import _checks
+from ._kinds import supports
+from ._typing import Array, ArrayLike
 
 __all__ = ["LiftedQuadratic", "Regression"]
 
@@ -60,12 +64,12 @@ class Regression:
     @staticmethod
     def is_lifted(model) -> bool:
         """Whether the loss is a function of z for this model (linear models)."""
-        return model.kind in ("linear", "node")
+        return supports(model, "matrix_chain")
 
     def check(self, model) -> None:
         from .models import ReLUNet
 
-        if getattr(model, "kind", None) not in ("path", "linear", "node"):
+        if not supports(model, "regression"):
             raise ValueError(f"Regression needs a network with data inputs (ReLUNet, LinearNet or LinearNeuralODE), got "
                              f"{type(model).__name__}; a PolynomialMap takes a LiftedQuadratic or a callable "
                              "f(z) -> (value, gradient)")
@@ -92,6 +96,10 @@ def _io_sizes(model) -> tuple:
     if model.kind == "node":
         return model.n, model.n
     return model.widths[0], model.widths[-1]
+
+
+Loss = Union["LiftedQuadratic", "Regression", Callable[[Array], Tuple[float, ArrayLike]]]
+"""What the flows accept: a LiftedQuadratic, a Regression, or f(z) -> (value, gradient of shape (d,))."""
 
 
 def lifted_objective(model, loss):

@@ -6,84 +6,14 @@ Plain frozen dataclasses shared by both backends (shared/API.md). Path-lifting m
 from __future__ import annotations
 
 import functools
+from typing import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import numpy as np
 
 from . import _checks
-
-
-class PathGraph(NamedTuple):
-    """Edges of a path-lifting model, one per parameter, in parameter order.
-
-    ``param_src[k] -> param_dst[k]`` is the edge of parameter k; ``param_src[k] == -1`` marks a
-    bias of neuron ``param_dst[k]``. Inputs are neurons 0..n_inputs-1, outputs the last n_outputs.
-    """
-
-    n_neurons: int
-    n_inputs: int
-    n_outputs: int
-    param_src: tuple
-    param_dst: tuple
-
-    @property
-    def hidden(self) -> list:
-        return list(range(self.n_inputs, self.n_neurons - self.n_outputs))
-
-
-@functools.lru_cache(maxsize=64)
-def _topology(graph: PathGraph) -> tuple:
-    """(neurons in topological order, targets of each neuron's edges), computed once per graph and
-    shared by the path count and the longest path. Kahn's algorithm: iterative, O(neurons + edges)."""
-    indegree = [0] * graph.n_neurons
-    outgoing = [[] for _ in range(graph.n_neurons)]
-    for s, t in zip(graph.param_src, graph.param_dst):
-        if s >= 0:
-            outgoing[s].append(t)
-            indegree[t] += 1
-    ready = [v for v in range(graph.n_neurons) if indegree[v] == 0]
-    order = []
-    while ready:
-        v = ready.pop()
-        order.append(v)
-        for t in outgoing[v]:
-            indegree[t] -= 1
-            if indegree[t] == 0:
-                ready.append(t)
-    if len(order) != graph.n_neurons:  # pragma: no cover - models validate acyclicity when built
-        raise ValueError("the graph of the model has a cycle")
-    return tuple(order), tuple(tuple(targets) for targets in outgoing)
-
-
-def topological_order(graph: PathGraph) -> tuple:
-    """Neurons ordered so that every edge goes forward."""
-    return _topology(graph)[0]
-
-
-def _to_outputs(graph: PathGraph, combine, at_output) -> list:
-    """value[v] = at_output for output neurons, else combine(values of the neurons v feeds),
-    by one sweep in reverse topological order (linear in neurons + edges, no recursion)."""
-    order, outgoing = _topology(graph)
-    first_output = graph.n_neurons - graph.n_outputs
-    value = [at_output] * graph.n_neurons
-    for v in reversed(order):
-        if v < first_output:
-            value[v] = combine(value[t] for t in outgoing[v])
-    return value
-
-
-def _path_starts(graph: PathGraph) -> list:
-    """Where paths start: every input neuron, then the neuron of every bias (one path set each)."""
-    return list(range(graph.n_inputs)) + [t for s, t in zip(graph.param_src, graph.param_dst) if s < 0]
-
-
-def _count_paths(graph: PathGraph) -> int:
-    """Exact number of paths (a Python int: it may be astronomically large).
-
-    paths(v) = 1 at an output, sum of paths(t) over the edges v -> t otherwise; d = sum over starts."""
-    paths = _to_outputs(graph, sum, 1)
-    return sum(paths[v] for v in _path_starts(graph))
+from ._typing import Array
+from ._graph import PathGraph, count_paths as _count_paths, longest_path, topological_order  # noqa: F401
 
 
 def _resolve_rng(rng) -> np.random.Generator:
@@ -97,7 +27,7 @@ def _resolve_rng(rng) -> np.random.Generator:
 class _Model:
     """What every model offers on top of its own layout."""
 
-    def init(self, rng=None, scheme: str = "gaussian", **options) -> np.ndarray:
+    def init(self, rng: np.random.Generator | int | None = None, scheme: str = "gaussian", **options: object) -> Array:
         """A parameter vector theta of shape (n_params,), drawn with ``scheme``.
 
         ``rng``: a numpy Generator or an integer seed. Schemes are listed in
@@ -117,8 +47,8 @@ class ReLUNet(_Model):
     ``W_l.ravel()`` (shape (d_l, d_{l-1}), C order) then ``b_l`` when layer l has biases.
     """
 
-    widths: tuple
-    bias: object = False
+    widths: Sequence[int]
+    bias: bool | str = False
     kind = "path"
 
     def __post_init__(self) -> None:
@@ -229,8 +159,8 @@ class DAGReLUNet(_Model):
 
     n_inputs: int
     n_outputs: int
-    edges: tuple
-    bias: tuple = ()
+    edges: Sequence[tuple[int, int]]
+    bias: Sequence[int] = ()
     kind = "path"
 
     def __post_init__(self) -> None:
@@ -324,7 +254,7 @@ class LinearNet(_Model):
     upper triangles (row by row) of H_l = W_{l+1}^T W_{l+1} - W_l W_l^T, l = 1..L-1.
     """
 
-    widths: tuple
+    widths: Sequence[int]
     kind = "linear"
 
     def __post_init__(self) -> None:
@@ -377,13 +307,3 @@ class LinearNet(_Model):
         for weight in self.unflatten(theta):
             out = out @ weight.T
         return out
-
-
-def longest_path(graph: PathGraph) -> int:
-    """Number of parameters on the longest path of a path-lifting model.
-
-    edges(v) = 0 at an output, 1 + max edges(t) over v -> t otherwise; a path from an input has
-    edges(input) parameters, one from a bias 1 + edges(neuron). Linear in neurons + edges."""
-    edges = _to_outputs(graph, lambda lengths: 1 + max(lengths, default=-1), 0)
-    return max([edges[v] for v in range(graph.n_inputs)]
-               + [1 + edges[t] for s, t in zip(graph.param_src, graph.param_dst) if s < 0])

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _checks
+from ._typing import Array
 from .models import _Model, _resolve_rng
 
 
@@ -80,7 +81,7 @@ class LinearNeuralODE(_Model):
             out = out @ u.T
         return out
 
-    def init(self, rng=None, scheme: str = "gaussian", **options) -> np.ndarray:
+    def init(self, rng: np.random.Generator | int | None = None, scheme: str = "gaussian", **options: object) -> Array:
         """theta for ``scheme``: "gaussian" (A_k entries N(0, 1/n)) or "relaxed_balanced" with ``lam``
         (and optional ``spread``, default 1): H_k = (lam / K^2) I exactly for every k, built as
         U_1 = I + S/K (S symmetric Gaussian times spread), U_{k+1} = exp(Omega/K) (U_k U_k^T + lam/K^2 I)^{1/2}

@@ -17,11 +17,15 @@ import itertools
 import math
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import NamedTuple
+from typing import Any, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
 from . import _checks
+from ._derived import Derived
+from ._graph import longest_path, path_table
+from ._typing import Array, Model
+from .results import PolynomialLaws
 from ._checks import POLY_MAX_DEGREE  # noqa: F401 - documented here, checked in _checks
 
 MODULUS = 2**61 - 1
@@ -42,7 +46,7 @@ class PolynomialMap:
     with the degree).
     """
 
-    polys: tuple
+    polys: Sequence[Mapping[tuple[int, ...], Any]]
     n_vars: int
     kind = "poly"
 
@@ -94,7 +98,7 @@ class PolynomialMap:
         and order; a PolynomialMap has no known laws, so lie_trace runs without early stop)."""
         return cls(table_as_dicts(lifted_terms(model), model.n_params), model.n_params)
 
-    def init(self, rng=None, scheme: str = "gaussian") -> np.ndarray:
+    def init(self, rng: np.random.Generator | int | None = None, scheme: str = "gaussian") -> Array:
         """Standard Gaussian theta of shape (n_vars,) (``scheme`` "gaussian" only)."""
         from .models import _resolve_rng
 
@@ -199,13 +203,10 @@ def lifted_terms(model) -> TermTable:
     if model.kind == "poly":
         return _table_from_dicts(model.polys, model.n_vars)
     if model.kind == "path":
-        from .models import longest_path
-        from .reference.lifting import PathLifting
-
         length = max(longest_path(model.graph), 1)
         _checks.check_size(float(model.n_lifted) * length * (length + 2), "the polynomial fields of phi (one per path)")
 
-        table = PathLifting(model.graph).table.copy()
+        table = path_table(model.graph)
         table[table == model.n_params] = -1
         table = _sorted_padded(table)
         return TermTable(model.n_params, table.shape[0], np.arange(table.shape[0]), [1] * table.shape[0], table)
@@ -307,21 +308,6 @@ def gradients_at(table: TermTable, point) -> list:
 
 
 # -- polynomial conservation laws (main_paper §6.3) ------------------------------------------
-class PolynomialLaws(list):
-    """Polynomial conservation laws: a list of polynomials (dicts {exponent tuple: integer
-    coefficient}) forming a basis over Q, with ``degree``, ``inhomogeneous`` and
-    ``n_independent``: the rank of their gradients at a random point (constants count 0)."""
-
-    def __init__(self, laws, degree: int, inhomogeneous: bool, n_independent: int) -> None:
-        super().__init__(laws)
-        self.degree = degree
-        self.inhomogeneous = inhomogeneous
-        self.n_independent = n_independent
-
-    def __repr__(self) -> str:
-        return f"PolynomialLaws({list.__repr__(self)}, degree={self.degree}, n_independent={self.n_independent})"
-
-
 def _exponents(n_vars: int, degree: int):
     """Exponent tuples of the monomials of exactly ``degree`` in n_vars variables."""
     for combo in itertools.combinations_with_replacement(range(n_vars), degree):
@@ -410,7 +396,7 @@ def _rational_kernel_of(rows: list, n_unknowns: int) -> list:
     return basis
 
 
-def polynomial_laws(model, degree: int, *, inhomogeneous: bool = False, seed: int = 0) -> PolynomialLaws:
+def polynomial_laws(model: Model, degree: int, *, inhomogeneous: bool = False, seed: int = 0) -> PolynomialLaws:
     """Every polynomial conservation law of ``degree`` (main_paper §6.3).
 
     Solves, over Q and exactly, the linear system  <grad P, grad phi_q> = 0 identically in theta,
@@ -549,3 +535,28 @@ class PolynomialLifting:
 
 __all__ = ["PolynomialMap", "PolynomialLaws", "polynomial_laws"]
 
+
+class PolynomialKernel(PolynomialLifting, Derived):
+    """User polynomials: products with J on the table of terms (each term c m(theta), its
+    monomial m a product of factors with repeats), O(terms x degree), J never formed."""
+
+    def _others(self, theta):
+        """(terms, degree): c times the product of the other factors of the term at each position."""
+        factors = np.append(theta, 1.0)[self.table.monomials]  # the -1 padding reads the appended 1
+        ones = np.ones((factors.shape[0], 1))
+        prefix = np.cumprod(np.hstack([ones, factors[:, :-1]]), axis=1)
+        suffix = np.cumprod(np.hstack([ones, factors[:, :0:-1]]), axis=1)[:, ::-1]
+        return prefix * suffix * self.coeff[:, None]
+
+    def vjp(self, theta, w):
+        """(J^T w)_e = sum_terms w_poly(term) d(term)/d theta_e (product rule over the factors)."""
+        columns = np.where(self.table.monomials < 0, self.n_params, self.table.monomials)
+        contributions = np.asarray(w)[self.poly][:, None] * self._others(theta)
+        return np.bincount(columns.ravel(), contributions.ravel(), minlength=self.n_params + 1)[:-1]
+
+    def jvp(self, theta, v):
+        """(J v)_q = sum over the terms of polynomial q of sum_k v_(factor k) (other factors)."""
+        moves = np.append(v, 0.0)[self.table.monomials]
+        out = np.zeros(self.n_lifted)
+        np.add.at(out, self.poly, np.sum(self._others(theta) * moves, axis=1))
+        return out

@@ -39,15 +39,19 @@ import pathlib
 import re
 import shutil
 import sys
+from typing import Sequence
 
 import numpy as np
 
 from . import _checks
+from ._callable_module import make_callable
+from ._typing import Model
 from ._config import config
 from .criteria import criteria_rows
 from .inits import format_scheme, parse_scheme
 from .models import DAGReLUNet, LinearNet, ReLUNet
-from .reference.criteria import FLOAT_FIELDS, INT_FIELDS, check_inclusion_tol
+from ._criteria import check_inclusion_tol
+from .results import FLOAT_FIELDS, INT_FIELDS
 
 FORMAT_VERSION = 2  # version 2: a SHA-256 checksum of the header and rows in every file
 CHECKS = ("recoverable", "kernel_inclusion")
@@ -127,10 +131,11 @@ def draw_thetas(model, init: tuple, seed: int, model_index: int, init_index: int
 
 
 def evaluate_chunk(model, init: tuple, seed: int, model_index: int, init_index: int, start: int, stop: int,
-                   inclusion: bool, inclusion_tol: float) -> dict:
-    """Rows start..stop-1 of (model, init) as a dict of column arrays."""
+                   inclusion: bool, inclusion_tol: float, n_threads: int | None = None) -> dict:
+    """Rows start..stop-1 of (model, init) as a dict of column arrays (the core's loops on
+    n_threads threads; None: the process-wide setting of the process that runs the chunk)."""
     thetas = draw_thetas(model, init, seed, model_index, init_index, start, stop)
-    table = criteria_rows(model, thetas, inclusion)
+    table = criteria_rows(model, thetas, inclusion, n_threads)
     count = stop - start
     rows = {"model": np.full(count, model_index, dtype=np.int64), "init": np.full(count, init_index, dtype=np.int64),
             "sample": np.arange(start, stop, dtype=np.int64)}
@@ -645,8 +650,10 @@ def _quiet_logs():
         logging.disable(previous)
 
 
-def scan(models, n_samples, *, init="gaussian", seed=0, checks=CHECKS, progress=True, executor="local",
-         address=None, timeout=10.0, chunk_size=1000, checkpoint=None, inclusion_tol=None) -> ScanResult:
+def scan(models: Model | Sequence[Model], n_samples: int, *, init: object = "gaussian", seed: int = 0,
+         checks: Sequence[str] = CHECKS, progress: bool = True, executor: str = "local", address: str | None = None,
+         timeout: float = 10.0, chunk_size: int = 1000, checkpoint: str | os.PathLike[str] | None = None,
+         inclusion_tol: float | None = None, n_threads: int | None = None) -> ScanResult:
     """Evaluate the criteria at n_samples random points of each (model, init) pair.
 
     models: a model or a list of models. init: a scheme spec or a list of them (``"gaussian"``,
@@ -656,7 +663,8 @@ def scan(models, n_samples, *, init="gaussian", seed=0, checks=CHECKS, progress=
     2 workers when None; ConnectionError when no scheduler answers within ``timeout`` seconds);
     rows are identical either way. chunk_size: samples per unit of work. checkpoint: a
     .npz/.parquet path; finished chunks are saved at once (module docstring) and an existing
-    partial run of the same scan is resumed. progress: a tqdm bar on a terminal only.
+    partial run of the same scan is resumed. progress: a tqdm bar on a terminal only. n_threads:
+    threads of the core's loops for each chunk (None: the process-wide ``set_num_threads``).
 
     Memory: the table takes models x inits x n_samples rows x (at most 13) columns x 8 bytes.
     Above ``intrinsic_flow.config.max_bytes`` a scan without checkpoint is refused (ValueError,
@@ -677,6 +685,8 @@ def scan(models, n_samples, *, init="gaussian", seed=0, checks=CHECKS, progress=
     inits = [parse_scheme(spec) for spec in _as_list(init)]
     checks = _checks_of(checks)
     inclusion_tol = check_inclusion_tol(inclusion_tol)
+    if n_threads is not None:
+        n_threads = _checks.positive_int(n_threads, "n_threads")
     spec = {"models": [model_spec(m) for m in models], "inits": [list(i) for i in inits], "n_samples": n_samples,
             "seed": int(seed), "checks": list(checks), "inclusion_tol": inclusion_tol}
     spec = json.loads(json.dumps(spec))  # the form it takes in a file, so that specs compare equal
@@ -705,7 +715,8 @@ def scan(models, n_samples, *, init="gaussian", seed=0, checks=CHECKS, progress=
                 kept = list(previous.files)
             starts, stops = previous._finished_runs
 
-    arguments = ((models[m], inits[i], int(seed), m, i, start, stop, "kernel_inclusion" in checks, inclusion_tol)
+    arguments = ((models[m], inits[i], int(seed), m, i, start, stop, "kernel_inclusion" in checks, inclusion_tol,
+                  n_threads)
                  for m, i, start, stop in _missing_chunks(spec, chunk_size, starts, stops))
     bar = _progress_bar(len(models) * len(inits) * n_samples, int((stops - starts).sum()), progress)
     new_parts, new_starts, new_stops = [], [], []
@@ -758,3 +769,6 @@ def _check_memory(spec: dict, models: list, chunk_size: int, checkpoint) -> bool
 
 
 __all__ = ["scan", "ScanResult", "ScanSummary"]
+
+# `import intrinsic_flow.scan` gives this module; calling it calls scan() (see _callable_module)
+make_callable(__name__, scan)

@@ -1,14 +1,33 @@
-"""The NumPy reference backend: the ground truth, same API as ``intrinsic_flow``, no compiled code."""
-from .._rank import RankInfo, numerical_rank, singular_gap
-from ..models import DAGReLUNet, LinearNet, ReLUNet
-from ..polynomial import PolynomialMap  # noqa: F401
-from ..neural_ode import LinearNeuralODE
-from .geometry import *  # noqa: F401,F403
-from .geometry import __all__ as _geometry_all
-from . import criteria as _criteria, flows as _flows, lie as _lie  # bound before criteria() shadows its module
-from .criteria import *  # noqa: F401,F403
-from .flows import *  # noqa: F401,F403
-from .lie import *  # noqa: F401,F403
+"""The NumPy reference backend: the ground truth, same API as ``intrinsic_flow``, no compiled code.
+Every public name is imported here by name."""
+from typing import TYPE_CHECKING
 
-__all__ = ["ReLUNet", "LinearNet", "DAGReLUNet", "LinearNeuralODE", "RankInfo", "numerical_rank", "singular_gap", *_geometry_all,
-           *_criteria.__all__, *_flows.__all__, *_lie.__all__]
+if TYPE_CHECKING:  # a type checker sees the function: the module below is callable as it
+    from .criteria import criteria
+else:  # a module that is also its main function (_callable_module)
+    from . import criteria
+from .._rank import numerical_rank, singular_gap
+from ..models import DAGReLUNet, LinearNet, ReLUNet
+from ..neural_ode import LinearNeuralODE
+from ..polynomial import PolynomialMap, polynomial_laws
+from ..results import (RankInfo, Criteria, INCLUSION_TOL, LieTrace, PolynomialLaws, Trajectory,
+                       FlowComparison, FlowError)
+from .criteria import balanced_representative, criteria_batch
+from .flows import (gradient_flow, gradient_descent, intrinsic_metric, intrinsic_flow, compare_flows)
+from .geometry import (lift, lift_jacobian, metric, metric_derivative, lift_vjp, lift_jvp, conserved,
+                       conserved_jacobian, lift_gram, joint_gram, rank_info, rank_lift, rank_joint,
+                       lift_batch, lift_jacobian_batch, lift_vjp_batch, lift_jvp_batch, metric_batch,
+                       conserved_batch, conserved_jacobian_batch, lift_gram_batch, rank_lift_batch,
+                       rank_joint_batch)
+from .lie import LIE_MAX_WORK, count_conservation_laws, known_laws_complete, lie_trace
+
+__all__ = ["ReLUNet", "DAGReLUNet", "LinearNet", "LinearNeuralODE", "RankInfo", "numerical_rank",
+           "singular_gap", "lift", "lift_jacobian", "metric", "metric_derivative", "lift_vjp", "lift_jvp",
+           "conserved", "conserved_jacobian", "lift_gram", "joint_gram", "rank_info", "rank_lift",
+           "rank_joint", "lift_batch", "lift_jacobian_batch", "lift_vjp_batch", "lift_jvp_batch",
+           "metric_batch", "conserved_batch", "conserved_jacobian_batch", "lift_gram_batch",
+           "rank_lift_batch", "rank_joint_batch", "Criteria", "criteria", "criteria_batch",
+           "balanced_representative", "INCLUSION_TOL", "gradient_flow", "gradient_descent",
+           "intrinsic_metric", "intrinsic_flow", "compare_flows", "Trajectory", "FlowComparison",
+           "FlowError", "LIE_MAX_WORK", "LieTrace", "lie_trace", "count_conservation_laws",
+           "known_laws_complete", "polynomial_laws", "PolynomialMap", "PolynomialLaws"]

@@ -41,147 +41,29 @@ ValueError is raised rather than a rank.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+import functools
 
-import numpy as np
-
-from .. import _checks, _rank
-
-INCLUSION_TOL = 1e-8
-
-# Integer and boolean fields of Criteria, then floating ones: the columns of a scan.
-INT_FIELDS = ("rank_lift", "rank_conserved", "rank_joint", "kernel_dim")
-FLOAT_FIELDS = ("gap_lift", "gap_conserved", "gap_joint", "inclusion_residual")
+from .._backend import serial
+from .._callable_module import make_callable
+from .._criteria import (CriteriaFrontEnd, check_inclusion_tol, criteria_from_row, evaluation_point,  # noqa: F401
+                         numpy_criteria, numpy_rows, rank_and_gap)
+from .._graph import checked_balanced  # noqa: F401
+from ..results import FLOAT_FIELDS, INCLUSION_TOL, INT_FIELDS, Criteria  # noqa: F401
+from . import geometry
 
 
-@dataclass(frozen=True)
-class Criteria:
-    """Intrinsic-dynamics criteria at one theta (see the module docstring for the definitions)."""
-
-    n_params: int
-    rank_lift: int
-    rank_conserved: int
-    rank_joint: int
-    kernel_dim: int
-    gap_lift: float
-    gap_conserved: float
-    gap_joint: float
-    inclusion_residual: float
-    inclusion_tol: float = INCLUSION_TOL
-
-    @property
-    def recoverable(self) -> bool:
-        """theta is locally recoverable from (phi(theta), h(theta)): rank [J; Jh] == D."""
-        return self.rank_joint == self.n_params
-
-    @property
-    def kernel_inclusion(self) -> bool:
-        """ker J ∩ ker Jh ⊆ ker dM, to the tolerance: residual <= inclusion_tol."""
-        return bool(self.inclusion_residual <= self.inclusion_tol)
-
-    def as_dict(self) -> dict:
-        values = {f.name: getattr(self, f.name) for f in fields(self)}
-        values.update(recoverable=self.recoverable, kernel_inclusion=self.kernel_inclusion)
-        return values
+def _balanced(model, theta):
+    return geometry.lifting_of(model).balanced(theta)
 
 
-def check_inclusion_tol(value) -> float:
-    if value is None:
-        return INCLUSION_TOL
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < float(value) < np.inf:
-        raise ValueError(f"inclusion_tol must be a positive number, got {value!r}")
-    return float(value)
-
-
-def criteria_from_row(n_params: int, row: np.ndarray, inclusion_tol: float) -> Criteria:
-    """A Criteria from one row (rank_lift, rank_conserved, rank_joint, kernel_dim, gaps..., residual)."""
-    _rank.checked_ranks(row[: len(INT_FIELDS)])
-    ints = {name: int(row[k]) for k, name in enumerate(INT_FIELDS)}
-    floats = {name: float(row[len(INT_FIELDS) + k]) for k, name in enumerate(FLOAT_FIELDS)}
-    return Criteria(n_params, **ints, **floats, inclusion_tol=inclusion_tol)
-
-
-# -- balanced representative of a rescaling orbit ----------------------------------------------
-def checked_balanced(model, point: np.ndarray, theta: np.ndarray) -> np.ndarray:
-    """The balanced representative computed by a backend, refused when it left the floating-point
-    range (an entry overflowed, or a nonzero entry underflowed to zero)."""
-    lost = np.flatnonzero((point == 0) & (theta != 0))
-    if not np.all(np.isfinite(point)) or lost.size:
-        raise ValueError(f"the balanced representative of theta is outside the float64 range (largest |theta| "
-                         f"{np.max(np.abs(theta)):.3g}); rescale theta, e.g. by 1 / max|theta|: ranks and "
-                         "criteria do not depend on the global scale")
-    return point
-
-
-def balanced_representative(model, theta) -> np.ndarray:
-    """The rescaling of theta (path-lifting model) with |incoming|^2 = |outgoing|^2 at every hidden
-    neuron; theta (D,) -> (D,). phi is unchanged. See the module docstring; ValueError when the
-    result does not fit in float64."""
-    from .geometry import lifting_of
-
-    theta = _checks.theta(model, theta)
-    if model.kind != "path":
-        raise ValueError(f"balanced_representative needs a path-lifting model, got {type(model).__name__}")
-    return checked_balanced(model, lifting_of(model).balanced(theta), theta)
-
-
-def evaluation_point(model, theta: np.ndarray) -> np.ndarray:
-    """Where the criteria are evaluated: the rank point (see the module docstring)."""
-    from .geometry import lifting_of
-
-    return lifting_of(model).rank_point(theta)
-
-
-# -- ranks from Gram eigenvalues ---------------------------------------------------------------
-def rank_and_gap(eigenvalues_desc: np.ndarray) -> tuple:
-    """(rank, gap) of a Gram matrix from its eigenvalues (decreasing): eigenvalues above
-    10 n eps times the largest count; gap = sqrt(kept / |dropped|), inf when nothing is dropped."""
-    n = eigenvalues_desc.size
-    largest = eigenvalues_desc[0] if n else 0.0
-    if not largest > 0.0:
-        return 0, np.inf
-    rank = int(np.sum(eigenvalues_desc > _rank.default_gram_rtol(n) * largest))
-    dropped = abs(eigenvalues_desc[rank]) if rank < n else 0.0
-    return rank, (np.inf if dropped == 0.0 else float(np.sqrt(eigenvalues_desc[rank - 1] / dropped)))
-
-
-def criteria(model, theta, *, inclusion_tol=None) -> Criteria:
-    """Intrinsic-dynamics criteria at theta (D,): ranks, recoverability, kernel inclusion.
-
-    Definitions, tolerances and the balanced representative used for path-lifting models: see the
-    module docstring. The kernel-inclusion residual forms the d x d matrices M and dM[v] here (the
-    core avoids them); a result above ``config.max_bytes`` raises ValueError before allocating.
-    """
-    from . import geometry
-    from .geometry import unit_trace
-
-    theta = _checks.theta(model, theta)
-    inclusion_tol = check_inclusion_tol(inclusion_tol)
-    point = evaluation_point(model, theta)
-    with np.errstate(over="ignore", invalid="ignore"):
-        gram = geometry.lift_gram(model, point)
-        laws_jac = geometry.conserved_jacobian(model, point)
-    if not (np.all(np.isfinite(gram)) and np.all(np.isfinite(laws_jac))):
-        raise ValueError(_rank.NOT_REPRESENTABLE)
-    rank_lift, gap_lift = rank_and_gap(np.linalg.eigvalsh(gram)[::-1])
-    rank_conserved, gap_conserved = rank_and_gap(np.linalg.eigvalsh(laws_jac @ laws_jac.T)[::-1])
-    eigenvalues, vectors = np.linalg.eigh(unit_trace(gram) + unit_trace(laws_jac.T @ laws_jac))
-    rank_joint, gap_joint = rank_and_gap(eigenvalues[::-1])
-    kernel = vectors[:, : model.n_params - rank_joint]  # eigh sorts increasingly: the smallest span K
-    residual = 0.0
-    if kernel.shape[1]:
-        metric = geometry.metric(model, point)
-        moves = [np.linalg.norm(geometry.metric_derivative(model, point, v)) ** 2 for v in kernel.T]
-        metric_norm, move = np.linalg.norm(metric), np.sqrt(np.sum(moves))
-        residual = float(np.linalg.norm(point) * move / metric_norm) if metric_norm > 0 else (np.inf if move > 0 else 0.0)
-    return Criteria(model.n_params, rank_lift, rank_conserved, rank_joint, kernel.shape[1],
-                    gap_lift, gap_conserved, gap_joint, residual, inclusion_tol)
-
-
-def criteria_batch(model, thetas, *, inclusion_tol=None) -> list:
-    """criteria over a batch: thetas (B, D) -> list of B Criteria."""
-    thetas = _checks.thetas(model, thetas)
-    return [criteria(model, theta, inclusion_tol=inclusion_tol) for theta in thetas]
-
+_front = CriteriaFrontEnd(functools.partial(numpy_rows, geometry), _balanced, serial)
+# the public functions: bound methods of the one front end, assigned by name (docstrings in _criteria)
+criteria_rows = _front.criteria_rows
+criteria = _front.criteria
+criteria_batch = _front.criteria_batch
+balanced_representative = _front.balanced_representative
 
 __all__ = ["Criteria", "criteria", "criteria_batch", "balanced_representative", "INCLUSION_TOL"]
+
+# `import intrinsic_flow.reference.criteria` gives this module; calling it calls criteria() (see _callable_module)
+make_callable(__name__, criteria)
