@@ -10,9 +10,9 @@
 #include <cstdint>
 #include <vector>
 
-namespace intrinsic_flow {
+#include "modular.hpp"
 
-constexpr std::uint64_t kLieModulus = (std::uint64_t(1) << 61) - 1;
+namespace intrinsic_flow {
 
 // Polynomials as rows of terms: term t belongs to polynomial poly[t], has coefficient coeff[t]
 // (in F_p) and monomial monomials[t * degree .. t * degree + degree): its variables sorted,
