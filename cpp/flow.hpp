@@ -2,7 +2,7 @@
 //
 // A GradientField gives l(theta) and its gradient. Three kinds:
 //  - LiftedLoss: l = f o phi with f a function of z (a weighted quadratic, or the mean squared
-//    error of a linear model X -> X Z^T), grad l = dphi^T grad f(z)   (main_paper §1);
+//    error of a linear model X -> X Z^T), grad l = dphi^T grad f(z)   (docs/theory/lifting.md);
 //  - NetworkRegression: mean squared error of a layered ReLU or linear network on data, by
 //    backpropagation (sigma'(0) = 0).
 // Integrators: one explicit Runge-Kutta stepper driven by a Butcher tableau, with two tableaus:
@@ -69,7 +69,7 @@ class LiftedLoss : public GradientField {
 };
 
 // l(theta) = 1/(2n) sum_i ||g_theta(x_i) - y_i||^2 for a layered network, parameters laid out as in
-// shared/API.md (W_l row-major, then b_l where layer l has biases); ReLU on hidden layers when relu.
+// docs/theory/lifting.md (W_l row-major, then b_l where layer l has biases); ReLU on hidden layers when relu.
 class NetworkRegression : public GradientField {
  public:
   NetworkRegression(std::vector<int> widths, std::vector<bool> has_bias, bool relu, RowMatrix inputs,

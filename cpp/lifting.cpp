@@ -303,7 +303,7 @@ PathGraphView PathGraph::view() const {
 }
 
 int PathGraph::exact_rank(const double* theta) const {
-  // J diag(theta) = diag(phi) A (BUILD_NOTES §1.5): rows of paths with one zero parameter e are
+  // J diag(theta) = diag(phi) A (docs/theory/ranks.md): rows of paths with one zero parameter e are
   // multiples of the unit vector e_e, rows of paths without zero are diag(phi) A on the nonzero
   // parameters, and the kernel of that incidence matrix is {x_e = pi(dst e) - pi(src e)} with pi
   // free on the hidden neurons that some all-nonzero path visits. Hence

@@ -2,11 +2,11 @@
 //
 // Every parameter is an edge src -> dst between neurons; a bias of neuron v is an edge from a
 // virtual source (src = -1) to v. A path starts at an input neuron, or at a bias (its first
-// factor), and ends at an output neuron; phi_p(theta) = prod_{e in p} theta_e (main_paper §3.1).
+// factor), and ends at an output neuron; phi_p(theta) = prod_{e in p} theta_e (docs/theory/lifting.md).
 //
 // Path order: paths from input neurons first, then paths starting at a bias, ordered by the biased
 // neuron; within each group, lexicographic in the sequence of neurons visited. For a layered
-// network numbered layer by layer this is the C order of shared/API.md.
+// network numbered layer by layer this is the C order of docs/theory/lifting.md.
 #pragma once
 
 #include <cstdint>
