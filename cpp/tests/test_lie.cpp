@@ -1,10 +1,12 @@
 // Exact counts over F_p: the Lie algebra of a two-layer linear network against the known number of
 // laws r (r + 1) / 2, and the rank of the path-lifting of ReLU networks by path sums (the
 // template shared with the real Gram) against the direct rank of its gradients.
+#include <cmath>
 #include <vector>
 
 #include "check.hpp"
 #include "lie.hpp"
+#include "lifting.hpp"
 #include "modular.hpp"
 
 using namespace intrinsic_flow;
@@ -89,6 +91,30 @@ void test_relu_path_rank_by_path_sums() {
   }
 }
 
+void test_gram_over_reals_and_over_fp_agree() {
+  // At small integer weights every entry of G is an integer below 2^53, exact in double: the one
+  // template computes the same integers over R and over F_p (negative ones as p - |x|).
+  const std::vector<int> src = {0, 1, 0, 1, -1, 2, 3, 2, 3, -1}, dst = {2, 2, 3, 3, 3, 4, 4, 5, 5, 5};
+  PathGraph graph(6, 2, 2, src, dst);
+  const int D = graph.n_params();
+  const std::vector<double> theta = {1, -2, 3, 2, -1, 1, 2, -3, 1, 2};
+  std::vector<double> real(D * D);
+  std::vector<Fp> theta_fp(D), modular(D * D);
+  for (int e = 0; e < D; ++e) theta_fp[e] = Fp(theta[e] < 0 ? kLieModulus - static_cast<std::uint64_t>(-theta[e])
+                                                            : static_cast<std::uint64_t>(theta[e]));
+  path_sum_gram<double>(graph.view(), theta.data(), real.data());
+  path_sum_gram<Fp>(graph.view(), theta_fp.data(), modular.data());
+  bool all_equal = true, some_negative = false;
+  for (int k = 0; k < D * D; ++k) {
+    const double x = real[k];
+    some_negative = some_negative || x < 0;
+    const std::uint64_t expected = x < 0 ? kLieModulus - static_cast<std::uint64_t>(-x) : static_cast<std::uint64_t>(x);
+    all_equal = all_equal && x == std::round(x) && modular[k].value == expected;
+  }
+  CHECK(all_equal);
+  CHECK(some_negative);
+}
+
 void test_field_arithmetic() {
   const std::uint64_t p = kLieModulus;
   CHECK_EQ(fp::add(p - 1, 1), 0ull);
@@ -103,5 +129,6 @@ int main() {
   test_field_arithmetic();
   test_two_layer_linear_counts();
   test_relu_path_rank_by_path_sums();
+  test_gram_over_reals_and_over_fp_agree();
   return check::finish("test_lie");
 }
