@@ -1,4 +1,4 @@
-// Intrinsic-dynamics criteria at a point theta (main_paper §2); the NumPy twin is
+// Intrinsic-dynamics criteria at a point theta (docs/theory/criteria.md); the NumPy twin is
 // python/intrinsic_flow/reference/criteria.py, whose docstring states the definitions.
 //
 // rank J, rank Jh, rank [J; Jh] and dim(ker J ∩ ker Jh) from Gram eigenvalues, and the

@@ -291,14 +291,66 @@ constexpr double rk45_min_step = 1e-12;  // the messages below print it
 
 }  // namespace
 
+namespace {
+// Classic RK4.
+constexpr double rk4_c[4] = {0.0, 0.5, 0.5, 1.0};
+constexpr double rk4_a[4 * 4] = {0, 0, 0, 0, 0.5, 0, 0, 0, 0, 0.5, 0, 0, 0, 0, 1.0, 0};
+constexpr double rk4_b[4] = {1.0 / 6, 1.0 / 3, 1.0 / 3, 1.0 / 6};
+// Dormand & Prince (1980), the RK5(4)7M pair: the 7th row of a is b (b_7 = 0), so the last stage is
+// f(y_new), the next step's first (first same as last).
+constexpr double dopri_c[7] = {0.0, 1.0 / 5, 3.0 / 10, 4.0 / 5, 8.0 / 9, 1.0, 1.0};
+constexpr double dopri_a[7 * 7] = {
+    0, 0, 0, 0, 0, 0, 0,
+    1.0 / 5, 0, 0, 0, 0, 0, 0,
+    3.0 / 40, 9.0 / 40, 0, 0, 0, 0, 0,
+    44.0 / 45, -56.0 / 15, 32.0 / 9, 0, 0, 0, 0,
+    19372.0 / 6561, -25360.0 / 2187, 64448.0 / 6561, -212.0 / 729, 0, 0, 0,
+    9017.0 / 3168, -355.0 / 33, 46732.0 / 5247, 49.0 / 176, -5103.0 / 18656, 0, 0,
+    35.0 / 384, 0, 500.0 / 1113, 125.0 / 192, -2187.0 / 6784, 11.0 / 84, 0};
+constexpr double dopri_b[7] = {35.0 / 384, 0, 500.0 / 1113, 125.0 / 192, -2187.0 / 6784, 11.0 / 84, 0};
+constexpr double dopri_e[7] = {71.0 / 57600, 0, -71.0 / 16695, 71.0 / 1920, -17253.0 / 339200, 22.0 / 525, -1.0 / 40};
+}  // namespace
+
+const ButcherTableau kClassicRK4{4, rk4_c, rk4_a, rk4_b, nullptr};
+const ButcherTableau kDormandPrince54{7, dopri_c, dopri_a, dopri_b, dopri_e};
+
+RungeKuttaStepper::RungeKuttaStepper(const ButcherTableau& tableau, Eigen::Index size)
+    : tableau_(tableau), k_(tableau.stages, Vector(size)), stage_(size) {}
+
+double RungeKuttaStepper::step(const GradientField& field, const Vector& y, double h, Vector& y_new, Vector* error,
+                               long& n_evaluations) {
+  const int s = tableau_.stages;
+  double value = 0.0;
+  for (int i = 1; i < s; ++i) {
+    // Terms with a_ij = 0 are skipped: they would add 0 x k_j, and NaN when k_j is not finite.
+    stage_ = y;
+    for (int j = 0; j < i; ++j) {
+      const double a = tableau_.a[i * s + j];
+      if (a != 0.0) stage_ += (h * a) * k_[j];
+    }
+    value = velocity(field, stage_, k_[i], n_evaluations);
+    if (std::isnan(value)) return value;
+  }
+  y_new = y;
+  for (int j = 0; j < s; ++j)
+    if (tableau_.b[j] != 0.0) y_new += (h * tableau_.b[j]) * k_[j];
+  if (error != nullptr && tableau_.e != nullptr) {
+    error->setZero(y.size());
+    for (int j = 0; j < s; ++j)
+      if (tableau_.e[j] != 0.0) *error += (h * tableau_.e[j]) * k_[j];
+  }
+  return value;
+}
+
 FlowResult integrate_rk4(const GradientField& field, const Vector& theta0, const std::vector<double>& times,
                          const std::vector<bool>& save) {
   FlowResult result;
-  // stages and the next state live in vectors sized once: no allocation per step besides the saves
-  Vector y = theta0, k1, k2, k3, k4, stage(theta0.size()), y_new(theta0.size());
+  // stages and the next state are sized once: no allocation per step besides the saves
+  RungeKuttaStepper rk(kClassicRK4, theta0.size());
+  Vector y = theta0, y_new(theta0.size());
   for (size_t step = 0; step < times.size(); ++step) {
     const double t = times[step];
-    const double value = velocity(field, y, k1, result.n_evaluations);
+    const double value = velocity(field, y, rk.k(0), result.n_evaluations);
     if (std::isnan(value)) {
       stop(result, t, kNonFinite);
       return result;
@@ -306,16 +358,8 @@ FlowResult integrate_rk4(const GradientField& field, const Vector& theta0, const
     if (save[step]) save_state(result, t, y, value);
     result.time_reached = t;
     if (step + 1 == times.size()) break;
-    const double h = times[step + 1] - t;
-    // classic RK4: y += h (k1 + 2 k2 + 2 k3 + k4) / 6; a non-finite stage makes y_new non-finite
-    stage = y + (0.5 * h) * k1;
-    velocity(field, stage, k2, result.n_evaluations);
-    stage = y + (0.5 * h) * k2;
-    velocity(field, stage, k3, result.n_evaluations);
-    stage = y + h * k3;
-    velocity(field, stage, k4, result.n_evaluations);
-    y_new = y + (h / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4);
-    if (!y_new.allFinite()) {
+    if (std::isnan(rk.step(field, y, times[step + 1] - t, y_new, nullptr, result.n_evaluations)) ||
+        !y_new.allFinite()) {
       stop(result, t, kNonFinite);
       return result;
     }
@@ -324,27 +368,14 @@ FlowResult integrate_rk4(const GradientField& field, const Vector& theta0, const
   return result;
 }
 
-namespace dopri {
-// Dormand & Prince (1980), the RK5(4)7M pair: c, a (row by row), b (5th order), e = b - b_hat.
-constexpr double c[7] = {0.0, 1.0 / 5, 3.0 / 10, 4.0 / 5, 8.0 / 9, 1.0, 1.0};
-constexpr double a[7][6] = {
-    {0, 0, 0, 0, 0, 0},
-    {1.0 / 5, 0, 0, 0, 0, 0},
-    {3.0 / 40, 9.0 / 40, 0, 0, 0, 0},
-    {44.0 / 45, -56.0 / 15, 32.0 / 9, 0, 0, 0},
-    {19372.0 / 6561, -25360.0 / 2187, 64448.0 / 6561, -212.0 / 729, 0, 0},
-    {9017.0 / 3168, -355.0 / 33, 46732.0 / 5247, 49.0 / 176, -5103.0 / 18656, 0},
-    {35.0 / 384, 0, 500.0 / 1113, 125.0 / 192, -2187.0 / 6784, 11.0 / 84}};
-constexpr double e[7] = {71.0 / 57600, 0, -71.0 / 16695, 71.0 / 1920, -17253.0 / 339200, 22.0 / 525, -1.0 / 40};
-}  // namespace dopri
-
 FlowResult integrate_rk45(const GradientField& field, const Vector& theta0, const std::vector<double>& stops,
                           const std::vector<bool>& save, bool save_all_steps, double rtol, long max_steps) {
   FlowResult result;
   const double t_end = stops.back();
-  Vector y = theta0;
-  std::vector<Vector> k(7);
-  double value = velocity(field, y, k[0], result.n_evaluations);
+  // stages, the next state, the error and its scaled ratio are sized once: no allocation per step
+  RungeKuttaStepper rk(kDormandPrince54, theta0.size());
+  Vector y = theta0, y_new(theta0.size()), error(theta0.size()), ratio(theta0.size());
+  double value = velocity(field, y, rk.k(0), result.n_evaluations);
   if (std::isnan(value)) {
     stop(result, 0.0, kNonFinite);
     return result;
@@ -361,16 +392,8 @@ FlowResult integrate_rk45(const GradientField& field, const Vector& theta0, cons
     const double target = stops[next_stop];
     const bool lands = t + h >= target - 1e-12 * t_end;
     const double step = lands ? target - t : h;
-    bool finite = true;
-    double last_value = 0.0;
-    for (int s = 1; s < 7 && finite; ++s) {
-      Vector stage = y;
-      for (int j = 0; j < s; ++j)
-        if (dopri::a[s][j] != 0.0) stage += (step * dopri::a[s][j]) * k[j];
-      last_value = velocity(field, stage, k[s], result.n_evaluations);
-      finite = !std::isnan(last_value);
-    }
-    if (!finite) {
+    const double last_value = rk.step(field, y, step, y_new, &error, result.n_evaluations);
+    if (std::isnan(last_value)) {
       // A stage left the domain (overflow): rejected like any error-control failure, with the
       // smallest factor; the flow stops only when the step can no longer shrink.
       ++result.n_rejected;
@@ -381,14 +404,9 @@ FlowResult integrate_rk45(const GradientField& field, const Vector& theta0, cons
       h = step * rk45_min_factor;
       continue;
     }
-    Vector y_new = y;
-    Vector error = Vector::Zero(y.size());
-    for (int j = 0; j < 7; ++j) {
-      if (j < 6 && dopri::a[6][j] != 0.0) y_new += (step * dopri::a[6][j]) * k[j];  // b_7 = 0
-      if (dopri::e[j] != 0.0) error += (step * dopri::e[j]) * k[j];
-    }
-    const Vector scale = rtol * (1.0 + y.cwiseAbs().cwiseMax(y_new.cwiseAbs()).array()).matrix();
-    const double err = std::sqrt(error.cwiseQuotient(scale).squaredNorm() / static_cast<double>(y.size()));
+    // error_i / (rtol (1 + max(|y_i|, |y_new_i|))), RMS
+    ratio.array() = error.array() / (rtol * (1.0 + y.array().abs().max(y_new.array().abs())));
+    const double err = std::sqrt(ratio.squaredNorm() / static_cast<double>(y.size()));
     // The factor is rounded down to a power 2^(k/8): the error estimate cancels digits, and a
     // discrete set of factors keeps the step sequence the same in both backends.
     const double raw = err == 0.0 ? 5.0 : std::min(5.0, std::max(rk45_min_factor, 0.9 * std::pow(err, -0.2)));
@@ -402,9 +420,9 @@ FlowResult integrate_rk45(const GradientField& field, const Vector& theta0, cons
       h = step * std::min(1.0, factor);
       continue;
     }
-    // First same as last: the 7th stage is evaluated at y_new itself.
-    y = y_new;
-    k[0] = k[6];
+    // First same as last: the last stage was evaluated at y_new itself.
+    y.swap(y_new);
+    rk.k(0).swap(rk.k(kDormandPrince54.stages - 1));
     value = last_value;
     t = lands ? target : t + step;
     result.time_reached = t;

@@ -2,11 +2,12 @@
 //
 // A GradientField gives l(theta) and its gradient. Three kinds:
 //  - LiftedLoss: l = f o phi with f a function of z (a weighted quadratic, or the mean squared
-//    error of a linear model X -> X Z^T), grad l = dphi^T grad f(z)   (main_paper §1);
+//    error of a linear model X -> X Z^T), grad l = dphi^T grad f(z)   (docs/theory/lifting.md);
 //  - NetworkRegression: mean squared error of a layered ReLU or linear network on data, by
 //    backpropagation (sigma'(0) = 0).
-// Integrators: classic RK4 (tableau 1/6, 1/3, 1/3, 1/6) on a given grid, and the embedded
-// Dormand-Prince 5(4) pair with error control. The NumPy mirror is reference/flows.py.
+// Integrators: one explicit Runge-Kutta stepper driven by a Butcher tableau, with two tableaus:
+// classic RK4 (b = 1/6, 1/3, 1/3, 1/6) on a given grid, and the embedded Dormand-Prince 5(4) pair
+// with error control. The NumPy mirror is reference/flows.py.
 #pragma once
 
 #include <memory>
@@ -68,7 +69,7 @@ class LiftedLoss : public GradientField {
 };
 
 // l(theta) = 1/(2n) sum_i ||g_theta(x_i) - y_i||^2 for a layered network, parameters laid out as in
-// shared/API.md (W_l row-major, then b_l where layer l has biases); ReLU on hidden layers when relu.
+// docs/theory/lifting.md (W_l row-major, then b_l where layer l has biases); ReLU on hidden layers when relu.
 class NetworkRegression : public GradientField {
  public:
   NetworkRegression(std::vector<int> widths, std::vector<bool> has_bias, bool relu, RowMatrix inputs,
@@ -106,6 +107,39 @@ class ChainLiftedLoss : public GradientField {
   NetworkRegression chain_;  // the chain as a network without bias or activation, on X = I
   std::shared_ptr<const LiftedObjective> objective_;
   double scale_;
+};
+
+// An explicit Runge-Kutta method of s stages for the autonomous y' = f(y): with k_1 = f(y),
+//   k_i = f(y + h sum_{j<i} a_ij k_j),  y_new = y + h sum_i b_i k_i,
+// and for an embedded pair the error estimate h sum_i e_i k_i, e = b - b_hat (b_hat the weights of
+// the lower-order method). c_i = sum_j a_ij (the stage times; unused by an autonomous field).
+struct ButcherTableau {
+  int stages;
+  const double* c;  // (s,)
+  const double* a;  // (s, s), row-major, strictly lower triangular
+  const double* b;  // (s,)
+  const double* e;  // (s,), or nullptr for a method without error estimate
+};
+extern const ButcherTableau kClassicRK4;      // order 4, 4 stages
+extern const ButcherTableau kDormandPrince54;  // orders 5(4), 7 stages, first same as last
+
+// One step of a tableau; the stage vectors are allocated once, at construction.
+class RungeKuttaStepper {
+ public:
+  RungeKuttaStepper(const ButcherTableau& tableau, Eigen::Index size);
+  const ButcherTableau& tableau() const { return tableau_; }
+  // k(0) = f(y) must be set before step(); k(i) is stage i afterwards.
+  Vector& k(int i) { return k_[i]; }
+  // Evaluates stages 2..s at y with step h (counting evaluations), then writes y_new and, when the
+  // tableau has one, the error estimate. Returns l at the last stage, or NaN as soon as a stage
+  // is not finite (the later stages are then not evaluated and y_new is not written).
+  double step(const GradientField& field, const Vector& y, double h, Vector& y_new, Vector* error,
+              long& n_evaluations);
+
+ private:
+  const ButcherTableau& tableau_;
+  std::vector<Vector> k_;
+  Vector stage_;
 };
 
 // What an integration returns: the saved states, and where and why it stopped if it failed.

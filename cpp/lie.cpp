@@ -6,37 +6,18 @@
 #include <string>
 
 #include "parallel.hpp"
+#include "path_sums.hpp"
 
 namespace intrinsic_flow {
 
 namespace {
 
-using u64 = std::uint64_t;
-using u128 = unsigned __int128;
-constexpr u64 P = kLieModulus;
-
-// -- arithmetic in F_p, p = 2^61 - 1 (a Mersenne prime: x mod p = (x & p) + (x >> 61)) -----------
-inline u64 reduce(u128 x) {
-  u64 s = static_cast<u64>(x & P) + static_cast<u64>(x >> 61);
-  s = (s & P) + (s >> 61);
-  return s >= P ? s - P : s;
-}
-inline u64 mul(u64 a, u64 b) { return reduce(static_cast<u128>(a) * b); }
-inline u64 add(u64 a, u64 b) {
-  u64 s = a + b;
-  return s >= P ? s - P : s;
-}
-inline u64 sub(u64 a, u64 b) { return a >= b ? a - b : a + P - b; }
-u64 power(u64 base, u64 exponent) {
-  u64 result = 1;
-  while (exponent) {
-    if (exponent & 1) result = mul(result, base);
-    base = mul(base, base);
-    exponent >>= 1;
-  }
-  return result;
-}
-inline u64 inverse(u64 a) { return power(a, P - 2); }
+using fp::add;
+using fp::inverse;
+using fp::mul;
+using fp::P;
+using fp::sub;
+using fp::u64;
 
 // Threads pay off only for enough work: a parallel region costs tens of microseconds, far more
 // on a loaded machine, and most counts take well under a millisecond.
@@ -195,7 +176,7 @@ class TermAccumulator {
   }
 
  private:
-  static u64 add_mod(u64 a, u64 b) { return intrinsic_flow::add(a, b); }
+  static u64 add_mod(u64 a, u64 b) { return fp::add(a, b); }
 
   void insert(std::size_t slot, u64 h, int comp, const std::vector<int>& vars, u64 c) {
     const int entry = static_cast<int>(coeff_.size());
@@ -358,23 +339,6 @@ int value_rank(const std::vector<Field>& fields, const Point& point, int n) {
   return echelon.rank();
 }
 
-std::vector<int> topological_order(int n_neurons, const std::vector<int>& src, const std::vector<int>& dst) {
-  std::vector<int> indegree(n_neurons, 0), order;
-  std::vector<std::vector<int>> children(n_neurons);
-  for (std::size_t e = 0; e < src.size(); ++e)
-    if (src[e] >= 0) {
-      ++indegree[dst[e]];
-      children[src[e]].push_back(dst[e]);
-    }
-  for (int v = 0; v < n_neurons; ++v)
-    if (!indegree[v]) order.push_back(v);
-  for (std::size_t k = 0; k < order.size(); ++k)
-    for (const int child : children[order[k]])
-      if (--indegree[child] == 0) order.push_back(child);
-  if (static_cast<int>(order.size()) != n_neurons) throw std::invalid_argument("the path graph has a cycle");
-  return order;
-}
-
 }  // namespace
 
 int path_lift_rank_modular(int n_neurons, int n_inputs, int n_outputs, const std::vector<int>& src,
@@ -385,60 +349,29 @@ int path_lift_rank_modular(int n_neurons, int n_inputs, int n_outputs, const std
     if (src[e] < -1 || src[e] >= n_neurons || dst[e] < 0 || dst[e] >= n_neurons)
       throw std::invalid_argument("edge index out of range");
   const Point point = make_point(point_values, n);
-  const std::vector<int> order = topological_order(n_neurons, src, dst);
-  std::vector<u64> squared(n);
-  for (int e = 0; e < n; ++e) squared[e] = mul(point.x[e], point.x[e]);
-  // forward[v]: sum over partial paths from a start to v of prod theta^2; backward[v]: v to an output
-  std::vector<u64> forward(n_neurons, 0), backward(n_neurons, 0);
-  std::vector<std::vector<int>> in_params(n_neurons), out_params(n_neurons);
+  std::vector<std::vector<int>> in_params(n_neurons), out_params(n_neurons), children(n_neurons);
+  std::vector<int> indegree(n_neurons, 0), order;
   for (int e = 0; e < n; ++e) {
     in_params[dst[e]].push_back(e);
-    if (src[e] >= 0) out_params[src[e]].push_back(e);
+    if (src[e] >= 0) out_params[src[e]].push_back(e), children[src[e]].push_back(dst[e]), ++indegree[dst[e]];
   }
-  const int first_output = n_neurons - n_outputs;
-  for (const int v : order) {
-    if (v < n_inputs) {
-      forward[v] = 1;
-      continue;
-    }
-    for (const int e : in_params[v]) forward[v] = add(forward[v], mul(squared[e], src[e] < 0 ? 1 : forward[src[e]]));
-  }
-  for (auto v = order.rbegin(); v != order.rend(); ++v) {
-    if (*v >= first_output) {
-      backward[*v] = 1;
-      continue;
-    }
-    for (const int e : out_params[*v]) backward[*v] = add(backward[*v], mul(squared[e], backward[dst[e]]));
-  }
-  // between[a * n_neurons + b]: sum over paths a -> b of prod theta^2 (1 when a == b)
-  std::vector<u64> between(static_cast<std::size_t>(n_neurons) * n_neurons, 0);
-  for (int a = 0; a < n_neurons; ++a) between[static_cast<std::size_t>(a) * n_neurons + a] = 1;
-  for (const int b : order)
-    for (const int e : in_params[b]) {
-      if (src[e] < 0) continue;
-      for (int a = 0; a < n_neurons; ++a) {
-        u64& target = between[static_cast<std::size_t>(a) * n_neurons + b];
-        target = add(target, mul(between[static_cast<std::size_t>(a) * n_neurons + src[e]], squared[e]));
-      }
-    }
-  // G = J^T J: G_ee = start(e) B(dst e); G_ef = theta_e theta_f start(e) N(dst e, src f) B(dst f) for e
-  // before f on a path (main_paper §3.3, as in PathGraph::gram)
-  std::vector<std::vector<u64>> gram(n, std::vector<u64>(n, 0));
-  std::vector<u64> start(n);
-  for (int e = 0; e < n; ++e) start[e] = src[e] < 0 ? 1 : forward[src[e]];
-  for (int e = 0; e < n; ++e) {
-    gram[e][e] = mul(start[e], backward[dst[e]]);
-    for (int f = 0; f < n; ++f) {
-      if (f == e || src[f] < 0) continue;
-      const u64 link = between[static_cast<std::size_t>(dst[e]) * n_neurons + src[f]];
-      if (!link) continue;
-      const u64 value = mul(mul(mul(point.x[e], point.x[f]), mul(start[e], link)), backward[dst[f]]);
-      gram[e][f] = add(gram[e][f], value);
-      gram[f][e] = add(gram[f][e], value);
-    }
-  }
+  for (int v = 0; v < n_neurons; ++v)
+    if (!indegree[v]) order.push_back(v);
+  for (std::size_t k = 0; k < order.size(); ++k)
+    for (const int child : children[order[k]])
+      if (--indegree[child] == 0) order.push_back(child);
+  if (static_cast<int>(order.size()) != n_neurons) throw std::invalid_argument("the path graph has a cycle");
+  // G = J^T J over F_p by the same path sums as PathGraph::gram over the reals.
+  std::vector<Fp> theta(n), gram(static_cast<std::size_t>(n) * n);
+  for (int e = 0; e < n; ++e) theta[e] = Fp(point.x[e]);
+  path_sum_gram<Fp>(PathGraphView{n_neurons, n_inputs, n_outputs, src, dst, order, in_params, out_params}, theta.data(),
+                    gram.data());
   Echelon echelon(n);
-  for (auto& row : gram) echelon.add(std::move(row));
+  for (int e = 0; e < n; ++e) {
+    std::vector<u64> row(n);
+    for (int f = 0; f < n; ++f) row[f] = gram[static_cast<std::size_t>(e) * n + f].value;
+    echelon.add(std::move(row));
+  }
   return echelon.rank();
 }
 

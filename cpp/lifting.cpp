@@ -7,6 +7,7 @@
 #include <string>
 
 #include "parallel.hpp"
+#include "path_sums.hpp"
 
 namespace intrinsic_flow {
 
@@ -293,55 +294,16 @@ void PathGraph::conserved_jacobian(const double* theta, double* jac) const {
 }
 
 void PathGraph::gram(const double* theta, double* gram_out) const {
-  const int n = n_neurons_, D = n_params();
-  // forward[v]: sum over partial paths from a start to v of prod theta^2 (a start counts 1);
-  // backward[v]: same from v to the outputs; between(a, b): from a to b (1 when a == b).
-  std::vector<double> forward(n, 0.0), backward(n, 0.0);
-  for (int v : topo_) {
-    if (v < n_inputs_) { forward[v] = 1.0; continue; }
-    for (int p : in_params_[v]) forward[v] += theta[p] * theta[p] * (param_src_[p] < 0 ? 1.0 : forward[param_src_[p]]);
-  }
-  for (auto it = topo_.rbegin(); it != topo_.rend(); ++it) {
-    const int v = *it;
-    if (is_output(v, n, n_outputs_)) { backward[v] = 1.0; continue; }
-    for (int p : out_params_[v]) backward[v] += theta[p] * theta[p] * backward[param_dst_[p]];
-  }
-  std::vector<int> position(n);
-  for (int k = 0; k < n; ++k) position[topo_[k]] = k;
-  RowMatrix between = RowMatrix::Zero(n, n);
-  for (int a = 0; a < n; ++a) {
-    between(a, a) = 1.0;
-    for (int k = position[a] + 1; k < n; ++k) {
-      const int b = topo_[k];
-      double sum = 0.0;
-      for (int p : in_params_[b])
-        if (param_src_[p] >= 0) sum += theta[p] * theta[p] * between(a, param_src_[p]);
-      between(a, b) = sum;
-    }
-  }
-  std::vector<double> start(D), back(D);
-  for (int e = 0; e < D; ++e) {
-    start[e] = param_src_[e] < 0 ? 1.0 : forward[param_src_[e]];
-    back[e] = backward[param_dst_[e]];
-  }
-  // G_ee = F(src e) B(dst e); for e before f on a path,
-  // G_ef = theta_e theta_f F(src e) N(dst e, src f) B(dst f)   (main_paper §3.3).
-  // Row by row, each entry from both orders (one of them is zero in a DAG): contiguous writes.
-  parallel_for_static<int>(D, static_cast<std::int64_t>(D) * D > 1000000, [&](int e) {
-    double* row = gram_out + static_cast<std::int64_t>(e) * D;
-    const int dst_e = param_dst_[e], src_e = param_src_[e];
-    for (int f = 0; f < D; ++f) {
-      double value = 0.0;
-      if (param_src_[f] >= 0) value += start[e] * between(dst_e, param_src_[f]) * back[f];
-      if (src_e >= 0) value += start[f] * between(param_dst_[f], src_e) * back[e];
-      row[f] = value * theta[e] * theta[f];
-    }
-    row[e] = start[e] * back[e];
-  });
+  // G = J^T J by sums over partial paths (path_sums.hpp), shared with the exact ranks over F_p.
+  path_sum_gram<double>(view(), theta, gram_out);
+}
+
+PathGraphView PathGraph::view() const {
+  return {n_neurons_, n_inputs_, n_outputs_, param_src_, param_dst_, topo_, in_params_, out_params_};
 }
 
 int PathGraph::exact_rank(const double* theta) const {
-  // J diag(theta) = diag(phi) A (BUILD_NOTES §1.5): rows of paths with one zero parameter e are
+  // J diag(theta) = diag(phi) A (docs/theory/ranks.md): rows of paths with one zero parameter e are
   // multiples of the unit vector e_e, rows of paths without zero are diag(phi) A on the nonzero
   // parameters, and the kernel of that incidence matrix is {x_e = pi(dst e) - pi(src e)} with pi
   // free on the hidden neurons that some all-nonzero path visits. Hence
@@ -366,6 +328,17 @@ int PathGraph::exact_rank(const double* theta) const {
   for (int v : hidden_)
     if (reach[v] && coreach[v]) --rank;
   return rank;
+}
+
+Eigen::VectorXi PathGraph::exact_rank_batch(const RowMatrixRef& thetas) const {
+  if (thetas.cols() != n_params())
+    throw std::invalid_argument("exact_rank_batch: thetas has " + std::to_string(thetas.cols()) + " columns, expected " +
+                                std::to_string(n_params()));
+  // O(D) per sample: threads pay off only for many samples.
+  Eigen::VectorXi ranks(thetas.rows());
+  parallel_for_static<Eigen::Index>(thetas.rows(), thetas.rows() * thetas.cols() > 100000,
+                                    [&](Eigen::Index b) { ranks(b) = exact_rank(thetas.row(b).data()); });
+  return ranks;
 }
 
 }  // namespace intrinsic_flow

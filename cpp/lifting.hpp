@@ -2,17 +2,18 @@
 //
 // Every parameter is an edge src -> dst between neurons; a bias of neuron v is an edge from a
 // virtual source (src = -1) to v. A path starts at an input neuron, or at a bias (its first
-// factor), and ends at an output neuron; phi_p(theta) = prod_{e in p} theta_e (main_paper §3.1).
+// factor), and ends at an output neuron; phi_p(theta) = prod_{e in p} theta_e (docs/theory/lifting.md).
 //
 // Path order: paths from input neurons first, then paths starting at a bias, ordered by the biased
 // neuron; within each group, lexicographic in the sequence of neurons visited. For a layered
-// network numbered layer by layer this is the C order of shared/API.md.
+// network numbered layer by layer this is the C order of docs/theory/lifting.md.
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
 #include "geometry.hpp"
+#include "path_sums.hpp"
 #include "types.hpp"
 
 namespace intrinsic_flow {
@@ -61,16 +62,21 @@ class PathGraph : public Lifting {
   void conserved(const double* theta, double* laws) const override;
   void conserved_jacobian(const double* theta, double* jac) const override;
   // G = J^T J (D, D) from forward, backward and neuron-to-neuron sums of squared weights,
-  // without enumerating paths (main_paper §3.3, BUILD_NOTES §1.5).
+  // without enumerating paths (path_sums.hpp).
   void gram(const double* theta, double* gram_out) const override;
 
   // Exact rank of J from the zero pattern of theta alone, in O(D) (see lifting.cpp).
   int exact_rank(const double* theta) const;
+  // The same for each row of thetas (B, D): ranks (B,), in parallel over samples. Throws
+  // std::invalid_argument when thetas does not have D columns.
+  Eigen::VectorXi exact_rank_batch(const RowMatrixRef& thetas) const;
 
   // Builds the path table; required before lift/jacobian. Throws std::length_error if the number
   // of paths exceeds max_paths.
   void enumerate_paths(double max_paths);
   bool paths_ready() const { return !path_offsets_.empty(); }
+  // The graph's structure as path_sums.hpp takes it (valid while this object lives).
+  PathGraphView view() const;
 
  private:
   void dfs_paths(int neuron, std::vector<int>& prefix);

@@ -1,5 +1,5 @@
 // Deep linear networks: phi(theta) = (W_L ... W_1).ravel(), W_l of shape (d_l, d_{l-1}) stored
-// row-major one after the other in theta (shared/API.md).
+// row-major one after the other in theta (docs/theory/lifting.md).
 #pragma once
 
 #include <vector>

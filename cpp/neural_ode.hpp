@@ -1,9 +1,10 @@
 // Linear neural ODE x' = A(s) x on [0, 1], A piecewise constant on K steps: theta = (A_1, ..., A_K),
-// each n x n row-major, and U_k = I + A_k / K. phi(theta) = (U_K ... U_1).ravel() (shared/API.md).
+// each n x n row-major, and U_k = I + A_k / K. phi(theta) = (U_K ... U_1).ravel() (parameter order:
+// docs/theory/lifting.md).
 //
 // Everything is the deep linear chain of the U_k read through the affine map theta -> u:
 // dphi/dtheta = (dphi/du) / K. Known laws: the upper triangles of U_{k+1}^T U_{k+1} - U_k U_k^T,
-// k = 1..K-1 (the discrete form of H(s) = A' + A'^T + A^T A - A A^T, main_paper §5, which is
+// k = 1..K-1 (the discrete form of H(s) = A' + A'^T + A^T A - A A^T of docs/theory/intrinsic.md, which is
 // K^2 (U_{k+1}^T U_{k+1} - U_k U_k^T) + O(1/K)).
 #pragma once
 

@@ -165,9 +165,7 @@ void define_geometry(py::module_& m) {
       .def("exact_rank_batch",
            [](const PathGraph& g, const RowMatrixRef& thetas) {
              if (thetas.cols() != g.n_params()) throw std::invalid_argument("thetas has the wrong number of columns");
-             Eigen::VectorXi ranks(thetas.rows());
-             for (Eigen::Index b = 0; b < thetas.rows(); ++b) ranks(b) = g.exact_rank(thetas.row(b).data());
-             return ranks;
+             return g.exact_rank_batch(thetas);
            },
            py::arg("thetas"), Release())
       .def("enumerate_paths", &PathGraph::enumerate_paths, py::arg("max_paths"), Release());

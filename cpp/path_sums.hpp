@@ -1,0 +1,94 @@
+// The Gram matrix G = J^T J of a path-lifting (J = dphi(theta)) from sums over partial paths,
+// without enumerating paths, over any commutative ring of scalars: double for the geometry
+// (PathGraph::gram), the field F_p for exact ranks (lie.cpp). One implementation for both.
+//
+// With F(v) the sum over partial paths from a start (an input, or a bias) to v of prod theta^2,
+// B(v) the same from v to an output, and N(a, b) from a to b (1 when a = b), and start(e) = F(src e)
+// (1 for a bias), B(e) = B(dst e):
+//   G_ee = start(e) B(e);
+//   G_ef = theta_e theta_f start(e) N(dst e, src f) B(f)   for e before f on some path,
+// and G_ef = G_fe; in a DAG at most one of the two orders has N != 0.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "parallel.hpp"
+
+namespace intrinsic_flow {
+
+// The structure of a path graph, by reference: parameter e is the edge src[e] -> dst[e]
+// (src[e] = -1 for a bias); neurons 0 .. n_inputs - 1 are the inputs, the last n_outputs the
+// outputs; topo is a topological order; in_params[v] (out_params[v]) lists the parameters into
+// (out of) neuron v, biases included in in_params.
+struct PathGraphView {
+  int n_neurons, n_inputs, n_outputs;
+  const std::vector<int>& src;
+  const std::vector<int>& dst;
+  const std::vector<int>& topo;
+  const std::vector<std::vector<int>>& in_params;
+  const std::vector<std::vector<int>>& out_params;
+};
+
+// gram (D, D), row-major, D = src.size(). Scalar needs +, * and construction from 0 and 1. Rows
+// are independent (in parallel for large D); each entry is computed by the same operations
+// whatever the thread count.
+template <typename Scalar>
+void path_sum_gram(const PathGraphView& graph, const Scalar* theta, Scalar* gram) {
+  const int n = graph.n_neurons, D = static_cast<int>(graph.src.size());
+  const Scalar zero(0), one(1);
+  std::vector<Scalar> squared(D);
+  for (int e = 0; e < D; ++e) squared[e] = theta[e] * theta[e];
+  std::vector<Scalar> forward(n, zero), backward(n, zero);
+  for (int v : graph.topo) {
+    if (v < graph.n_inputs) {
+      forward[v] = one;
+      continue;
+    }
+    for (int p : graph.in_params[v]) forward[v] = forward[v] + squared[p] * (graph.src[p] < 0 ? one : forward[graph.src[p]]);
+  }
+  const int first_output = n - graph.n_outputs;
+  for (auto it = graph.topo.rbegin(); it != graph.topo.rend(); ++it) {
+    const int v = *it;
+    if (v >= first_output) {
+      backward[v] = one;
+      continue;
+    }
+    for (int p : graph.out_params[v]) backward[v] = backward[v] + squared[p] * backward[graph.dst[p]];
+  }
+  // between[a * n + b] = N(a, b): for each a, over the neurons after a in topological order.
+  std::vector<int> position(n);
+  for (int k = 0; k < n; ++k) position[graph.topo[k]] = k;
+  std::vector<Scalar> between(static_cast<std::size_t>(n) * n, zero);
+  for (int a = 0; a < n; ++a) {
+    Scalar* from_a = between.data() + static_cast<std::size_t>(a) * n;
+    from_a[a] = one;
+    for (int k = position[a] + 1; k < n; ++k) {
+      const int b = graph.topo[k];
+      Scalar sum = zero;
+      for (int p : graph.in_params[b])
+        if (graph.src[p] >= 0) sum = sum + squared[p] * from_a[graph.src[p]];
+      from_a[b] = sum;
+    }
+  }
+  std::vector<Scalar> start(D), back(D);
+  for (int e = 0; e < D; ++e) {
+    start[e] = graph.src[e] < 0 ? one : forward[graph.src[e]];
+    back[e] = backward[graph.dst[e]];
+  }
+  // Row by row, each entry from both orders (one of them is zero in a DAG): contiguous writes.
+  parallel_for_static<int>(D, static_cast<std::int64_t>(D) * D > 1000000, [&](int e) {
+    Scalar* row = gram + static_cast<std::int64_t>(e) * D;
+    const int dst_e = graph.dst[e], src_e = graph.src[e];
+    const Scalar* from_dst_e = between.data() + static_cast<std::size_t>(dst_e) * n;
+    for (int f = 0; f < D; ++f) {
+      Scalar value = zero;
+      if (graph.src[f] >= 0) value = value + start[e] * from_dst_e[graph.src[f]] * back[f];
+      if (src_e >= 0) value = value + start[f] * between[static_cast<std::size_t>(graph.dst[f]) * n + src_e] * back[e];
+      row[f] = value * theta[e] * theta[f];
+    }
+    row[e] = start[e] * back[e];
+  });
+}
+
+}  // namespace intrinsic_flow
