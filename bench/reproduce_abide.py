@@ -1,4 +1,4 @@
-"""Reproduce the 100-network experiment of *Abide by the law* (main_paper §6.4 C and D).
+"""Reproduce the 100-network experiment of *Abide by the law* (Marcotte, Gribonval, Peyré, arXiv:2307.00144; docs/theory/laws.md).
 
 The authors' notebook (sibyllema/Conservation_laws, ``main.ipynb``) draws with NumPy's legacy
 seed 0, for each of 50 linear networks: depth = randint(2, 5), then depth + 1 widths

@@ -1,4 +1,4 @@
-"""Intrinsic-dynamics criteria (main_paper §2–§4): exact values first, identities second, bad input third."""
+"""Intrinsic-dynamics criteria (docs/theory/criteria.md): exact values first, identities second, bad input third."""
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -19,7 +19,7 @@ def same_answers(a, b):
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("bias,D,rank", [("hidden", 24, 18), (True, 25, 19)])
 def test_c10_relu_2331_is_recoverable(backend, bias, D, rank):
-    # main_paper §9 C10: [2,3,3,1], 6 laws; joint rank D
+    # docs/theory/criteria.md: [2,3,3,1], 6 laws; joint rank D
     model = itf.ReLUNet([2, 3, 3, 1], bias=bias)
     c = backend.criteria(model, model.init(0))
     assert (c.n_params, c.rank_lift, c.rank_conserved, c.rank_joint) == (D, rank, 6, D)
@@ -30,7 +30,7 @@ def test_c10_relu_2331_is_recoverable(backend, bias, D, rank):
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("m,r,n", [(3, 3, 3), (3, 2, 4), (5, 3, 4), (2, 2, 2)])
 def test_two_layer_linear_kernel_dim_and_inclusion(backend, m, r, n):
-    # main_paper §4.4: at full-column-rank points dim(ker dphi ∩ ker dh) = r(r-1)/2, and kernel
+    # docs/theory/criteria.md: at full-column-rank points dim(ker dphi ∩ ker dh) = r(r-1)/2, and kernel
     # inclusion holds iff U^T U - V^T V = lambda I (relaxed balance)
     model = itf.LinearNet([m, r, n])
     expected_kernel = r * (r - 1) // 2
@@ -118,7 +118,7 @@ def test_tall_jacobian_residual_matches_the_dense_metric_derivative():
 
 
 def test_naive_rank_fails_where_criteria_do_not():
-    # the reason for the balanced representative (BUILD_NOTES §1.4): a 1e8 rescaling breaks the SVD of J
+    # the reason for the balanced representative (docs/theory/ranks.md): a 1e8 rescaling breaks the SVD of J
     model = itf.ReLUNet([4, 8, 8, 3])
     theta = model.init(0)
     moved = rescale_neuron(model, theta, model.graph.hidden[0], 1e8)

@@ -22,7 +22,7 @@ def _mse(model, theta, X, Y):
 # -- exact values ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_gd_step_changes_linear_laws_exactly(backend):
-    # main_paper §9 B2: Δ(U^T U - V^T V) = η² (V^T G^T G V - U^T G G^T U), U = W2, V = W1^T
+    # docs/theory/flows.md: Δ(U^T U - V^T V) = η² (V^T G^T G V - U^T G G^T U), U = W2, V = W1^T
     model = itf.LinearNet([3, 2, 4])
     theta = model.init(1)
     loss, eta = _quadratic(model), 0.05
@@ -37,7 +37,7 @@ def test_gd_step_changes_linear_laws_exactly(backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_gd_step_changes_relu_laws_exactly(backend):
-    # main_paper §9 B3: Δh_j = η² (|∇W1[j,:]|² + |∇b_j|² - |∇W2[:,j]|²), hidden biases
+    # docs/theory/flows.md: Δh_j = η² (|∇W1[j,:]|² + |∇b_j|² - |∇W2[:,j]|²), hidden biases
     rng = np.random.default_rng(2)
     model = itf.ReLUNet([3, 4, 2], bias="hidden")
     theta = model.init(3)
@@ -56,7 +56,7 @@ def test_gd_step_changes_relu_laws_exactly(backend):
 
 
 def test_gd_drift_is_linear_in_the_step():
-    # main_paper §9 B4: over t = 1 the GD drift of h scales like η (ratio ≈ 10 per decade)
+    # docs/theory/flows.md: over t = 1 the GD drift of h scales like η (ratio ≈ 10 per decade)
     model = itf.ReLUNet([3, 4, 2], bias="hidden")
     theta, loss = model.init(4), _quadratic(model, 4)
     drifts = [itf.gradient_descent(model, theta, loss, eta, int(round(1 / eta))).max_drift for eta in (1e-2, 1e-3)]

@@ -1,4 +1,4 @@
-"""Geometry of phi: exact values of shared/math/main_paper.md §9, identities, conservation."""
+"""Geometry of phi: exact values of docs/theory/intrinsic.md, identities, conservation."""
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -9,7 +9,7 @@ from intrinsic_flow import DAGReLUNet, LinearNet, ReLUNet
 
 from strategies import any_model, dag_nets, linear_nets, relu_nets
 
-# -- exact values (main_paper §9 C) -------------------------------------------------------
+# -- exact values (docs/theory/intrinsic.md) -------------------------------------------------------
 
 
 @pytest.mark.parametrize("net", [LinearNet([1, 1, 1]), ReLUNet([1, 1, 1])])
@@ -75,7 +75,7 @@ def _path_parameter_sets(net):
 @pytest.mark.parametrize("net", [ReLUNet([2, 3, 2, 2]), ReLUNet([2, 3, 2], bias=True),
                                  DAGReLUNet(2, 1, [(0, 2), (1, 2), (0, 3), (2, 3), (2, 4), (3, 4), (1, 4)], bias=[3])])
 def test_C8_path_lifting_metric_formula(backend, net):
-    # M_pq = z_p z_q sum_{e in p ∩ q} theta_e^-2 (main_paper §3.3)
+    # M_pq = z_p z_q sum_{e in p ∩ q} theta_e^-2 (docs/theory/lifting.md)
     theta = net.init(5)
     z = backend.lift(net, theta)
     paths = _path_parameter_sets(net)
@@ -107,13 +107,13 @@ def test_C10_recoverability_ranks(backend, bias, D, rank, joint):
 
 @pytest.mark.parametrize("n,r,m", [(2, 2, 2), (3, 2, 3), (3, 3, 3), (4, 2, 3), (4, 3, 5)])
 def test_C10_two_layer_linear_nets_are_not_recoverable(backend, n, r, m):
-    # at full-column-rank points rank [J; Jh] = D - r(r-1)/2 (main_paper §4.4)
+    # at full-column-rank points rank [J; Jh] = D - r(r-1)/2 (docs/theory/criteria.md)
     net = LinearNet([m, r, n])
     theta = net.init(1)
     assert backend.rank_joint(net, theta) == net.n_params - r * (r - 1) // 2
 
 
-# dim W_phi = rank J at a generic point, main_paper §6.5 (linear: n r m; widths input first [m, r, n])
+# dim W_phi = rank J at a generic point, docs/theory/laws.md (linear: n r m; widths input first [m, r, n])
 @pytest.mark.parametrize("n,r,m,dim", [(1, 1, 1, 1), (2, 1, 2, 3), (1, 2, 1, 1), (1, 2, 3, 3), (2, 2, 2, 4),
                                        (3, 2, 3, 8), (2, 3, 2, 4), (3, 3, 3, 9), (2, 4, 2, 4), (3, 4, 4, 12),
                                        (4, 4, 4, 16)])
@@ -171,7 +171,7 @@ def test_jacobians_and_metric_derivative_match_finite_differences(model):
 @settings(max_examples=30, deadline=None)
 @given(relu_nets())
 def test_relu_rank_is_D_minus_hidden_at_nonzero_points(net):
-    # J diag(theta) = diag(phi) A (BUILD_NOTES §1.5): with no zero weight, rank J = rank A = D - H
+    # J diag(theta) = diag(phi) A (docs/theory/ranks.md): with no zero weight, rank J = rank A = D - H
     theta = net.init(8)
     assert itf.rank_lift(net, theta) == net.n_params - net.n_hidden
     assert itf.rank_joint(net, theta) == net.n_params

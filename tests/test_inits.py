@@ -8,7 +8,7 @@ from intrinsic_flow.inits import SCHEMES, incoming_params, parse_scheme
 
 
 def conserved_matrices(model, theta):
-    """H_l = W_{l+1}^T W_{l+1} - W_l W_l^T for every hidden layer (main_paper §4.1)."""
+    """H_l = W_{l+1}^T W_{l+1} - W_l W_l^T for every hidden layer (docs/theory/intrinsic.md)."""
     layers = model.unflatten(theta)
     return [upper.T @ upper - lower @ lower.T for lower, upper in zip(layers[:-1], layers[1:])]
 

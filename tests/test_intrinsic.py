@@ -1,4 +1,4 @@
-"""The intrinsic metric K(z, h) and intrinsic flows: exact values of main_paper §9 C, K = M at
+"""The intrinsic metric K(z, h) and intrinsic flows: exact values of docs/theory/intrinsic.md, K = M at
 points and along flows, the negative controls C3/C4, bad input."""
 import numpy as np
 import pytest
@@ -33,7 +33,7 @@ def relaxed_two_layer(n, r, m, lam, seed=0, scale=0.6):
 
 
 def c3_loss(n, m, seed=1):
-    """f(Z) = 1/2 |C Z E - Y|^2 + 0.025 sum Z^4 (main_paper §9 C3)."""
+    """f(Z) = 1/2 |C Z E - Y|^2 + 0.025 sum Z^4 (docs/theory/intrinsic.md)."""
     rng = np.random.default_rng(seed)
     C, E, Y = 0.5 * rng.standard_normal((3, n)), 0.5 * rng.standard_normal((m, 2)), rng.standard_normal((3, 2))
 

@@ -1,4 +1,4 @@
-"""Conservation-law counts by the Lie-algebra trace (main_paper §2.3, §6, §9 A).
+"""Conservation-law counts by the Lie-algebra trace (docs/theory/criteria.md, docs/theory/laws.md).
 
 Exact values first (§9 A1-A3, A5 and the §6.5 tables), identities second (counts equal the
 number of hidden neurons for ReLU nets, the rank of the known laws for two-layer linear nets,
@@ -46,7 +46,7 @@ def test_a2_one_random_polynomial_field_in_five_variables(backend):
     assert (trace.dim, trace.n_laws) == (1, 4)
 
 
-# main_paper §9 A3 and the §6.5 table: (n, r, m) -> D, dim W_phi, dim Lie, N
+# docs/theory/laws.md and the §6.5 table: (n, r, m) -> D, dim W_phi, dim Lie, N
 TWO_LAYER_LINEAR = [
     ((1, 1, 1), 2, 1, 1, 1), ((2, 1, 2), 4, 3, 3, 1), ((1, 2, 1), 4, 1, 1, 3), ((1, 2, 3), 8, 3, 5, 3),
     ((2, 2, 2), 8, 4, 5, 3), ((3, 2, 3), 12, 8, 9, 3), ((2, 3, 2), 12, 4, 6, 6), ((3, 3, 3), 18, 9, 12, 6),
@@ -73,7 +73,7 @@ def test_a3_counts_without_the_known_laws_bound(nrm, n_params, dim_w, dim_lie, n
     assert not trace.bound_reached and trace.rank_known_laws == 0
 
 
-# main_paper §9 A5 and §6.5 (authors' order reversed: widths input first, hidden biases only)
+# docs/theory/laws.md (authors' order reversed: widths input first, hidden biases only)
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("widths,bias,n_params,n_paths,dim_w,n_laws", [
     ([2, 3, 2], False, 12, 12, 9, 3),
@@ -98,7 +98,7 @@ def test_a5_relu_counts_without_the_bound(widths, bias):
 
 
 def test_output_biases_add_to_d_and_dim_but_not_to_n():
-    """main_paper §3.1: an output bias is a length-0 path; N is unchanged."""
+    """docs/theory/lifting.md: an output bias is a length-0 path; N is unchanged."""
     hidden_only = itf.lie_trace(ReLUNet([3, 2, 3], bias="hidden"))
     every = itf.lie_trace(ReLUNet([3, 2, 3], bias=True))
     assert every.n_params == hidden_only.n_params + 3 and every.dim == hidden_only.dim + 3
@@ -318,7 +318,7 @@ def test_reproduce_script_draws_the_notebook_architectures():
 
 @pytest.mark.slow
 def test_reproduce_the_100_network_experiment():
-    """*Abide by the law*, main_paper §6.4 C and D: D - dim Lie = the known count for all 100."""
+    """*Abide by the law*, docs/theory/laws.md and D: D - dim Lie = the known count for all 100."""
     spec = importlib.util.spec_from_file_location("reproduce_abide", pathlib.Path(__file__).parents[1] / "bench" / "reproduce_abide.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -1,4 +1,4 @@
-"""Polynomial maps as models and polynomial conservation laws (main_paper §6.3, §9 A1-A2).
+"""Polynomial maps as models and polynomial conservation laws (docs/theory/laws.md).
 
 Exact values first (A1's laws, the known laws of small nets recovered), identities second
 (PolynomialMap geometry against finite differences, both backends, SymPy construction, the
@@ -128,7 +128,7 @@ def test_cli_laws_prints_counts_levels_and_completeness(capsys):
     assert main(["laws", "--model", "linear", "--widths", "2,3,2"]) == 0
     lines = dict((line[:29].strip(), line[29:].strip()) for line in capsys.readouterr().out.splitlines())
     assert lines["parameters D"] == "12"
-    assert lines["dim W_k by level"] == "4, 6"  # main_paper §6.5: (n, r, m) = (2, 3, 2)
+    assert lines["dim W_k by level"] == "4, 6"  # docs/theory/laws.md: (n, r, m) = (2, 3, 2)
     assert lines["conservation laws N"] == "6"
     assert lines["known laws (rank)"] == "6 (6)" and lines["known laws complete"] == "yes"
     assert lines["Frobenius (dim Lie = rank)"] == "no"

@@ -46,7 +46,7 @@ def test_two_layer_linear_inclusion_needs_relaxed_balance(m, r, n):
     assert relaxed["kernel_inclusion"] == 1.0 and balanced["kernel_inclusion"] == 1.0
     assert gaussian["kernel_inclusion"] == 0.0
     for group in (relaxed, balanced, gaussian):
-        assert group["kernel_dim"] == {r * (r - 1) // 2: 100}  # main_paper §4.4
+        assert group["kernel_dim"] == {r * (r - 1) // 2: 100}  # docs/theory/criteria.md
         assert group["recoverable"] == 0.0
 
 

@@ -49,7 +49,7 @@ class Backend:
 
     # -- phi and its derivatives -----------------------------------------------------------
     def lift(self, model: Model, theta: ArrayLike) -> Array:
-        """z = phi(theta): theta (D,) -> z (d,). Path order and layouts as in shared/API.md."""
+        """z = phi(theta): theta (D,) -> z (d,). Path order and layouts as in docs/theory/lifting.md."""
         theta = _checks.theta(model, theta)
         _checks.check_size(model.n_lifted, "phi(theta)")
         return self._lifting(model, paths=True).lift(theta)
@@ -98,7 +98,7 @@ class Backend:
         return self._lifting(model, paths=True).jvp(theta, v)
 
     def conserved(self, model: Model, theta: ArrayLike) -> Array:
-        """Known conservation laws h(theta), shape (N_known,) (order in shared/API.md)."""
+        """Known conservation laws h(theta), shape (N_known,) (order in docs/theory/lifting.md)."""
         theta = _checks.theta(model, theta)  # before the model's structure is built
         return self._lifting(model).conserved(theta)
 

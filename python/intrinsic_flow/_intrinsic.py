@@ -1,6 +1,6 @@
 """The intrinsic metric K(z, h): M(theta) expressed through z = phi(theta) and the laws h(theta).
 
-One function per family (main_paper §3.4, §3.5, §4.3, §4.5, §5), in NumPy; both backends call
+One function per family (docs/theory/intrinsic.md), in NumPy; both backends call
 them, the general ReLU route with the backend's own metric. ``metric_function(model, h, geometry)``
 validates h once and returns z -> K(z, h) (d, d).
 """
@@ -106,7 +106,7 @@ def _two_layer_relu(model, h):
             frob2 = float(np.sum(Zj ** 2))
             if frob2 == 0.0:
                 raise ValueError(f"hidden neuron {j} has Z_j = 0: the directions of its weights are lost and K is "
-                                 "not a function of z there (main_paper §3.4)")
+                                 "not a function of z there (docs/theory/intrinsic.md)")
             u2, v2 = two_layer_squares(-h[j], frob2)
             A, B = Zj @ Zj.T / v2, Zj.T @ Zj / u2
             flat = index.ravel()
@@ -317,7 +317,7 @@ def _multiple_of_identity(H, name: str) -> float:
     distance = float(np.max(np.abs(H - lam * np.eye(H.shape[0]))))
     if distance > 1e-8 * max(1.0, float(np.max(np.abs(H)))):
         raise ValueError(f"{name} = {np.array2string(H, precision=3)} is not a multiple of the identity (distance "
-                         f"{distance:.2e}): the intrinsic metric needs relaxed balance H = lam I (main_paper §4.2)")
+                         f"{distance:.2e}): the intrinsic metric needs relaxed balance H = lam I (docs/theory/intrinsic.md)")
     return lam
 
 
@@ -334,7 +334,7 @@ def _linear(model, h):
     if len(widths) == 3:
         return _two_layer_linear(widths, _multiple_of_identity(Hs[0], "W2^T W2 - W1 W1^T"))
     if len(set(widths)) != 1:
-        raise ValueError(f"intrinsic_metric for a LinearNet of depth >= 3 needs square layers (main_paper §4.5), "
+        raise ValueError(f"intrinsic_metric for a LinearNet of depth >= 3 needs square layers (docs/theory/intrinsic.md), "
                          f"got widths {list(widths)}")
     lambdas = [_multiple_of_identity(H, f"H_{l}") for l, H in enumerate(Hs, start=1)]
     return _deep_square(widths[0], lambdas)
@@ -359,10 +359,10 @@ def _two_layer_linear(widths, lam):
         rank = numerical_rank(Z) if np.any(Z) else 0
         if lam > 0 and n > r and rank < r:
             raise ValueError(f"no function of Z gives M: lam = {lam:.3g} > 0 with n = {n} > r = {r} and rank Z = {rank} "
-                             f"< r; the rule of main_paper §4.3 needs n = r or rank Z = r")
+                             f"< r; the rule of the intrinsic metric (docs/theory/intrinsic.md) needs n = r or rank Z = r")
         if lam < 0 and m > r and rank < r:
             raise ValueError(f"no function of Z gives M: lam = {lam:.3g} < 0 with m = {m} > r = {r} and rank Z = {rank} "
-                             f"< r; the rule of main_paper §4.3 needs m = r or rank Z = r")
+                             f"< r; the rule of the intrinsic metric (docs/theory/intrinsic.md) needs m = r or rank Z = r")
         A = side(Z @ Z.T, lam / 2, n, not (lam > 0 and n == r))
         B = side(Z.T @ Z, -lam / 2, m, not (lam < 0 and m == r))
         return np.kron(A, np.eye(m)) + np.kron(np.eye(n), B)

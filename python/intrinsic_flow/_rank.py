@@ -1,6 +1,6 @@
 """Numerical rank with a documented tolerance and the singular values around the cut.
 
-Conventions (shared/BUILD_NOTES.md §1): the relative tolerance grows with min(M, N), never with
+Conventions (docs/theory/ranks.md): the relative tolerance grows with min(M, N), never with
 the number of rows (a path-lifting Jacobian has one row per path); a Gram matrix squares the
 singular values, so its eigenvalues are cut at 10 * n * eps times the largest one.
 """

@@ -1,4 +1,4 @@
-"""Intrinsic-dynamics criteria on the C++ core (main_paper §2).
+"""Intrinsic-dynamics criteria on the C++ core (docs/theory/criteria.md).
 
 Same definitions and results as ``intrinsic_flow.reference.criteria`` (read its docstring: ranks
 on Gram matrices, the balanced representative of a path-lifting model, the Hilbert–Schmidt

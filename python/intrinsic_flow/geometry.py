@@ -1,4 +1,4 @@
-"""Geometry of phi on the C++ core: the public functions of shared/API.md (see _backend.Backend)."""
+"""Geometry of phi on the C++ core: the public geometry functions (see _backend.Backend; mathematics in docs/theory/lifting.md)."""
 from __future__ import annotations
 
 import functools

@@ -2,7 +2,7 @@
 
 Schemes (``SCHEMES``): ``gaussian`` (He-scaled), ``uniform``, ``orthogonal`` (layered models),
 ``balanced`` (every known law h = 0), ``relaxed_balanced`` (LinearNet, conserved matrices
-λ_l I, main_paper §4.2), ``sparse`` (gaussian with weights zeroed with probability p: non-generic
+λ_l I, docs/theory/intrinsic.md), ``sparse`` (gaussian with weights zeroed with probability p: non-generic
 points) and ``dead_neuron`` (gaussian with the incoming weights of one hidden neuron zeroed).
 ``parse_scheme("relaxed_balanced:0.5")`` reads the command-line form.
 """
@@ -133,7 +133,7 @@ def _lambdas_of(model, lambdas) -> list:
 
 
 def relaxed_balanced(model, rng: np.random.Generator, lambdas=0.0) -> np.ndarray:
-    """LinearNet with W_{l+1}^T W_{l+1} - W_l W_l^T = λ_l I for every hidden layer (main_paper §4.2).
+    """LinearNet with W_{l+1}^T W_{l+1} - W_l W_l^T = λ_l I for every hidden layer (docs/theory/intrinsic.md).
 
     Exact construction from an SVD chain: W_l = U_l Σ_l U_{l-1}^T with random orthogonal U_l, so
     both Gram matrices are diagonal in the basis U_l and the condition reads on singular values.

@@ -1,6 +1,6 @@
 """Models: the networks whose parameters theta are reparametrised as z = phi(theta).
 
-Plain frozen dataclasses shared by both backends (shared/API.md). Path-lifting models
+Plain frozen dataclasses shared by both backends (docs/theory/lifting.md). Path-lifting models
 (``ReLUNet``, ``DAGReLUNet``) describe themselves as a ``PathGraph``: one edge per parameter.
 """
 from __future__ import annotations

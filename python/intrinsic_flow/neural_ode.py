@@ -1,7 +1,7 @@
 """The linear neural ODE x' = A(s) x on [0, 1] with A piecewise constant on n_steps pieces.
 
 theta = (A_1, ..., A_K), each n x n ravelled; step k applies U_k = I + A_k / K and
-z = phi(theta) = (U_K ... U_1).ravel() (shared/API.md, main_paper §5).
+z = phi(theta) = (U_K ... U_1).ravel() (docs/theory/intrinsic.md).
 
 Known laws (the discrete analogue of H(s) = A' + A'^T + A^T A - A A^T): for k = 1..K-1 the upper
 triangles (row by row) of H_k = U_{k+1}^T U_{k+1} - U_k U_k^T, exactly the laws of the linear

@@ -1,7 +1,7 @@
 """Polynomial maps phi and the polynomial form of every model (shared by both backends).
 
 Every model of the library has a polynomial phi: monomials for the path-lifting
-(phi_p = prod_{e in p} theta_e, main_paper §3.1), sums of products for linear networks
+(phi_p = prod_{e in p} theta_e, docs/theory/lifting.md), sums of products for linear networks
 ((W_L ... W_1)[i, j], §4.1). ``PolynomialMap`` lets a user give their own phi. The Lie-algebra
 counts (``lie_trace``) and the polynomial-law search (``polynomial_laws``) work on one
 representation for all of them, a ``TermTable``: one row per term, with the polynomial it belongs
@@ -222,12 +222,12 @@ def lifted_terms(model) -> TermTable:
 
 @functools.lru_cache(maxsize=32)
 def law_terms(model) -> TermTable:
-    """The known conservation laws h of a model as polynomials (order of shared/API.md); none for
+    """The known conservation laws h of a model as polynomials (order of docs/theory/lifting.md); none for
     a PolynomialMap."""
     polys = []
     if model.kind == "path":
         src, dst = np.asarray(model.graph.param_src), np.asarray(model.graph.param_dst)
-        for v in model.graph.hidden:  # h_v = |in(v)|^2 - |out(v)|^2, main_paper §3.2
+        for v in model.graph.hidden:  # h_v = |in(v)|^2 - |out(v)|^2, docs/theory/laws.md
             polys.append([((e, e), 1) for e in np.flatnonzero(dst == v)] + [((e, e), -1) for e in np.flatnonzero(src == v)])
     elif model.kind == "linear":
         w = model.widths
@@ -307,7 +307,7 @@ def gradients_at(table: TermTable, point) -> list:
     return rows
 
 
-# -- polynomial conservation laws (main_paper §6.3) ------------------------------------------
+# -- polynomial conservation laws (docs/theory/laws.md) ------------------------------------------
 def _exponents(n_vars: int, degree: int):
     """Exponent tuples of the monomials of exactly ``degree`` in n_vars variables."""
     for combo in itertools.combinations_with_replacement(range(n_vars), degree):
@@ -397,7 +397,7 @@ def _rational_kernel_of(rows: list, n_unknowns: int) -> list:
 
 
 def polynomial_laws(model: Model, degree: int, *, inhomogeneous: bool = False, seed: int = 0) -> PolynomialLaws:
-    """Every polynomial conservation law of ``degree`` (main_paper §6.3).
+    """Every polynomial conservation law of ``degree`` (docs/theory/laws.md).
 
     Solves, over Q and exactly, the linear system  <grad P, grad phi_q> = 0 identically in theta,
     for q = 1..d, on the coefficients of a generic polynomial P: homogeneous of ``degree``, or of

@@ -1,4 +1,4 @@
-"""Intrinsic-dynamics criteria in plain NumPy (mirrors cpp/criteria): main_paper §2.
+"""Intrinsic-dynamics criteria in plain NumPy (mirrors cpp/criteria): docs/theory/criteria.md
 
 At a point theta, with J = dphi(theta) (d, D) and Jh = dh(theta) (N, D) the known laws:
 

@@ -21,7 +21,7 @@ __all__ = ["gradient_flow", "gradient_descent", "intrinsic_metric", "intrinsic_f
 # -- gradient fields (mirror cpp/flow.cpp) ------------------------------------------------------
 class NetworkRegression:
     """1/(2n) sum_i ||g(x_i) - y_i||^2 for a layered ReLU or linear network, by backpropagation
-    (sigma'(0) = 0); parameters laid out as in shared/API.md."""
+    (sigma'(0) = 0); parameters laid out as in docs/theory/lifting.md."""
 
     def __init__(self, model, X, Y) -> None:
         self.model, self.X, self.Y = model, X, Y

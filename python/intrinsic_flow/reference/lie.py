@@ -1,6 +1,6 @@
 """Conservation laws by the Lie-algebra trace, in plain Python (mirrors cpp/lie).
 
-The count (main_paper §6.1): near a generic theta the number of independent conservation laws
+The count (docs/theory/laws.md): near a generic theta the number of independent conservation laws
 is N = D - dim Lie(W_phi)(theta), where W_phi = span{grad phi_1, ..., grad phi_d} and Lie(W_phi)
 is the Lie algebra of vector fields it generates. Frobenius property (§2.3): dim Lie(W_phi)(theta)
 = rank dphi(theta).
@@ -30,7 +30,7 @@ uses them where they pay, for the level-0 rank of d >> D path fields (see below)
 Why keeping only rank-raising fields is enough: at a generic point the ranks of W_k are locally
 constant, so a field whose value lies in the span of the kept values is, near the point, a
 combination with smooth coefficients of the kept fields, and [f, sum c_i g_i] =
-sum c_i [f, g_i] + sum (f c_i) g_i adds nothing new at the point (main_paper §6.2).
+sum c_i [f, g_i] + sum (f c_i) g_i adds nothing new at the point (docs/theory/laws.md).
 
 Exact mode (``exact=True``): every field is a polynomial with rational coefficients; all of them,
 their brackets and values are computed in F_p, p = 2^61 - 1, at a point x uniform in

@@ -1,6 +1,6 @@
 """Path-lifting of ReLU networks in plain NumPy (mirrors cpp/lifting).
 
-phi_p(theta) = prod_{e in p} theta_e over the parameters along path p (main_paper §3.1).
+phi_p(theta) = prod_{e in p} theta_e over the parameters along path p (docs/theory/lifting.md).
 Paths are listed once per model as a padded table of parameter indices.
 """
 from __future__ import annotations
@@ -108,7 +108,7 @@ class PathLifting:
 
     # -- Gram matrix without paths ---------------------------------------------------------
     def gram(self, theta: np.ndarray) -> np.ndarray:
-        """G = J^T J from sums of squared weights (main_paper §3.3):
+        """G = J^T J from sums of squared weights (docs/theory/lifting.md):
 
         G_ee = F(src e) B(dst e) and, for e before f on a path,
         G_ef = theta_e theta_f F(src e) N(dst e, src f) B(dst f),
@@ -143,7 +143,7 @@ class PathLifting:
         return gram
 
     def exact_rank(self, theta: np.ndarray) -> int:
-        """rank J from the zero pattern of theta alone (J diag(theta) = diag(phi) A, BUILD_NOTES §1.5).
+        """rank J from the zero pattern of theta alone (J diag(theta) = diag(phi) A, docs/theory/ranks.md).
 
         Rows of paths with exactly one zero parameter e are multiples of e_e; rows of all-nonzero
         paths form diag(phi) A on the nonzero parameters, whose kernel is
