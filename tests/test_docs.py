@@ -1,5 +1,5 @@
-"""The documentation sources name no file outside the repository, and every theory page the
-docstrings and the README point to exists."""
+"""The documentation sources, the package, the C++ core and the benchmarks name no file outside the
+repository, and every theory page the docstrings and the README point to exists."""
 import pathlib
 import re
 
@@ -16,7 +16,21 @@ def doc_sources():
     for pattern in ("*.md", "*.rst", "*.py"):
         files += [p for p in docs.rglob(pattern) if "_build" not in p.parts and "auto_examples" not in p.parts
                   and "generated" not in p.parts]
+    for folder, patterns in (("python", ("*.py", "*.pyi")), ("cpp", ("*.hpp", "*.cpp", "*.txt", "*.cmake")),
+                             ("bench", ("*.py",)), ("tools", ("*",))):
+        for pattern in patterns:
+            files += [p for p in (ROOT / folder).rglob(pattern) if p.is_file() and "__pycache__" not in p.parts]
     return files
+
+
+THEORY_LINK = re.compile(r"docs/theory/([a-z_]+)\.md")
+
+
+@pytest.mark.parametrize("path", [p for p in doc_sources() if p.suffix in (".py", ".hpp", ".cpp")],
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_theory_page_named_in_code_exists(path):
+    for page in THEORY_LINK.findall(path.read_text(encoding="utf-8")):
+        assert (ROOT / "docs" / "theory" / f"{page}.md").is_file(), page
 
 
 @pytest.mark.parametrize("path", doc_sources(), ids=lambda p: str(p.relative_to(ROOT)))
