@@ -35,8 +35,9 @@ void test_exception_propagates() {
                                               if (i > 5000) ++after;
                                             }),
                  std::invalid_argument, "sample 37 is bad");
-    // iterations not yet started when the loop failed are skipped
-    CHECK(after.load() < 4963);
+    // iterations not yet started when the loop failed are skipped: none after it when serial (with
+    // threads, how many others started first depends on scheduling, so nothing is asserted there)
+    if (!parallel) CHECK(after.load() == 0);
     CHECK_THROWS(parallel_for_static<int>(100, parallel,
                                           [&](int i) {
                                             if (i % 10 == 3) throw std::length_error("too big at " + std::to_string(i));
