@@ -78,6 +78,11 @@ def _module_page(title: str, module, intro: str, same_as=None) -> str:
     for name in names:
         obj = getattr(module, name)
         if inspect.ismodule(obj):
+            # a module that is also its main function (intrinsic_flow.scan, intrinsic_flow.criteria):
+            # document the function, which the module holds under its own name
+            function = getattr(obj, "__function__", None)
+            if function is not None and getattr(obj, name, None) is function:
+                lines += [_directive(f"{obj.__name__}.{name}", function)]
             continue
         if same_as is not None and getattr(same_as, name, None) is obj:
             shared.append(name)

@@ -60,3 +60,27 @@ def test_usage_example_runs_on_its_own(index, capsys):
     code = BLOCK.findall(USAGE.read_text(encoding="utf-8"))[index]
     exec(compile(code, f"usage.md#{index}", "exec"), {})
     assert capsys.readouterr().out.strip()
+
+
+DOCTEST_MODULES = ["intrinsic_flow", "intrinsic_flow._backend", "intrinsic_flow.models", "intrinsic_flow.neural_ode",
+                   "intrinsic_flow._rank", "intrinsic_flow._flowbackend", "intrinsic_flow._intrinsic",
+                   "intrinsic_flow._criteria", "intrinsic_flow._liealgebra", "intrinsic_flow.polynomial",
+                   "intrinsic_flow.losses", "intrinsic_flow.scan", "intrinsic_flow.results"]
+
+
+@pytest.mark.parametrize("name", DOCTEST_MODULES)
+def test_docstring_examples_run(name):
+    """Every ``>>>`` example of the API reference prints what its docstring says."""
+    import doctest
+    import importlib
+
+    import intrinsic_flow
+
+    threads = intrinsic_flow.build_info()["threads"]  # an example sets the thread count
+    try:
+        result = doctest.testmod(importlib.import_module(name), verbose=False,
+                                 optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    finally:
+        intrinsic_flow.set_num_threads(threads)
+    assert result.attempted > 0, f"{name} has no docstring example"
+    assert result.failed == 0

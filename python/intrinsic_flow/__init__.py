@@ -40,6 +40,25 @@ def build_info() -> dict[str, Any]:
     "avx512" or "native"; the environment variable INTRINSIC_FLOW_CPU chooses it, by default the
     best this CPU supports); ``cpu_levels`` lists the levels built and usable on this CPU, lowest
     first; ``simd`` the vector instruction sets Eigen uses in that module.
+
+    Returns
+    -------
+    dict
+        Keys ``eigen`` (str), ``openmp`` (bool), ``threads`` (int, the current thread count),
+        ``cpu`` (str), ``cpu_levels`` (list of str), ``simd`` (str) and ``version`` (str, the
+        package version).
+
+    See Also
+    --------
+    set_num_threads
+
+    Examples
+    --------
+    >>> import intrinsic_flow as itf
+    >>> sorted(itf.build_info())
+    ['cpu', 'cpu_levels', 'eigen', 'openmp', 'simd', 'threads', 'version']
+    >>> itf.build_info()["cpu"] in itf.build_info()["cpu_levels"]
+    True
     """
     info = dict(_core.build_info())
     info["cpu_levels"] = list(_core._levels)
@@ -50,7 +69,30 @@ def build_info() -> dict[str, Any]:
 def set_num_threads(n: int) -> None:
     """Threads used by the core's parallel loops (default: OMP_NUM_THREADS or all cores).
 
-    Results never depend on it: work is split over independent samples.
+    Results never depend on it: work is split over independent samples. The setting is
+    process-wide; the ``n_threads`` option of ``criteria``, ``scan`` and the conservation-law
+    counts overrides it for one call.
+
+    Parameters
+    ----------
+    n : int
+        Number of threads, >= 1.
+
+    Raises
+    ------
+    ValueError
+        When n is not an integer >= 1.
+
+    See Also
+    --------
+    build_info
+
+    Examples
+    --------
+    >>> import intrinsic_flow as itf
+    >>> itf.set_num_threads(2)
+    >>> itf.build_info()["threads"]
+    2
     """
     _core.set_num_threads(_positive_int(n, "n"))
 

@@ -49,25 +49,172 @@ class Backend:
 
     # -- phi and its derivatives -----------------------------------------------------------
     def lift(self, model: Model, theta: ArrayLike) -> Array:
-        """z = phi(theta): theta (D,) -> z (d,). Path order and layouts as in docs/theory/lifting.md."""
+        """The lifted vector z = phi(theta).
+
+        For path-lifting models (``ReLUNet``, ``DAGReLUNet``) z_p is the product of the parameters
+        along path p, z_p = prod_{e in p} theta_e; for ``LinearNet`` z = (W_L ... W_1).ravel(); for
+        ``LinearNeuralODE`` z = (U_K ... U_1).ravel(). Path order and layouts as in
+        ``docs/theory/lifting.md``.
+
+        Parameters
+        ----------
+        model : ReLUNet, DAGReLUNet, LinearNet, LinearNeuralODE or PolynomialMap
+            The model; D = ``model.n_params``, d = ``model.n_lifted``.
+        theta : array_like of shape (D,)
+            The parameters, a flat vector of finite reals.
+
+        Returns
+        -------
+        z : ndarray of shape (d,)
+            phi(theta), float64.
+
+        Raises
+        ------
+        ValueError
+            If ``theta`` is not a flat vector of length D or has a non-finite entry, or if the result
+            would exceed ``intrinsic_flow.config.max_bytes`` (checked before allocating).
+
+        See Also
+        --------
+        lift_jacobian, lift_batch
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import intrinsic_flow as itf
+        >>> net = itf.ReLUNet([2, 3, 1])
+        >>> theta = net.init(0)
+        >>> z = itf.lift(net, theta)
+        >>> z.shape, net.n_lifted
+        ((6,), 6)
+        """
         theta = _checks.theta(model, theta)
         _checks.check_size(model.n_lifted, "phi(theta)")
         return self._lifting(model, paths=True).lift(theta)
 
     def lift_jacobian(self, model: Model, theta: ArrayLike) -> Array:
-        """J = dphi(theta), dense, shape (d, D)."""
+        """The Jacobian J = dphi(theta), dense.
+
+        J_pe = d phi_p / d theta_e; for path-liftings J_pe = prod_{g in p, g != e} theta_g when
+        e lies on path p, else 0.
+
+        Parameters
+        ----------
+        model : ReLUNet, DAGReLUNet, LinearNet, LinearNeuralODE or PolynomialMap
+            The model; D = ``model.n_params``, d = ``model.n_lifted``.
+        theta : array_like of shape (D,)
+            The parameters, a flat vector of finite reals.
+
+        Returns
+        -------
+        J : ndarray of shape (d, D)
+
+        Raises
+        ------
+        ValueError
+            If ``theta`` is not a flat vector of length D or has a non-finite entry, or if the result
+            would exceed ``intrinsic_flow.config.max_bytes`` (checked before allocating).
+
+        See Also
+        --------
+        lift_vjp, lift_jvp : products with J without forming it.
+        lift_jacobian_batch
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import intrinsic_flow as itf
+        >>> net = itf.ReLUNet([2, 3, 1])
+        >>> theta = net.init(0)
+        >>> itf.lift_jacobian(net, theta).shape
+        (6, 9)
+        """
         theta = _checks.theta(model, theta)
         _checks.check_size(model.n_lifted * model.n_params, "the Jacobian (d x D)")
         return self._lifting(model, paths=True).jacobian(theta)
 
     def metric(self, model: Model, theta: ArrayLike) -> Array:
-        """M(theta) = J J^T, shape (d, d). For the path-lifting M_pq = z_p z_q sum_{e in p∩q} theta_e^-2."""
+        """The metric M(theta) = J J^T on the lifted space.
+
+        J = dphi(theta). For the path-lifting M_pq = z_p z_q sum_{e in p∩q} theta_e^-2.
+
+        Parameters
+        ----------
+        model : ReLUNet, DAGReLUNet, LinearNet, LinearNeuralODE or PolynomialMap
+            The model; D = ``model.n_params``, d = ``model.n_lifted``.
+        theta : array_like of shape (D,)
+            The parameters, a flat vector of finite reals.
+
+        Returns
+        -------
+        M : ndarray of shape (d, d)
+            Symmetric positive semi-definite.
+
+        Raises
+        ------
+        ValueError
+            If ``theta`` is not a flat vector of length D or has a non-finite entry, or if the result
+            would exceed ``intrinsic_flow.config.max_bytes`` (checked before allocating).
+
+        See Also
+        --------
+        metric_derivative, metric_batch, lift_gram : J^T J, of shape (D, D).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import intrinsic_flow as itf
+        >>> net = itf.ReLUNet([2, 3, 1])
+        >>> theta = net.init(0)
+        >>> M = itf.metric(net, theta)
+        >>> J = itf.lift_jacobian(net, theta)
+        >>> M.shape, bool(np.allclose(M, J @ J.T))
+        ((6, 6), True)
+        """
         theta = _checks.theta(model, theta)
         _checks.check_size(model.n_lifted * (model.n_lifted + model.n_params), "the metric (d x d) and Jacobian")
         return self._lifting(model, paths=True).metric(theta)
 
     def metric_derivative(self, model: Model, theta: ArrayLike, v: ArrayLike) -> Array:
-        """dM(theta)[v] = dJ[v] J^T + J dJ[v]^T, the derivative of M along v (D,), shape (d, d)."""
+        """The derivative of the metric M along a direction v.
+
+        dM(theta)[v] = dJ[v] J^T + J dJ[v]^T, with J = dphi(theta) and dJ[v] = d/dt J(theta + t v)
+        at t = 0.
+
+        Parameters
+        ----------
+        model : ReLUNet, DAGReLUNet, LinearNet, LinearNeuralODE or PolynomialMap
+            The model; D = ``model.n_params``, d = ``model.n_lifted``.
+        theta : array_like of shape (D,)
+            The parameters, a flat vector of finite reals.
+        v : array_like of shape (D,)
+            The direction, finite.
+
+        Returns
+        -------
+        dM : ndarray of shape (d, d)
+            Symmetric.
+
+        Raises
+        ------
+        ValueError
+            If ``theta`` or ``v`` is not a flat vector of length D or has a non-finite entry, or if
+            the result would exceed ``intrinsic_flow.config.max_bytes``.
+
+        See Also
+        --------
+        metric
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import intrinsic_flow as itf
+        >>> net = itf.ReLUNet([2, 3, 1])
+        >>> theta = net.init(0)
+        >>> v = np.ones(net.n_params)
+        >>> itf.metric_derivative(net, theta, v).shape
+        (6, 6)
+        """
         theta = _checks.theta(model, theta)
         v = _checks.theta(model, v, "v")
         _checks.check_size(model.n_lifted * (model.n_lifted + 2 * model.n_params), "the metric derivative (d x d)")
@@ -75,22 +222,93 @@ class Backend:
 
     # -- products with J, without forming it -------------------------------------------------
     def lift_vjp(self, model: Model, theta: ArrayLike, w: ArrayLike) -> Array:
-        """Vector-Jacobian product J^T w = sum_p w_p grad phi_p(theta): theta (D,), w (d,) -> (D,).
+        """Vector-Jacobian product J^T w = sum_p w_p grad phi_p(theta).
 
         The gradient of theta -> <w, phi(theta)>, computed without the dense d x D Jacobian: for
         path-liftings (J^T w)_e = sum_{p ∋ e} w_p prod_{g in p, g != e} theta_g in O(paths x depth);
         for linear chains (W_L ... W_1) the block of layer l is S_l^T G P_l^T with G = w as
         (d_out, d_in), S_l = W_L ... W_{l+1} and P_l = W_{l-1} ... W_1.
+
+        Parameters
+        ----------
+        model : ReLUNet, DAGReLUNet, LinearNet, LinearNeuralODE or PolynomialMap
+            The model; D = ``model.n_params``, d = ``model.n_lifted``.
+        theta : array_like of shape (D,)
+            The parameters, a flat vector of finite reals.
+        w : array_like of shape (d,)
+            The covector on the lifted space, finite.
+
+        Returns
+        -------
+        ndarray of shape (D,)
+            J^T w.
+
+        Raises
+        ------
+        ValueError
+            If ``theta`` is not a flat vector of length D, ``w`` not of shape (d,), or either has a
+            non-finite entry.
+
+        See Also
+        --------
+        lift_jvp, lift_vjp_batch
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import intrinsic_flow as itf
+        >>> net = itf.ReLUNet([2, 3, 1])
+        >>> theta = net.init(0)
+        >>> w = np.arange(net.n_lifted, dtype=float)
+        >>> g = itf.lift_vjp(net, theta, w)
+        >>> g.shape, bool(np.allclose(g, itf.lift_jacobian(net, theta).T @ w))
+        ((9,), True)
         """
         theta = _checks.theta(model, theta)
         w = _checks.finite_array(w, "w", (model.n_lifted,))
         return self._lifting(model, paths=True).vjp(theta, w)
 
     def lift_jvp(self, model: Model, theta: ArrayLike, v: ArrayLike) -> Array:
-        """Jacobian-vector product J v = d/dt phi(theta + t v) at t = 0: theta (D,), v (D,) -> (d,).
+        """Jacobian-vector product J v = d/dt phi(theta + t v) at t = 0.
 
         Without the dense Jacobian: for path-liftings (J v)_p = sum_{e in p} v_e prod_{g in p, g != e}
-        theta_g in O(paths x depth); for linear chains sum_l S_l V_l P_l (notation of lift_vjp).
+        theta_g in O(paths x depth); for linear chains sum_l S_l V_l P_l (notation of
+        :func:`lift_vjp`, V_l the block of v for layer l).
+
+        Parameters
+        ----------
+        model : ReLUNet, DAGReLUNet, LinearNet, LinearNeuralODE or PolynomialMap
+            The model; D = ``model.n_params``, d = ``model.n_lifted``.
+        theta : array_like of shape (D,)
+            The parameters, a flat vector of finite reals.
+        v : array_like of shape (D,)
+            The direction in parameter space, finite.
+
+        Returns
+        -------
+        ndarray of shape (d,)
+            J v.
+
+        Raises
+        ------
+        ValueError
+            If ``theta`` or ``v`` is not a flat vector of length D or has a non-finite entry, or if
+            the result would exceed ``intrinsic_flow.config.max_bytes``.
+
+        See Also
+        --------
+        lift_vjp, lift_jvp_batch
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import intrinsic_flow as itf
+        >>> net = itf.ReLUNet([2, 3, 1])
+        >>> theta = net.init(0)
+        >>> v = np.ones(net.n_params)
+        >>> Jv = itf.lift_jvp(net, theta, v)
+        >>> Jv.shape, bool(np.allclose(Jv, itf.lift_jacobian(net, theta) @ v))
+        ((6,), True)
         """
         theta = _checks.theta(model, theta)
         v = _checks.theta(model, v, "v")
@@ -98,25 +316,169 @@ class Backend:
         return self._lifting(model, paths=True).jvp(theta, v)
 
     def conserved(self, model: Model, theta: ArrayLike) -> Array:
-        """Known conservation laws h(theta), shape (N_known,) (order in docs/theory/lifting.md)."""
+        """The known conservation laws h(theta).
+
+        For ReLU nets one law per hidden neuron nu (by layer, then index),
+        h_nu = |incoming weights|^2 + b_nu^2 - |outgoing weights|^2; for ``LinearNet`` the upper triangles (row by row) of
+        H_l = W_{l+1}^T W_{l+1} - W_l W_l^T; for ``LinearNeuralODE`` those of
+        H_k = U_{k+1}^T U_{k+1} - U_k U_k^T. The order is given in ``docs/theory/laws.md``
+        (parameter layouts in ``docs/theory/lifting.md``).
+
+        Parameters
+        ----------
+        model : ReLUNet, DAGReLUNet, LinearNet, LinearNeuralODE or PolynomialMap
+            The model; D = ``model.n_params``, d = ``model.n_lifted``.
+        theta : array_like of shape (D,)
+            The parameters, a flat vector of finite reals.
+
+        Returns
+        -------
+        h : ndarray of shape (N_known,)
+            N_known = ``model.n_known_laws``.
+
+        Raises
+        ------
+        ValueError
+            If ``theta`` is not a flat vector of length D or has a non-finite entry.
+
+        See Also
+        --------
+        conserved_jacobian, conserved_batch
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import intrinsic_flow as itf
+        >>> net = itf.ReLUNet([2, 3, 1])
+        >>> theta = net.init(0)
+        >>> itf.conserved(net, theta).shape, net.n_known_laws
+        ((3,), 3)
+        """
         theta = _checks.theta(model, theta)  # before the model's structure is built
         return self._lifting(model).conserved(theta)
 
     def conserved_jacobian(self, model: Model, theta: ArrayLike) -> Array:
-        """Jh = dh(theta), shape (N_known, D)."""
+        """The Jacobian Jh = dh(theta) of the known laws.
+
+        Parameters
+        ----------
+        model : ReLUNet, DAGReLUNet, LinearNet, LinearNeuralODE or PolynomialMap
+            The model; D = ``model.n_params``, d = ``model.n_lifted``.
+        theta : array_like of shape (D,)
+            The parameters, a flat vector of finite reals.
+
+        Returns
+        -------
+        Jh : ndarray of shape (N_known, D)
+
+        Raises
+        ------
+        ValueError
+            If ``theta`` is not a flat vector of length D or has a non-finite entry, or if the result
+            would exceed ``intrinsic_flow.config.max_bytes`` (checked before allocating).
+
+        See Also
+        --------
+        conserved, conserved_jacobian_batch
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import intrinsic_flow as itf
+        >>> net = itf.ReLUNet([2, 3, 1])
+        >>> theta = net.init(0)
+        >>> itf.conserved_jacobian(net, theta).shape
+        (3, 9)
+        """
         theta = _checks.theta(model, theta)
         _checks.check_size(model.n_known_laws * model.n_params, "the Jacobian of the known laws")
         return self._lifting(model).conserved_jacobian(theta)
 
     def lift_gram(self, model: Model, theta: ArrayLike, n_threads: int | None = None) -> Array:
-        """G = J^T J, shape (D, D); for path-lifting models computed without enumerating paths."""
+        """The Gram matrix G = J^T J of the Jacobian J = dphi(theta).
+
+        For path-lifting models computed without enumerating paths.
+
+        Parameters
+        ----------
+        model : ReLUNet, DAGReLUNet, LinearNet, LinearNeuralODE or PolynomialMap
+            The model; D = ``model.n_params``, d = ``model.n_lifted``.
+        theta : array_like of shape (D,)
+            The parameters, a flat vector of finite reals.
+        n_threads : int or None, default None
+            Threads of the core for this call (None: the process-wide setting of
+            ``set_num_threads``; the NumPy reference only validates it). Results do not depend on it.
+
+        Returns
+        -------
+        G : ndarray of shape (D, D)
+            Symmetric positive semi-definite.
+
+        Raises
+        ------
+        ValueError
+            If ``theta`` is not a flat vector of length D or has a non-finite entry, or if the result
+            would exceed ``intrinsic_flow.config.max_bytes`` (checked before allocating). Also if ``n_threads`` is not a positive integer.
+
+        See Also
+        --------
+        joint_gram, metric, lift_gram_batch
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import intrinsic_flow as itf
+        >>> net = itf.ReLUNet([2, 3, 1])
+        >>> theta = net.init(0)
+        >>> G = itf.lift_gram(net, theta)
+        >>> J = itf.lift_jacobian(net, theta)
+        >>> G.shape, bool(np.allclose(G, J.T @ J))
+        ((9, 9), True)
+        """
         theta = _checks.theta(model, theta)
         _checks.check_size(model.n_params ** 2, "the Gram matrix (D x D)")
         lifting = self._lifting(model)
         return self._run(n_threads, lambda: lifting.gram(theta))
 
     def joint_gram(self, model: Model, theta: ArrayLike, n_threads: int | None = None) -> Array:
-        """J^T J + Jh^T Jh, the Gram matrix of the stacked Jacobian [J; Jh], shape (D, D)."""
+        """The Gram matrix J^T J + Jh^T Jh of the stacked Jacobian [J; Jh].
+
+        J = dphi(theta), Jh = dh(theta) (the known laws).
+
+        Parameters
+        ----------
+        model : ReLUNet, DAGReLUNet, LinearNet, LinearNeuralODE or PolynomialMap
+            The model; D = ``model.n_params``, d = ``model.n_lifted``.
+        theta : array_like of shape (D,)
+            The parameters, a flat vector of finite reals.
+        n_threads : int or None, default None
+            Threads of the core for this call (None: the process-wide setting of
+            ``set_num_threads``; the NumPy reference only validates it). Results do not depend on it.
+
+        Returns
+        -------
+        ndarray of shape (D, D)
+            Symmetric positive semi-definite.
+
+        Raises
+        ------
+        ValueError
+            If ``theta`` is not a flat vector of length D or has a non-finite entry, or if the result
+            would exceed ``intrinsic_flow.config.max_bytes`` (checked before allocating). Also if ``n_threads`` is not a positive integer.
+
+        See Also
+        --------
+        lift_gram, rank_joint
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import intrinsic_flow as itf
+        >>> net = itf.ReLUNet([2, 3, 1])
+        >>> theta = net.init(0)
+        >>> itf.joint_gram(net, theta).shape
+        (9, 9)
+        """
         theta = _checks.theta(model, theta)
         _checks.check_size(model.n_params ** 2 + model.n_known_laws * model.n_params, "the joint Gram matrix (D x D)")
         lifting = self._lifting(model)
@@ -133,7 +495,54 @@ class Backend:
         divided by the geometric mean of its |entries|, so rescaling a neuron by 1e8 or theta by
         1e30 changes no rank; for linear nets theta over its geometric mean; other models theta.
         Eigenvalues above rtol * largest count (default rtol = 10 D eps); ``singular_values`` are
-        their square roots. ValueError when the Gram matrix there is not finite in float64.
+        their square roots.
+
+        Parameters
+        ----------
+        model : ReLUNet, DAGReLUNet, LinearNet, LinearNeuralODE or PolynomialMap
+            The model; D = ``model.n_params``, d = ``model.n_lifted``.
+        theta : array_like of shape (D,)
+            The parameters, a flat vector of finite reals.
+        which : {"lift", "joint"}, default "lift"
+            The matrix ranked: J = dphi(theta), or J stacked with Jh = dh(theta).
+        rtol : float in (0, 1) or None, default None
+            Relative tolerance on the eigenvalues of the Gram matrix (None: 10 D eps).
+        n_threads : int or None, default None
+            Threads of the core for this call (None: the process-wide setting of
+            ``set_num_threads``; the NumPy reference only validates it). Results do not depend on it.
+
+        Returns
+        -------
+        RankInfo
+            ``rank`` (int), ``singular_values`` (ndarray of shape (D,), decreasing), ``threshold``,
+            ``sigma_kept``, ``sigma_dropped`` and ``gap``.
+
+        Raises
+        ------
+        ValueError
+            If ``which`` is not "lift" or "joint", ``rtol`` not in (0, 1), ``theta`` not a finite
+            flat vector of length D, the Gram matrix would exceed ``intrinsic_flow.config.max_bytes``,
+            or the Gram matrix at the rank point is not finite in float64.
+
+        See Also
+        --------
+        rank_lift, rank_joint, singular_gap
+
+        Notes
+        -----
+        The rank point and the tolerance are discussed in ``docs/theory/ranks.md``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import intrinsic_flow as itf
+        >>> net = itf.ReLUNet([2, 3, 1])
+        >>> theta = net.init(0)
+        >>> info = itf.rank_info(net, theta)
+        >>> info.rank, info.singular_values.shape
+        (6, (9,))
+        >>> itf.rank_info(net, theta, which="joint").rank
+        9
         """
         if which not in ("lift", "joint"):
             raise ValueError(f"which must be 'lift' or 'joint', got {which!r}")
@@ -158,10 +567,49 @@ class Backend:
                   n_threads: int | None = None) -> int:
         """Rank of dphi(theta), scale-invariant.
 
-        ``method="gram"`` (default): numerical rank of the scaled Gram matrix (see rank_info),
+        ``method="gram"`` (default): numerical rank of the scaled Gram matrix (see :func:`rank_info`),
         O(D^3), with rtol. ``method="exact"`` (path-lifting models): from the zero pattern of
         theta alone, in O(D): J diag(theta) = diag(phi) A makes the rank an integer property of
         the graph of nonzero weights (no tolerance involved).
+
+        Parameters
+        ----------
+        model : ReLUNet, DAGReLUNet, LinearNet, LinearNeuralODE or PolynomialMap
+            The model; D = ``model.n_params``, d = ``model.n_lifted``.
+        theta : array_like of shape (D,)
+            The parameters, a flat vector of finite reals.
+        rtol : float in (0, 1) or None, default None
+            Relative tolerance of ``method="gram"`` (None: 10 D eps); unused by ``"exact"``.
+        method : {"gram", "exact"}, default "gram"
+            How the rank is found.
+        n_threads : int or None, default None
+            Threads of the core for this call (None: the process-wide setting of
+            ``set_num_threads``; the NumPy reference only validates it). Results do not depend on it.
+
+        Returns
+        -------
+        int
+            rank J, between 0 and min(d, D).
+
+        Raises
+        ------
+        ValueError
+            If ``method`` is not "gram" or "exact", ``method="exact"`` is asked of a model that is not
+            a path-lifting, ``theta`` or ``rtol`` is invalid, or (``"gram"``) the Gram matrix at the
+            rank point is not finite in float64 (see :func:`rank_info`).
+
+        See Also
+        --------
+        rank_info, rank_joint, rank_lift_batch
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import intrinsic_flow as itf
+        >>> net = itf.ReLUNet([2, 3, 1])
+        >>> theta = net.init(0)
+        >>> itf.rank_lift(net, theta), itf.rank_lift(net, theta, method="exact")
+        (6, 6)
         """
         if self._exact_allowed(model, method):
             theta = _checks.theta(model, theta)  # before the model's structure is built
@@ -169,7 +617,46 @@ class Backend:
         return self.rank_info(model, theta, "lift", rtol, n_threads).rank
 
     def rank_joint(self, model: Model, theta: ArrayLike, rtol: float | None = None, n_threads: int | None = None) -> int:
-        """Rank of [dphi(theta); dh(theta)] via the Gram form; D means theta is recoverable from (z, h)."""
+        """Rank of [dphi(theta); dh(theta)] via the Gram form.
+
+        The numerical rank of the stacked Jacobian of phi and of the known laws h, taken as in
+        :func:`rank_info` with ``which="joint"``. D means theta is recoverable from (z, h).
+
+        Parameters
+        ----------
+        model : ReLUNet, DAGReLUNet, LinearNet, LinearNeuralODE or PolynomialMap
+            The model; D = ``model.n_params``, d = ``model.n_lifted``.
+        theta : array_like of shape (D,)
+            The parameters, a flat vector of finite reals.
+        rtol : float in (0, 1) or None, default None
+            Relative tolerance on the eigenvalues of the Gram matrix (None: 10 D eps).
+        n_threads : int or None, default None
+            Threads of the core for this call (None: the process-wide setting of
+            ``set_num_threads``; the NumPy reference only validates it). Results do not depend on it.
+
+        Returns
+        -------
+        int
+            rank [J; Jh], between 0 and D.
+
+        Raises
+        ------
+        ValueError
+            As :func:`rank_info`.
+
+        See Also
+        --------
+        rank_info, rank_lift, rank_joint_batch
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import intrinsic_flow as itf
+        >>> net = itf.ReLUNet([2, 3, 1])
+        >>> theta = net.init(0)
+        >>> itf.rank_joint(net, theta) == net.n_params
+        True
+        """
         return self.rank_info(model, theta, "joint", rtol, n_threads).rank
 
     # -- batches over thetas (B, D) --------------------------------------------------------
@@ -182,7 +669,44 @@ class Backend:
         return flat if shape is None else flat.reshape((thetas.shape[0],) + shape)
 
     def lift_batch(self, model: Model, thetas: ArrayLike, n_threads: int | None = None) -> Array:
-        """phi over a batch: thetas (B, D) -> (B, d)."""
+        """phi over a batch: thetas (B, D) -> (B, d).
+
+        Row b of the result is ``lift(model, theta)`` at ``thetas[b]``; see :func:`lift` for
+        the formula. The rows are computed in parallel over the batch.
+
+        Parameters
+        ----------
+        model : ReLUNet, DAGReLUNet, LinearNet, LinearNeuralODE or PolynomialMap
+            The model; D = ``model.n_params``, d = ``model.n_lifted``.
+        thetas : array_like of shape (B, D)
+            A batch of B >= 1 parameter vectors, one per row.
+        n_threads : int or None, default None
+            Threads of the core for this call (None: the process-wide setting of
+            ``set_num_threads``; the NumPy reference only validates it). Results do not depend on it.
+
+        Returns
+        -------
+        ndarray of shape (B, d)
+
+        Raises
+        ------
+        ValueError
+            If ``thetas`` is not of shape (B, D) with B >= 1 or has a non-finite entry, or if the
+            result would exceed ``intrinsic_flow.config.max_bytes`` (checked before allocating).
+
+        See Also
+        --------
+        lift
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import intrinsic_flow as itf
+        >>> net = itf.ReLUNet([2, 3, 1])
+        >>> thetas = np.stack([net.init(seed) for seed in range(4)])
+        >>> itf.lift_batch(net, thetas).shape
+        (4, 6)
+        """
         return self._batch(model, thetas, "lift_batch", model.n_lifted, "the batch of phi(theta)", paths=True,
                            n_threads=n_threads)
 
@@ -190,8 +714,49 @@ class Backend:
                             n_threads: int | None = None) -> Array:
         """Jacobians over a batch: thetas (B, D) -> (B, d, D).
 
-        ``out``: an optional preallocated float64, C-contiguous, writeable array of shape (B, d, D)
-        that receives the result (and is returned), so that repeated calls reuse one buffer.
+        Row b of the result is ``lift_jacobian(model, theta)`` at ``thetas[b]``; see :func:`lift_jacobian` for
+        the formula. The rows are computed in parallel over the batch.
+
+        Parameters
+        ----------
+        model : ReLUNet, DAGReLUNet, LinearNet, LinearNeuralODE or PolynomialMap
+            The model; D = ``model.n_params``, d = ``model.n_lifted``.
+        thetas : array_like of shape (B, D)
+            A batch of B >= 1 parameter vectors, one per row.
+        out : ndarray of shape (B, d, D) or None, default None
+            An optional preallocated float64, C-contiguous, writeable array that receives the result
+            (and is returned), so that repeated calls reuse one buffer; it must not overlap ``thetas``.
+        n_threads : int or None, default None
+            Threads of the core for this call (None: the process-wide setting of
+            ``set_num_threads``; the NumPy reference only validates it). Results do not depend on it.
+
+        Returns
+        -------
+        ndarray of shape (B, d, D)
+            ``out`` when given.
+
+        Raises
+        ------
+        ValueError
+            If ``thetas`` is not of shape (B, D) with B >= 1 or has a non-finite entry, or if the
+            result would exceed ``intrinsic_flow.config.max_bytes`` (checked before allocating). Also if ``out`` has the wrong shape or dtype, is not C-contiguous, is read-only or
+            overlaps ``thetas``.
+        TypeError
+            If ``out`` is not a NumPy array.
+
+        See Also
+        --------
+        lift_jacobian
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import intrinsic_flow as itf
+        >>> net = itf.ReLUNet([2, 3, 1])
+        >>> thetas = np.stack([net.init(seed) for seed in range(4)])
+        >>> out = np.empty((4, net.n_lifted, net.n_params))
+        >>> itf.lift_jacobian_batch(net, thetas, out=out) is out
+        True
         """
         thetas = _checks.thetas(model, thetas)
         shape = (thetas.shape[0], model.n_lifted, model.n_params)
@@ -209,7 +774,46 @@ class Backend:
         return out
 
     def lift_vjp_batch(self, model: Model, thetas: ArrayLike, ws: ArrayLike, n_threads: int | None = None) -> Array:
-        """lift_vjp over a batch: thetas (B, D), ws (B, d) -> (B, D), row b = J(thetas[b])^T ws[b]."""
+        """lift_vjp over a batch: row b = J(thetas[b])^T ws[b].
+
+        Row b of the result is ``lift_vjp(model, theta, w)`` at ``thetas[b]``; see :func:`lift_vjp` for
+        the formula. The rows are computed in parallel over the batch.
+
+        Parameters
+        ----------
+        model : ReLUNet, DAGReLUNet, LinearNet, LinearNeuralODE or PolynomialMap
+            The model; D = ``model.n_params``, d = ``model.n_lifted``.
+        thetas : array_like of shape (B, D)
+            A batch of B >= 1 parameter vectors, one per row.
+        ws : array_like of shape (B, d)
+            One covector per row of ``thetas``, finite.
+        n_threads : int or None, default None
+            Threads of the core for this call (None: the process-wide setting of
+            ``set_num_threads``; the NumPy reference only validates it). Results do not depend on it.
+
+        Returns
+        -------
+        ndarray of shape (B, D)
+
+        Raises
+        ------
+        ValueError
+            If ``thetas`` is not of shape (B, D) with B >= 1 or has a non-finite entry, or if the
+            result would exceed ``intrinsic_flow.config.max_bytes`` (checked before allocating). Also if ``ws`` is not of shape (B, d) or has a non-finite entry.
+
+        See Also
+        --------
+        lift_vjp
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import intrinsic_flow as itf
+        >>> net = itf.ReLUNet([2, 3, 1])
+        >>> thetas = np.stack([net.init(seed) for seed in range(4)])
+        >>> itf.lift_vjp_batch(net, thetas, np.ones((4, net.n_lifted))).shape
+        (4, 9)
+        """
         thetas = _checks.thetas(model, thetas)
         ws = _checks.finite_array(ws, "ws", (thetas.shape[0], model.n_lifted))
         _checks.check_size(thetas.shape[0] * model.n_params, "the batch of J^T w")
@@ -217,7 +821,46 @@ class Backend:
         return self._run(n_threads, lambda: lifting.vjp_batch(thetas, ws))
 
     def lift_jvp_batch(self, model: Model, thetas: ArrayLike, vs: ArrayLike, n_threads: int | None = None) -> Array:
-        """lift_jvp over a batch: thetas (B, D), vs (B, D) -> (B, d), row b = J(thetas[b]) vs[b]."""
+        """lift_jvp over a batch: row b = J(thetas[b]) vs[b].
+
+        Row b of the result is ``lift_jvp(model, theta, v)`` at ``thetas[b]``; see :func:`lift_jvp` for
+        the formula. The rows are computed in parallel over the batch.
+
+        Parameters
+        ----------
+        model : ReLUNet, DAGReLUNet, LinearNet, LinearNeuralODE or PolynomialMap
+            The model; D = ``model.n_params``, d = ``model.n_lifted``.
+        thetas : array_like of shape (B, D)
+            A batch of B >= 1 parameter vectors, one per row.
+        vs : array_like of shape (B, D)
+            One direction per row of ``thetas``, finite.
+        n_threads : int or None, default None
+            Threads of the core for this call (None: the process-wide setting of
+            ``set_num_threads``; the NumPy reference only validates it). Results do not depend on it.
+
+        Returns
+        -------
+        ndarray of shape (B, d)
+
+        Raises
+        ------
+        ValueError
+            If ``thetas`` is not of shape (B, D) with B >= 1 or has a non-finite entry, or if the
+            result would exceed ``intrinsic_flow.config.max_bytes`` (checked before allocating). Also if ``vs`` is not of shape (B, D) or has a non-finite entry.
+
+        See Also
+        --------
+        lift_jvp
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import intrinsic_flow as itf
+        >>> net = itf.ReLUNet([2, 3, 1])
+        >>> thetas = np.stack([net.init(seed) for seed in range(4)])
+        >>> itf.lift_jvp_batch(net, thetas, np.ones_like(thetas)).shape
+        (4, 6)
+        """
         thetas = _checks.thetas(model, thetas)
         vs = _checks.finite_array(vs, "vs", thetas.shape)
         _checks.check_size(thetas.shape[0] * model.n_lifted, "the batch of J v")
@@ -225,31 +868,220 @@ class Backend:
         return self._run(n_threads, lambda: lifting.jvp_batch(thetas, vs))
 
     def metric_batch(self, model: Model, thetas: ArrayLike, n_threads: int | None = None) -> Array:
-        """Metrics over a batch: thetas (B, D) -> (B, d, d)."""
+        """Metrics over a batch: thetas (B, D) -> (B, d, d).
+
+        Row b of the result is ``metric(model, theta)`` at ``thetas[b]``; see :func:`metric` for
+        the formula. The rows are computed in parallel over the batch.
+
+        Parameters
+        ----------
+        model : ReLUNet, DAGReLUNet, LinearNet, LinearNeuralODE or PolynomialMap
+            The model; D = ``model.n_params``, d = ``model.n_lifted``.
+        thetas : array_like of shape (B, D)
+            A batch of B >= 1 parameter vectors, one per row.
+        n_threads : int or None, default None
+            Threads of the core for this call (None: the process-wide setting of
+            ``set_num_threads``; the NumPy reference only validates it). Results do not depend on it.
+
+        Returns
+        -------
+        ndarray of shape (B, d, d)
+
+        Raises
+        ------
+        ValueError
+            If ``thetas`` is not of shape (B, D) with B >= 1 or has a non-finite entry, or if the
+            result would exceed ``intrinsic_flow.config.max_bytes`` (checked before allocating).
+
+        See Also
+        --------
+        metric
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import intrinsic_flow as itf
+        >>> net = itf.ReLUNet([2, 3, 1])
+        >>> thetas = np.stack([net.init(seed) for seed in range(4)])
+        >>> itf.metric_batch(net, thetas).shape
+        (4, 6, 6)
+        """
         d = model.n_lifted
         return self._batch(model, thetas, "metric_batch", d * (d + model.n_params), "the batch of metrics", True, (d, d),
                            n_threads)
 
     def conserved_batch(self, model: Model, thetas: ArrayLike, n_threads: int | None = None) -> Array:
-        """Known laws over a batch: thetas (B, D) -> (B, N_known)."""
+        """Known laws over a batch: thetas (B, D) -> (B, N_known).
+
+        Row b of the result is ``conserved(model, theta)`` at ``thetas[b]``; see :func:`conserved` for
+        the formula. The rows are computed in parallel over the batch.
+
+        Parameters
+        ----------
+        model : ReLUNet, DAGReLUNet, LinearNet, LinearNeuralODE or PolynomialMap
+            The model; D = ``model.n_params``, d = ``model.n_lifted``.
+        thetas : array_like of shape (B, D)
+            A batch of B >= 1 parameter vectors, one per row.
+        n_threads : int or None, default None
+            Threads of the core for this call (None: the process-wide setting of
+            ``set_num_threads``; the NumPy reference only validates it). Results do not depend on it.
+
+        Returns
+        -------
+        ndarray of shape (B, N_known)
+
+        Raises
+        ------
+        ValueError
+            If ``thetas`` is not of shape (B, D) with B >= 1 or has a non-finite entry, or if the
+            result would exceed ``intrinsic_flow.config.max_bytes`` (checked before allocating).
+
+        See Also
+        --------
+        conserved
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import intrinsic_flow as itf
+        >>> net = itf.ReLUNet([2, 3, 1])
+        >>> thetas = np.stack([net.init(seed) for seed in range(4)])
+        >>> itf.conserved_batch(net, thetas).shape
+        (4, 3)
+        """
         return self._batch(model, thetas, "conserved_batch", model.n_known_laws, "the batch of laws",
                            shape=(model.n_known_laws,), n_threads=n_threads)
 
     def conserved_jacobian_batch(self, model: Model, thetas: ArrayLike, n_threads: int | None = None) -> Array:
-        """Jacobians of the known laws over a batch: (B, D) -> (B, N_known, D)."""
+        """Jacobians of the known laws over a batch: (B, D) -> (B, N_known, D).
+
+        Row b of the result is ``conserved_jacobian(model, theta)`` at ``thetas[b]``; see :func:`conserved_jacobian` for
+        the formula. The rows are computed in parallel over the batch.
+
+        Parameters
+        ----------
+        model : ReLUNet, DAGReLUNet, LinearNet, LinearNeuralODE or PolynomialMap
+            The model; D = ``model.n_params``, d = ``model.n_lifted``.
+        thetas : array_like of shape (B, D)
+            A batch of B >= 1 parameter vectors, one per row.
+        n_threads : int or None, default None
+            Threads of the core for this call (None: the process-wide setting of
+            ``set_num_threads``; the NumPy reference only validates it). Results do not depend on it.
+
+        Returns
+        -------
+        ndarray of shape (B, N_known, D)
+
+        Raises
+        ------
+        ValueError
+            If ``thetas`` is not of shape (B, D) with B >= 1 or has a non-finite entry, or if the
+            result would exceed ``intrinsic_flow.config.max_bytes`` (checked before allocating).
+
+        See Also
+        --------
+        conserved_jacobian
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import intrinsic_flow as itf
+        >>> net = itf.ReLUNet([2, 3, 1])
+        >>> thetas = np.stack([net.init(seed) for seed in range(4)])
+        >>> itf.conserved_jacobian_batch(net, thetas).shape
+        (4, 3, 9)
+        """
         N, D = model.n_known_laws, model.n_params
         return self._batch(model, thetas, "conserved_jacobian_batch", N * D, "the batch of law Jacobians", shape=(N, D),
                            n_threads=n_threads)
 
     def lift_gram_batch(self, model: Model, thetas: ArrayLike, n_threads: int | None = None) -> Array:
-        """Gram matrices over a batch: (B, D) -> (B, D, D)."""
+        """Gram matrices over a batch: (B, D) -> (B, D, D).
+
+        Row b of the result is ``lift_gram(model, theta)`` at ``thetas[b]``; see :func:`lift_gram` for
+        the formula. The rows are computed in parallel over the batch.
+
+        Parameters
+        ----------
+        model : ReLUNet, DAGReLUNet, LinearNet, LinearNeuralODE or PolynomialMap
+            The model; D = ``model.n_params``, d = ``model.n_lifted``.
+        thetas : array_like of shape (B, D)
+            A batch of B >= 1 parameter vectors, one per row.
+        n_threads : int or None, default None
+            Threads of the core for this call (None: the process-wide setting of
+            ``set_num_threads``; the NumPy reference only validates it). Results do not depend on it.
+
+        Returns
+        -------
+        ndarray of shape (B, D, D)
+
+        Raises
+        ------
+        ValueError
+            If ``thetas`` is not of shape (B, D) with B >= 1 or has a non-finite entry, or if the
+            result would exceed ``intrinsic_flow.config.max_bytes`` (checked before allocating).
+
+        See Also
+        --------
+        lift_gram
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import intrinsic_flow as itf
+        >>> net = itf.ReLUNet([2, 3, 1])
+        >>> thetas = np.stack([net.init(seed) for seed in range(4)])
+        >>> itf.lift_gram_batch(net, thetas).shape
+        (4, 9, 9)
+        """
         D = model.n_params
         return self._batch(model, thetas, "gram_batch", D * D, "the batch of Gram matrices", shape=(D, D),
                            n_threads=n_threads)
 
     def rank_lift_batch(self, model: Model, thetas: ArrayLike, rtol: float | None = None, method: str = "gram",
                         n_threads: int | None = None) -> IntArray:
-        """rank_lift over a batch: (B, D) -> (B,) integers."""
+        """rank_lift over a batch: (B, D) -> (B,) integers.
+
+        Row b of the result is ``rank_lift(model, theta)`` at ``thetas[b]``; see :func:`rank_lift` for
+        the formula. The rows are computed in parallel over the batch.
+
+        Parameters
+        ----------
+        model : ReLUNet, DAGReLUNet, LinearNet, LinearNeuralODE or PolynomialMap
+            The model; D = ``model.n_params``, d = ``model.n_lifted``.
+        thetas : array_like of shape (B, D)
+            A batch of B >= 1 parameter vectors, one per row.
+        rtol : float in (0, 1) or None, default None
+            As in :func:`rank_lift`.
+        method : {"gram", "exact"}, default "gram"
+            As in :func:`rank_lift`.
+        n_threads : int or None, default None
+            Threads of the core for this call (None: the process-wide setting of
+            ``set_num_threads``; the NumPy reference only validates it). Results do not depend on it.
+
+        Returns
+        -------
+        ndarray of int64, shape (B,)
+
+        Raises
+        ------
+        ValueError
+            If ``thetas`` is not of shape (B, D) with B >= 1 or has a non-finite entry, or if the
+            result would exceed ``intrinsic_flow.config.max_bytes`` (checked before allocating). Also for the errors of :func:`rank_lift`.
+
+        See Also
+        --------
+        rank_lift
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import intrinsic_flow as itf
+        >>> net = itf.ReLUNet([2, 3, 1])
+        >>> thetas = np.stack([net.init(seed) for seed in range(4)])
+        >>> itf.rank_lift_batch(net, thetas)
+        array([6, 6, 6, 6])
+        """
         thetas = _checks.thetas(model, thetas)
         if self._exact_allowed(model, method):
             lifting = self._lifting(model)
@@ -261,7 +1093,46 @@ class Backend:
 
     def rank_joint_batch(self, model: Model, thetas: ArrayLike, rtol: float | None = None,
                          n_threads: int | None = None) -> IntArray:
-        """rank_joint over a batch: (B, D) -> (B,) integers."""
+        """rank_joint over a batch: (B, D) -> (B,) integers.
+
+        Row b of the result is ``rank_joint(model, theta)`` at ``thetas[b]``; see :func:`rank_joint` for
+        the formula. The rows are computed in parallel over the batch.
+
+        Parameters
+        ----------
+        model : ReLUNet, DAGReLUNet, LinearNet, LinearNeuralODE or PolynomialMap
+            The model; D = ``model.n_params``, d = ``model.n_lifted``.
+        thetas : array_like of shape (B, D)
+            A batch of B >= 1 parameter vectors, one per row.
+        rtol : float in (0, 1) or None, default None
+            As in :func:`rank_joint`.
+        n_threads : int or None, default None
+            Threads of the core for this call (None: the process-wide setting of
+            ``set_num_threads``; the NumPy reference only validates it). Results do not depend on it.
+
+        Returns
+        -------
+        ndarray of int64, shape (B,)
+
+        Raises
+        ------
+        ValueError
+            If ``thetas`` is not of shape (B, D) with B >= 1 or has a non-finite entry, or if the
+            result would exceed ``intrinsic_flow.config.max_bytes`` (checked before allocating). Also for the errors of :func:`rank_joint`.
+
+        See Also
+        --------
+        rank_joint
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import intrinsic_flow as itf
+        >>> net = itf.ReLUNet([2, 3, 1])
+        >>> thetas = np.stack([net.init(seed) for seed in range(4)])
+        >>> itf.rank_joint_batch(net, thetas)
+        array([9, 9, 9, 9])
+        """
         thetas = _checks.thetas(model, thetas)
         _checks.check_size(2 * model.n_params ** 2, "the Gram matrix (D x D)")
         lifting, rtol = self._lifting(model), self._rtol(model, rtol)

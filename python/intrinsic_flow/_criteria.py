@@ -117,13 +117,58 @@ class CriteriaFrontEnd:
                  n_threads: int | None = None) -> Criteria:
         """Intrinsic-dynamics criteria at theta (D,) -> Criteria.
 
-        Fields: rank_lift, rank_conserved, rank_joint, recoverable (rank_joint == D), kernel_dim
-        (dim ker J ∩ ker Jh), inclusion_residual, kernel_inclusion (residual <= inclusion_tol, default
-        1e-8) and the singular-value gaps gap_lift, gap_conserved, gap_joint behind each rank.
+        With J = dphi(theta) (d, D) and Jh = dh(theta) (N_known, D): rank_lift = rank J,
+        rank_conserved = rank Jh, rank_joint = rank [J; Jh], recoverable (rank_joint == D, theta is
+        locally determined by (phi(theta), h(theta))), kernel_dim = dim ker J ∩ ker Jh, and the
+        kernel-inclusion residual ||theta|| ||dM|_K||_HS / ||M||_F of the metric M = J J^T on
+        K = ker J ∩ ker Jh, with kernel_inclusion (residual <= inclusion_tol, default 1e-8), and the
+        singular-value gaps gap_lift, gap_conserved, gap_joint behind each rank.
         Evaluated at the rank point of theta (the point of rank_lift and rank_joint; for path-lifting
         models the balanced representative over its geometric mean), so no answer changes when a
-        neuron is rescaled or theta is multiplied by a constant. ``n_threads``: threads of the core's
-        loops for this call (None: the process-wide ``set_num_threads``).
+        neuron is rescaled or theta is multiplied by a constant.
+
+        Parameters
+        ----------
+        model : ReLUNet, DAGReLUNet, LinearNet, LinearNeuralODE or PolynomialMap
+            The model; D = ``model.n_params``.
+        theta : array_like of shape (D,)
+            The parameters.
+        inclusion_tol : float, optional
+            Positive threshold of ``kernel_inclusion`` (default ``INCLUSION_TOL`` = 1e-8).
+        n_threads : int, optional
+            Threads of the core's loops for this call (None: the process-wide ``set_num_threads``).
+
+        Returns
+        -------
+        Criteria
+            The ranks, gaps, residual and the derived booleans ``recoverable`` and
+            ``kernel_inclusion``.
+
+        Raises
+        ------
+        ValueError
+            When theta has a wrong shape or is not finite, inclusion_tol is not a positive number,
+            n_threads is not a positive integer, the Gram matrices (D x D) or the residual's
+            matrices would exceed ``config.max_bytes``, or the matrices are not finite in float64
+            at the rank point.
+
+        See Also
+        --------
+        criteria_batch, balanced_representative, scan
+
+        Notes
+        -----
+        The definitions: ``docs/theory/criteria.md``.
+
+        Examples
+        --------
+        >>> import intrinsic_flow as itf
+        >>> net = itf.ReLUNet([2, 3, 1])
+        >>> found = itf.criteria(net, net.init(0))
+        >>> found.rank_lift, found.rank_conserved, found.rank_joint, found.kernel_dim
+        (6, 3, 9, 0)
+        >>> found.recoverable, found.kernel_inclusion
+        (True, True)
         """
         theta = _checks.theta(model, theta)
         inclusion_tol = check_inclusion_tol(inclusion_tol)
@@ -132,15 +177,94 @@ class CriteriaFrontEnd:
 
     def criteria_batch(self, model: Model, thetas: ArrayLike, *, inclusion_tol: float | None = None,
                        n_threads: int | None = None) -> list[Criteria]:
-        """criteria over a batch (in parallel in the core): thetas (B, D) -> list of B Criteria."""
+        """criteria over a batch (in parallel in the core): thetas (B, D) -> list of B Criteria.
+
+        Row b is ``criteria(model, thetas[b])``, with the same definitions (see ``criteria``).
+
+        Parameters
+        ----------
+        model : ReLUNet, DAGReLUNet, LinearNet, LinearNeuralODE or PolynomialMap
+            The model; D = ``model.n_params``.
+        thetas : array_like of shape (B, D)
+            One parameter vector per row.
+        inclusion_tol : float, optional
+            Positive threshold of ``kernel_inclusion`` (default ``INCLUSION_TOL`` = 1e-8).
+        n_threads : int, optional
+            Threads of the core's loops for this call (None: the process-wide ``set_num_threads``).
+
+        Returns
+        -------
+        list of Criteria
+            B entries, in the order of the rows.
+
+        Raises
+        ------
+        ValueError
+            When thetas is not a finite (B, D) array, inclusion_tol is not a positive number,
+            n_threads is not a positive integer, the matrices would exceed ``config.max_bytes``,
+            or the Gram matrices of a row are not finite in float64 at its rank point.
+
+        See Also
+        --------
+        criteria, scan
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import intrinsic_flow as itf
+        >>> net = itf.ReLUNet([2, 3, 1])
+        >>> thetas = np.stack([net.init(seed) for seed in range(4)])
+        >>> found = itf.criteria_batch(net, thetas)
+        >>> len(found), [c.rank_joint for c in found]
+        (4, [9, 9, 9, 9])
+        """
         inclusion_tol = check_inclusion_tol(inclusion_tol)
         rows = self.criteria_rows(model, thetas, n_threads=n_threads)
         return [criteria_from_row(model.n_params, row, inclusion_tol) for row in rows]
 
     def balanced_representative(self, model: Model, theta: ArrayLike) -> Array:
         """The rescaling of theta (path-lifting model) with |incoming|^2 = |outgoing|^2 at every
-        hidden neuron; theta (D,) -> (D,), phi unchanged (``_graph.balance``, one algorithm and
-        tolerance in both backends). ValueError when the result does not fit in float64."""
+        hidden neuron; theta (D,) -> (D,), phi unchanged.
+
+        Each hidden neuron's incoming weights are multiplied by some lambda > 0 and its outgoing
+        ones by 1/lambda (which leaves phi(theta) unchanged), with the lambdas chosen so that every
+        law |incoming|^2 - |outgoing|^2 is 0 (``_graph.balance``, one algorithm and tolerance in
+        both backends).
+
+        Parameters
+        ----------
+        model : ReLUNet or DAGReLUNet
+            A path-lifting model; D = ``model.n_params``.
+        theta : array_like of shape (D,)
+            The parameters.
+
+        Returns
+        -------
+        ndarray of shape (D,)
+            The balanced representative of the rescaling orbit of theta.
+
+        Raises
+        ------
+        ValueError
+            When the model is not a path-lifting model, theta has a wrong shape or is not finite,
+            or the result does not fit in float64.
+
+        See Also
+        --------
+        criteria
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import intrinsic_flow as itf
+        >>> net = itf.ReLUNet([2, 3, 1])
+        >>> theta = net.init(0)
+        >>> balanced = itf.balanced_representative(net, theta)
+        >>> balanced.shape, bool(np.allclose(itf.lift(net, balanced), itf.lift(net, theta)))
+        ((9,), True)
+        >>> bool(np.abs(itf.conserved(net, balanced)).max() < 1e-12)
+        True
+        """
         theta = _checks.theta(model, theta)
         require(model, "path_lifting", "balanced_representative")
         return checked_balanced(model, np.asarray(self._balanced(model, theta)), theta)

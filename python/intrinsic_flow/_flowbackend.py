@@ -143,15 +143,72 @@ class FlowBackend:
     def gradient_flow(self, model: Model, theta0: ArrayLike, loss: Loss, t_end: float, *, method: str = "rk4",
                       n_steps: int | None = None, rtol: float | None = None,
                       save_at: ArrayLike | None = None) -> Trajectory:
-        """Integrate theta' = -grad l(theta), l = loss o model, from theta0 (D,) to t_end.
+        """Integrate the gradient flow of the loss in theta.
 
-        method "rk4": classic Runge-Kutta (tableau 1/6, 1/3, 1/3, 1/6) with ``n_steps`` equal steps
-        (default 1000). method "rk45": Dormand-Prince 5(4) with error control at relative tolerance
-        ``rtol`` (default 1e-8; the absolute tolerance is rtol too). ``save_at``: increasing times in
-        [0, t_end] to save (default: every step). The right side runs in the backend for
-        LiftedQuadratic (-J^T grad f(z)) and Regression (backpropagation); a callable f(z) goes
-        through Python at every evaluation (slow path). Raises FlowError (a ValueError carrying
-        the trajectory so far) when the loss or its gradient stops being finite or has a wrong shape.
+        Integrates theta' = -grad l(theta), l = loss o model (that is l(theta) = f(phi(theta))),
+        from theta(0) = theta0 to t_end, and records theta, z = phi(theta), the known laws
+        h(theta) and the loss at the saved times.
+
+        Parameters
+        ----------
+        model : ReLUNet, DAGReLUNet, LinearNet, LinearNeuralODE or PolynomialMap
+            The model; D = ``model.n_params``, d = ``model.n_lifted``.
+        theta0 : array_like of shape (D,)
+            Start of the flow, D = ``model.n_params``.
+        loss : LiftedQuadratic, Regression or callable
+            The loss. The right side runs in the backend for LiftedQuadratic (-J^T grad f(z)) and
+            Regression (backpropagation); a callable f(z) -> (value, gradient of shape (d,)) goes
+            through Python at every evaluation (slow path).
+        t_end : float
+            Final time, finite and > 0.
+        method : {"rk4", "rk45"}, default "rk4"
+            "rk4": classic Runge-Kutta (tableau 1/6, 1/3, 1/3, 1/6) with ``n_steps`` equal steps.
+            "rk45": Dormand-Prince 5(4) with error control at relative tolerance ``rtol`` (the
+            absolute tolerance is rtol too).
+        n_steps : int, optional
+            Number of equal steps of "rk4" (default 1000); method "rk4" only.
+        rtol : float, optional
+            Relative (and absolute) tolerance of "rk45" (default 1e-8); method "rk45" only.
+        save_at : array_like of shape (T,), optional
+            Increasing times in [0, t_end] to save (default: every step).
+
+        Returns
+        -------
+        Trajectory
+            ``t`` (T,), ``theta`` (T, D), ``z`` (T, d), ``h`` (T, N_known), ``loss`` (T,), the
+            relative drift ``max_drift`` of the laws and the integrator statistics ``info``.
+
+        Raises
+        ------
+        FlowError
+            (a ValueError carrying the trajectory so far) when the loss or its gradient stops
+            being finite or has a wrong shape.
+        ValueError
+            When t_end is not a finite number > 0, ``method`` is unknown, ``n_steps`` is given with
+            "rk45" or ``rtol`` with "rk4", ``save_at`` is not an increasing vector of times in
+            [0, t_end], theta0 or the loss does not fit the model, or the saved states would exceed
+            ``config.max_bytes``.
+
+        See Also
+        --------
+        gradient_descent, intrinsic_flow, compare_flows
+
+        Notes
+        -----
+        The flows and their integrators: ``docs/theory/flows.md``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import intrinsic_flow as itf
+        >>> from intrinsic_flow.losses import LiftedQuadratic
+        >>> net = itf.ReLUNet([2, 3, 1])
+        >>> loss = LiftedQuadratic(np.zeros(net.n_lifted))
+        >>> flow = itf.gradient_flow(net, net.init(0), loss, 0.5, n_steps=50)
+        >>> flow.t.shape, flow.theta.shape, flow.z.shape, flow.h.shape
+        ((51,), (51, 9), (51, 6), (51, 3))
+        >>> bool(flow.loss[-1] < flow.loss[0]), bool(flow.max_drift < 1e-8)
+        (True, True)
         """
         theta0 = _checks.theta(model, theta0, "theta0")
         flow_plan = plan(t_end, method, n_steps, rtol, save_at, _theta_state_size(model), "gradient_flow")
@@ -159,7 +216,55 @@ class FlowBackend:
         return self._trajectory(model, self._integrate(field, theta0, flow_plan), theta0, "gradient_flow", float(t_end))
 
     def gradient_descent(self, model: Model, theta0: ArrayLike, loss: Loss, lr: float, n_steps: int) -> Trajectory:
-        """theta_{k+1} = theta_k - lr grad l(theta_k) for k < n_steps; t = 0..n_steps (the step index)."""
+        """Run gradient descent on the loss in theta.
+
+        theta_{k+1} = theta_k - lr grad l(theta_k) for k < n_steps, l = loss o model, from
+        theta_0 = theta0; the time t is the step index, 0..n_steps.
+
+        Parameters
+        ----------
+        model : ReLUNet, DAGReLUNet, LinearNet, LinearNeuralODE or PolynomialMap
+            The model; D = ``model.n_params``, d = ``model.n_lifted``.
+        theta0 : array_like of shape (D,)
+            Start, D = ``model.n_params``.
+        loss : LiftedQuadratic, Regression or callable
+            The loss, as for ``gradient_flow``.
+        lr : float
+            Learning rate, finite and > 0.
+        n_steps : int
+            Number of steps, >= 1.
+
+        Returns
+        -------
+        Trajectory
+            Every iterate: ``t`` (n_steps + 1,) = 0, 1, ..., n_steps, ``theta`` (n_steps + 1, D),
+            ``z`` (n_steps + 1, d), ``h`` (n_steps + 1, N_known), ``loss`` (n_steps + 1,).
+
+        Raises
+        ------
+        FlowError
+            When the loss or its gradient stops being finite or has a wrong shape (the iterates so
+            far are in ``error.trajectory``).
+        ValueError
+            When lr is not a finite number > 0, n_steps is not a positive integer, theta0 or the
+            loss does not fit the model, or the saved iterates would exceed ``config.max_bytes``.
+
+        See Also
+        --------
+        gradient_flow
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import intrinsic_flow as itf
+        >>> from intrinsic_flow.losses import Regression
+        >>> net = itf.ReLUNet([2, 3, 1])
+        >>> rng = np.random.default_rng(0)
+        >>> data = Regression(rng.standard_normal((8, 2)), rng.standard_normal((8, 1)))
+        >>> gd = itf.gradient_descent(net, net.init(0), data, 1e-2, 10)
+        >>> gd.t[:3], gd.theta.shape
+        (array([0., 1., 2.]), (11, 9))
+        """
         theta0 = _checks.theta(model, theta0, "theta0")
         if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not math.isfinite(lr) or lr <= 0:
             raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
@@ -176,11 +281,68 @@ class FlowBackend:
     def intrinsic_flow(self, model: Model, z0: ArrayLike, h0: ArrayLike, loss: Loss, t_end: float, *,
                        method: str = "rk4", n_steps: int | None = None, rtol: float | None = None,
                        save_at: ArrayLike | None = None) -> Trajectory:
-        """Integrate z' = -K(z, h0) grad f(z) from z0 (d,) with the laws fixed at h0 (N_known,).
+        """Integrate the intrinsic flow in z with the laws fixed at h0.
 
-        Same integrators and options as gradient_flow; loss must be a function of z (LiftedQuadratic,
-        Regression on a linear model, or a callable). Raises FlowError as gradient_flow does, and
-        ValueError where no K exists (see intrinsic_metric).
+        Integrates z' = -K(z, h0) grad f(z) from z(0) = z0, where K is the intrinsic metric
+        (``intrinsic_metric``): when z0 = phi(theta0) and h0 = h(theta0), z(t) = phi(theta(t))
+        along the gradient flow of theta, without ever seeing theta.
+
+        Parameters
+        ----------
+        model : ReLUNet, DAGReLUNet, LinearNet or LinearNeuralODE
+            A model with an intrinsic metric; d = ``model.n_lifted``.
+        z0 : array_like of shape (d,)
+            Start in z, d = ``model.n_lifted``.
+        h0 : array_like of shape (N_known,)
+            Values of the known laws, N_known = ``model.n_known_laws``.
+        loss : LiftedQuadratic, Regression or callable
+            Must be a function of z: LiftedQuadratic, Regression on a linear model, or a callable
+            f(z) -> (value, gradient of shape (d,)).
+        t_end : float
+            Final time, finite and > 0.
+        method, n_steps, rtol, save_at
+            Same integrators and options as ``gradient_flow``.
+
+        Returns
+        -------
+        Trajectory
+            ``t`` (T,), ``z`` (T, d), ``h`` (T, N_known) (h0 at every time), ``loss`` (T,);
+            ``theta`` is None and ``max_drift`` 0.
+
+        Raises
+        ------
+        FlowError
+            As ``gradient_flow`` does.
+        ValueError
+            Where no K exists (see ``intrinsic_metric``): a model kind without an intrinsic metric
+            (e.g. PolynomialMap) or an (z, h) where its conditions fail; a loss that is not a
+            function of z (Regression on a ReLU network); the integration options as for
+            ``gradient_flow``.
+
+        See Also
+        --------
+        intrinsic_metric, gradient_flow, compare_flows
+
+        Notes
+        -----
+        Both backends integrate it with the NumPy integrators. The theory:
+        ``docs/theory/intrinsic.md`` and ``docs/theory/flows.md``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import intrinsic_flow as itf
+        >>> from intrinsic_flow.losses import LiftedQuadratic
+        >>> net = itf.ReLUNet([2, 3, 1])
+        >>> theta0 = net.init(0)
+        >>> z0, h0 = itf.lift(net, theta0), itf.conserved(net, theta0)
+        >>> loss = LiftedQuadratic(np.zeros(net.n_lifted))
+        >>> flow = itf.intrinsic_flow(net, z0, h0, loss, 0.5, n_steps=50)
+        >>> flow.z.shape, flow.theta is None
+        ((51, 6), True)
+        >>> theta_flow = itf.gradient_flow(net, theta0, loss, 0.5, n_steps=50)
+        >>> bool(np.abs(flow.z[-1] - theta_flow.z[-1]).max() < 1e-8)
+        True
         """
         _intrinsic.check_supported(model)
         z0 = _checks.finite_array(z0, "z0", (model.n_lifted,))
@@ -209,8 +371,55 @@ class FlowBackend:
     def compare_flows(self, model: Model, theta0: ArrayLike, loss: Loss, t_end: float, *, method: str = "rk4",
                       n_steps: int | None = None, rtol: float | None = None,
                       save_at: ArrayLike | None = None) -> FlowComparison:
-        """Run gradient_flow from theta0 and intrinsic_flow from (phi(theta0), h(theta0)) with the same
-        integrator and saved times; max_relative_gap = max_t ||z_theta(t) - z_intrinsic(t)|| / ||z_theta(t)||."""
+        """Run the theta-flow and the intrinsic flow from the same start and compare them in z.
+
+        Runs gradient_flow from theta0 and intrinsic_flow from (phi(theta0), h(theta0)) with the
+        same integrator and saved times; max_relative_gap = max_t ||z_theta(t) - z_intrinsic(t)||
+        / ||z_theta(t)||.
+
+        Parameters
+        ----------
+        model : ReLUNet, DAGReLUNet, LinearNet or LinearNeuralODE
+            The model; D = ``model.n_params``, d = ``model.n_lifted``.
+        theta0 : array_like of shape (D,)
+            Start in theta, D = ``model.n_params``.
+        loss : LiftedQuadratic, Regression or callable
+            A function of z, as for ``intrinsic_flow``.
+        t_end : float
+            Final time, finite and > 0.
+        method, n_steps, rtol, save_at
+            As for ``gradient_flow``; with "rk45" and no ``save_at``, the intrinsic flow is saved
+            at the times of the theta-flow.
+
+        Returns
+        -------
+        FlowComparison
+            ``max_relative_gap`` (float), ``theta_flow`` and ``intrinsic_flow`` (Trajectory, T
+            saved times each); ``gaps`` (T,) the relative gap at each saved time.
+
+        Raises
+        ------
+        FlowError
+            When either flow stops early (as ``gradient_flow``).
+        ValueError
+            As ``gradient_flow`` and ``intrinsic_flow`` (model without intrinsic metric, loss not
+            a function of z, invalid options).
+
+        See Also
+        --------
+        gradient_flow, intrinsic_flow
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import intrinsic_flow as itf
+        >>> from intrinsic_flow.losses import LiftedQuadratic
+        >>> net = itf.ReLUNet([2, 3, 1])
+        >>> loss = LiftedQuadratic(np.zeros(net.n_lifted))
+        >>> both = itf.compare_flows(net, net.init(0), loss, 0.5, n_steps=50)
+        >>> both.gaps.shape, bool(both.max_relative_gap < 1e-8)
+        ((51,), True)
+        """
         theta0 = _checks.theta(model, theta0, "theta0")
         _intrinsic.check_supported(model)
         lifted_objective(model, loss)

@@ -17,7 +17,12 @@ RECOVERY_MAX_ITERATIONS = 200
 
 
 def intrinsic_metric(model, z, h, geometry, route: str = "auto") -> np.ndarray:
-    """K(z, h), shape (d, d), with M(theta) = K(phi(theta), h(theta)).
+    """The intrinsic metric K(z, h), shape (d, d), with M(theta) = K(phi(theta), h(theta)).
+
+    M(theta) = J J^T is the metric of the lifted flow, J = dphi(theta) (d, D): along a gradient flow
+    of theta, z = phi(theta) moves by z' = -M(theta) grad f(z). K expresses M through z and the
+    values h of the known laws alone, so that z' = -K(z, h0) grad f(z) is a flow in z
+    (``intrinsic_flow``). Per model family:
 
     - ReLU path-lifting (ReLUNet, DAGReLUNet), off the set of zero weights: route "recovery"
       recovers theta^2 from (z, h) (see ``recover_squares``) and returns diag(sign z) M(sqrt theta^2)
@@ -28,6 +33,54 @@ def intrinsic_metric(model, z, h, geometry, route: str = "auto") -> np.ndarray:
     - LinearNet with square layers and H_l = lam_l I: the formula of §4.5 (Arora et al. at lam = 0).
     - LinearNeuralODE: the K -> infinity limit, the logarithmic-mean form of §5 (independent of lam),
       divided by K = n_steps (the Euclidean metric on the A_k is K times the L^2 metric on A(s)).
+
+    Parameters
+    ----------
+    model : ReLUNet, DAGReLUNet, LinearNet or LinearNeuralODE
+        The model (a LinearNet with two layers under relaxed balance, or with square layers);
+        d = ``model.n_lifted``.
+    z : array_like of shape (d,)
+        The point in z, d = ``model.n_lifted``.
+    h : array_like of shape (N_known,)
+        Values of the known laws, N_known = ``model.n_known_laws``.
+    route : {"auto", "closed", "recovery"}, default "auto"
+        For ReLU path-lifting models: closed form, recovery of theta^2, or the closed form where
+        one exists. Other models accept "auto" and "closed".
+
+    Returns
+    -------
+    ndarray of shape (d, d)
+        K(z, h), symmetric positive semi-definite.
+
+    Raises
+    ------
+    ValueError
+        When no intrinsic metric exists for the model kind (e.g. PolynomialMap); ``route`` is
+        unknown, "closed" has no closed form for this model, or "recovery" is asked of a model
+        that is not a ReLU path-lifting; z or h has a wrong shape or is not finite; a rank
+        condition of the linear formulas fails (the message names it); K is not finite in float64
+        at this (z, h) (the weights it stands for leave the float64 range).
+
+    See Also
+    --------
+    intrinsic_flow, metric
+
+    Notes
+    -----
+    The formulas and the section numbers above: ``docs/theory/intrinsic.md``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import intrinsic_flow as itf
+    >>> net = itf.ReLUNet([2, 3, 1])
+    >>> theta = net.init(0)
+    >>> z, h = itf.lift(net, theta), itf.conserved(net, theta)
+    >>> K = itf.intrinsic_metric(net, z, h)
+    >>> K.shape, bool(np.allclose(K, itf.metric(net, theta)))
+    ((6, 6), True)
+    >>> bool(np.allclose(itf.intrinsic_metric(net, z, h, route="recovery"), K))
+    True
     """
     return metric_function(model, h, geometry, route)(z)
 

@@ -259,25 +259,146 @@ class LieFrontEnd:
                   n_threads: int | None = None) -> LieTrace:
         """dim Lie(W_phi) at a point and the number of conservation laws N = D - dim.
 
-        ``model``: ReLUNet, DAGReLUNet, LinearNet or PolynomialMap. ``exact=True`` (default): exact
-        arithmetic in F_p, p = 2^61 - 1, at a random point drawn from ``seed`` (``theta`` must be
-        None); a wrong answer has probability < 1e-9 (see ``intrinsic_flow.reference.lie``).
-        ``exact=False``: float64 at ``theta`` (default: ``model.init(seed)``), with the singular
-        values of the values considered. Returns a ``LieTrace``. Raises ValueError when the
-        polynomial fields or brackets would exceed ``config.max_bytes``, or D^3 exceeds
-        ``LIE_MAX_WORK``. ``n_threads``: threads of the core's loops for this call (None: the
-        process-wide ``set_num_threads``).
+        W_phi is spanned by the fields grad phi_q, q = 1..d. The trace computes the levels
+        W_0 = W_phi, W_{k+1} = W_k + [W_0, W_k] (brackets [f, g] = Dg f - Df g) at one point x
+        until a level adds nothing, or until the dimension reaches D - rank of the known laws'
+        gradients (then the known laws are complete); dim Lie(W_phi)(x) is the last dimension
+        and N = D - dim the number of independent conservation laws near a generic point.
+
+        Parameters
+        ----------
+        model : ReLUNet, DAGReLUNet, LinearNet or PolynomialMap
+            The model; D = ``model.n_params``.
+        theta : array_like of shape (D,), optional
+            The point of the float mode (default: ``model.init(seed)``); must be None with
+            ``exact=True``.
+        exact : bool, default True
+            True: exact arithmetic in F_p, p = 2^61 - 1, at a random point drawn from ``seed``; a
+            wrong answer has probability < 1e-9 (see ``intrinsic_flow.reference.lie``). False:
+            float64 at ``theta``, with the singular values of the values considered.
+        seed : int, default 0
+            Non-negative seed of the random point (or of ``model.init`` in the float mode).
+        n_threads : int, optional
+            Threads of the core's loops for this call (None: the process-wide
+            ``set_num_threads``).
+
+        Returns
+        -------
+        LieTrace
+            ``dims_by_depth`` (one dimension per level), ``dim``, ``n_laws`` = D - dim and the
+            ranks behind them.
+
+        Raises
+        ------
+        ValueError
+            When the model has no polynomial form for the trace (e.g. LinearNeuralODE), exact is
+            not a bool, theta is given with ``exact=True`` or does not fit the model, the seed is
+            not a non-negative integer, the polynomial fields or brackets would exceed
+            ``config.max_bytes``, or D^3 exceeds ``LIE_MAX_WORK``.
+
+        See Also
+        --------
+        count_conservation_laws, known_laws_complete, polynomial_laws
+
+        Notes
+        -----
+        The algorithm and its error bound: ``docs/theory/laws.md``.
+
+        Examples
+        --------
+        >>> import intrinsic_flow as itf
+        >>> trace = itf.lie_trace(itf.LinearNet([2, 2, 2]))
+        >>> trace.dims_by_depth, trace.dim, trace.n_params, trace.n_laws
+        ([4, 5], 5, 8, 3)
+        >>> trace.frobenius, trace.known_laws_complete
+        (False, True)
+        >>> itf.lie_trace(itf.LinearNet([2, 2, 2]), exact=False).n_laws
+        3
         """
         return self._run(n_threads, lambda: self._trace(model, theta, exact, seed))
 
     def count_conservation_laws(self, model: Model, theta: ArrayLike | None = None, *, exact: bool = True,
                                 seed: int = 0, n_threads: int | None = None) -> int:
         """N = D - dim Lie(W_phi)(x), the number of independent conservation laws near a generic
-        point (options as for ``lie_trace``)."""
+        point (options as for ``lie_trace``).
+
+        Parameters
+        ----------
+        model : ReLUNet, DAGReLUNet, LinearNet or PolynomialMap
+            The model; D = ``model.n_params``.
+        theta : array_like of shape (D,), optional
+            The point of the float mode (``exact=False`` only).
+        exact : bool, default True
+            Exact arithmetic in F_p at a random point (True) or float64 at ``theta``.
+        seed : int, default 0
+            Seed of the random point.
+        n_threads : int, optional
+            Threads of the core's loops for this call.
+
+        Returns
+        -------
+        int
+            N, ``lie_trace(...).n_laws``.
+
+        Raises
+        ------
+        ValueError
+            As ``lie_trace``.
+
+        See Also
+        --------
+        lie_trace, polynomial_laws
+
+        Examples
+        --------
+        >>> import intrinsic_flow as itf
+        >>> itf.count_conservation_laws(itf.ReLUNet([2, 3, 1]))
+        3
+        >>> xy_yz = itf.PolynomialMap([{(1, 1, 0): 1}, {(0, 1, 1): 1}], 3)  # (x0 x1, x1 x2)
+        >>> itf.count_conservation_laws(xy_yz)
+        1
+        """
         return self.lie_trace(model, theta, exact=exact, seed=seed, n_threads=n_threads).n_laws
 
     def known_laws_complete(self, model: Model, theta: ArrayLike | None = None, *, exact: bool = True,
                             seed: int = 0, n_threads: int | None = None) -> bool:
         """Whether the known laws are all the laws: rank of their gradients at the point
-        == D - dim Lie(W_phi) (options as for ``lie_trace``)."""
+        == D - dim Lie(W_phi) (options as for ``lie_trace``).
+
+        Parameters
+        ----------
+        model : ReLUNet, DAGReLUNet, LinearNet or PolynomialMap
+            The model; D = ``model.n_params``.
+        theta : array_like of shape (D,), optional
+            The point of the float mode (``exact=False`` only).
+        exact : bool, default True
+            Exact arithmetic in F_p at a random point (True) or float64 at ``theta``.
+        seed : int, default 0
+            Seed of the random point.
+        n_threads : int, optional
+            Threads of the core's loops for this call.
+
+        Returns
+        -------
+        bool
+            ``lie_trace(...).known_laws_complete``; always False for a PolynomialMap with laws
+            (it has no known laws).
+
+        Raises
+        ------
+        ValueError
+            As ``lie_trace``.
+
+        See Also
+        --------
+        lie_trace, count_conservation_laws
+
+        Examples
+        --------
+        >>> import intrinsic_flow as itf
+        >>> itf.known_laws_complete(itf.ReLUNet([2, 3, 1]))
+        True
+        >>> itf.known_laws_complete(itf.PolynomialMap([{(1, 1, 0): 1}, {(0, 1, 1): 1}], 3))
+        False
+        """
         return self.lie_trace(model, theta, exact=exact, seed=seed, n_threads=n_threads).known_laws_complete

@@ -47,8 +47,43 @@ def _info(singular_values: np.ndarray, threshold: float) -> RankInfo:
 
 
 def singular_gap(A: ArrayLike, rtol: float | None = None) -> RankInfo:
-    """Rank of a matrix A (M, N) by SVD: singular values above rtol * sigma_max, rtol defaulting
-    to min(M, N) * eps. Returns a RankInfo with the singular values around the cut."""
+    """Rank of a matrix A (M, N) by SVD, with the singular values around the cut.
+
+    The rank is the number of singular values above rtol * sigma_max, rtol defaulting to
+    min(M, N) * eps: the tolerance grows with min(M, N), never with the number of rows
+    (``docs/theory/ranks.md``).
+
+    Parameters
+    ----------
+    A : array_like of shape (M, N)
+        A finite real matrix.
+    rtol : float in (0, 1) or None, default None
+        Relative tolerance on the singular values (None: min(M, N) * eps).
+
+    Returns
+    -------
+    RankInfo
+        ``rank``, ``singular_values`` (ndarray of shape (min(M, N),), decreasing), ``threshold``
+        = rtol * sigma_max, ``sigma_kept`` (the smallest counted, inf if rank 0), ``sigma_dropped``
+        (the largest not counted, 0 if full rank) and ``gap``. An empty A has rank 0.
+
+    Raises
+    ------
+    ValueError
+        If ``A`` is not 2-D or has a non-finite entry, or ``rtol`` is not in (0, 1).
+
+    See Also
+    --------
+    numerical_rank, rank_info
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import intrinsic_flow as itf
+    >>> info = itf.singular_gap(np.diag([1.0, 1e-3, 1e-20]))
+    >>> info.rank, info.singular_values.shape, bool(info.gap > 1e10)
+    (2, (3,), True)
+    """
     A = _checks.finite_array(A, "A")
     if A.ndim != 2:
         raise ValueError(f"A must be a 2-D matrix, got shape {A.shape}")
@@ -63,6 +98,36 @@ def numerical_rank(A: ArrayLike, rtol: float | None = None) -> int:
     """Number of singular values of A above rtol * sigma_max (rtol default min(M, N) * eps).
 
     See ``singular_gap`` for the singular values around the cut.
+
+    Parameters
+    ----------
+    A : array_like of shape (M, N)
+        A finite real matrix.
+    rtol : float in (0, 1) or None, default None
+        Relative tolerance on the singular values (None: min(M, N) * eps).
+
+    Returns
+    -------
+    int
+        The numerical rank, between 0 and min(M, N).
+
+    Raises
+    ------
+    ValueError
+        If ``A`` is not 2-D or has a non-finite entry, or ``rtol`` is not in (0, 1).
+
+    See Also
+    --------
+    singular_gap
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import intrinsic_flow as itf
+    >>> itf.numerical_rank(np.outer([1.0, 2.0, 3.0], [1.0, 1.0]))
+    1
+    >>> itf.numerical_rank(np.diag([1.0, 1e-3]), rtol=1e-2)
+    1
     """
     return singular_gap(A, rtol).rank
 

@@ -4,6 +4,9 @@ Same definitions and results as ``intrinsic_flow.reference.criteria`` (read its 
 on Gram matrices, the balanced representative of a path-lifting model, the Hilbert–Schmidt
 kernel-inclusion residual). The core never forms a d x d matrix: the residual goes through a thin
 QR of [J, dJ[v]] (cpp/criteria.hpp), so only the (d, D) Jacobian must fit in memory.
+
+``intrinsic_flow.criteria`` is this module and the function at once: ``itf.criteria(model, theta)``
+calls ``criteria`` (parameters, returns and errors in its docstring, ``intrinsic_flow.criteria.criteria``).
 """
 from __future__ import annotations
 

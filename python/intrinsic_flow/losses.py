@@ -26,7 +26,40 @@ __all__ = ["LiftedQuadratic", "Regression"]
 
 
 class LiftedQuadratic:
-    """f(z) = 1/2 sum_p w_p^2 (z_p - target_p)^2; target (d,), weights (d,) or None (all ones)."""
+    """f(z) = 1/2 sum_p w_p^2 (z_p - target_p)^2; target (d,), weights (d,) or None (all ones).
+
+    A loss of the lifted variable z = phi(theta): its gradient is grad f(z) = w^2 * (z - target),
+    and the flows compute the gradient in theta as J^T grad f(z) (J = dphi(theta)) in the core.
+
+    Parameters
+    ----------
+    target : array_like of shape (d,)
+        The target in z, d = ``model.n_lifted`` of the model it is used with.
+    weights : array_like of shape (d,), optional
+        The weights w (default: all ones).
+
+    Attributes
+    ----------
+    target : ndarray of shape (d,)
+    weights : ndarray of shape (d,) or None
+    weights_squared : ndarray of shape (d,)
+        w^2 (ones without weights).
+
+    Raises
+    ------
+    ValueError
+        When target is not a finite flat vector, or weights is not finite or not of the shape of
+        target; a flow refuses it when d differs from ``model.n_lifted``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from intrinsic_flow.losses import LiftedQuadratic
+    >>> f = LiftedQuadratic(np.array([1.0, 2.0]), weights=np.array([1.0, 2.0]))
+    >>> value, gradient = f(np.zeros(2))  # 1/2 (1 * 1 + 4 * 4), w^2 * (z - target)
+    >>> value, gradient
+    (8.5, array([-1., -8.]))
+    """
 
     def __init__(self, target, weights=None) -> None:
         self.target = _checks.finite_array(target, "target")
@@ -53,7 +86,45 @@ class LiftedQuadratic:
 
 
 class Regression:
-    """Mean squared error 1/(2n) sum_i ||g_theta(x_i) - y_i||^2 on X (n, d_in), Y (n, d_out)."""
+    """Mean squared error 1/(2n) sum_i ||g_theta(x_i) - y_i||^2 on X (n, d_in), Y (n, d_out).
+
+    g_theta is the network's function. For linear models (LinearNet, LinearNeuralODE) the loss is
+    a function of z: f(Z) = 1/(2n) ||X Z^T - Y||_F^2 with Z = z.reshape(d_out, d_in), and calling
+    it on z gives (f(z), grad f(z)); for ReLU networks it depends on the activation pattern, so
+    only theta-flows (``gradient_flow``, ``gradient_descent``) accept it.
+
+    Parameters
+    ----------
+    X : array_like of shape (n, d_in)
+        Inputs, one per row (n >= 1).
+    Y : array_like of shape (n, d_out)
+        Targets, one per row.
+
+    Attributes
+    ----------
+    X : ndarray of shape (n, d_in)
+    Y : ndarray of shape (n, d_out)
+
+    Raises
+    ------
+    ValueError
+        When X or Y is not finite, not 2-D, or they do not have the same number (>= 1) of rows; a
+        flow refuses it for a model without data inputs (PolynomialMap, DAGReLUNet) or whose
+        input and output sizes differ from d_in, d_out.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import intrinsic_flow as itf
+    >>> from intrinsic_flow.losses import Regression
+    >>> data = Regression(np.eye(2), np.ones((2, 1)))
+    >>> data(np.array([1.0, 1.0]))  # Z = [[1, 1]] fits the data exactly
+    (0.0, array([0., 0.]))
+    >>> net = itf.LinearNet([2, 3, 1])
+    >>> gd = itf.gradient_descent(net, net.init(0), data, 0.1, 5)
+    >>> gd.theta.shape
+    (6, 9)
+    """
 
     def __init__(self, X, Y) -> None:
         self.X = _checks.finite_array(X, "X")

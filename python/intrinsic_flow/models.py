@@ -30,8 +30,35 @@ class _Model:
     def init(self, rng: np.random.Generator | int | None = None, scheme: str = "gaussian", **options: object) -> Array:
         """A parameter vector theta of shape (n_params,), drawn with ``scheme``.
 
-        ``rng``: a numpy Generator or an integer seed. Schemes are listed in
-        ``intrinsic_flow.inits.SCHEMES``; options such as ``lambdas`` or ``p`` go to the scheme.
+        Schemes are listed in ``intrinsic_flow.inits.SCHEMES``: "gaussian" (He-scaled, the default),
+        "uniform", "orthogonal" (layered models), "balanced" (every known law h = 0),
+        "relaxed_balanced" (LinearNet), "sparse" and "dead_neuron".
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator, int or None, default None
+            A numpy Generator or an integer seed (None: fresh entropy).
+        scheme : str, default "gaussian"
+            The initialisation scheme.
+        **options
+            Options of the scheme, such as ``lambdas`` (relaxed_balanced) or ``p`` (sparse).
+
+        Returns
+        -------
+        theta : ndarray of shape (n_params,)
+
+        Raises
+        ------
+        ValueError
+            If ``rng`` is not a Generator, an integer or None, ``scheme`` is unknown, or the scheme
+            gets options it does not take.
+
+        Examples
+        --------
+        >>> import intrinsic_flow as itf
+        >>> net = itf.ReLUNet([3, 4, 2])
+        >>> net.init(0).shape, net.init(0, "sparse", p=0.5).shape
+        ((20,), (20,))
         """
         from .inits import initialize
 
@@ -42,9 +69,44 @@ class _Model:
 class ReLUNet(_Model):
     """Layered ReLU network, widths input first: [d_in, h_1, ..., d_out].
 
-    ``bias``: False, True (every non-input neuron, the outputs included) or "hidden" (hidden
-    neurons only, the convention of the authors' code). Parameter order: for l = 1..L,
-    ``W_l.ravel()`` (shape (d_l, d_{l-1}), C order) then ``b_l`` when layer l has biases.
+    Layer l computes x_l = relu(W_l x_{l-1} + b_l) (no ReLU on the output layer). Its
+    path-lifting z = phi(theta) has one entry per path from an input or a bias to an output, the
+    product of the parameters along it (``docs/theory/lifting.md``).
+
+    Parameters
+    ----------
+    widths : sequence of int
+        [d_in, h_1, ..., d_out], at least two positive integers.
+    bias : bool or "hidden", default False
+        False, True (every non-input neuron, the outputs included) or "hidden" (hidden neurons
+        only, the convention of the authors' code).
+
+    Attributes
+    ----------
+    n_params : int
+        D, the length of theta. Parameter order: for l = 1..L, ``W_l.ravel()`` (shape
+        (d_l, d_{l-1}), C order) then ``b_l`` when layer l has biases.
+    n_lifted : int
+        d, the number of paths.
+    n_hidden, n_known_laws : int
+        Hidden neurons; one known law per hidden neuron.
+    n_layers : int
+        L = len(widths) - 1.
+    graph : PathGraph
+        One edge per parameter.
+
+    Raises
+    ------
+    ValueError
+        If ``widths`` has fewer than two entries or a non-positive one (sets and other unordered
+        containers are refused), or ``bias`` is not False, True or "hidden".
+
+    Examples
+    --------
+    >>> import intrinsic_flow as itf
+    >>> net = itf.ReLUNet([3, 4, 2], bias="hidden")
+    >>> net.n_params, net.n_lifted, net.n_known_laws
+    (24, 32, 4)
     """
 
     widths: Sequence[int]
@@ -60,7 +122,17 @@ class ReLUNet(_Model):
         return len(self.widths) - 1
 
     def has_bias(self, layer: int) -> bool:
-        """Whether layer ``layer`` (1..L) carries biases."""
+        """Whether layer ``layer`` (1..L) carries biases.
+
+        Parameters
+        ----------
+        layer : int
+            The layer, 1..L.
+
+        Returns
+        -------
+        bool
+        """
         return self.bias is True or (self.bias == "hidden" and layer < self.n_layers)
 
     @property
@@ -86,7 +158,20 @@ class ReLUNet(_Model):
         return total
 
     def neuron(self, layer: int, index: int) -> int:
-        """Global index of neuron ``index`` of layer ``layer`` (layer 0 = inputs)."""
+        """Global index of neuron ``index`` of layer ``layer`` (layer 0 = inputs).
+
+        Parameters
+        ----------
+        layer : int
+            The layer, 0..L.
+        index : int
+            The neuron within the layer.
+
+        Returns
+        -------
+        int
+            sum(widths[:layer]) + index.
+        """
         return sum(self.widths[:layer]) + index
 
     @functools.cached_property
@@ -104,7 +189,34 @@ class ReLUNet(_Model):
         return PathGraph(sum(self.widths), self.widths[0], self.widths[-1], tuple(src), tuple(dst))
 
     def unflatten(self, theta) -> list:
-        """Per-layer ``(W_l, b_l)`` with W_l of shape (d_l, d_{l-1}) and b_l (d_l,) or None. Views of theta."""
+        """Per-layer ``(W_l, b_l)`` with W_l of shape (d_l, d_{l-1}) and b_l (d_l,) or None. Views of theta.
+
+        Parameters
+        ----------
+        theta : array_like of shape (n_params,)
+
+        Returns
+        -------
+        list of (ndarray, ndarray or None)
+            L pairs; b_l is None where layer l has no bias.
+
+        Raises
+        ------
+        ValueError
+            If ``theta`` is not a flat vector of length ``n_params`` or has a non-finite entry.
+
+        See Also
+        --------
+        flatten
+
+        Examples
+        --------
+        >>> import intrinsic_flow as itf
+        >>> net = itf.ReLUNet([3, 4, 2], bias="hidden")
+        >>> (W1, b1), (W2, b2) = net.unflatten(net.init(0))
+        >>> W1.shape, b1.shape, W2.shape, b2
+        ((4, 3), (4,), (2, 4), None)
+        """
         theta = _checks.theta(self, theta)
         layers, offset = [], 0
         for l in range(1, len(self.widths)):
@@ -119,7 +231,32 @@ class ReLUNet(_Model):
         return layers
 
     def flatten(self, layers) -> np.ndarray:
-        """Inverse of ``unflatten``: a list of (W_l, b_l) (b_l None where the layer has no bias)."""
+        """Inverse of ``unflatten``: a list of (W_l, b_l) (b_l None where the layer has no bias).
+
+        Parameters
+        ----------
+        layers : list of (array_like, array_like or None)
+            L pairs, W_l of shape (d_l, d_{l-1}) and b_l of shape (d_l,) or None.
+
+        Returns
+        -------
+        theta : ndarray of shape (n_params,)
+
+        Raises
+        ------
+        ValueError
+            If the number of layers, a shape, or the presence of a bias does not match the model,
+            or an entry is not finite.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import intrinsic_flow as itf
+        >>> net = itf.ReLUNet([3, 4, 2], bias="hidden")
+        >>> theta = net.init(0)
+        >>> np.array_equal(net.flatten(net.unflatten(theta)), theta)
+        True
+        """
         if len(layers) != self.n_layers:
             raise ValueError(f"expected {self.n_layers} layers, got {len(layers)}")
         parts = []
@@ -135,7 +272,32 @@ class ReLUNet(_Model):
         return np.concatenate(parts)
 
     def forward(self, theta, X) -> np.ndarray:
-        """Network output: X of shape (n, d_in) -> (n, d_out); ReLU on hidden layers."""
+        """Network output: X of shape (n, d_in) -> (n, d_out); ReLU on hidden layers.
+
+        Parameters
+        ----------
+        theta : array_like of shape (n_params,)
+        X : array_like of shape (n, d_in)
+            One input per row.
+
+        Returns
+        -------
+        ndarray of shape (n, d_out)
+
+        Raises
+        ------
+        ValueError
+            If ``X`` is not of shape (n, d_in), ``theta`` not of length ``n_params``, or either has a
+            non-finite entry.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import intrinsic_flow as itf
+        >>> net = itf.ReLUNet([3, 4, 2])
+        >>> net.forward(net.init(0), np.ones((5, 3))).shape
+        (5, 2)
+        """
         X = _checks.finite_array(X, "X")
         if X.ndim != 2 or X.shape[1] != self.widths[0]:
             raise ValueError(f"X must have shape (n, {self.widths[0]}), got {X.shape}")
@@ -153,8 +315,43 @@ class DAGReLUNet(_Model):
 
     Neurons are 0..n-1 with n = 1 + the largest index in ``edges``; 0..n_inputs-1 are the inputs,
     the last n_outputs the outputs (no activation), the rest hidden (ReLU). An edge (u, v) means
-    u -> v. ``bias`` lists the non-input neurons carrying a bias. Parameter order: one weight per
-    edge in the order of ``edges``, then one bias per entry of ``bias``.
+    u -> v. Parameter order: one weight per edge in the order of ``edges``, then one bias per
+    entry of ``bias``. z = phi(theta) has one entry per path from an input or a bias to an
+    output (``docs/theory/lifting.md``).
+
+    Parameters
+    ----------
+    n_inputs, n_outputs : int
+        Numbers of input and output neurons, >= 1.
+    edges : sequence of (int, int)
+        The edges (u, v), one parameter each.
+    bias : sequence of int, default ()
+        The non-input neurons carrying a bias.
+
+    Attributes
+    ----------
+    n_params : int
+        D = len(edges) + len(bias).
+    n_lifted : int
+        d, the number of paths.
+    n_neurons, n_hidden, n_known_laws : int
+        Neurons; hidden neurons; one known law per hidden neuron.
+    graph : PathGraph
+        One edge per parameter.
+
+    Raises
+    ------
+    ValueError
+        For a cycle, a duplicate edge, an edge into an input or out of an output, a dangling
+        neuron (one that no path from an input or a bias to an output goes through), a bias on an
+        input or listed twice, or ``n_inputs + n_outputs`` above the number of neurons.
+
+    Examples
+    --------
+    >>> import intrinsic_flow as itf
+    >>> dag = itf.DAGReLUNet(2, 1, [(0, 2), (1, 2), (2, 3), (0, 3)], bias=[2])  # skip 0 -> 3
+    >>> dag.n_params, dag.n_lifted, dag.n_known_laws
+    (5, 4, 1)
     """
 
     n_inputs: int
@@ -198,24 +395,116 @@ class DAGReLUNet(_Model):
 
     @classmethod
     def from_relunet(cls, net: ReLUNet) -> "DAGReLUNet":
-        """The DAG of a layered net, with the same neuron numbering (parameter order differs)."""
+        """The DAG of a layered net, with the same neuron numbering (parameter order differs).
+
+        Parameters
+        ----------
+        net : ReLUNet
+
+        Returns
+        -------
+        DAGReLUNet
+
+        Examples
+        --------
+        >>> import intrinsic_flow as itf
+        >>> itf.DAGReLUNet.from_relunet(itf.ReLUNet([2, 3, 1])).n_params
+        9
+        """
         g = net.graph
         edges = [(s, t) for s, t in zip(g.param_src, g.param_dst) if s >= 0]
         bias = [t for s, t in zip(g.param_src, g.param_dst) if s < 0]
         return cls(net.widths[0], net.widths[-1], tuple(edges), tuple(bias))
 
     def unflatten(self, theta) -> dict:
-        """``{"weights": (E,), "bias": (n_bias,)}`` views of theta."""
+        """``{"weights": (E,), "bias": (n_bias,)}`` views of theta.
+
+        Parameters
+        ----------
+        theta : array_like of shape (n_params,)
+
+        Returns
+        -------
+        dict
+            ``"weights"``: ndarray of shape (E,), one per edge (E = len(edges)); ``"bias"``: ndarray of
+            shape (n_bias,), one per entry of ``bias``.
+
+        Raises
+        ------
+        ValueError
+            If ``theta`` is not a flat vector of length ``n_params`` or has a non-finite entry.
+
+        Examples
+        --------
+        >>> import intrinsic_flow as itf
+        >>> dag = itf.DAGReLUNet(2, 1, [(0, 2), (1, 2), (2, 3), (0, 3)], bias=[2])
+        >>> parts = dag.unflatten(dag.init(0))
+        >>> parts["weights"].shape, parts["bias"].shape
+        ((4,), (1,))
+        """
         theta = _checks.theta(self, theta)
         return {"weights": theta[: len(self.edges)], "bias": theta[len(self.edges):]}
 
     def flatten(self, parts: dict) -> np.ndarray:
+        """Inverse of ``unflatten``: theta from ``{"weights": (E,), "bias": (n_bias,)}``.
+
+        Parameters
+        ----------
+        parts : dict
+            ``"weights"`` of shape (E,) and, when the model has biases, ``"bias"`` of shape (n_bias,).
+
+        Returns
+        -------
+        theta : ndarray of shape (n_params,)
+
+        Raises
+        ------
+        ValueError
+            If a shape does not match the model or an entry is not finite.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import intrinsic_flow as itf
+        >>> dag = itf.DAGReLUNet(2, 1, [(0, 2), (1, 2), (2, 3), (0, 3)], bias=[2])
+        >>> theta = dag.init(0)
+        >>> np.array_equal(dag.flatten(dag.unflatten(theta)), theta)
+        True
+        """
         weights = _checks.finite_array(parts["weights"], "weights", (len(self.edges),))
         bias = _checks.finite_array(parts.get("bias", ()), "bias", (len(self.bias),))
         return np.concatenate([weights, bias])
 
     def forward(self, theta, X) -> np.ndarray:
-        """Network output: X of shape (n, n_inputs) -> (n, n_outputs)."""
+        """Network output: X of shape (n, n_inputs) -> (n, n_outputs).
+
+        A neuron's value is its bias plus the weighted sum of the ReLU of its predecessors (inputs
+        pass unchanged); outputs have no activation.
+
+        Parameters
+        ----------
+        theta : array_like of shape (n_params,)
+        X : array_like of shape (n, n_inputs)
+            One input per row.
+
+        Returns
+        -------
+        ndarray of shape (n, n_outputs)
+
+        Raises
+        ------
+        ValueError
+            If ``X`` is not of shape (n, n_inputs), ``theta`` not of length ``n_params``, or either has
+            a non-finite entry.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import intrinsic_flow as itf
+        >>> dag = itf.DAGReLUNet(2, 1, [(0, 2), (1, 2), (2, 3), (0, 3)], bias=[2])
+        >>> dag.forward(dag.init(0), np.ones((5, 2))).shape
+        (5, 1)
+        """
         X = _checks.finite_array(X, "X")
         if X.ndim != 2 or X.shape[1] != self.n_inputs:
             raise ValueError(f"X must have shape (n, {self.n_inputs}), got {X.shape}")
@@ -252,6 +541,35 @@ class LinearNet(_Model):
 
     Parameter order: ``W_l.ravel()`` for l = 1..L, W_l of shape (d_l, d_{l-1}). Known laws: the
     upper triangles (row by row) of H_l = W_{l+1}^T W_{l+1} - W_l W_l^T, l = 1..L-1.
+
+    Parameters
+    ----------
+    widths : sequence of int
+        [d_in, h_1, ..., d_out], at least two positive integers.
+
+    Attributes
+    ----------
+    n_params : int
+        D = sum_l d_l d_{l-1}.
+    n_lifted : int
+        d = d_in d_out.
+    n_known_laws : int
+        sum over hidden widths h of h (h + 1) / 2.
+    n_layers, n_hidden : int
+        L = len(widths) - 1; the sum of the hidden widths.
+
+    Raises
+    ------
+    ValueError
+        If ``widths`` has fewer than two entries or a non-positive one (sets and other unordered
+        containers are refused).
+
+    Examples
+    --------
+    >>> import intrinsic_flow as itf
+    >>> net = itf.LinearNet([2, 3, 2])
+    >>> net.n_params, net.n_lifted, net.n_known_laws
+    (12, 4, 6)
     """
 
     widths: Sequence[int]
@@ -281,7 +599,29 @@ class LinearNet(_Model):
         return sum(w * (w + 1) // 2 for w in self.widths[1:-1])
 
     def unflatten(self, theta) -> list:
-        """Per-layer W_l of shape (d_l, d_{l-1}), views of theta."""
+        """Per-layer W_l of shape (d_l, d_{l-1}), views of theta.
+
+        Parameters
+        ----------
+        theta : array_like of shape (n_params,)
+
+        Returns
+        -------
+        list of ndarray
+            [W_1, ..., W_L].
+
+        Raises
+        ------
+        ValueError
+            If ``theta`` is not a flat vector of length ``n_params`` or has a non-finite entry.
+
+        Examples
+        --------
+        >>> import intrinsic_flow as itf
+        >>> net = itf.LinearNet([2, 3, 2])
+        >>> [W.shape for W in net.unflatten(net.init(0))]
+        [(3, 2), (2, 3)]
+        """
         theta = _checks.theta(self, theta)
         layers, offset = [], 0
         for l in range(1, len(self.widths)):
@@ -291,6 +631,31 @@ class LinearNet(_Model):
         return layers
 
     def flatten(self, layers) -> np.ndarray:
+        """Inverse of ``unflatten``: theta from [W_1, ..., W_L].
+
+        Parameters
+        ----------
+        layers : list of array_like
+            L matrices, W_l of shape (d_l, d_{l-1}).
+
+        Returns
+        -------
+        theta : ndarray of shape (n_params,)
+
+        Raises
+        ------
+        ValueError
+            If the number of matrices or a shape does not match the model, or an entry is not finite.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import intrinsic_flow as itf
+        >>> net = itf.LinearNet([2, 3, 2])
+        >>> theta = net.init(0)
+        >>> np.array_equal(net.flatten(net.unflatten(theta)), theta)
+        True
+        """
         if len(layers) != self.n_layers:
             raise ValueError(f"expected {self.n_layers} matrices, got {len(layers)}")
         return np.concatenate([
@@ -299,7 +664,32 @@ class LinearNet(_Model):
         ])
 
     def forward(self, theta, X) -> np.ndarray:
-        """X of shape (n, d_in) -> (n, d_out)."""
+        """X of shape (n, d_in) -> (n, d_out): X (W_L ... W_1)^T.
+
+        Parameters
+        ----------
+        theta : array_like of shape (n_params,)
+        X : array_like of shape (n, d_in)
+            One input per row.
+
+        Returns
+        -------
+        ndarray of shape (n, d_out)
+
+        Raises
+        ------
+        ValueError
+            If ``X`` is not of shape (n, d_in), ``theta`` not of length ``n_params``, or either has a
+            non-finite entry.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import intrinsic_flow as itf
+        >>> net = itf.LinearNet([2, 3, 2])
+        >>> net.forward(net.init(0), np.ones((5, 2))).shape
+        (5, 2)
+        """
         X = _checks.finite_array(X, "X")
         if X.ndim != 2 or X.shape[1] != self.widths[0]:
             raise ValueError(f"X must have shape (n, {self.widths[0]}), got {X.shape}")

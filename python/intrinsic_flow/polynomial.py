@@ -44,6 +44,55 @@ class PolynomialMap:
     A monomial's total degree is at most ``POLY_MAX_DEGREE`` = 1000 (larger ones are refused:
     terms are stored as lists of their variables, and the exact Lie count's error bound grows
     with the degree).
+
+    Parameters
+    ----------
+    polys : sequence of d dicts {tuple of n_vars ints: coefficient}
+        phi_q = sum over the terms of coefficient * prod_v x_v^exponent_v, q = 1..d.
+    n_vars : int
+        Number of variables: D = ``n_params`` = n_vars, theta of shape (n_vars,).
+
+    Attributes
+    ----------
+    polys : tuple of d tuples
+        The validated polynomials, each a sorted tuple of (exponent tuple, coefficient) pairs
+        (zero coefficients dropped); ``as_dicts()`` gives them as dicts.
+    n_vars, n_params : int
+        The number of variables D.
+    n_lifted : int
+        The number of polynomials d.
+    n_known_laws : int
+        0: a user's map has no known laws.
+    kind : str
+        "poly".
+
+    Raises
+    ------
+    ValueError
+        When n_vars is not a positive integer, polys is not a non-empty sequence of dicts, an
+        exponent tuple does not have length n_vars or has an entry that is not a non-negative
+        integer, a coefficient is not an integer, fraction or finite float, or a total degree
+        exceeds ``POLY_MAX_DEGREE``.
+
+    See Also
+    --------
+    lie_trace, polynomial_laws
+
+    Notes
+    -----
+    The lifting and its geometry: ``docs/theory/lifting.md``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import intrinsic_flow as itf
+    >>> phi = itf.PolynomialMap([{(1, 1, 0): 1}, {(0, 1, 1): 1}], 3)  # (x0 x1, x1 x2)
+    >>> phi.n_params, phi.n_lifted, phi.n_known_laws
+    (3, 2, 0)
+    >>> itf.lift(phi, np.array([1.0, 2.0, 3.0]))
+    array([2., 6.])
+    >>> itf.count_conservation_laws(phi)
+    1
     """
 
     polys: Sequence[Mapping[tuple[int, ...], Any]]
@@ -406,11 +455,51 @@ def polynomial_laws(model: Model, degree: int, *, inhomogeneous: bool = False, s
     coprime integers, and ``n_independent``, the rank of their gradients at a random point of F_p
     (``seed``), the number of functionally independent laws among them (constants count 0).
 
+    Parameters
+    ----------
+    model : ReLUNet, DAGReLUNet, LinearNet or PolynomialMap
+        The model; D = ``model.n_params``.
+    degree : int
+        Non-negative degree of the laws, at most ``POLY_MAX_DEGREE``.
+    inhomogeneous : bool, default False
+        Search every degree 0..degree instead of ``degree`` alone.
+    seed : int, default 0
+        Non-negative seed of the random point of F_p behind ``n_independent``.
+
+    Returns
+    -------
+    PolynomialLaws
+        A list of the basis laws, dicts {exponent tuple (length D): integer coefficient}, with
+        ``degree``, ``inhomogeneous`` and ``n_independent``.
+
+    Raises
+    ------
+    ValueError
+        When degree is not a non-negative integer or exceeds ``POLY_MAX_DEGREE``, inhomogeneous
+        is not a bool, n^2 exceeds ``LAWS_MAX_WORK``, or the linear system would exceed
+        ``config.max_bytes``.
+
+    See Also
+    --------
+    count_conservation_laws, lie_trace
+
+    Notes
+    -----
     Cost: the unknowns are the n = C(D + degree - 1, degree) monomials of P (summed over the
     degrees with ``inhomogeneous``); the exact elimination costs about n^2 operations, and a request
     with n^2 > ``LAWS_MAX_WORK`` (module constant, about a minute) is refused before any work, as
     is a linear system beyond ``config.max_bytes``. For instance ReLUNet([3, 4, 2]) (D = 20) takes
     0.5 s at degree 3 and 20 s at degree 4; degree 5 (n = 42504) is refused.
+
+    Examples
+    --------
+    >>> import intrinsic_flow as itf
+    >>> phi = itf.PolynomialMap([{(1, 1, 0): 1}, {(0, 1, 1): 1}], 3)  # (x0 x1, x1 x2)
+    >>> laws = itf.polynomial_laws(phi, 2)
+    >>> laws  # x0^2 - x1^2 + x2^2
+    PolynomialLaws([{(2, 0, 0): 1, (0, 2, 0): -1, (0, 0, 2): 1}], degree=2, n_independent=1)
+    >>> len(itf.polynomial_laws(itf.ReLUNet([2, 3, 1]), 2))
+    3
     """
     degree = _checks.nonnegative_int(degree, "degree")
     if degree > _checks.POLY_MAX_DEGREE:

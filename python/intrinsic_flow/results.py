@@ -49,7 +49,42 @@ FLOAT_FIELDS = ("gap_lift", "gap_conserved", "gap_joint", "inclusion_residual")
 
 @dataclass(frozen=True)
 class Criteria:
-    """Intrinsic-dynamics criteria at one theta (see the module docstring for the definitions)."""
+    """Intrinsic-dynamics criteria at one theta (see the module docstring for the definitions).
+
+    Returned by ``criteria`` and ``criteria_batch``; J = dphi(theta) (d, D), Jh = dh(theta)
+    (N_known, D), evaluated at the rank point of theta.
+
+    Attributes
+    ----------
+    n_params : int
+        D.
+    rank_lift : int
+        rank J.
+    rank_conserved : int
+        rank Jh.
+    rank_joint : int
+        rank [J; Jh].
+    kernel_dim : int
+        dim ker J ∩ ker Jh.
+    gap_lift, gap_conserved, gap_joint : float
+        The singular-value gaps behind each rank (inf when nothing was dropped).
+    inclusion_residual : float
+        ||theta|| ||dM|_K||_HS / ||M||_F on K = ker J ∩ ker Jh (0 when K = 0).
+    inclusion_tol : float
+        Threshold of ``kernel_inclusion`` (default ``INCLUSION_TOL`` = 1e-8).
+    recoverable : bool
+        Property: rank_joint == D.
+    kernel_inclusion : bool
+        Property: inclusion_residual <= inclusion_tol.
+
+    Examples
+    --------
+    >>> import intrinsic_flow as itf
+    >>> net = itf.ReLUNet([2, 3, 1])
+    >>> found = itf.criteria(net, net.init(0))
+    >>> found.recoverable, found.kernel_dim, sorted(found.as_dict())[:3]
+    (True, 0, ['gap_conserved', 'gap_joint', 'gap_lift'])
+    """
 
     n_params: int
     rank_lift: int
@@ -91,6 +126,38 @@ class LieTrace:
     D - rank_known_laws (so the known laws are complete); ``exact``: modular arithmetic;
     ``singular_values``: float mode only (decreasing), else None: those of dphi(theta) when
     level 0 already reaches the bound, otherwise those of all the values considered.
+
+    Attributes
+    ----------
+    dims_by_depth : list of int
+        dim W_k(x) for the levels computed, strictly increasing.
+    dim : int
+        dim Lie(W_phi)(x).
+    n_params : int
+        D.
+    n_laws : int
+        D - dim, the number of independent conservation laws.
+    frobenius : bool
+        dim == rank dphi(x).
+    rank_lift : int
+        rank dphi(x).
+    rank_known_laws : int
+        Rank of the known laws' gradients at x.
+    bound_reached : bool
+        The iteration stopped at D - rank_known_laws.
+    exact : bool
+        Modular (True) or float64 arithmetic.
+    singular_values : ndarray or None
+        Float mode only (decreasing).
+    known_laws_complete : bool
+        Property: rank_known_laws == n_laws.
+
+    Examples
+    --------
+    >>> import intrinsic_flow as itf
+    >>> trace = itf.lie_trace(itf.ReLUNet([2, 3, 1]))
+    >>> trace.dims_by_depth, trace.n_laws, trace.known_laws_complete, trace.singular_values
+    ([6], 3, True, None)
     """
 
     dims_by_depth: list
@@ -113,7 +180,26 @@ class LieTrace:
 class PolynomialLaws(list):
     """Polynomial conservation laws: a list of polynomials (dicts {exponent tuple: integer
     coefficient}) forming a basis over Q, with ``degree``, ``inhomogeneous`` and
-    ``n_independent``: the rank of their gradients at a random point (constants count 0)."""
+    ``n_independent``: the rank of their gradients at a random point (constants count 0).
+
+    Returned by ``polynomial_laws``.
+
+    Attributes
+    ----------
+    degree : int
+        The degree searched.
+    inhomogeneous : bool
+        Whether every degree 0..degree was searched.
+    n_independent : int
+        The number of functionally independent laws among them.
+
+    Examples
+    --------
+    >>> import intrinsic_flow as itf
+    >>> laws = itf.polynomial_laws(itf.PolynomialMap([{(1, 1): 1}], 2), 2)  # phi = x0 x1
+    >>> laws[0], laws.degree, laws.n_independent
+    ({(2, 0): -1, (0, 2): 1}, 2, 1)
+    """
 
     def __init__(self, laws, degree: int, inhomogeneous: bool, n_independent: int) -> None:
         super().__init__(laws)
@@ -139,6 +225,35 @@ class Trajectory:
     h (T, N_known) the known laws, loss (T,), max_drift: max over t of ||h(t) - h(0)||_inf divided by
     max(||h(0)||_inf, ||theta(0)||_inf^2) (the laws are quadratic in theta), 0 for intrinsic flows.
     ``info``: integrator statistics (n_evaluations, n_rejected, completed, time_reached).
+
+    Returned by ``gradient_flow``, ``gradient_descent`` and ``intrinsic_flow``; ``len()`` is T.
+
+    Attributes
+    ----------
+    t : ndarray of shape (T,)
+        Saved times (the step index for gradient descent).
+    theta : ndarray of shape (T, D) or None
+        None for intrinsic flows.
+    z : ndarray of shape (T, d)
+        phi(theta) along the flow.
+    h : ndarray of shape (T, N_known)
+        The known laws.
+    loss : ndarray of shape (T,)
+        The loss.
+    max_drift : float
+        Relative drift of the laws (0 for intrinsic flows).
+    info : dict
+        Integrator statistics (n_evaluations, n_rejected, completed, time_reached, reason).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import intrinsic_flow as itf
+    >>> from intrinsic_flow.losses import LiftedQuadratic
+    >>> net = itf.ReLUNet([2, 3, 1])
+    >>> flow = itf.gradient_flow(net, net.init(0), LiftedQuadratic(np.zeros(6)), 0.5, n_steps=10)
+    >>> len(flow), flow.z.shape, flow.info["completed"]
+    (11, (11, 6), True)
     """
 
     t: np.ndarray
@@ -162,7 +277,31 @@ class Trajectory:
 
 @dataclass
 class FlowComparison:
-    """theta-flow and intrinsic flow from the same start; max_relative_gap = max_t ||z_theta - z_intrinsic|| / ||z_theta||."""
+    """theta-flow and intrinsic flow from the same start; max_relative_gap = max_t ||z_theta - z_intrinsic|| / ||z_theta||.
+
+    Returned by ``compare_flows``.
+
+    Attributes
+    ----------
+    max_relative_gap : float
+        The largest relative gap in z over the saved times.
+    theta_flow : Trajectory
+        The gradient flow in theta (T saved times).
+    intrinsic_flow : Trajectory
+        The intrinsic flow in z (the same T times).
+    gaps : ndarray of shape (T,)
+        Property: the relative gap at each saved time.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import intrinsic_flow as itf
+    >>> from intrinsic_flow.losses import LiftedQuadratic
+    >>> net = itf.ReLUNet([2, 3, 1])
+    >>> both = itf.compare_flows(net, net.init(0), LiftedQuadratic(np.zeros(6)), 0.5, n_steps=50)
+    >>> both.gaps.shape, bool(both.max_relative_gap < 1e-8)
+    ((51,), True)
+    """
 
     max_relative_gap: float
     theta_flow: Trajectory
@@ -175,7 +314,29 @@ class FlowComparison:
 
 
 class FlowError(ValueError):
-    """A flow stopped before t_end; ``trajectory`` holds what was computed, ``time_reached`` where it stopped."""
+    """A flow stopped before t_end; ``trajectory`` holds what was computed, ``time_reached`` where it stopped.
+
+    A ValueError, raised by the flows when the loss or its gradient stops being finite or has a
+    wrong shape.
+
+    Attributes
+    ----------
+    trajectory : Trajectory
+        The saved states up to the stop.
+    time_reached : float
+        Where the flow stopped.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import intrinsic_flow as itf
+    >>> net = itf.ReLUNet([2, 3, 1])
+    >>> try:
+    ...     itf.gradient_flow(net, net.init(0), lambda z: (np.nan, z), 1.0, n_steps=10)
+    ... except itf.FlowError as error:
+    ...     print(type(error.trajectory).__name__, error.time_reached < 1.0)
+    Trajectory True
+    """
 
     def __init__(self, message: str, trajectory: Trajectory, time_reached: float) -> None:
         super().__init__(message)

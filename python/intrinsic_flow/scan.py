@@ -379,6 +379,24 @@ class ScanResult:
     A scan larger than ``config.max_bytes`` is ``on_disk``: ``files`` lists the scan files that
     hold its rows, ``chunks()`` reads them one at a time and ``rows`` raises ValueError (module
     docstring). Built by ``scan`` and ``load``; ``ScanResult(spec, rows)`` holds rows in memory.
+
+    Attributes
+    ----------
+    models : list of models
+    inits : list of (name, options)
+    n_samples, seed : int
+    checks : tuple of str
+    columns : tuple of str
+        The columns of ``rows``.
+    files : tuple of paths or None
+        The scan files of a scan ``on_disk``, else None.
+
+    Examples
+    --------
+    >>> import intrinsic_flow as itf
+    >>> result = itf.scan(itf.ReLUNet([2, 3, 1]), 5, progress=False)
+    >>> result.n_rows, len(result), result.on_disk, result.rows["rank_lift"].shape
+    (5, 5, False, (5,))
     """
 
     def __init__(self, spec: dict, rows: dict | None = None, *, files=None, runs=None) -> None:
@@ -408,6 +426,8 @@ class ScanResult:
 
     @property
     def rows(self) -> dict:
+        """dict column -> ndarray of shape (len(self),): the finished rows in (model, init, sample)
+        order. ValueError for a scan ``on_disk`` (read it with ``chunks()``)."""
         if self.on_disk:
             raise ValueError(
                 f"the {self.n_rows} rows of this scan need {_checks._fmt_bytes(result_bytes(self.spec))}, more than "
@@ -418,7 +438,25 @@ class ScanResult:
 
     def chunks(self):
         """The finished rows, a dict column -> array at a time: all at once for a scan in memory,
-        one file at a time (each verified) for a scan on disk."""
+        one file at a time (each verified) for a scan on disk.
+
+        Yields
+        ------
+        dict
+            column -> ndarray of shape (n,), n the rows of that chunk.
+
+        Raises
+        ------
+        ValueError
+            When a file on disk is damaged or holds another scan.
+
+        Examples
+        --------
+        >>> import intrinsic_flow as itf
+        >>> result = itf.scan(itf.ReLUNet([2, 3, 1]), 5, progress=False)
+        >>> sum(chunk["sample"].size for chunk in result.chunks())
+        5
+        """
         if not self.on_disk:
             yield self._rows
             return
@@ -436,10 +474,29 @@ class ScanResult:
 
     @property
     def complete(self) -> bool:
+        """Whether every row is finished: len(self) == n_rows."""
         return len(self) == self.n_rows
 
     def finished(self) -> np.ndarray:
-        """Boolean mask (n_rows,) of the finished rows in (model, init, sample) order."""
+        """Boolean mask (n_rows,) of the finished rows in (model, init, sample) order.
+
+        Returns
+        -------
+        ndarray of bool, shape (n_rows,)
+            Row (m, i, s) is at m * len(inits) * n_samples + i * n_samples + s.
+
+        Raises
+        ------
+        ValueError
+            When the mask would exceed ``config.max_bytes``.
+
+        Examples
+        --------
+        >>> import intrinsic_flow as itf
+        >>> result = itf.scan(itf.ReLUNet([2, 3, 1]), 5, progress=False)
+        >>> result.finished().shape, bool(result.finished().all())
+        ((5,), True)
+        """
         _checks.check_size(self.n_rows, "the mask of finished rows", itemsize=1)
         mask = np.zeros(self.n_rows, dtype=bool)
         for start, stop in zip(*self._finished_runs):
@@ -454,7 +511,23 @@ class ScanResult:
     # -- summaries -----------------------------------------------------------------------------
     def summary(self) -> "ScanSummary":
         """Per (model, init): samples, fraction recoverable, fraction with kernel inclusion, and the
-        histograms of rank dphi, rank [dphi; dh] and dim(ker dphi ∩ ker dh). Read chunk by chunk."""
+        histograms of rank dphi, rank [dphi; dh] and dim(ker dphi ∩ ker dh). Read chunk by chunk.
+
+        Returns
+        -------
+        ScanSummary
+            ``groups``: one dict per (model, init) with keys model, init, samples, n_params,
+            recoverable, kernel_inclusion (when checked; fractions, NaN without samples) and the
+            histograms rank_lift, rank_joint, kernel_dim ({value: count}); str() is a table.
+
+        Examples
+        --------
+        >>> import intrinsic_flow as itf
+        >>> result = itf.scan(itf.ReLUNet([2, 3, 1]), 5, progress=False)
+        >>> group = result.summary().groups[0]
+        >>> group["samples"], group["recoverable"], group["rank_lift"]
+        (5, 1.0, {6: 5})
+        """
         n_groups, n_inits = len(self.models) * len(self.inits), len(self.inits)
         fractions = [c for c in ("recoverable", "kernel_inclusion") if c in self.columns]
         histograms = ("rank_lift", "rank_joint", "kernel_dim")
@@ -483,7 +556,20 @@ class ScanResult:
         return ScanSummary(groups, complete=self.complete)
 
     def to_pandas(self):
-        """The finished rows as a pandas DataFrame (model and init as display names)."""
+        """The finished rows as a pandas DataFrame (model and init as display names).
+
+        Returns
+        -------
+        pandas.DataFrame
+            len(self) rows, one column per entry of ``columns``.
+
+        Raises
+        ------
+        ImportError
+            Without pandas.
+        ValueError
+            For a scan ``on_disk`` (as ``rows``).
+        """
         try:
             import pandas as pd
         except ImportError:  # pragma: no cover - depends on the environment
@@ -498,7 +584,22 @@ class ScanResult:
     def save(self, path) -> None:
         """Write the finished rows and the scan description with their SHA-256 checksum: ``.npz`` or
         ``.parquet`` (pyarrow). The file is replaced atomically, so an interruption never leaves a
-        half-written file; a missing directory is created."""
+        half-written file; a missing directory is created.
+
+        Parameters
+        ----------
+        path : str or path
+            Ends in ``.npz`` or ``.parquet``.
+
+        Raises
+        ------
+        ValueError
+            For another suffix, ``.parquet`` without pyarrow, or a scan ``on_disk`` (as ``rows``).
+
+        See Also
+        --------
+        load
+        """
         _write_scan_file(pathlib.Path(path), self.spec, self.rows)
 
     @classmethod
@@ -506,7 +607,34 @@ class ScanResult:
         """Read a file written by ``save`` (and, for a checkpoint of an unfinished scan, the chunks
         saved beside it in ``<path>.parts/``). ValueError naming the file for another format
         version or a damaged file (checksum). A scan larger than config.max_bytes is returned on
-        disk (``on_disk``), after every file has been read once."""
+        disk (``on_disk``), after every file has been read once.
+
+        Parameters
+        ----------
+        path : str or path
+            A ``.npz`` or ``.parquet`` scan file.
+
+        Returns
+        -------
+        ScanResult
+
+        Raises
+        ------
+        ValueError
+            When the file does not exist, has another suffix or format version, or is damaged.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> import intrinsic_flow as itf
+        >>> from intrinsic_flow.scan import ScanResult
+        >>> result = itf.scan(itf.ReLUNet([2, 3, 1]), 5, progress=False)
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     result.save(os.path.join(folder, "scan.npz"))
+        ...     again = ScanResult.load(os.path.join(folder, "scan.npz"))
+        >>> len(again), bool((again.rows["rank_joint"] == result.rows["rank_joint"]).all())
+        (5, True)
+        """
         path = pathlib.Path(path)
         _format_of(path)
         files = _scan_files(path)
@@ -656,21 +784,76 @@ def scan(models: Model | Sequence[Model], n_samples: int, *, init: object = "gau
          inclusion_tol: float | None = None, n_threads: int | None = None) -> ScanResult:
     """Evaluate the criteria at n_samples random points of each (model, init) pair.
 
-    models: a model or a list of models. init: a scheme spec or a list of them (``"gaussian"``,
-    ``"sparse:0.5"``, ``"relaxed_balanced:0.5"`` or ``(name, options)``). checks: a subset of
-    ("recoverable", "kernel_inclusion"); ranks are always reported. executor: "local" (the core,
-    parallel over samples) or "dask" (chunks sent to the cluster at ``address``, a LocalCluster of
-    2 workers when None; ConnectionError when no scheduler answers within ``timeout`` seconds);
-    rows are identical either way. chunk_size: samples per unit of work. checkpoint: a
-    .npz/.parquet path; finished chunks are saved at once (module docstring) and an existing
-    partial run of the same scan is resumed. progress: a tqdm bar on a terminal only. n_threads:
-    threads of the core's loops for each chunk (None: the process-wide ``set_num_threads``).
+    Row (m, i, s) is ``criteria(models[m], theta)`` at theta = ``models[m].init(rng, *inits[i])``,
+    with rng = ``default_rng(SeedSequence(seed, spawn_key=(m, i, s)))``: every row is the same
+    whatever the thread count, the chunking or the executor.
 
+    Parameters
+    ----------
+    models : ReLUNet, LinearNet or DAGReLUNet, or a list of them
+        The models.
+    n_samples : int
+        Samples per (model, init) pair, >= 1.
+    init : str, (name, options) or a list of them, default "gaussian"
+        Initialisation schemes (``"gaussian"``, ``"sparse:0.5"``, ``"relaxed_balanced:0.5"`` or
+        ``(name, options)``).
+    seed : int, default 0
+        Non-negative seed of the whole scan.
+    checks : sequence of str, default ("recoverable", "kernel_inclusion")
+        A subset of ("recoverable", "kernel_inclusion"); ranks are always reported.
+    progress : bool, default True
+        A tqdm bar on a terminal only.
+    executor : {"local", "dask"}, default "local"
+        "local" (the core, parallel over samples) or "dask" (chunks sent to the cluster at
+        ``address``, a LocalCluster of 2 workers when None); rows are identical either way.
+    address : str, optional
+        The Dask scheduler (executor "dask" only).
+    timeout : float, default 10.0
+        Seconds to wait for the Dask scheduler.
+    chunk_size : int, default 1000
+        Samples per unit of work.
+    checkpoint : str or path, optional
+        A .npz/.parquet path; finished chunks are saved at once (module docstring) and an existing
+        partial run of the same scan is resumed.
+    inclusion_tol : float, optional
+        Threshold of kernel_inclusion (default ``INCLUSION_TOL`` = 1e-8).
+    n_threads : int, optional
+        Threads of the core's loops for each chunk (None: the process-wide ``set_num_threads``).
+
+    Returns
+    -------
+    ScanResult
+        One row per (model, init, sample): models x inits x n_samples rows.
+
+    Raises
+    ------
+    ValueError
+        When a model is not a ReLUNet, LinearNet or DAGReLUNet, an option is invalid (n_samples,
+        chunk_size, seed, executor, timeout, init, checks, inclusion_tol, n_threads), the
+        checkpoint holds a different scan or a damaged file, or the table exceeds
+        ``config.max_bytes`` without a checkpoint (see Notes).
+    ConnectionError
+        With executor "dask", when no scheduler answers within ``timeout`` seconds.
+
+    See Also
+    --------
+    criteria_batch, ScanResult
+
+    Notes
+    -----
     Memory: the table takes models x inits x n_samples rows x (at most 13) columns x 8 bytes.
     Above ``intrinsic_flow.config.max_bytes`` a scan without checkpoint is refused (ValueError,
     before any work) and a scan with one streams its rows to ``<checkpoint>.parts/``, holding
-    O(chunk_size) rows, and returns a ScanResult ``on_disk``. Returns a ScanResult (one row per
-    (model, init, sample)).
+    O(chunk_size) rows, and returns a ScanResult ``on_disk``.
+
+    Examples
+    --------
+    >>> import intrinsic_flow as itf
+    >>> result = itf.scan(itf.ReLUNet([2, 3, 1]), 20, init=["gaussian", "sparse:0.3"], progress=False)
+    >>> len(result), result.complete
+    (40, True)
+    >>> int(result.rows["rank_joint"][:20].min())  # Gaussian samples: all recoverable (D = 9)
+    9
     """
     models = _as_list(models)
     for model in models:
