@@ -258,3 +258,10 @@ def test_a_copy_of_an_input_beyond_max_bytes_is_refused(restore_max_bytes):
     view = np.broadcast_to(1.0, (10**6,))
     with pytest.raises(ValueError, match=r"a contiguous float64 copy of target \(shape \(1000000,\)\) would need 7.6 MiB"):
         itf.losses.LiftedQuadratic(view)
+
+
+@pytest.mark.parametrize("model", [ReLUNet([100_000, 100_000, 100_000]), LinearNeuralODE(100_000, 3)],
+                         ids=["relu", "neural-ode"])
+def test_init_refuses_a_theta_beyond_max_bytes_before_drawing(model):
+    with pytest.raises(ValueError, match=r"theta \(n_params values\) would need .*max_bytes"):
+        model.init(0)

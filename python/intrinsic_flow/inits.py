@@ -13,6 +13,7 @@ import numbers
 
 import numpy as np
 
+from . import _checks
 from ._graph import balance, checked_balanced
 from ._kinds import supports
 
@@ -205,6 +206,7 @@ _SPEC_OPTION = {"relaxed_balanced": "lambdas", "sparse": "p"}
 def initialize(model, rng: np.random.Generator, scheme: str = "gaussian", **options) -> np.ndarray:
     if scheme not in SCHEMES:
         raise ValueError(f"unknown init scheme {scheme!r}; accepted: {sorted(SCHEMES)}")
+    _checks.check_size(model.n_params, "theta (n_params values)")  # before any scheme allocates
     try:
         return SCHEMES[scheme](model, rng, **options)
     except TypeError as error:

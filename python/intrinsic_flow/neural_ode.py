@@ -278,6 +278,7 @@ class LinearNeuralODE(_Model):
         array([0.5, 0. , 0.5])
         """
         rng = _resolve_rng(rng)
+        _checks.check_size(self.n_params, "theta (n_params values)")  # before any scheme allocates
         if scheme == "gaussian":
             unknown = set(options) - {"std"}
             if unknown:
