@@ -81,9 +81,10 @@ def test_results_over_max_bytes_are_refused_before_allocating(backend, restore_m
         backend.lift_jacobian(net, net.init(0))
     with pytest.raises(ValueError, match=r"the metric \(d x d\) and Jacobian would need"):
         backend.metric(net, net.init(0))
+    theta = net.init(0)  # drawn first: init refuses a theta beyond max_bytes too
     restore_max_bytes.max_bytes = 1000
     with pytest.raises(ValueError, match=r"the Gram matrix \(D x D\) would need"):
-        backend.rank_lift(net, net.init(0))
+        backend.rank_lift(net, theta)
 
 
 def test_bad_rtol(backend, model):
