@@ -89,4 +89,7 @@ PYBIND11_MODULE(INTRINSIC_FLOW_MODULE, m) {
   bindings::define_lie(m);
   bindings::define_criteria(m);
   bindings::define_flow(m);
+  bindings::define_parsimony(m);
+  bindings::define_symmetries(m);
+  bindings::define_parameterizations(m);
 }

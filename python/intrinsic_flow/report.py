@@ -39,6 +39,7 @@ class Report:
     """The finished sections; ``markdown()``, ``html()`` and ``write(out_dir)`` render them."""
 
     sections: list
+    title: str = "intrinsic-flow report"
     _png_cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     def figure_names(self) -> list:
@@ -54,7 +55,7 @@ class Report:
         return self._png_cache[(s, f)]
 
     def markdown(self) -> str:
-        parts = ["# intrinsic-flow report"]
+        parts = [f"# {self.title}"]
         for s, section in enumerate(self.sections, start=1):
             text = f"## {section.title}\n\n{section.markdown.strip()}"
             for f, (caption, _) in enumerate(section.figures, start=1):
@@ -75,7 +76,7 @@ class Report:
                             f'src="data:image/png;base64,{data}">'
                             f"<figcaption><strong>Figure {s}.{f}.</strong> {_inline(caption)}</figcaption></figure>")
             body.append("</section>")
-        return _PAGE.format(body="\n".join(body))
+        return _PAGE.format(title=html.escape(self.title), body="\n".join(body))
 
     def write(self, out_dir) -> pathlib.Path:
         """Writes out_dir/report.html, out_dir/report.md and out_dir/figures/*.png; returns the HTML path."""
@@ -92,14 +93,14 @@ class Report:
 # Everything inline (no fonts, scripts or style sheets fetched): the page works offline.
 _PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>intrinsic-flow report</title>
+<title>{title}</title>
 <style>body{{font-family:sans-serif;max-width:62em;margin:2em auto;padding:0 1em;line-height:1.45;color:#222}}
 table{{border-collapse:collapse;margin:.5em 0}}td,th{{border:1px solid #ccc;padding:.2em .6em;text-align:right}}
 td:first-child,th:first-child{{text-align:left}}
 figure{{margin:1.2em 0;padding:.5em;border:1px solid #e4e4e4;background:#fcfcfc}}
 img{{max-width:100%;height:auto;display:block;margin:0 auto}}figcaption{{font-size:.92em;color:#444;margin-top:.4em}}
 code{{background:#f4f4f4}}section{{margin-bottom:2.5em}}nav ol{{columns:2}}</style></head>
-<body><h1>intrinsic-flow report</h1>
+<body><h1>{title}</h1>
 {body}
 </body></html>
 """
@@ -594,7 +595,7 @@ SECTIONS = [geometry_section, laws_section, criteria_section, relu_flows_section
             relaxed_balance_section, neural_ode_section]
 
 
-def build_report(quick: bool = False, sections=None, progress=None) -> Report:
+def build_report(quick: bool = False, sections=None, progress=None, title: str = "intrinsic-flow report") -> Report:
     """Run the demonstrations (default ``SECTIONS``); a tqdm bar when ``progress`` (default: stderr is a terminal)."""
     from tqdm import tqdm
 
@@ -606,4 +607,4 @@ def build_report(quick: bool = False, sections=None, progress=None) -> Report:
         section = function(quick)
         section.seconds = time.perf_counter() - start
         done.append(section)
-    return Report(done)
+    return Report(done, title=title)

@@ -2,4 +2,4 @@
 
 Each module defines ``register(subparsers)`` that adds its parser and sets ``func(args) -> int``.
 """
-NAMES = ["report", "inspect", "laws", "scan"]
+NAMES = ["report", "inspect", "laws", "scan", "reproduce"]
