@@ -1,0 +1,294 @@
+"""The law of parsimony in deep linear networks: exact structure, compressed network, closed forms,
+matrix completion and progressive separation, on both backends; bad input."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from intrinsic_flow import parsimony
+from intrinsic_flow.reference import parsimony as reference
+
+BACKENDS = [pytest.param(parsimony, id="core"), pytest.param(reference, id="reference")]
+
+
+# -- the invariant subspace, exact ------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def law_run():
+    # d = 30, r = 3, L = 3, eps = 1, eta = 0.002 on the sum loss, 3000 steps
+    return parsimony.factorization(30, 3, 3, 1.0, 0.002, 3000, reduction="sum", save_every=500)
+
+
+def test_middle_singular_values_follow_the_scalar_recursion(law_run):
+    eta, L, rho = 0.002, 3, 1.0
+    for _ in range(3000):
+        rho = rho - eta * rho ** (2 * L - 1)
+    values = law_run.singular_values[-1, 0]
+    middle = values[np.abs(values - rho) < 1e-9]
+    assert len(middle) == 24  # exactly d - 2r values sit at rho
+    assert np.ptp(middle) < 1e-12
+    assert np.max(np.abs(middle - rho)) < 1e-12
+    assert abs(law_run.rho_predicted[-1] - rho) < 1e-15
+    assert law_run.middle_spread.max() < 1e-12
+    # the recursion moved rho well away from eps: the test is not vacuous
+    assert rho < 0.9
+
+
+def test_complement_block_is_rho_over_eps_times_the_start(law_run):
+    assert law_run.complement_residual.max() < 1e-10
+    assert law_run.loss[-1] < law_run.loss[0]
+    assert np.all(np.diff(law_run.loss) <= 0)
+
+
+def test_invariant_basis_is_orthonormal_and_holds_the_initial_gradient_directions(law_run):
+    basis = law_run.invariant_basis
+    assert basis.shape == (30, 6)
+    assert np.allclose(basis.T @ basis, np.eye(6), atol=1e-12)
+    w1, w2, w3 = law_run.factors(0)
+    # balanced start: grad_{W_1} l(0) = W_1(0) - G0 with G0 = (W_3 W_2)^T Phi of rank r
+    g0 = (w3 @ w2).T @ law_run.target
+    assert np.allclose((w3 @ w2).T @ (w3 @ w2 @ w1 - law_run.target), w1 - g0, atol=1e-12)
+    assert np.linalg.matrix_rank(g0) == 3
+    projector = basis @ basis.T
+    assert np.linalg.norm(g0 - g0 @ projector) < 1e-12 * np.linalg.norm(g0)
+    assert np.linalg.norm(w1.T @ g0 - projector @ w1.T @ g0) < 1e-12 * np.linalg.norm(g0)
+
+
+def test_only_2r_singular_values_move_and_the_middle_subspace_stays(law_run):
+    values = law_run.singular_values[-1, 0]
+    assert values[0] > values[3] + 0.1 and values[-1] < values[26] - 1e-3
+    assert np.max(law_run.angles_right[:, :, 3:27]) < 1e-6
+    assert np.max(law_run.angles_left[:, :, 3:27]) < 1e-6
+
+
+def test_summary_and_figure(law_run):
+    pytest.importorskip("matplotlib")
+    assert "rho" in law_run.summary()
+    figure = law_run.figure()
+    assert len(figure.axes) >= 9
+
+
+@pytest.mark.parametrize("init", ["gaussian", "uniform"])
+def test_other_initialisations_have_the_orthogonal_norm(init):
+    run = parsimony.factorization(10, 1, 3, 0.5, 0.01, 0, init=init, seed=3)
+    for w in run.factors(0):
+        assert np.linalg.norm(w) == pytest.approx(0.5 * math.sqrt(10), rel=0.5)
+
+
+def test_momentum_keeps_the_law_and_follows_the_heavy_ball_recursion():
+    run = parsimony.factorization(16, 2, 3, 1.0, 0.002, 400, reduction="sum", momentum=0.9, save_every=100)
+    rho, velocity = 1.0, 0.0
+    for _ in range(400):
+        velocity = rho ** 5 + 0.9 * velocity
+        rho -= 0.002 * velocity
+    assert abs(run.rho[-1] - rho) < 1e-12
+    assert run.middle_spread.max() < 1e-12
+    assert run.complement_residual.max() < 1e-10
+
+
+def test_mean_reduction_is_the_sum_loss_at_a_scaled_rate():
+    mean = parsimony.factorization(12, 2, 3, 1.0, 1.0, 50, save_every=50)
+    total = parsimony.factorization(12, 2, 3, 1.0, 1.0 / 144, 50, save_every=50, reduction="sum")
+    assert np.allclose(mean.states, total.states, rtol=0, atol=1e-13)
+    assert np.allclose(mean.loss * 144, total.loss, rtol=1e-12)
+
+
+# -- compressed network -----------------------------------------------------------------------------
+def test_compressed_network_is_exact_with_the_complement_term():
+    result = parsimony.compress(30, 3, 3, 1.0, 0.002, 300, reduction="sum", save_every=10)
+    assert result.max_gap < 1e-10
+    assert result.n_params_compressed == 3 * 36
+
+
+def test_compressed_network_without_the_complement_differs_by_rho_to_the_L():
+    d, r, L, eps, eta, n = 30, 3, 3, 1e-3, 0.005, 300
+    result = parsimony.compress(d, r, L, eps, eta, n, complement=False, save_every=20, reduction="sum")
+    rho = eps
+    rhos = [rho]
+    for _ in range(n):
+        rho -= eta * rho ** (2 * L - 1)
+        rhos.append(rho)
+    expected = max(rhos[k] ** L for k in result.steps) * math.sqrt(d - 2 * r)
+    # ‖(ρ/ε)^L W_{L:1}(0)P⊥‖ = ρ^L √(d − 2r) (W(0)/ε^L orthogonal) up to the 1e-10 exactness above
+    assert result.max_gap == pytest.approx(expected, rel=1e-4)
+    exact = parsimony.compress(d, r, L, eps, eta, n, complement=True, save_every=20, reduction="sum")
+    assert exact.max_gap < 1e-13
+    assert result.seconds_original > 0 and result.seconds_compressed > 0
+
+
+# -- gradient flow ----------------------------------------------------------------------------------
+def test_rho_flow_closed_form():
+    assert parsimony.rho_flow(6.0, 1.0, 3) == pytest.approx(25 ** -0.25, rel=1e-15)
+    t = np.linspace(0.0, 3.0, 7)
+    # rho' = -rho^(2L-1) by central differences
+    h = 1e-5
+    derivative = (parsimony.rho_flow(t + h, 0.7, 4) - parsimony.rho_flow(t + 2 * h, 0.7, 4)) / -h
+    assert np.allclose(derivative, -parsimony.rho_flow(t + 1.5 * h, 0.7, 4) ** 7, rtol=1e-6)
+
+
+def test_rk4_flow_follows_the_closed_form_and_keeps_the_balance():
+    dt, n = 0.01, 600  # t = 6
+    run = parsimony.factorization(12, 2, 3, 1.0, dt, n, method="rk4", reduction="sum", save_every=100)
+    assert run.rho_predicted[-1] == pytest.approx(25 ** -0.25, rel=1e-14)
+    assert abs(run.rho[-1] - run.rho_predicted[-1]) < 1e-8
+    assert run.middle_spread.max() < 1e-12
+    # the balance defects drift by the integrator error only: O(dt^4), so halving dt divides it by ~16
+    finer = parsimony.factorization(12, 2, 3, 1.0, dt / 2, 2 * n, method="rk4", reduction="sum", save_every=200)
+    assert run.balance_defect.max() < 1e-5
+    assert finer.balance_defect.max() < run.balance_defect.max() / 8
+    # gradient descent with the same rate drifts from the balance by O(eta^2) per step
+    gd = parsimony.factorization(12, 2, 3, 1.0, dt, n, reduction="sum", save_every=100)
+    assert gd.balance_defect.max() > 100 * run.balance_defect.max()
+
+
+# -- backends agree -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("method", ["gd", "rk4"])
+def test_core_and_reference_factorisations_agree(method):
+    kwargs = dict(reduction="sum", save_every=20, method=method, seed=5)
+    core = parsimony.factorization(14, 2, 3, 1.0, 0.01, 100, **kwargs)
+    ref = reference.factorization(14, 2, 3, 1.0, 0.01, 100, **kwargs)
+    assert np.max(np.abs(core.states - ref.states)) < 1e-12
+    assert np.allclose(core.loss, ref.loss, rtol=1e-12, atol=0)
+
+
+def test_core_and_reference_training_loops_agree_with_momentum_masks_relu_and_frozen_layers():
+    rng = np.random.default_rng(1)
+    factors = [0.5 * rng.standard_normal((6, 4)), 0.5 * rng.standard_normal((5, 6)), 0.5 * rng.standard_normal((3, 5))]
+    inputs, target = rng.standard_normal((4, 7)), rng.standard_normal((3, 7))
+    mask = (rng.random((3, 7)) < 0.6).astype(float)
+    for activation in ("linear", "relu"):
+        kwargs = dict(inputs=inputs, mask=mask, momentum=0.5, learning_rates=[0.05, 0.0, 0.1],
+                      save_every=7, activation=activation, reduction="sum")
+        core = parsimony.train(factors, target, 1.0, 60, **kwargs)
+        ref = reference.train(factors, target, 1.0, 60, **kwargs)
+        assert np.max(np.abs(core[0] - ref[0])) < 1e-12
+        assert list(core[1]) == list(ref[1])
+        assert np.allclose(core[2], ref[2], rtol=1e-12, atol=1e-15)
+        assert np.array_equal(core[0][-1][24:54], factors[1].ravel())  # the frozen layer
+
+
+def test_early_stop_at_tol_and_saved_steps():
+    factors = [0.5 * np.eye(3), 0.5 * np.eye(3)]
+    states, steps, losses, info = parsimony.train(factors, np.eye(3), 0.2, 10_000, tol=1e-8, save_every=0,
+                                                  reduction="sum")
+    assert info["converged"] and losses[-1] <= 1e-8 < losses[-2]
+    assert list(steps) == [0, info["steps_done"]] and len(losses) == info["steps_done"] + 1
+
+
+# -- matrix completion ---------------------------------------------------------------------------------
+def test_completion_backends_agree_and_recover():
+    kwargs = dict(tol=1e-12, seed=2, reduction="sum")
+    core = parsimony.matrix_completion(10, 1, 0.6, 3, 10, 0.1, 0.05, 3000, **kwargs)
+    ref = reference.matrix_completion(10, 1, 0.6, 3, 10, 0.1, 0.05, 3000, **kwargs)
+    assert core.recovery_error < 1e-3 * core.loss[0]
+    assert core.n_steps == ref.n_steps
+    assert np.max(np.abs(core.end_to_end - ref.end_to_end)) < 1e-12
+    assert core.mask.sum() == int(0.6 * 100)
+
+
+def test_compressed_completion_with_and_without_discrepant_rate():
+    args = (30, 2, 0.5, 3, 30, 1e-3, 0.03, 30_000)
+    frozen = parsimony.matrix_completion(*args, tol=1e-20, compressed=True, gamma=0.0, reduction="sum")
+    moving = parsimony.matrix_completion(*args, tol=1e-20, compressed=True, gamma=0.01, reduction="sum")
+    assert moving.recovery_error < 1e-10
+    assert frozen.recovery_error > 1e-3  # U, V fixed: the law is not exact for completion, the run stalls
+
+
+def _depth_width_errors(widths):
+    # the depth/width experiment: d = 100, r = 10, 30% observed, eps = 1e-3, the authors' mean-loss rates
+    errors, steps = {}, {}
+    for depth, lr in ((2, 100.0), (3, 300.0)):
+        for width in widths:
+            run = parsimony.matrix_completion(100, 10, 0.3, depth, width, 1e-3, lr, 60_000, tol=1e-10, seed=0)
+            errors[depth, width], steps[depth, width] = run.recovery_error, run.n_steps
+    return errors, steps
+
+
+def test_depth_three_recovers_where_depth_two_degrades_with_width():
+    errors, _ = _depth_width_errors((20, 100))
+    assert errors[3, 20] < 1e-6 and errors[3, 100] < 1e-6
+    assert errors[2, 100] > errors[2, 20] > 1e-6
+
+
+@pytest.mark.slow
+def test_depth_width_grid():
+    widths = (10, 40, 70, 100)
+    errors, steps = _depth_width_errors(widths)
+    assert all(errors[3, w] < 1e-6 for w in widths)
+    assert all(errors[2, a] < errors[2, b] for a, b in zip(widths[1:-1], widths[2:]))
+    assert steps[3, 100] < steps[3, 10]
+
+
+# -- separation ------------------------------------------------------------------------------------------
+def test_separation_at_layer_zero_is_exact():
+    K, n = 5, 10
+    rng = np.random.default_rng(0)
+    q = np.linalg.qr(rng.standard_normal((K * n, K * n)))[0]
+    labels = np.repeat(np.arange(K), n)
+    assert parsimony.separation([q], labels)[0] == pytest.approx(K * (n - 1) / (K - 1), rel=1e-12)
+    assert K * (n - 1) / (K - 1) == 11.25
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_progressive_separation_linear_is_log_linear(backend):
+    run = backend.progressive_separation(4, 5, 4, 0.5, 1.0, max_steps=20_000, tol=1e-6)
+    assert run.D[0] == pytest.approx(4 * 4 / 3, rel=1e-12)
+    assert np.all(np.diff(np.log(run.D)) < 0)
+    assert run.r_squared > 0.99
+    assert run.converged
+
+
+def test_progressive_separation_relu_decreases():
+    run = parsimony.progressive_separation(4, 5, 4, 0.5, 1.0, activation="relu", max_steps=20_000, tol=1e-6)
+    assert run.D[-1] < run.D[0]
+
+
+# -- bad input --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(d=6, r=3), "d must be > 2r"),
+    (dict(depth=1), "depth must be an integer >= 2"),
+    (dict(lr=0.0), "lr must be a finite number > 0"),
+    (dict(lr=-1.0), "lr must be a finite number > 0"),
+    (dict(eps=float("nan")), "eps must be a finite number > 0"),
+    (dict(init="xavier"), "init must be one of"),
+    (dict(method="euler"), "method must be one of"),
+    (dict(momentum=1.0), "momentum must be in"),
+])
+def test_factorization_refuses_bad_input(backend, kwargs, match):
+    args = dict(d=10, r=2, depth=3, eps=1.0, lr=0.01, n_steps=5)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        backend.factorization(**args)
+
+
+def test_non_finite_target_and_empty_mask_are_refused():
+    target = np.ones((10, 10))
+    target[2, 3] = np.inf
+    with pytest.raises(ValueError, match="target contains a non-finite value"):
+        parsimony.factorization(10, 2, 3, 1.0, 0.01, 5, target=target)
+    with pytest.raises(ValueError, match="mask has no observed entry"):
+        parsimony.train([np.eye(2), np.eye(2)], np.eye(2), 0.1, 1, mask=np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="leaves no observed entry"):
+        parsimony.matrix_completion(10, 2, 0.001, 3, 10, 1e-3, 1.0, 10)
+    with pytest.raises(ValueError, match="observed must be a fraction"):
+        parsimony.matrix_completion(10, 2, 1.5, 3, 10, 1e-3, 1.0, 10)
+
+
+def test_divergence_is_reported():
+    with pytest.raises(ValueError, match="training diverged"):
+        parsimony.factorization(10, 2, 3, 1.0, 1e6, 200)
+
+
+def test_oversized_saves_are_refused_before_allocating(monkeypatch):
+    import intrinsic_flow
+
+    monkeypatch.setattr(intrinsic_flow.config, "max_bytes", 10_000)
+    with pytest.raises(ValueError, match="max_bytes"):
+        parsimony.factorization(20, 2, 3, 1.0, 0.01, 100)
+
+
+def test_separation_refuses_one_class():
+    with pytest.raises(ValueError, match="at least two classes"):
+        parsimony.separation([np.eye(3)], [0, 0, 0])
