@@ -11,6 +11,7 @@ import pathlib
 
 import intrinsic_flow
 import intrinsic_flow.losses
+import intrinsic_flow.parsimony
 import intrinsic_flow.reference
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -110,6 +111,11 @@ def write_api_pages(app=None) -> None:
             "intrinsic_flow.losses", intrinsic_flow.losses,
             "Losses f(z) whose gradient flows run in the core; any Python callable "
             "``f(z) -> (value, gradient)`` works as well, more slowly."),
+        "parsimony.rst": _module_page(
+            "intrinsic_flow.parsimony", intrinsic_flow.parsimony,
+            "Deep linear networks and the law of parsimony (Yaras et al., arXiv 2306.01154): training loops "
+            "in the core, the invariant subspace, the compressed network, deep matrix completion and "
+            "progressive separation. ``intrinsic_flow.reference.parsimony`` has the same API on NumPy."),
     }
     for name, text in pages.items():
         path = out / name

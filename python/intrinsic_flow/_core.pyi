@@ -147,3 +147,11 @@ def with_threads(n_threads: typing.SupportsInt | typing.SupportsIndex, fn: colle
     """
     fn() with n_threads as the per-call thread count of the calling thread (0: the process-wide count)
     """
+def deep_linear_descent(dims: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], theta0: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], inputs: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], targets: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], mask: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], scale: typing.SupportsFloat | typing.SupportsIndex, relu: bool, learning_rates: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex], momentum: typing.SupportsFloat | typing.SupportsIndex, n_steps: typing.SupportsInt | typing.SupportsIndex, save_every: typing.SupportsInt | typing.SupportsIndex, tol: typing.SupportsFloat | typing.SupportsIndex) -> tuple:
+    """
+    Gradient descent (heavy-ball momentum optional) on a deep linear loss; returns (states, saved_steps, losses, info).
+    """
+def deep_linear_rk4(dims: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], theta0: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"], inputs: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], targets: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], mask: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], scale: typing.SupportsFloat | typing.SupportsIndex, relu: bool, dt: typing.SupportsFloat | typing.SupportsIndex, n_steps: typing.SupportsInt | typing.SupportsIndex, save_every: typing.SupportsInt | typing.SupportsIndex) -> tuple:
+    """
+    Classic RK4 on the gradient flow of a deep linear loss; returns (states, saved_steps, losses, info).
+    """
