@@ -29,7 +29,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from typing import Any, Sequence
+
 from . import _checks
+from ._typing import Array, ArrayLike
 
 __all__ = ["Parsimony", "rho_flow", "separation", "FactorizationResult", "CompressionResult",
            "CompletionResult", "SeparationResult"]
@@ -165,7 +168,7 @@ def rho_recursion(eps: float, depth: int, rate: float, n_steps: int, momentum: f
     return rho
 
 
-def rho_flow(t, eps, depth):
+def rho_flow(t: ArrayLike, eps: float, depth: int) -> Any:
     """The complement scale under gradient flow on the sum loss: ρ′ = −ρ^{2L−1}, ρ(0) = ε, so
 
         ρ(t) = (ε^{−(2L−2)} + (2L−2) t)^{−1/(2L−2)}.
@@ -438,7 +441,7 @@ class SeparationResult:
     activation: str
 
 
-def separation(features_by_layer, labels) -> np.ndarray:
+def separation(features_by_layer: Sequence[ArrayLike], labels: ArrayLike) -> Array:
     """D_l = tr Σ_W^l / tr Σ_B^l for each layer's features.
 
     Σ_W = (1/N) Σ_i (h_i − μ_{y_i})(h_i − μ_{y_i})ᵀ (within class) and
@@ -508,7 +511,7 @@ class Parsimony:
     """The public functions of ``intrinsic_flow.parsimony`` bound to a kernel set (see the module
     docstring)."""
 
-    def __init__(self, kernels) -> None:
+    def __init__(self, kernels: Any) -> None:
         self.kernels = kernels
 
     # a training run through the kernels, with the divergence check shared by every function
@@ -537,8 +540,10 @@ class Parsimony:
                              f"lower lr (the time step), got {dt}")
         return np.asarray(states), np.asarray(steps, dtype=np.int64), np.asarray(losses), info
 
-    def train(self, factors, target, lr, n_steps, *, inputs=None, mask=None, reduction="mean", momentum=0.0,
-              learning_rates=None, save_every=1, tol=0.0, method="gd", activation="linear"):
+    def train(self, factors: Sequence[ArrayLike], target: ArrayLike, lr: float, n_steps: int, *,
+              inputs: ArrayLike | None = None, mask: ArrayLike | None = None, reduction: str = "mean",
+              momentum: float = 0.0, learning_rates: Sequence[float] | None = None, save_every: int = 1,
+              tol: float = 0.0, method: str = "gd", activation: str = "linear") -> tuple:
         """Train a deep linear network from given factors: the loop behind every function here.
 
         Minimises l = (s/2)‖Ω ⊙ (W_L ⋯ W_1 X − Y)‖²_F by gradient descent θ ← θ − η v,
@@ -658,8 +663,10 @@ class Parsimony:
         factors = initial_factors(dims, eps, init, rng)
         return target, inputs, dims, factors
 
-    def factorization(self, d, r, depth, eps, lr, n_steps, *, seed=0, init="orthogonal", target=None,
-                      inputs=None, save_every=1, momentum=0.0, method="gd", reduction="mean"):
+    def factorization(self, d: int, r: int, depth: int, eps: float, lr: float, n_steps: int, *, seed: int = 0,
+                      init: str = "orthogonal", target: ArrayLike | None = None, inputs: ArrayLike | None = None,
+                      save_every: int = 1, momentum: float = 0.0, method: str = "gd",
+                      reduction: str = "mean") -> FactorizationResult:
         """Deep matrix factorisation W_L ⋯ W_1 ≈ Φ (rank r) and the law of parsimony along the run.
 
         Trains L square d × d factors from W_l(0) = ε·O_l (``init="orthogonal"``; ``"gaussian"`` and
@@ -752,8 +759,10 @@ class Parsimony:
             middle_spread=spread, complement_residual=residual, balance_defect=_balance_defects(factors_by_step),
             invariant_basis=basis, seconds=seconds)
 
-    def compress(self, d, r, depth, eps, lr, n_steps, *, seed=0, complement=True, init="orthogonal", target=None,
-                 factors=None, save_every=1, reduction="mean"):
+    def compress(self, d: int, r: int, depth: int, eps: float, lr: float, n_steps: int, *, seed: int = 0,
+                 complement: bool = True, init: str = "orthogonal", target: ArrayLike | None = None,
+                 factors: Sequence[ArrayLike] | None = None, save_every: int = 1,
+                 reduction: str = "mean") -> CompressionResult:
         """Train the original network and its compressed equivalent, and measure their gap.
 
         From W(0) and Φ: V_{1,1} = :func:`invariant_basis`, U_{L,1} = W_{L:1}(0)V_{1,1}/ε^L and
@@ -828,9 +837,10 @@ class Parsimony:
             n_params_original=depth * d * d, n_params_compressed=depth * 4 * r * r)
 
     # -- deep matrix completion ----------------------------------------------------------------------
-    def matrix_completion(self, d, r, observed, depth, width, eps, lr, max_steps, tol=1e-10, seed=0, *,
-                          compressed=False, gamma=0.01, rank_estimate=None, reduction="mean", init="orthogonal",
-                          curve_every=0):
+    def matrix_completion(self, d: int, r: int, observed: float, depth: int, width: int, eps: float, lr: float,
+                          max_steps: int, tol: float = 1e-10, seed: int = 0, *, compressed: bool = False,
+                          gamma: float = 0.01, rank_estimate: int | None = None, reduction: str = "mean",
+                          init: str = "orthogonal", curve_every: int = 0) -> CompletionResult:
         """Deep matrix completion: recover a rank-r d × d matrix Φ from the entries in a mask Ω.
 
         Φ = A B / r with A (d × r), B (r × d) standard Gaussian; Ω has exactly ⌊observed·d²⌋ entries.
@@ -940,8 +950,9 @@ class Parsimony:
             curve_steps=steps if curve_every else None)
 
     # -- progressive separation ----------------------------------------------------------------------
-    def progressive_separation(self, K, n, depth, eps, lr, activation="linear", *, width=None, max_steps=20000,
-                               tol=1e-6, seed=0, init="orthogonal", reduction="mean"):
+    def progressive_separation(self, K: int, n: int, depth: int, eps: float, lr: float, activation: str = "linear",
+                               *, width: int | None = None, max_steps: int = 20000, tol: float = 1e-6, seed: int = 0,
+                               init: str = "orthogonal", reduction: str = "mean") -> SeparationResult:
         """Train the progressive-separation network and measure D_l = tr Σ_W / tr Σ_B at every layer.
 
         N = K·n inputs are the columns of a random N × N orthogonal matrix (so orthonormal), class k
