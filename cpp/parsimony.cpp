@@ -1,8 +1,11 @@
 #include "parsimony.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <utility>
+
+#include "parallel.hpp"
 
 namespace intrinsic_flow {
 
@@ -13,6 +16,28 @@ std::string shape(Eigen::Index rows, Eigen::Index cols) {
 }
 
 bool saved_at(long step, long save_every) { return save_every > 0 ? step % save_every == 0 : step == 0; }
+
+// dst = lhs * rhs. A large product is cut into blocks of kBlockRows rows of dst, computed in
+// parallel; the blocks depend on the sizes only, and each is the same single-threaded Eigen product
+// whatever the thread count, so the result is bit-identical for any number of threads.
+constexpr Eigen::Index kBlockRows = 32;
+constexpr double kParallelWork = 16777216.0;  // m n k above which threads pay off (256^3; below, the
+                                              // fork and join cost more than they save on 2 cores)
+
+template <typename Dst, typename Lhs, typename Rhs>
+void product_into(Dst&& dst, const Lhs& lhs, const Rhs& rhs) {
+  const Eigen::Index m = lhs.rows();
+  const double work = static_cast<double>(m) * static_cast<double>(rhs.cols()) * static_cast<double>(lhs.cols());
+  if (work < kParallelWork || m <= kBlockRows) {
+    dst.noalias() = lhs * rhs;
+    return;
+  }
+  const Eigen::Index blocks = (m + kBlockRows - 1) / kBlockRows;
+  parallel_for_static(blocks, true, [&](Eigen::Index b) {
+    const Eigen::Index start = b * kBlockRows, rows = std::min(kBlockRows, m - start);
+    dst.middleRows(start, rows).noalias() = lhs.middleRows(start, rows) * rhs;
+  });
+}
 
 }  // namespace
 
@@ -65,7 +90,7 @@ double DeepLinearLoss::value_and_gradient(const double* theta, double* gradient,
     if (l == 1 && identity_input_)
       hidden_[1] = factor(1);
     else
-      hidden_[l].noalias() = factor(l) * (l == 1 ? inputs_ : hidden_[l - 1]);
+      product_into(hidden_[l], factor(l), l == 1 ? inputs_ : hidden_[l - 1]);
     if (relu_ && l < L) hidden_[l] = hidden_[l].cwiseMax(0.0);
   }
   // dl/dH_L = scale M ⊙ (H_L - Y); l = (1 / (2 scale)) ||dl/dH_L||^2.
@@ -87,10 +112,10 @@ double DeepLinearLoss::value_and_gradient(const double* theta, double* gradient,
       if (l == 1 && identity_input_)
         grad = back_[1];
       else
-        grad.noalias() = back_[l] * (l == 1 ? inputs_ : hidden_[l - 1]).transpose();
+        product_into(grad, back_[l], (l == 1 ? inputs_ : hidden_[l - 1]).transpose());
     }
     if (l > lowest_needed) {
-      back_[l - 1].noalias() = factor(l).transpose() * back_[l];
+      product_into(back_[l - 1], factor(l).transpose(), back_[l]);
       if (relu_) back_[l - 1].array() *= (hidden_[l - 1].array() > 0.0).cast<double>();
     }
   }
