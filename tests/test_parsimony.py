@@ -292,3 +292,18 @@ def test_oversized_saves_are_refused_before_allocating(monkeypatch):
 def test_separation_refuses_one_class():
     with pytest.raises(ValueError, match="at least two classes"):
         parsimony.separation([np.eye(3)], [0, 0, 0])
+
+
+def test_large_products_are_bit_identical_whatever_the_thread_count():
+    from intrinsic_flow import _core
+
+    # d = 260: each product of the loop (260^3 multiply-adds) is above the size split across threads
+    rng = np.random.default_rng(0)
+    factors = [np.eye(260) + 0.01 * rng.standard_normal((260, 260)) for _ in range(2)]
+    target = rng.standard_normal((260, 260))
+
+    def run():
+        return parsimony.train(factors, target, 1e-4, 1, reduction="sum", save_every=0)[0]
+
+    one, two = _core.with_threads(1, run), _core.with_threads(2, run)
+    assert np.array_equal(one, two)
