@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['ChainLiftedLoss', 'GradientField', 'LIE_MODULUS', 'LiftedLoss', 'Lifting', 'LinearChain', 'LinearNeuralODE', 'NetworkRegression', 'PathGraph', 'balanced_representative', 'build_info', 'criteria_batch', 'get_num_threads', 'gradient_descent', 'gradient_rank_modular', 'integrate_rk4', 'integrate_rk45', 'lie_trace_modular', 'path_lift_rank_modular', 'set_num_threads', 'threads_for_call', 'with_threads']
+__all__: list[str] = ['ChainLiftedLoss', 'GradientField', 'LIE_MODULUS', 'LiftedLoss', 'Lifting', 'LinearChain', 'LinearNeuralODE', 'NetworkRegression', 'PathGraph', 'balanced_representative', 'build_info', 'criteria_batch', 'deep_linear_descent', 'deep_linear_rk4', 'get_num_threads', 'gradient_descent', 'gradient_rank_modular', 'integrate_rk4', 'integrate_rk45', 'lie_trace_modular', 'path_lift_rank_modular', 'set_num_threads', 'threads_for_call', 'with_threads']
 # Set by the loader (_core.py): the level imported and the levels usable here, lowest first.
 _level: str
 _levels: list[str]
