@@ -376,13 +376,15 @@ class CompressionResult:
 
     ``gaps`` (n_saved,): ‖W_{L:1}^orig(t) − W_{L:1}^comp(t)‖_F at the saved ``steps``, where W^comp =
     U_{L,1} W̃_{L:1}(t) V_{1,1}ᵀ (+ (ρ_t/ε)^L W_{L:1}(0)P⊥ when ``complement``); ``max_gap`` their
-    maximum. ``seconds_original`` / ``seconds_compressed``: wall times of the two training runs.
+    maximum; ``gaps_without_complement`` the same without the term (equal to ``gaps`` when not
+    ``complement``). ``seconds_original`` / ``seconds_compressed``: wall times of the two runs.
     """
 
     complement: bool
     steps: np.ndarray
     gaps: np.ndarray
     max_gap: float
+    gaps_without_complement: np.ndarray
     seconds_original: float
     seconds_compressed: float
     loss_original: np.ndarray
@@ -824,13 +826,14 @@ class Parsimony:
         comp_dims = (d,) + (2 * r,) * (depth + 1) + (d,)
         original = end_to_end(unpack(states, dims))
         compressed = end_to_end(unpack(states_c, comp_dims))
+        plain_gaps = np.linalg.norm(original - compressed, axis=(1, 2))
         if complement:
             rho = rho_recursion(eps, depth, lr * scale, int(steps[-1]))[steps]
             term = end_to_end(factors0) @ (np.eye(d) - right @ right.T)
             compressed = compressed + ((rho / eps) ** depth)[:, None, None] * term
         gaps = np.linalg.norm(original - compressed, axis=(1, 2))
         return CompressionResult(
-            complement=complement, steps=steps, gaps=gaps, max_gap=float(gaps.max()),
+            complement=complement, steps=steps, gaps=gaps, max_gap=float(gaps.max()), gaps_without_complement=plain_gaps,
             seconds_original=middle - started, seconds_compressed=finished - middle, loss_original=loss_original,
             loss_compressed=loss_compressed, invariant_basis=right, left_basis=left,
             end_to_end_original=original[-1], end_to_end_compressed=compressed[-1],
