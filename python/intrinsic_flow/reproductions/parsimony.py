@@ -187,56 +187,61 @@ def x5_compressed_factorisation(quick: bool) -> Section:
 
 
 def _completion_setting(quick: bool) -> tuple:
-    """(d, r, observed fraction, eta of the mean loss, max iterations) of X6 and X7. The paper's
-    eta = 5e3 on the mean loss at d = 1000 is 5e-3 on the sum loss; the smaller targets of a smaller d
-    allow a larger sum-loss rate (0.03 at d = 30, 0.01 at d = 200)."""
-    return (30, 2, 0.5, 0.03 * 30 ** 2, 60_000) if quick else (200, 5, 0.2, 0.01 * 200 ** 2, 40_000)
+    """(d, r, observed fraction, eta of the mean loss, gamma, max iterations) of X6 and X7, in both
+    modes. The paper's eta = 5e3 on the mean loss at d = 1000 is 5e-3 on the sum loss; the smaller
+    target of d = 30 allows 0.02 on the sum loss. With these rates gamma = 0.03 (the paper: 0.01) lets
+    U and V follow; at d = 100 (20% observed, eta = 0.02 on the sum loss, gamma 0.01 or 0.03) the
+    compressed network did not reach the original's error within 40,000 iterations, so both modes
+    stay at d = 30."""
+    return 30, 2, 0.5, 0.02 * 30 ** 2, 0.03, 60_000
 
 
 def x6_compressed_completion(quick: bool) -> Section:
-    """X6: the compressed network for deep matrix completion, with γ = 0.01 and γ = 0."""
-    d, r, observed, eta, n_steps = _completion_setting(quick)
+    """X6: the compressed network for deep matrix completion, with a discrepant rate γ > 0 and γ = 0."""
+    d, r, observed, eta, gamma, n_steps = _completion_setting(quick)
     eps = 1e-3
     args = (d, r, observed, 3, d, eps, eta, n_steps)
     every = n_steps // 50
     original = parsimony.matrix_completion(*args, tol=1e-22, curve_every=every)
-    moving = parsimony.matrix_completion(*args, tol=1e-22, compressed=True, gamma=0.01, curve_every=every)
+    moving = parsimony.matrix_completion(*args, tol=1e-22, compressed=True, gamma=gamma, curve_every=every)
     frozen = parsimony.matrix_completion(*args, tol=1e-22, compressed=True, gamma=0.0, curve_every=every)
     figure, axes = _figure(1, height=3.2)
     ax = axes[0]
-    for run, label in ((original, "original"), (moving, "compressed, γ = 0.01"), (frozen, "compressed, γ = 0")):
+    for run, label in ((original, "original"), (moving, f"compressed, γ = {gamma:g}"), (frozen, "compressed, γ = 0")):
         ax.semilogy(run.curve_steps, run.recovery_curve + 1e-30, label=f"{label} ({run.seconds:.2g} s)")
     ax.set_xlabel("iteration")
     ax.set_ylabel("recovery error")
     _legend(ax)
     text = (f"d = {d}, r = {r}, {observed:.0%} observed, L = 3, ε = 1e-3, η = {eta:g} (mean loss), up to {n_steps} "
             f"iterations. Final recovery errors: original {original.recovery_error:.2e} ({original.seconds:.3g} s), "
-            f"compressed with γ = 0.01 {moving.recovery_error:.2e} ({moving.seconds:.3g} s), with γ = 0 "
+            f"compressed with γ = {gamma:g} {moving.recovery_error:.2e} ({moving.seconds:.3g} s), with γ = 0 "
             f"{frozen.recovery_error:.2e}.")
     caption = ("The paper's figure (d = 1000, r = 5, 20% observed, GPU) shows the original network and the "
                "compressed one with discrepant rate γ = 0.01 both reaching a recovery error of about 1e-12 near "
                "20,000 iterations, while γ = 0 plateaus near 4e-4; original ≈43 s vs ≈6 s. Ours, scaled down to "
-               f"d = {d}, r = {r}" + (", 50% observed" if quick else "") + ": the same three behaviours (γ = 0 "
-               "stalls, since the law is not exact for completion and U, V must move).")
+               f"d = {d}, r = {r}, 50% observed, γ = {gamma:g} (in both modes: at d = 100 our compressed run did "
+               "not match the original within 40,000 iterations): the original and the compressed network with "
+               "γ > 0 both reach rounding level, γ = 0 stalls (the law is not exact for completion, so U and V "
+               "must move), and the compressed run is faster.")
     return Section("X6. Compressed network, matrix completion", text, [(caption, figure)])
 
 
 def x7_narrow(quick: bool) -> Section:
     """X7: the compressed network against a narrow network of width 2r̂."""
-    d, r, observed, eta, n_steps = _completion_setting(quick)
-    ranks = (2, 4) if quick else (5, 8, 11, 14)
+    d, r, observed, eta, gamma, n_steps = _completion_setting(quick)
+    ranks = (2, 4) if quick else (2, 3, 4, 5, 6)
     rows, narrow_steps, comp_steps = [], [], []
     for rank in ranks:
         narrow = parsimony.matrix_completion(d, r, observed, 3, 2 * rank, 1e-3, eta, n_steps, tol=1e-10)
         # the compressed network is built from the full-width start with its own rank estimate r̂
-        comp = _compressed_with_rank(d, r, observed, rank, eta, n_steps)
+        comp = _compressed_with_rank(d, r, observed, rank, eta, gamma, n_steps)
         narrow_steps.append(narrow.n_steps)
         comp_steps.append(comp.n_steps)
         rows.append([rank, narrow.n_steps, f"{narrow.seconds:.3g}", comp.n_steps, f"{comp.seconds:.3g}",
                      f"{narrow.recovery_error:.1e}", f"{comp.recovery_error:.1e}"])
     figure, axes = _figure(1, height=3.0)
     axes[0].plot(ranks, narrow_steps, "o-", label="narrow, width 2r̂")
-    axes[0].plot(ranks, comp_steps, "s-", label="compressed (γ = 0.01)")
+    axes[0].plot(ranks, comp_steps, "s-", label=f"compressed (γ = {gamma:g})")
     axes[0].set_xlabel("rank estimate r̂")
     axes[0].set_ylabel("iterations to loss 1e-10")
     _legend(axes[0])
@@ -247,16 +252,18 @@ def x7_narrow(quick: bool) -> Section:
                      "narrow error", "compressed error"], rows))
     caption = ("The paper's figure (d = 1000, r = 5, 5 trials) shows the narrow network needing 62,000 → 45,000 "
                "iterations (10–12.5 s) as r̂ grows while the compressed one needs about 19,500 at every r̂ "
-               f"(4.7–6.8 s). Ours, scaled down to d = {d}, one trial, r̂ in {list(ranks)}: compare the two "
-               "iteration counts in the table; the compressed network starts inside the subspace the full "
-               "network would learn in.")
+               f"(4.7–6.8 s). Ours, scaled down to d = {d} (the X6 setting, γ = {gamma:g}), one trial, r̂ in "
+               f"{list(ranks)}: " + ("the compressed network needs fewer iterations than the narrow one, as in "
+               "the paper." if max(comp_steps) < min(narrow_steps) else "at this small size the narrow network "
+               "is not slower than the compressed one, unlike the paper's d = 1000 runs; both reach the same "
+               "error (see the table)."))
     return Section("X7. Compressed network against a narrow network", text, [(caption, figure)])
 
 
-def _compressed_with_rank(d, r, observed, rank, eta, n_steps):
+def _compressed_with_rank(d, r, observed, rank, eta, gamma, n_steps):
     """The compressed completion network with a rank estimate: the 2r̂-dimensional invariant basis."""
     return parsimony.matrix_completion(d, r, observed, 3, d, 1e-3, eta, n_steps, tol=1e-10, compressed=True,
-                                       gamma=0.01, rank_estimate=rank)
+                                       gamma=gamma, rank_estimate=rank)
 
 
 def x8_separation(quick: bool) -> Section:
