@@ -25,11 +25,10 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any, Sequence
 
 import numpy as np
-
-from typing import Any, Sequence
 
 from . import _checks
 from ._typing import Array, ArrayLike
@@ -833,7 +832,8 @@ class Parsimony:
             compressed = compressed + ((rho / eps) ** depth)[:, None, None] * term
         gaps = np.linalg.norm(original - compressed, axis=(1, 2))
         return CompressionResult(
-            complement=complement, steps=steps, gaps=gaps, max_gap=float(gaps.max()), gaps_without_complement=plain_gaps,
+            complement=complement, steps=steps, gaps=gaps, max_gap=float(gaps.max()),
+            gaps_without_complement=plain_gaps,
             seconds_original=middle - started, seconds_compressed=finished - middle, loss_original=loss_original,
             loss_compressed=loss_compressed, invariant_basis=right, left_basis=left,
             end_to_end_original=original[-1], end_to_end_compressed=compressed[-1],

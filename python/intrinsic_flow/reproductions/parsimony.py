@@ -179,7 +179,8 @@ def x5_compressed_factorisation(quick: bool) -> Section:
             f"With the complement term (ρ/ε)^L W_{{L:1}}(0)P⊥ the two end-to-end trajectories agree to "
             f"{exact.max_gap:.1e} at every saved step; without it they differ by at most "
             f"{exact.gaps_without_complement.max():.1e} "
-            f"(≈ ε^L √(d − 2r)). Training loss {exact.loss_original[0]:.3g} → {exact.loss_original[-1]:.2e}. Wall time: original {exact.seconds_original:.3g} s, compressed "
+            f"(≈ ε^L √(d − 2r)). Training loss {exact.loss_original[0]:.3g} → {exact.loss_original[-1]:.2e}. "
+            f"Wall time: original {exact.seconds_original:.3g} s, compressed "
             f"{exact.seconds_compressed:.3g} s ({exact.speedup:.1f}×).")
     caption = ("The paper's figure (d = 1000, r = 10, on a GPU) shows that the original and compressed "
                "trajectories coincide when projected on principal components 8–10, and that the compressed "
@@ -248,7 +249,8 @@ def x7_narrow(quick: bool) -> Section:
     axes[0].set_xlabel("rank estimate r̂")
     axes[0].set_ylabel("iterations to loss 1e-10")
     _legend(axes[0])
-    text = (f"Matrix completion, d = {d}, r = {r}, {observed:.0%} observed, L = 3, ε = 1e-3, η = {eta:g} (mean loss): "
+    text = (f"Matrix completion, d = {d}, r = {r}, {observed:.0%} observed, L = 3, ε = 1e-3, η = {eta:g} "
+            "(mean loss): "
             "a narrow network of width 2r̂ from an orthogonal start against the compressed network of rank "
             "estimate r̂ built from the full-width start.\n\n"
             + table(["r̂", "narrow iterations", "narrow s", "compressed iterations", "compressed s",
@@ -293,7 +295,8 @@ def x8_separation(quick: bool) -> Section:
     caption = ("The paper's figure shows D_l falling geometrically with depth, from 11.25 to about 1.5e-3 at "
                "l = 5 (L = 6), 1e-4 (L = 8) and 5e-6 (L = 10), a factor of 0.17–0.20 per layer, and the ReLU "
                "network behaving similarly but less exactly log-linearly. Ours, same settings"
-               + (" (ReLU with L = 6 only, at most 20,000 iterations)" if quick else "") + ": D_0 = 11.25 and a log-linear decrease "
+               + (" (ReLU with L = 6 only, at most 20,000 iterations)" if quick else "")
+               + ": D_0 = 11.25 and a log-linear decrease "
                "with about the same factor per layer for the linear network (see the table), less regular for "
                "ReLU.")
     return Section("X8. Progressive separation", text, [(caption, figure)])
