@@ -746,15 +746,15 @@ def _theta_layout(module, folded: dict):
 def _input_shape(input_shape) -> tuple:
     from . import _checks
 
-    if isinstance(input_shape, (int, np.integer)):
+    if _checks.is_integer(input_shape):
         input_shape = (input_shape,)
-    try:
-        shape = tuple(int(s) for s in input_shape)
-    except TypeError:
-        raise ValueError(f"input_shape must be a tuple of positive integers (no batch dimension), got {input_shape!r}") from None
-    if not shape or any(s < 1 for s in shape) or any(not _checks.is_integer(s) for s in input_shape):
-        raise ValueError(f"input_shape must be a tuple of positive integers (no batch dimension), got {input_shape!r}")
-    return shape
+    message = f"input_shape must be a tuple of positive integers (no batch dimension), got {input_shape!r}"
+    if isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, "__iter__"):
+        raise ValueError(message)
+    input_shape = tuple(input_shape)
+    if not input_shape or any(not _checks.is_integer(s) or int(s) < 1 for s in input_shape):
+        raise ValueError(message)
+    return tuple(int(s) for s in input_shape)
 
 
 def _labels(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
