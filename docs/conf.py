@@ -12,6 +12,7 @@ import pathlib
 import intrinsic_flow
 import intrinsic_flow.losses
 import intrinsic_flow.reference
+import intrinsic_flow.torch
 
 HERE = pathlib.Path(__file__).resolve().parent
 os.environ.setdefault("OMP_NUM_THREADS", "2")
@@ -59,6 +60,10 @@ sphinx_gallery_conf = {
     "show_memory": False,
     "within_subsection_order": "FileNameSortKey",
 }
+try:  # the PyTorch example runs only where the torch extra is installed
+    import torch  # noqa: F401
+except ImportError:
+    sphinx_gallery_conf["ignore_pattern"] = r"plot_conservation_monitor\.py"
 
 
 # -- API pages from __all__ ------------------------------------------------------------------------
@@ -110,6 +115,11 @@ def write_api_pages(app=None) -> None:
             "intrinsic_flow.losses", intrinsic_flow.losses,
             "Losses f(z) whose gradient flows run in the core; any Python callable "
             "``f(z) -> (value, gradient)`` works as well, more slowly."),
+        "torch.rst": _module_page(
+            "intrinsic_flow.torch", intrinsic_flow.torch,
+            "PyTorch models in (the ``torch`` extra): translation to a path-lifting model with shared "
+            "parameters, theta back into the module, and the conservation laws along training "
+            "(:doc:`../torch`)."),
     }
     for name, text in pages.items():
         path = out / name

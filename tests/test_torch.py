@@ -302,3 +302,13 @@ def test_monitor_as_callback_and_figure():
     assert len(fig.axes) == 2
     with pytest.raises(ValueError, match="BatchNorm"):
         ConservationMonitor(nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2)).eval(), (2,))
+
+
+def test_docstring_examples_run():
+    """The module's ``>>>`` examples (here rather than in test_docs: they need PyTorch)."""
+    import doctest
+
+    import intrinsic_flow.torch
+
+    result = doctest.testmod(intrinsic_flow.torch, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

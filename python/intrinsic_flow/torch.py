@@ -330,6 +330,8 @@ class _Translator:
         if node.op in ("call_function", "call_method"):
             name = getattr(node.target, "__name__", str(node.target))
             return f"{'function' if node.op == 'call_function' else 'method'} {name}", name
+        if node.op in ("placeholder", "output"):
+            return ("the input" if node.op == "placeholder" else "the output"), node.op
         return f"{node.op} {node.target}", str(node.target)
 
     def _message(self, node, reason: str) -> str:
@@ -974,8 +976,8 @@ def validate(module, input_shape, *, fold_batchnorm: bool = False) -> Validation
     >>> from intrinsic_flow.torch import validate
     >>> net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2))
     >>> report = validate(net, (3,))
-    >>> report.ok, [e[2] for e in report.unsupported]
-    (False, ["module '1' (Tanh)", "module '2' (Linear)"])
+    >>> report.ok, report.unsupported[0][2], report.unsupported[0][4]
+    (False, "module '1' (Tanh)", 'this module type is not supported')
     """
     input_shape = _input_shape(input_shape)
     translator = _Translator(module, input_shape, bool(fold_batchnorm), report=True)
