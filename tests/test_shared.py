@@ -231,3 +231,193 @@ def test_forward_refuses_bad_input():
         model.forward(theta, np.ones((2, 5)))
     with pytest.raises(ValueError, match="theta"):
         model.forward(theta[:-1], np.ones((2, 1, 5)))
+
+
+# -- geometry: today's DAG is the special case ------------------------------------------------
+ARRAYS = ["lift", "lift_jacobian", "metric", "lift_gram", "joint_gram", "conserved", "conserved_jacobian"]
+
+
+@pytest.mark.parametrize("dag", DAGS, ids=lambda m: type(m).__name__)
+def test_from_dag_geometry_equals_the_dag(backend, dag):
+    shared = itf.SharedReLUNet.from_dag(dag)
+    theta = dag.init(2)
+    v = np.random.default_rng(1).standard_normal(dag.n_params)
+    for name in ARRAYS:
+        expected, got = getattr(backend, name)(dag, theta), getattr(backend, name)(shared, theta)
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12 * max(1.0, np.max(np.abs(expected))), err_msg=name)
+    np.testing.assert_allclose(backend.metric_derivative(shared, theta, v), backend.metric_derivative(dag, theta, v),
+                               rtol=0, atol=1e-12)
+    np.testing.assert_allclose(backend.lift_vjp(shared, theta, np.arange(dag.n_lifted, dtype=float)),
+                               backend.lift_vjp(dag, theta, np.arange(dag.n_lifted, dtype=float)), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(backend.lift_jvp(shared, theta, v), backend.lift_jvp(dag, theta, v), rtol=0, atol=1e-12)
+    sparse = dag.init(3, "sparse", p=0.4)
+    for point in (theta, sparse):
+        assert backend.rank_lift(shared, point) == backend.rank_lift(dag, point)
+        assert backend.rank_lift(shared, point, method="exact") == backend.rank_lift(dag, point, method="exact")
+        assert backend.rank_joint(shared, point) == backend.rank_joint(dag, point)
+    assert backend.count_conservation_laws(shared) == backend.count_conservation_laws(dag)
+    for q in (1, 2, 4):
+        assert backend.path_norm(shared, theta, q) == pytest.approx(backend.path_norm(dag, theta, q), rel=1e-12)
+
+
+# -- shared parameters ------------------------------------------------------------------------
+SHARED = {
+    "conv": dict(),
+    "conv-no-bias": dict(bias=False, length=4),
+    "conv-3-channels": dict(length=6, channels=3, kernel=2, outputs=2),
+    "avg-pool": dict(length=5, pool=("avg", 2)),
+    "residual": dict(length=3, kernel=1, residual=True),
+    "residual-avg-pool": dict(length=5, kernel=2, residual=True, pool=("avg", 2)),
+}
+
+
+@pytest.mark.parametrize("name", SHARED)
+def test_shared_phi_and_jacobian_against_the_listed_paths(backend, name):
+    model = conv_net(**SHARED[name])
+    for theta in (model.init(0), model.init(1, "sparse", p=0.3)):
+        phi, jac = explicit_phi_and_jacobian(model, theta)
+        np.testing.assert_allclose(backend.lift(model, theta), phi, rtol=1e-13, atol=1e-15)
+        np.testing.assert_allclose(backend.lift_jacobian(model, theta), jac, rtol=1e-13, atol=1e-14)
+        np.testing.assert_allclose(backend.lift_gram(model, theta), jac.T @ jac, rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(backend.metric(model, theta), jac @ jac.T, rtol=1e-12, atol=1e-13)
+        assert backend.rank_lift(model, theta, method="exact") == np.linalg.matrix_rank(jac)
+        assert backend.rank_lift(model, theta) == np.linalg.matrix_rank(jac)
+
+
+def test_shared_jacobian_against_finite_differences_and_multiplicity():
+    # a parameter used twice on one path: phi = a^2 x  ->  dphi/da = 2 a x, also at a = 0
+    model = itf.SharedReLUNet(1, 1, 3, (0, 1), (1, 2), (0, 0), (0.0, 0.0), 1, ("identity", "relu", "identity"), ())
+    for a in (1.5, -0.5, 0.0):
+        np.testing.assert_allclose(itf.lift_jacobian(model, [a]), [[2.0 * a]], rtol=0, atol=1e-15)
+    model = conv_net(length=5, kernel=2, residual=False)
+    theta = model.init(5)
+    jac = itf.lift_jacobian(model, theta)
+    h = 1e-6
+    for i in range(model.n_params):
+        step = np.zeros(model.n_params)
+        step[i] = h
+        numeric = (itf.lift(model, theta + step) - itf.lift(model, theta - step)) / (2 * h)
+        np.testing.assert_allclose(jac[:, i], numeric, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("name", SHARED)
+def test_backends_agree_on_shared_models(name):
+    model = conv_net(**SHARED[name])
+    theta = model.init(3)
+    v = np.random.default_rng(2).standard_normal(model.n_params)
+    for fn in ARRAYS:
+        a, b = getattr(itf, fn)(model, theta), getattr(ref, fn)(model, theta)
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12 * max(1.0, np.max(np.abs(b))), err_msg=fn)
+    np.testing.assert_allclose(itf.metric_derivative(model, theta, v), ref.metric_derivative(model, theta, v),
+                               rtol=0, atol=1e-12)
+    assert itf.rank_joint(model, theta) == ref.rank_joint(model, theta)
+    for q in (0.5, 1, 2, 3.5):
+        a, ga = itf.path_norm(model, theta, q, return_grad=True)
+        b, gb = ref.path_norm(model, theta, q, return_grad=True)
+        assert a == pytest.approx(b, rel=1e-12)
+        np.testing.assert_allclose(ga, gb, rtol=0, atol=1e-12 * np.max(np.abs(gb)))
+
+
+@pytest.mark.parametrize("name", SHARED)
+def test_known_laws_are_conserved_and_counted_by_the_lie_trace(backend, name):
+    """Every channel law is conserved (its gradient is orthogonal to every grad phi_p), and the
+    Lie trace finds as many laws as channels on these convolutional nets."""
+    model = conv_net(**SHARED[name])
+    theta = model.init(4)
+    laws_jac = backend.conserved_jacobian(model, theta)
+    jac = backend.lift_jacobian(model, theta)
+    np.testing.assert_allclose(jac @ laws_jac.T, 0.0, atol=1e-12 * np.max(np.abs(jac)) * np.max(np.abs(laws_jac)))
+    trace = backend.lie_trace(model)
+    assert trace.n_laws == model.n_known_laws == len(model.channels)
+    assert backend.known_laws_complete(model)
+
+
+def test_exact_rank_of_a_large_cnn_without_paths():
+    """A 1-D CNN with > 10^4 parameters and millions of paths: the rank D - #channels comes from the
+    graph and the sharing alone (the bench times it)."""
+    b = Builder(32)
+    h = b.conv1d([list(range(32))], 16, 5)
+    g = b.conv1d(h, 32, 5)
+    flat = [v for ch in g for v in ch]
+    out = b.neurons(10, "identity")
+    dense = b.params(len(flat) * 10)
+    for o, v in enumerate(out):
+        for j, u in enumerate(flat):
+            b.edge(u, v, dense[o * len(flat) + j])
+    b.channels = [tuple(c) for c in h] + [tuple(c) for c in g]
+    model = b.model(32, 10)
+    assert model.n_params > 10_000 and model.n_lifted > 10 ** 6
+    theta = model.init(0)
+    assert itf.rank_lift(model, theta, method="exact") == model.n_params - 48
+    assert ref.rank_lift(model, theta, method="exact") == model.n_params - 48
+    theta[:5] = 0.0  # the whole kernel of the first channel: its neurons still carry bias paths
+    assert itf.rank_lift(model, theta, method="exact") == model.n_params - 48
+
+
+# -- path-norms -------------------------------------------------------------------------------
+def explicit_path_norm(model, theta, q):
+    if model.kind == "shared":
+        w = model.structure.edge_weights(theta)
+        found = list_paths(model.edge_graph)
+    else:
+        w, found = np.asarray(theta), list_paths(model.graph)
+    return np.sum([np.prod(np.abs(w[p]) ** q) for p in found]) ** (1.0 / q)
+
+
+PATH_NORM_MODELS = {
+    "mlp-bias": lambda: itf.ReLUNet([3, 4, 3, 2], bias=True),
+    "mlp-bias-shared": lambda: itf.SharedReLUNet.from_dag(itf.ReLUNet([3, 4, 3, 2], bias=True)),
+    "dag": lambda: DAGS[3],
+    "cnn-max-pool": lambda: conv_net(length=7, channels=2, kernel=2, pool=("max", 2), outputs=2),
+    "cnn-avg-pool": lambda: conv_net(length=7, channels=2, kernel=2, pool=("avg", 3)),
+    "cnn-residual": lambda: conv_net(length=5, channels=2, kernel=2, residual=True, pool=("max", 2)),
+}
+
+
+@pytest.mark.parametrize("name", PATH_NORM_MODELS)
+@pytest.mark.parametrize("q", [1, 2, 4])
+def test_path_norm_equals_the_sum_over_paths(backend, name, q):
+    model = PATH_NORM_MODELS[name]()
+    theta = model.init(6)
+    assert backend.path_norm(model, theta, q) == pytest.approx(explicit_path_norm(model, theta, q), rel=1e-12)
+    if not getattr(model, "has_max", False):  # the lifting exists: the q-norm of phi itself
+        assert backend.path_norm(model, theta, q) == pytest.approx(np.linalg.norm(backend.lift(model, theta), q),
+                                                                   rel=1e-12)
+
+
+@pytest.mark.parametrize("name", PATH_NORM_MODELS)
+def test_path_norm_gradient_against_finite_differences(backend, name):
+    model = PATH_NORM_MODELS[name]()
+    theta = model.init(7)
+    for q in (1, 2, 3):
+        _, grad = backend.path_norm(model, theta, q, return_grad=True)
+        h = 1e-6
+        numeric = np.array([(backend.path_norm(model, theta + h * e, q) - backend.path_norm(model, theta - h * e, q))
+                            / (2 * h) for e in np.eye(model.n_params)])
+        np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-8)
+
+
+def test_path_norm_refuses_bad_input(backend):
+    net = itf.ReLUNet([2, 2, 1])
+    theta = net.init(0)
+    for q in (0, -1, np.inf, np.nan, True, "2", 1j):
+        with pytest.raises(ValueError, match="q must be a positive finite real"):
+            backend.path_norm(net, theta, q)
+    with pytest.raises(ValueError, match="return_grad must be True or False"):
+        backend.path_norm(net, theta, 1, return_grad=1)
+    with pytest.raises(ValueError, match="path_norm needs a path-lifting model.*LinearNet"):
+        backend.path_norm(itf.LinearNet([2, 2]), np.ones(4))
+    with pytest.raises(ValueError, match="theta"):
+        backend.path_norm(net, theta[:-1])
+    assert backend.path_norm(net, np.zeros(net.n_params), 2, return_grad=True)[0] == 0.0
+
+
+def test_max_neurons_are_for_path_norms_only(backend):
+    model = PATH_NORM_MODELS["cnn-max-pool"]()
+    theta = model.init(0)
+    assert backend.path_norm(model, theta) > 0
+    for name in ("lift", "lift_jacobian", "lift_gram", "conserved"):
+        with pytest.raises(ValueError, match="without max neurons.*only path_norm"):
+            getattr(backend, name)(model, theta)
+    with pytest.raises(ValueError, match="max neurons"):
+        backend.lie_trace(model)
