@@ -17,7 +17,7 @@ F = torch.nn.functional
 
 import intrinsic_flow as itf  # noqa: E402
 from intrinsic_flow.torch import (ConservationMonitor, from_torch, load_theta,  # noqa: E402
-                                  validate, _law_terms, _laws)
+                                  validate, _laws)
 
 
 def _double(net):
@@ -207,9 +207,42 @@ def test_mlp_from_torch_is_the_hand_built_relunet():
     X = np.random.default_rng(0).standard_normal((7, 3))
     np.testing.assert_allclose(model.forward(theta, X), hand.forward(theta, X), atol=1e-13)
     assert [c for (c,) in model.channels] == list(range(3, 3 + 9))  # one channel per hidden neuron
-    np.testing.assert_allclose(_laws(_law_terms(model), len(model.channels), theta), itf.conserved(hand, theta),
-                               atol=1e-13)
     assert sorted(zip(model.edge_src, model.edge_dst)) == sorted(zip(hand.graph.param_src, hand.graph.param_dst))
+    # phi up to the order of the paths, and everything that does not depend on that order
+    np.testing.assert_allclose(np.sort(itf.lift(model, theta)), np.sort(itf.lift(hand, theta)), atol=1e-13)
+    J, J_hand = itf.lift_jacobian(model, theta), itf.lift_jacobian(hand, theta)
+    np.testing.assert_allclose(J.T @ J, J_hand.T @ J_hand, atol=1e-12)
+    np.testing.assert_allclose(itf.lift_gram(model, theta), itf.lift_gram(hand, theta), atol=1e-12)
+    np.testing.assert_allclose(itf.conserved(model, theta), itf.conserved(hand, theta), atol=1e-13)
+    assert itf.rank_lift(model, theta) == itf.rank_lift(hand, theta)
+    assert itf.rank_joint(model, theta) == itf.rank_joint(hand, theta) == hand.n_params
+    np.testing.assert_allclose(ConservationMonitor(net, (3,)).laws[0], itf.conserved(hand, theta), atol=1e-13)
+
+
+def test_a_cnn_by_hand_and_from_torch_agree():
+    """Conv1d(1 -> 2, kernel 2, no bias) on 3 inputs, ReLU, then a Linear(4 -> 1) without bias."""
+    net = _double(nn.Sequential(nn.Conv1d(1, 2, 2, bias=False), nn.ReLU(), nn.Flatten(), nn.Linear(4, 1, bias=False)))
+    model, theta = from_torch(net, (1, 3))
+    # by hand: neurons 0..2 inputs, 3..6 = channel c at position t is 3 + 2c + t, 7 the output;
+    # theta = (k00, k01, k10, k11, v0..v3), kernel entry (c, j) on the edge t + j -> (c, t)
+    src, dst, par = [], [], []
+    for c in range(2):
+        for t in range(2):
+            for j in range(2):
+                src.append(t + j), dst.append(3 + 2 * c + t), par.append(2 * c + j)
+    for k in range(4):
+        src.append(3 + k), dst.append(7), par.append(4 + k)
+    hand = itf.SharedReLUNet(n_inputs=3, n_outputs=1, n_neurons=8, edge_src=src, edge_dst=dst, edge_param=par,
+                             edge_weight=[0.0] * len(src), n_params=8,
+                             activation=("identity",) * 3 + ("relu",) * 4 + ("identity",),
+                             channels=((3, 4), (5, 6)), input_shape=(1, 3))
+    assert model.channels == hand.channels
+    assert sorted(zip(model.edge_src, model.edge_dst, model.edge_param)) == sorted(zip(src, dst, par))
+    np.testing.assert_allclose(np.sort(itf.lift(model, theta)), np.sort(itf.lift(hand, theta)), atol=1e-14)
+    np.testing.assert_allclose(itf.lift_gram(model, theta), itf.lift_gram(hand, theta), atol=1e-13)
+    np.testing.assert_allclose(itf.conserved(model, theta), itf.conserved(hand, theta), atol=1e-14)
+    assert itf.rank_lift(model, theta) == itf.rank_lift(hand, theta)
+    assert itf.count_conservation_laws(model) == itf.count_conservation_laws(hand)
 
 
 def test_one_law_per_hidden_channel_of_a_cnn():
@@ -222,21 +255,19 @@ def test_one_law_per_hidden_channel_of_a_cnn():
     assert len(model.channels) == 3 + 3
 
 
-def _law_groups(model, theta):
-    """Rescale each channel by lambda directly on the edges: the function must not change."""
-    terms = _law_terms(model)
-    index, param, sign = terms
-    return [(param[(index == g) & (sign > 0)], param[(index == g) & (sign < 0)]) for g in range(len(model.channels))]
-
-
-@pytest.mark.parametrize("case", ["cnn-stride-padding-dilation-groups", "residual", "concat", "maxpool2d"])
-def test_every_channel_is_a_rescaling_symmetry(case):
+@pytest.mark.parametrize("case", ["cnn-stride-padding-dilation-groups", "residual", "concat", "maxpool2d", "mlp"])
+def test_every_channel_is_a_rescaling_symmetry_with_the_models_law(case):
     make, shape = CASES[case]
     net = _double(make())
     model, theta = from_torch(net, shape)
+    monitor = ConservationMonitor(net, shape)
+    if not model.has_max:
+        np.testing.assert_allclose(monitor.laws[0], itf.conserved(model, theta), atol=1e-13)
     X = np.random.default_rng(3).standard_normal((4,) + shape)
     y = model.forward(theta, X)
-    for into, out in _law_groups(model, theta):
+    index, param, sign = monitor._terms
+    for g in range(monitor.n_laws):
+        into, out = param[(index == g) & (sign > 0)], param[(index == g) & (sign < 0)]
         assert into.size and out.size and not set(into) & set(out)
         scaled = theta.copy()
         scaled[into] *= 2.5
@@ -312,3 +343,86 @@ def test_docstring_examples_run():
 
     result = doctest.testmod(intrinsic_flow.torch, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+# -- more translation corners -----------------------------------------------------------------------
+
+class SumOfTwo(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(3, 4)
+        self.b = nn.Linear(3, 4)
+        self.out = nn.Linear(4, 1)
+
+    def forward(self, x):
+        h = F.relu(self.a(x) + self.b(x))  # two biases and two weights between the same neurons
+        return self.out(h + h)  # x + x
+
+
+def test_sums_whose_operands_share_neurons():
+    model, theta = _agree(_double(SumOfTwo()), (3,))
+    pairs = list(zip(model.edge_src, model.edge_dst))
+    assert len(pairs) == len(set(pairs))
+
+
+class Unused(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.used = nn.Linear(2, 1)
+        self.spare = nn.Linear(2, 2)
+
+    def forward(self, x):
+        return self.used(x)
+
+
+def test_a_parameter_without_edges_is_named():
+    with pytest.raises(ValueError, match=r"parameter 'spare.weight' \(entry \(0, 0\), theta\[3\]\) carries no edge"):
+        from_torch(Unused(), (2,))
+
+
+# -- path norms -------------------------------------------------------------------------------------
+
+def _explicit_path_norm(model, theta, q):
+    """(sum over the listed paths of |prod of the weights|^q)^(1/q), the paths found by a search."""
+    src, dst, par = (np.asarray(model.edge_src), np.asarray(model.edge_dst), np.asarray(model.edge_param))
+    weight = np.where(par >= 0, theta[np.maximum(par, 0)], np.asarray(model.edge_weight))
+    outgoing = {}
+    for e in range(src.size):
+        outgoing.setdefault(int(src[e]), []).append(e)
+    first_output = model.n_neurons - model.n_outputs
+    total = 0.0
+    stack = [(v, 1.0) for v in range(model.n_inputs)] + [(int(dst[e]), weight[e]) for e in outgoing.get(-1, [])]
+    count = 0
+    while stack:
+        v, w = stack.pop()
+        if v >= first_output:
+            total += abs(w) ** q
+            count += 1
+        for e in outgoing.get(v, []):
+            stack.append((int(dst[e]), w * weight[e]))
+    return total ** (1.0 / q), count
+
+
+PATH_NORM_CASES = {
+    "mlp-with-biases": (lambda: nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 3), nn.ReLU(),
+                                              nn.Linear(3, 2)), (3,)),
+    "cnn-with-pooling": (lambda: nn.Sequential(nn.Conv2d(1, 2, 2), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(2, 2, 1),
+                                               nn.ReLU(), nn.AvgPool2d(1), nn.Flatten(), nn.Linear(2, 2)), (1, 5, 5)),
+    "residual-block": (Residual, (2, 3, 3)),
+}
+
+
+@pytest.mark.parametrize("case", PATH_NORM_CASES)
+@pytest.mark.parametrize("q", [1, 2, 4])
+def test_path_norm_of_a_translated_module_is_the_sum_over_its_paths(case, q):
+    make, shape = PATH_NORM_CASES[case]
+    model, theta = from_torch(_double(make()), shape)
+    expected, count = _explicit_path_norm(model, theta, q)
+    assert count == model.n_lifted
+    np.testing.assert_allclose(itf.path_norm(model, theta, q), expected, rtol=1e-12)
+
+
+def test_path_norm_of_a_folded_batchnorm_network():
+    net = _double(nn.Sequential(nn.Conv1d(1, 2, 2), nn.BatchNorm1d(2), nn.ReLU(), nn.Flatten(), nn.Linear(6, 1)))
+    model, theta = from_torch(net, (1, 4), fold_batchnorm=True)
+    np.testing.assert_allclose(itf.path_norm(model, theta, 2), _explicit_path_norm(model, theta, 2)[0], rtol=1e-12)

@@ -36,7 +36,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["from_torch", "validate", "load_theta", "ConservationMonitor", "ValidationReport", "TorchGraph"]
+__all__ = ["from_torch", "validate", "load_theta", "ConservationMonitor", "ValidationReport"]
 
 _INSTALL = 'PyTorch is needed here: pip install "intrinsic-flow[torch]" (or pip install torch)'
 
@@ -47,126 +47,6 @@ def _torch():
     except ImportError as error:  # pragma: no cover - exercised only without torch
         raise ImportError(_INSTALL) from error
     return torch
-
-
-# -- the translated graph ---------------------------------------------------------------------------
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class TorchGraph:
-    """The fields of a path-lifting model with shared parameters, as translated from a module.
-
-    ``from_torch`` returns ``intrinsic_flow.models.SharedReLUNet`` built from these fields when the
-    installed version has it, and this object otherwise; both compute the same ``forward``.
-
-    Attributes
-    ----------
-    n_inputs, n_outputs, n_neurons, n_params : int
-        Inputs are neurons 0..n_inputs-1, outputs the last n_outputs; every edge has src < dst.
-    edge_src, edge_dst : tuple of int
-        One entry per edge; ``edge_src == -1`` for a bias edge (from the constant 1).
-    edge_param : tuple of int
-        Index into theta, or -1 for a fixed edge.
-    edge_weight : tuple of float
-        The weight of a fixed edge (1.0 where the edge carries a parameter).
-    activation : tuple of str
-        Per neuron: "identity", "relu" or "max" (max over the incoming values).
-    channels : tuple of tuple of int
-        Groups of hidden neurons rescaled together (one known law each).
-    input_shape : tuple of int
-    """
-
-    n_inputs: int
-    n_outputs: int
-    n_neurons: int
-    edge_src: tuple
-    edge_dst: tuple
-    edge_param: tuple
-    edge_weight: tuple
-    n_params: int
-    activation: tuple
-    channels: tuple
-    input_shape: tuple
-
-    def forward(self, theta, X) -> np.ndarray:
-        """Network output: X of shape (n, *input_shape) -> (n, n_outputs).
-
-        Parameters
-        ----------
-        theta : array_like of shape (n_params,)
-        X : array_like of shape (n, *input_shape)
-
-        Returns
-        -------
-        ndarray of shape (n, n_outputs)
-
-        Raises
-        ------
-        ValueError
-            If ``theta`` or ``X`` has the wrong shape or a non-finite entry.
-        """
-        return _forward(self, theta, X)
-
-
-def _arrays(model) -> dict:
-    """Edge arrays of a model (cached on it: the tuples are long)."""
-    cache = getattr(model, "_torch_arrays", None)
-    if cache is None:
-        cache = {name: np.asarray(getattr(model, name)) for name in ("edge_src", "edge_dst", "edge_param")}
-        cache["edge_weight"] = np.asarray(model.edge_weight, dtype=float)
-        act = np.asarray(model.activation)
-        cache["relu"] = act == "relu"
-        cache["max"] = act == "max"
-        order = np.argsort(cache["edge_dst"], kind="stable")
-        cache["order"] = order
-        object.__setattr__(model, "_torch_arrays", cache)
-    return cache
-
-
-def _forward(model, theta, X) -> np.ndarray:
-    from . import _checks
-
-    theta = _checks.finite_array(theta, "theta", (model.n_params,))
-    X = _checks.finite_array(X, "X")
-    shape = tuple(model.input_shape)
-    if X.shape[1:] != shape:
-        raise ValueError(f"X must have shape (n, {', '.join(map(str, shape))}), got {X.shape}")
-    a = _arrays(model)
-    n = X.shape[0]
-    _checks.check_size(n * model.n_neurons, "the neuron values of forward")
-    src, dst, par = a["edge_src"], a["edge_dst"], a["edge_param"]
-    weight = np.where(par >= 0, theta[np.maximum(par, 0)], a["edge_weight"])
-    order = a["order"]
-    src, dst, weight = src[order], dst[order], weight[order]
-    values = np.zeros((model.n_neurons, n))
-    values[: model.n_inputs] = X.reshape(n, -1).T
-    # edges sorted by destination: a neuron's incoming edges are one run; every source is final
-    # before its destination (src < dst), so process runs of destinations level by level
-    starts = np.searchsorted(dst, np.arange(model.n_neurons + 1))
-    done = np.zeros(model.n_neurons, dtype=bool)
-    done[: model.n_inputs] = True
-    pending = np.arange(model.n_inputs, model.n_neurons)
-    while pending.size:
-        ready = []
-        for v in pending:  # neurons whose sources are all done
-            s = src[starts[v]:starts[v + 1]]
-            if np.all(done[s[s >= 0]]):
-                ready.append(v)
-        ready = np.asarray(ready)
-        if ready.size == 0:  # pragma: no cover - src < dst makes this impossible
-            raise ValueError("the graph has a cycle")
-        sel = np.concatenate([np.arange(starts[v], starts[v + 1]) for v in ready])
-        contrib = np.where(src[sel, None] >= 0, values[np.maximum(src[sel], 0)], 1.0) * weight[sel, None]
-        pre = np.zeros((model.n_neurons, n))
-        is_max = a["max"][dst[sel]]
-        np.add.at(pre, dst[sel][~is_max], contrib[~is_max])
-        mx = np.full((model.n_neurons, n), -np.inf)
-        np.maximum.at(mx, dst[sel][is_max], contrib[is_max])
-        vals = np.where(a["max"][ready, None], mx[ready], pre[ready])
-        vals = np.where(a["relu"][ready, None], np.maximum(vals, 0.0), vals)
-        values[ready] = vals
-        done[ready] = True
-        pending = pending[~done[pending]]
-    return values[model.n_neurons - model.n_outputs:].T.copy()
 
 
 # -- values flowing through the trace ---------------------------------------------------------------
@@ -211,10 +91,11 @@ class _Builder:
         self.src, self.dst, self.param, self.weight = [], [], [], []
         self.activation = ["identity"] * self.n
 
-    def materialize(self, value, activation: str = "identity") -> _Neurons:
-        if isinstance(value, _Neurons) and activation == "identity":
+    def materialize(self, value, activation: str = "identity", copy: bool = False) -> _Neurons:
+        """Neurons holding ``value`` (new ones unless it is already identity/relu neurons and not ``copy``)."""
+        if isinstance(value, _Neurons) and activation == "identity" and not copy:
             return value
-        if isinstance(value, _Neurons) and activation == "relu" and \
+        if isinstance(value, _Neurons) and activation == "relu" and not copy and \
                 all(self.activation[i] == "relu" for i in value.ids.ravel()):
             return value  # relu of relu
         affine = _as_affine(value)
@@ -592,8 +473,13 @@ class _Translator:
             raise _Unsupported("only the sum of two tensors is supported (no constants)")
         if a.shape != b.shape:
             raise _Unsupported(f"shapes {a.shape} and {b.shape} differ (broadcasting is not supported)")
-        a, b = _as_affine(a), _as_affine(b)
-        return _Affine(a.shape, *(np.concatenate([getattr(a, f), getattr(b, f)]) for f in ("src", "dst", "param", "weight")))
+        left, right = _as_affine(a), _as_affine(b)
+        if _overlap(left, right):
+            # x + x, two biases on one neuron, ...: the model has at most one edge per pair of
+            # neurons, so route one operand through neurons of its own (unit edges onwards)
+            right = _as_affine(self.builder.materialize(b, copy=True))
+        return _Affine(left.shape, *(np.concatenate([getattr(left, f), getattr(right, f)])
+                                     for f in ("src", "dst", "param", "weight")))
 
     def _flatten(self, x, start_dim=0, end_dim=-1):
         full = len(x.shape) + 1  # with the batch dimension
@@ -649,6 +535,13 @@ class _SizeOf:
 
 
 _MISSING = object()
+
+
+def _overlap(a: _Affine, b: _Affine) -> bool:
+    """Whether two pending tensors have an edge between the same source (or a bias) and target."""
+    key_a = (a.src + 1) * (int(np.prod(a.shape)) + 1) + a.dst
+    key_b = (b.src + 1) * (int(np.prod(b.shape)) + 1) + b.dst
+    return bool(np.intersect1d(key_a, key_b).size)
 
 
 def _affine_from(shape, parts) -> _Affine:
@@ -834,22 +727,87 @@ def _finish(builder: _Builder, output: _Neurons, n_params: int, input_shape) -> 
     bad[np.unique(labels[n_neurons - n_out:])] = True
     hidden = np.arange(n_in, n_neurons - n_out)
     hidden = hidden[~bad[labels[hidden]]]
-    channels: dict = {}
+    groups: dict = {}
     for v in hidden:
-        channels.setdefault(int(labels[v]), []).append(int(v))
-    return dict(n_inputs=n_in, n_outputs=n_out, n_neurons=n_neurons,
-                edge_src=tuple(src.tolist()), edge_dst=tuple(dst.tolist()), edge_param=tuple(param.tolist()),
-                edge_weight=tuple(np.where(param >= 0, 1.0, weight).tolist()), n_params=n_params,
-                activation=tuple(activation),
-                channels=tuple(tuple(c) for c in sorted(channels.values())),
-                input_shape=tuple(input_shape))
+        groups.setdefault(int(labels[v]), []).append(int(v))
+    fields = dict(n_inputs=n_in, n_outputs=n_out, n_neurons=n_neurons, edge_src=src, edge_dst=dst,
+                  edge_param=param, edge_weight=np.where(param >= 0, 0.0, weight), n_params=n_params,
+                  activation=tuple(activation), input_shape=tuple(input_shape))
+    return fields, sorted(groups.values())
 
 
-def _build(fields: dict):
-    from . import models
+def _law_terms(groups, n_neurons, src, dst, param):
+    """(law index, parameter, sign) triples: h_g = sum_in theta_p^2 - sum_out theta_p^2 per group g.
 
-    cls = getattr(models, "SharedReLUNet", None)
-    return cls(**fields) if cls is not None else TorchGraph(**fields)
+    A parameter is "in" for group g when its edges end in g and start outside it, "out" when they
+    start in g and end outside it (rescaling g by lambda multiplies the first by lambda and the
+    second by 1/lambda); each parameter counts once per group.
+    """
+    chan = np.full(n_neurons, -1)
+    for g, members in enumerate(groups):
+        chan[list(members)] = g
+    has = param >= 0
+    cd = chan[dst[has]]
+    cs = np.where(src[has] >= 0, chan[np.maximum(src[has], 0)], -1)
+    p = param[has]
+    into = (cd >= 0) & (cd != cs)
+    out = (cs >= 0) & (cs != cd)
+    pairs_in = np.unique(np.stack([cd[into], p[into]], axis=1), axis=0)
+    pairs_out = np.unique(np.stack([cs[out], p[out]], axis=1), axis=0)
+    index = np.concatenate([pairs_in[:, 0], pairs_out[:, 0]]).astype(np.int64)
+    par = np.concatenate([pairs_in[:, 1], pairs_out[:, 1]]).astype(np.int64)
+    sign = np.concatenate([np.ones(len(pairs_in)), -np.ones(len(pairs_out))])
+    return index, par, sign
+
+
+def _laws(terms, n_laws: int, theta) -> np.ndarray:
+    index, param, sign = terms
+    return np.bincount(index, weights=sign * np.asarray(theta)[param] ** 2, minlength=n_laws)
+
+
+def _translate(module, input_shape, fold_batchnorm: bool):
+    """(fields of the model, theta, groups of hidden neurons rescaled together, max ones included)."""
+    input_shape = _input_shape(input_shape)
+    translator = _Translator(module, input_shape, bool(fold_batchnorm))
+    output = translator.run()
+    fields, groups = _finish(translator.builder, output, translator.n_params, input_shape)
+    used = np.zeros(translator.n_params, dtype=bool)
+    used[fields["edge_param"][fields["edge_param"] >= 0]] = True
+    if not used.all():
+        i = int(np.flatnonzero(~used)[0])
+        name, index = _name_of(module, translator.slots, i)
+        raise ValueError(f"from_torch: parameter {name!r} (entry {index}, theta[{i}]) carries no edge: the module "
+                         f"does not use it on an input of shape {input_shape} (an unused layer, or a kernel entry "
+                         "that only ever sees padding); the model needs every parameter on some edge")
+    return fields, translator.values_of_theta.copy(), groups
+
+
+def _name_of(module, slots: dict, i: int) -> tuple:
+    """(qualified parameter name, index within it) of theta[i]."""
+    names = {id(p): name for name, p in module.named_parameters()}
+    best = None
+    for key, offset in slots.items():
+        if offset <= i and (best is None or offset > best[1]):
+            best = (key, offset)
+    key, offset = best
+    if isinstance(key, tuple):
+        name, size = f"{key[1]}.{key[2]} (folded)", module.get_submodule(key[1]).weight.shape
+        shape = size if key[2] == "weight" else (size[0],)
+    else:
+        p = next(p for p in module.parameters() if id(p) == key)
+        name, shape = names[key], tuple(p.shape)
+    return name, tuple(int(k) for k in np.unravel_index(i - offset, shape))
+
+
+def _build(fields: dict, groups: list):
+    """The SharedReLUNet; its channels are the groups without max neurons (a model with max
+    neurons is for path norms only)."""
+    from .models import SharedReLUNet
+
+    is_max = np.asarray(fields["activation"]) == "max"
+    channels = tuple(tuple(g) for g in groups if not is_max[g].any())
+    return SharedReLUNet(channels=channels, **{k: (tuple(v.tolist()) if isinstance(v, np.ndarray) else v)
+                                               for k, v in fields.items()})
 
 
 # -- public functions -------------------------------------------------------------------------------
@@ -882,8 +840,9 @@ def from_torch(module, input_shape, *, fold_batchnorm: bool = False):
     Returns
     -------
     model : SharedReLUNet
-        The path-lifting model (``intrinsic_flow.models.SharedReLUNet``; ``TorchGraph`` with the
-        same fields and ``forward`` on versions without it).
+        The path-lifting model (``intrinsic_flow.SharedReLUNet``); its ``channels`` are the groups
+        of hidden neurons rescaled together (none when the module has max pooling, which only
+        ``path_norm`` accepts).
     theta : ndarray of shape (n_params,)
         ``parameters_to_vector(module.parameters())`` in float64 (folded values with
         ``fold_batchnorm=True``); see the module docstring for the order.
@@ -907,11 +866,8 @@ def from_torch(module, input_shape, *, fold_batchnorm: bool = False):
     >>> model.n_params, theta.shape, len(model.channels)
     (26, (26,), 4)
     """
-    input_shape = _input_shape(input_shape)
-    translator = _Translator(module, input_shape, bool(fold_batchnorm))
-    output = translator.run()
-    fields = _finish(translator.builder, output, translator.n_params, input_shape)
-    return _build(fields), translator.values_of_theta.copy()
+    fields, theta, groups = _translate(module, input_shape, fold_batchnorm)
+    return _build(fields, groups), theta
 
 
 @dataclasses.dataclass(frozen=True)
@@ -1051,37 +1007,6 @@ def load_theta(module, theta, *, fold_batchnorm: bool = False):
 
 # -- conservation laws ------------------------------------------------------------------------------
 
-def _law_terms(model):
-    """(law index, parameter, sign) triples: h_g = sum_in theta_p^2 - sum_out theta_p^2 per channel g.
-
-    A parameter is "in" for channel g when its edges end in g and start outside it, "out" when
-    they start in g and end outside it (rescaling g by lambda multiplies the first by lambda and
-    the second by 1/lambda); each parameter counts once per channel.
-    """
-    a = _arrays(model)
-    chan = np.full(model.n_neurons, -1)
-    for g, members in enumerate(model.channels):
-        chan[list(members)] = g
-    src, dst, par = a["edge_src"], a["edge_dst"], a["edge_param"]
-    has = par >= 0
-    cd = chan[dst[has]]
-    cs = np.where(src[has] >= 0, chan[np.maximum(src[has], 0)], -1)
-    p = par[has]
-    into = (cd >= 0) & (cd != cs)
-    out = (cs >= 0) & (cs != cd)
-    pairs_in = np.unique(np.stack([cd[into], p[into]], axis=1), axis=0)
-    pairs_out = np.unique(np.stack([cs[out], p[out]], axis=1), axis=0)
-    index = np.concatenate([pairs_in[:, 0], pairs_out[:, 0]]).astype(np.int64)
-    param = np.concatenate([pairs_in[:, 1], pairs_out[:, 1]]).astype(np.int64)
-    sign = np.concatenate([np.ones(len(pairs_in)), -np.ones(len(pairs_out))])
-    return index, param, sign
-
-
-def _laws(terms, n_laws: int, theta) -> np.ndarray:
-    index, param, sign = terms
-    return np.bincount(index, weights=sign * np.asarray(theta)[param] ** 2, minlength=n_laws)
-
-
 class ConservationMonitor:
     """The known conservation laws of a PyTorch module, recorded along a plain training loop.
 
@@ -1141,9 +1066,11 @@ class ConservationMonitor:
 
     def __init__(self, module, input_shape, *, optimizer=None):
         self.module = module
-        self.model, theta = from_torch(module, input_shape)
-        self._terms = _law_terms(self.model)
-        self.n_laws = len(self.model.channels)
+        fields, theta, groups = _translate(module, input_shape, False)
+        self.groups = groups
+        self._terms = _law_terms(groups, fields["n_neurons"], fields["edge_src"], fields["edge_dst"],
+                                 fields["edge_param"])
+        self.n_laws = len(groups)
         self._records = [_laws(self._terms, self.n_laws, theta)]
         self._hook = None
         if optimizer is not None:
