@@ -407,7 +407,7 @@ PATH_NORM_CASES = {
     "mlp-with-biases": (lambda: nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 3), nn.ReLU(),
                                               nn.Linear(3, 2)), (3,)),
     "cnn-with-pooling": (lambda: nn.Sequential(nn.Conv2d(1, 2, 2), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(2, 2, 1),
-                                               nn.ReLU(), nn.AvgPool2d(1), nn.Flatten(), nn.Linear(2, 2)), (1, 5, 5)),
+                                               nn.ReLU(), nn.AvgPool2d(2), nn.Flatten(), nn.Linear(2, 2)), (1, 5, 5)),
     "residual-block": (Residual, (2, 3, 3)),
 }
 

@@ -539,6 +539,10 @@ _MISSING = object()
 
 def _overlap(a: _Affine, b: _Affine) -> bool:
     """Whether two pending tensors have an edge between the same source (or a bias) and target."""
+    sources = np.zeros(max(a.src.max(initial=-1), b.src.max(initial=-1)) + 2, dtype=bool)
+    sources[a.src + 1] = True
+    if not sources[b.src + 1].any():  # the usual case (a residual sum): no common source at all
+        return False
     key_a = (a.src + 1) * (int(np.prod(a.shape)) + 1) + a.dst
     key_b = (b.src + 1) * (int(np.prod(b.shape)) + 1) + b.dst
     return bool(np.intersect1d(key_a, key_b).size)
@@ -653,21 +657,26 @@ def _input_shape(input_shape) -> tuple:
 
 
 def _labels(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Connected components of the graph on 0..n-1 with edges (a, b): the smallest vertex of each."""
+    """Connected components of the graph on 0..n-1 with edges (a, b): the smallest vertex of each.
+
+    Min-label propagation with pointer jumping; after each round the edges are replaced by the
+    edges between current labels and those inside one component dropped, so the rounds shrink."""
     labels = np.arange(n)
-    while True:
-        m = np.minimum(labels[a], labels[b])
-        new = labels.copy()
-        np.minimum.at(new, a, m)
-        np.minimum.at(new, b, m)
-        while True:  # pointer jumping
-            jumped = new[new]
-            if np.array_equal(jumped, new):
+    while a.size:
+        a, b = labels[a], labels[b]
+        keep = a != b
+        a, b = a[keep], b[keep]
+        if not a.size:
+            break
+        m = np.minimum(a, b)
+        np.minimum.at(labels, a, m)
+        np.minimum.at(labels, b, m)
+        while True:  # pointer jumping: every vertex points to its root
+            jumped = labels[labels]
+            if np.array_equal(jumped, labels):
                 break
-            new = jumped
-        if np.array_equal(new, labels):
-            return labels
-        labels = new
+            labels = jumped
+    return labels
 
 
 def _finish(builder: _Builder, output: _Neurons, n_params: int, input_shape) -> dict:
@@ -682,27 +691,18 @@ def _finish(builder: _Builder, output: _Neurons, n_params: int, input_shape) -> 
     _checks.check_size(4 * src.size, "the edges of the translated model")
     n = builder.n
     n_out = output.ids.size
-    # forward reachability (from the inputs and the biases) and backward (to the outputs)
-    order = np.argsort(dst, kind="stable")
-    # src < dst: one sweep in increasing order settles forward reachability, one in decreasing
-    # order the backward one
+    # forward reachability (from the inputs and the biases) and backward (to the outputs), one
+    # block of neurons at a time: the edges into a block come from earlier blocks only
     reach = np.zeros(n, dtype=bool)
     reach[:n_in] = True
-    starts = np.searchsorted(dst[order], np.arange(n + 1))
-    s_sorted = src[order]
-    for v in range(n_in, n):
-        s = s_sorted[starts[v]:starts[v + 1]]
-        reach[v] = bool(np.any(s < 0) or np.any(reach[s[s >= 0]]))
+    for s_block, d_block in zip(builder.src, builder.dst):
+        live = (s_block < 0) | reach[np.maximum(s_block, 0)]
+        reach[d_block[live]] = True
     back = np.zeros(n, dtype=bool)
     back[n - n_out:] = True
-    order_s = np.argsort(src, kind="stable")
-    src_sorted, dst_by_src = src[order_s], dst[order_s]
-    starts_s = np.searchsorted(src_sorted, np.arange(n + 1))
-    for v in range(n - 1, -1, -1):
-        if back[v]:
-            continue
-        d = dst_by_src[starts_s[v]:starts_s[v + 1]]
-        back[v] = bool(np.any(back[d]))
+    for s_block, d_block in zip(reversed(builder.src), reversed(builder.dst)):
+        live = (s_block >= 0) & back[d_block]
+        back[s_block[live]] = True
     keep = reach & back
     keep[:n_in] = True
     keep[n - n_out:] = True
