@@ -303,6 +303,8 @@ class _Translator:
             return self.builder.materialize(x, "relu")
         if isinstance(sub, nn.Identity) or (isinstance(sub, nn.Dropout) and not sub.training):
             return x
+        if isinstance(sub, nn.Dropout):
+            raise _Unsupported("Dropout in training mode is random; call module.eval() first")
         if isinstance(sub, nn.Flatten):
             return self._flatten(x, sub.start_dim, sub.end_dim)
         if isinstance(sub, nn.Linear):
@@ -812,7 +814,8 @@ def _build(fields: dict, groups: list):
 
 # -- public functions -------------------------------------------------------------------------------
 
-def from_torch(module, input_shape, *, fold_batchnorm: bool = False):
+def from_torch(module: Any, input_shape: Sequence[int] | int, *,
+               fold_batchnorm: bool = False) -> tuple[Any, np.ndarray]:
     """Translate a PyTorch module into a path-lifting model and its parameter vector theta.
 
     The module is traced with ``torch.fx``. Supported: ``nn.Linear``, ``nn.Conv1d``/``nn.Conv2d``
@@ -901,7 +904,7 @@ class ValidationReport:
         return "\n".join(lines)
 
 
-def validate(module, input_shape, *, fold_batchnorm: bool = False) -> ValidationReport:
+def validate(module: Any, input_shape: Sequence[int] | int, *, fold_batchnorm: bool = False) -> ValidationReport:
     """Which nodes of ``module`` ``from_torch`` supports, without raising on unsupported ones.
 
     Parameters
@@ -941,7 +944,7 @@ def validate(module, input_shape, *, fold_batchnorm: bool = False) -> Validation
     return ValidationReport(tuple(translator.entries))
 
 
-def load_theta(module, theta, *, fold_batchnorm: bool = False):
+def load_theta(module: Any, theta: Any, *, fold_batchnorm: bool = False) -> Any:
     """Write theta back into the parameters of ``module`` (in place); the inverse of ``from_torch``.
 
     Parameters
@@ -1064,7 +1067,7 @@ class ConservationMonitor:
     ((6, 4), True)
     """
 
-    def __init__(self, module, input_shape, *, optimizer=None):
+    def __init__(self, module: Any, input_shape: Sequence[int] | int, *, optimizer: Any = None) -> None:
         self.module = module
         fields, theta, groups = _translate(module, input_shape, False)
         self.groups = groups
@@ -1114,7 +1117,7 @@ class ConservationMonitor:
     def step_drift(self) -> np.ndarray:
         return np.diff(self.laws, axis=0)
 
-    def plot(self, ax=None, label: str | None = None):
+    def plot(self, ax: Any = None, label: str | None = None) -> Any:
         """Plot max_g |h_g(t) - h_g(0)| against the step on ``ax`` (log scale); returns ``ax``."""
         import matplotlib.pyplot as plt
 
@@ -1127,7 +1130,7 @@ class ConservationMonitor:
         ax.set_ylabel(r"$\max_g |h_g(t) - h_g(0)|$")
         return ax
 
-    def figure(self):
+    def figure(self) -> Any:
         """A matplotlib Figure: the drift of every law (left) and the largest one (right)."""
         from matplotlib.figure import Figure
 
