@@ -60,7 +60,8 @@ sphinx_gallery_conf = {
     "show_memory": False,
     "within_subsection_order": "FileNameSortKey",
 }
-try:  # the PyTorch example runs only where the torch extra is installed
+try:  # the PyTorch example runs only where the torch extra (and scikit-learn) is installed
+    import sklearn  # noqa: F401
     import torch  # noqa: F401
 except ImportError:
     sphinx_gallery_conf["ignore_pattern"] = r"plot_conservation_monitor\.py"
@@ -119,7 +120,7 @@ def write_api_pages(app=None) -> None:
             "intrinsic_flow.torch", intrinsic_flow.torch,
             "PyTorch models in (the ``torch`` extra): translation to a path-lifting model with shared "
             "parameters, theta back into the module, and the conservation laws along training "
-            "(:doc:`../torch`)."),
+            "(:doc:`/torch`)."),
     }
     for name, text in pages.items():
         path = out / name

@@ -7,8 +7,9 @@ loop with SGD, SGD with momentum 0.9 and Adam, each at two step sizes eta, while
 ``ConservationMonitor`` records its 48 known laws (one per hidden neuron: the squared norm of the
 weights and bias entering it minus that of the weights leaving it).
 
-One SGD step moves each law by exactly eta^2 (|grad_in|^2 - |grad_out|^2): dividing eta by 10
-divides the drift per step by 100. Momentum keeps that order for a fixed momentum coefficient,
+One SGD step moves each law by exactly eta^2 times (squared norm of the gradient entering the
+neuron minus that of the gradient leaving it): dividing eta by 10 divides the drift per step by
+100. Momentum keeps that order for a fixed momentum coefficient,
 with a constant about 1/(1 - beta)^2 larger. Adam rescales each coordinate of the gradient, which
 breaks the rescaling symmetry at first order: its drift per step is O(eta), divided by only 10.
 """

@@ -830,8 +830,8 @@ def from_torch(module: Any, input_shape: Sequence[int] | int, *,
     Parameters
     ----------
     module : torch.nn.Module
-        The network; it takes one tensor of shape (n, *input_shape) and returns one of shape
-        (n, ...), flattened into the outputs.
+        The network; it takes one tensor of shape ``(n, *input_shape)`` and returns one of shape
+        ``(n, ...)``, flattened into the outputs.
     input_shape : tuple of int
         The shape of one input, without the batch dimension.
     fold_batchnorm : bool, default False
