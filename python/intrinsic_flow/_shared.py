@@ -74,6 +74,9 @@ class Structure:
         by_param = np.argsort(np.where(param < 0, n_params, param), kind="stable")
         self.param_edges = by_param[: int(np.sum(param >= 0))]
         self.param_of_edge = param[self.param_edges]
+        # where each parameter's run of edges starts in param_edges (every parameter has one)
+        self.param_starts = np.searchsorted(self.param_of_edge, np.arange(n_params))
+        self.identity = bool(self.param_edges.size == n_params and np.array_equal(self.param_edges, np.arange(n_params)))
 
     # -- w = P theta + fixed weights and the contraction P^T ---------------------------------
     def edge_weights(self, theta: np.ndarray) -> np.ndarray:
@@ -89,11 +92,13 @@ class Structure:
 
     def contract(self, per_edge: np.ndarray) -> np.ndarray:
         """P^T along the last axis: (..., E) -> (..., D), summing the edges of each parameter."""
-        per_edge = np.asarray(per_edge)
-        moved = np.moveaxis(per_edge, -1, 0)[self.param_edges]
-        out = np.zeros((self.n_params,) + moved.shape[1:])
-        np.add.at(out, self.param_of_edge, moved)
-        return np.moveaxis(out, 0, -1)
+        per_edge = np.asarray(per_edge, dtype=np.float64)
+        if self.identity:  # one parameter per edge, in edge order: nothing to sum
+            return per_edge.copy()
+        if self.n_params == 0:
+            return np.zeros(per_edge.shape[:-1] + (0,))
+        # runs of each parameter's edges summed in edge order (fixed order: reproducible sums)
+        return np.add.reduceat(per_edge[..., self.param_edges], self.param_starts, axis=-1)
 
     # -- sweeps ----------------------------------------------------------------------------
     def forward(self, w: np.ndarray, X: np.ndarray) -> np.ndarray:
@@ -479,11 +484,15 @@ def exact_rank(structure, theta: np.ndarray) -> int:
             # rows c (pi(a) - pi(b)) = 0 or c pi(a) = 0 merge a with b (or with ZERO)
             single = count == 1
             pair = (count == 2) & (np.sum(coefs, axis=1) == 0)
-            a_single = cols[single][np.arange(int(single.sum())), np.argmax(coefs[single] != 0, axis=1)]
-            pairs = [np.stack([a_single, np.full(a_single.size, n)], axis=1)]
-            nz = np.argsort(coefs[pair] == 0, axis=1, kind="stable")[:, :2]
-            pairs.append(np.take_along_axis(cols[pair], nz, axis=1))
-            pairs = np.concatenate(pairs)
+            nonzero = coefs != 0
+            width = cols.shape[1]
+            first_nz = np.argmax(nonzero, axis=1)
+            last_nz = width - 1 - np.argmax(nonzero[:, ::-1], axis=1)
+            rows_ = np.arange(cols.shape[0])
+            a_single = cols[rows_[single], first_nz[single]]
+            pairs = np.concatenate([np.stack([a_single, np.full(a_single.size, n)], axis=1),
+                                    np.stack([cols[rows_[pair], first_nz[pair]], cols[rows_[pair], last_nz[pair]]],
+                                             axis=1)])
             if pairs.size:
                 labels = _union(labels, pairs, n)
                 merged = True
@@ -513,19 +522,25 @@ def exact_rank(structure, theta: np.ndarray) -> int:
 
 
 def _combine(cols: np.ndarray, signs: np.ndarray, zero: int):
-    """Rows of (column, sign) terms with equal columns merged and ZERO's terms dropped: (cols, coefs)
-    sorted by column, zeros where terms cancelled; None when no row is left."""
+    """Rows of (column, sign) terms (a few columns) with equal columns merged and ZERO's terms
+    dropped: (cols, coefs), the merged coefficient on the first occurrence of each column and 0
+    elsewhere; None when no row is left. Pairwise comparisons of the columns: no sorting."""
     if cols.size == 0:
         return None
-    order = np.argsort(cols, axis=1, kind="stable")
-    cols = np.take_along_axis(cols, order, axis=1)
-    signs = np.take_along_axis(signs, order, axis=1).astype(np.int64)
-    signs = np.where(cols == zero, 0, signs)
-    coefs = signs.copy()
-    for k in range(1, cols.shape[1]):  # fold a term into the previous one with the same column
-        same = cols[:, k] == cols[:, k - 1]
-        coefs[same, k] += coefs[same, k - 1]
-        coefs[same, k - 1] = 0
+    signs = np.where(cols == zero, 0, signs).astype(np.int64)
+    width = cols.shape[1]
+    coefs = np.zeros_like(signs)
+    for k in range(width):
+        total = signs[:, k].copy()
+        first = np.ones(cols.shape[0], dtype=bool)
+        for j in range(width):
+            if j == k:
+                continue
+            same = cols[:, j] == cols[:, k]
+            total += np.where(same, signs[:, j], 0)
+            if j < k:
+                first &= ~same
+        coefs[:, k] = np.where(first, total, 0)
     return cols, coefs
 
 
