@@ -130,6 +130,22 @@ class Structure:
             values[targets] = np.add.reduceat(values[src] * a[edges], starts)
         return values[: self.n_neurons]
 
+    def between(self, a: np.ndarray) -> np.ndarray:
+        """N (n_neurons, n_neurons): N[x, y] = sum over partial paths from x to y of prod a_e (1 on
+        the diagonal), level by level, vectorised over the sources x."""
+        n = self.n_neurons
+        N = np.eye(n)
+        for edges, _, _ in self.levels:
+            edges = edges[self.src[edges] >= 0]  # biases start paths, they lie between no two neurons
+            if edges.size == 0:
+                continue
+            targets, starts = np.unique(self.dst[edges], return_index=True)
+            step = max(1, int(2 ** 22 // max(edges.size, 1)))  # rows per block: temporaries of ~32 MB
+            for lo in range(0, n, step):
+                block = N[lo:lo + step]
+                block[:, targets] += np.add.reduceat(block[:, self.src[edges]] * a[edges], starts, axis=1)
+        return N
+
     def backward_sums(self, a: np.ndarray) -> np.ndarray:
         """B(v) = sum over partial paths from v to an output of prod a_e (n_neurons,)."""
         values = np.zeros(self.n_neurons + 1)
@@ -267,28 +283,40 @@ def law_signs(channels, n_neurons, n_params, src, dst, param, explicit: bool) ->
     dst_c = member[dst]
     hint = ("" if explicit else "; with shared parameters, pass channels= (e.g. one tuple of neurons per "
             "convolution channel), or channels=() for no known laws")
-    for c in range(len(channels)):
-        s = (dst_c == c).astype(np.int64) - (src_c == c).astype(np.int64)
-        touched = np.flatnonzero(s != 0)
-        fixed = touched[param[touched] < 0]
-        if fixed.size:
-            k = int(fixed[0])
-            raise ValueError(f"channel {c} {channels[c][:8]} has the fixed edge {k} ({src[k]} -> {dst[k]}, weight "
-                             f"not a parameter) entering or leaving it, so rescaling it is not a symmetry{hint}")
-        on = param >= 0
-        low = np.full(n_params, 2, dtype=np.int64)
-        high = np.full(n_params, -2, dtype=np.int64)
-        np.minimum.at(low, param[on], s[on])
-        np.maximum.at(high, param[on], s[on])
-        mismatch = np.flatnonzero(low != high)  # every parameter is on some edge (validated)
-        value = low
-        if mismatch.size:
-            i = int(mismatch[0])
-            edges = np.flatnonzero(param == i)[:6]
-            raise ValueError(f"parameter {i} is shared by edges {edges.tolist()} that channel {c} "
-                             f"{channels[c][:8]} rescales differently (incoming, outgoing or neither), so rescaling "
-                             f"the channel is not a symmetry{hint}")
-        signs[c] = value
+    if not channels:
+        return signs
+    # the net sign of each (channel, edge) touching a channel: +1 into it, -1 out of it, 0 inside it
+    E = src.size
+    edges = np.arange(E)
+    into, out_of = dst_c >= 0, src_c >= 0
+    keys = np.concatenate([dst_c[into] * E + edges[into], src_c[out_of] * E + edges[out_of]])
+    values = np.concatenate([np.ones(int(into.sum()), dtype=np.int64), -np.ones(int(out_of.sum()), dtype=np.int64)])
+    order = np.argsort(keys, kind="stable")
+    unique_keys, starts = np.unique(keys[order], return_index=True)
+    net = np.add.reduceat(values[order], starts)
+    moved = net != 0
+    channel, edge, net = unique_keys[moved] // E, unique_keys[moved] % E, net[moved]
+    fixed = param[edge] < 0
+    if np.any(fixed):
+        c, k = int(channel[fixed][0]), int(edge[fixed][0])
+        raise ValueError(f"channel {c} {channels[c][:8]} has the fixed edge {k} ({src[k]} -> {dst[k]}, weight "
+                         f"not a parameter) entering or leaving it, so rescaling it is not a symmetry{hint}")
+    # consistent: for each (channel, parameter) moved, one sign, carried by every edge of the parameter
+    pair = channel * n_params + param[edge]
+    per_sign, counts = np.unique(pair * 3 + (net + 1), return_counts=True)
+    pairs, sign = per_sign // 3, per_sign % 3 - 1
+    total = np.bincount(param[param >= 0], minlength=n_params)
+    repeated = np.zeros(pairs.size, dtype=bool)
+    repeated[1:] = pairs[1:] == pairs[:-1]
+    repeated[:-1] |= pairs[:-1] == pairs[1:]
+    bad = repeated | (counts != total[pairs % n_params])
+    if np.any(bad):
+        c, i = int(pairs[bad][0] // n_params), int(pairs[bad][0] % n_params)
+        shown = np.flatnonzero(param == i)[:6]
+        raise ValueError(f"parameter {i} is shared by edges {shown.tolist()} that channel {c} "
+                         f"{channels[c][:8]} rescales differently (incoming, outgoing or neither), so rescaling "
+                         f"the channel is not a symmetry{hint}")
+    signs[pairs // n_params, pairs % n_params] = sign
     return signs
 
 
@@ -370,13 +398,32 @@ class SharedLifting:
         return np.asarray(self.edge.jvp(self._w(theta), self.structure.edge_directions(v)))
 
     def gram(self, theta):
-        """G = P^T G_E(w) P: G_E from forward, backward and neuron-to-neuron path sums (no paths
-        listed), then the rows and columns of each parameter's edges summed."""
+        """G = P^T G_E(w) P without listing paths. One parameter per edge: the edge kernel's Gram
+        matrix itself. Otherwise, from the same path sums (docs/theory/lifting.md):
+        G_E = T + T^T + diag(start B) with T_ef = w_e start(e) N(dst e, src f) w_f B(dst f), so
+        G = U N V + (U N V)^T + diag(P^T (start B)) with U = P^T diag(w start) [dst] (D, n) and
+        V = [src] diag(w B) P (n, D): memory D^2 + 2 D n + n^2, never E^2."""
         self._refuse_max("lift_gram")
-        E = self.model.n_edges
-        check_size(float(E) * E, "the Gram matrix of the edges (E x E) before summing shared parameters")
-        gram_edges = np.asarray(self.edge.gram(self._w(theta)))
-        return self.structure.contract(self.structure.contract(gram_edges).T)
+        w = self._w(theta)
+        if self.structure.identity:
+            return np.asarray(self.edge.gram(w))
+        s, D, n = self.structure, self.model.n_params, self.model.n_neurons
+        check_size(float(D) * D + 2.0 * D * n + float(n) * n, "the Gram matrix and its path sums (D^2 + 2 D n + n^2)")
+        a = w * w
+        forward, backward = (np.asarray(x) for x in self.edge.path_sums(a))
+        inner = s.src >= 0
+        start = np.where(inner, forward[np.where(inner, s.src, 0)], 1.0)
+        back = backward[s.dst]
+        on = ~s.fixed
+        U = np.zeros((D, n))
+        np.add.at(U, (s.param[on], s.dst[on]), (w * start)[on])
+        V = np.zeros((n, D))
+        both = on & inner
+        np.add.at(V, (s.src[both], s.param[both]), (w * back)[both])
+        half = (U @ s.between(a)) @ V
+        gram = half + half.T
+        gram[np.diag_indices(D)] += s.contract(start * back)
+        return gram
 
     # -- known laws: one per channel ------------------------------------------------------------
     def conserved(self, theta):

@@ -639,7 +639,7 @@ class SharedReLUNet(_Model):
         set_("edge_src", tuple(structure.src.tolist()))
         set_("edge_dst", tuple(structure.dst.tolist()))
         set_("edge_param", tuple(structure.param.tolist()))
-        set_("edge_weight", tuple(float(w) for w in np.where(structure.fixed, structure.weight, 0.0)))
+        set_("edge_weight", tuple(np.where(structure.fixed, structure.weight, 0.0).tolist()))
         set_("activation", tuple(structure.activation))
         set_("channels", structure.channels if self.channels is not None else None)
         set_("input_shape", _shared.input_shape(self.input_shape, self.n_inputs))
