@@ -71,7 +71,7 @@ class Builder:
                                  tuple(self.channels) if channels else None, input_shape)
 
 
-def conv_net(length=5, channels=2, kernel=2, pool=None, residual=False, bias=True, outputs=1):
+def conv_net(length=5, channels=2, kernel=2, pool=None, residual=False, bias=True, outputs=1, second=None):
     """Input (1, length) -> conv(1 -> channels) ReLU [-> h + ReLU(conv1x1(h))] [-> pooling by 2] -> dense
     outputs. Channel c groups the neurons rescaled together: the convolution's channel c, and with a
     residual block also its 1x1 convolution's channel c and the sums (fixed unit edges join them),
@@ -81,6 +81,11 @@ def conv_net(length=5, channels=2, kernel=2, pool=None, residual=False, bias=Tru
     x = [list(range(length))]
     h = b.conv1d(x, channels, kernel, bias=bias)
     groups = [list(c) for c in h]
+    if second is not None:  # a second convolution (second = (channels, kernel)) with its own channels
+        h = b.conv1d(h, second[0], second[1], bias=bias)
+        groups += [list(c) for c in h]
+        channels = second[0]
+    last = len(groups) - channels  # the channels the residual block and the pooling extend
     if residual:  # h + relu(conv1x1(h)) through identity neurons and fixed unit edges
         g = b.conv1d(h, channels, 1, bias=bias)
         summed = []
@@ -90,7 +95,7 @@ def conv_net(length=5, channels=2, kernel=2, pool=None, residual=False, bias=Tru
                 b.edge(u, v, weight=1.0)
                 b.edge(w, v, weight=1.0)
             summed.append(out)
-            groups[c] += g[c] + out
+            groups[last + c] += g[c] + out
         h = summed
     if pool is not None:
         kind, size = pool
@@ -101,7 +106,7 @@ def conv_net(length=5, channels=2, kernel=2, pool=None, residual=False, bias=Tru
                 for u in h[c][j * size:(j + 1) * size]:
                     b.edge(u, v, weight=1.0 if kind == "max" else 1.0 / size)
             pooled.append(out)
-            groups[c] += out
+            groups[last + c] += out
         h = pooled
     flat = [v for channel in h for v in channel]
     out = b.neurons(outputs, "identity")
@@ -268,6 +273,8 @@ SHARED = {
     "avg-pool": dict(length=5, pool=("avg", 2)),
     "residual": dict(length=3, kernel=1, residual=True),
     "residual-avg-pool": dict(length=5, kernel=2, residual=True, pool=("avg", 2)),
+    "two-convs": dict(length=5, channels=2, kernel=2, second=(2, 2)),
+    "two-convs-pool": dict(length=6, channels=1, kernel=2, second=(2, 2), pool=("avg", 2), bias=False),
 }
 
 

@@ -789,9 +789,16 @@ class SharedReLUNet(_Model):
         if X.ndim != 1 + len(self.input_shape) or X.shape[1:] != tuple(self.input_shape):
             raise ValueError(f"X must have shape (n, {', '.join(map(str, self.input_shape))}), got {X.shape}")
         theta = _checks.theta(self, theta)
-        _checks.check_size(float(X.shape[0]) * (self.n_neurons + self.n_edges), "the forward pass (n x (neurons + edges))")
-        w = self.structure.edge_weights(theta)
-        return self.structure.forward(w, X.reshape(X.shape[0], self.n_inputs))
+        structure = self.structure
+        widest = max([edges.size for edges, _, _ in structure.levels] + [1])
+        block = max(1, 2 ** 22 // (widest + self.n_neurons))  # samples per block: temporaries of ~32 MB
+        _checks.check_size(float(min(X.shape[0], block)) * (self.n_neurons + widest) + X.shape[0] * self.n_outputs,
+                           "the forward pass (a block of samples x (neurons + edges of a level))")
+        w = structure.edge_weights(theta)
+        flat = X.reshape(X.shape[0], self.n_inputs)
+        if X.shape[0] <= block:
+            return structure.forward(w, flat)
+        return np.concatenate([structure.forward(w, flat[lo:lo + block]) for lo in range(0, X.shape[0], block)])
 
 
 @dataclass(frozen=True)
