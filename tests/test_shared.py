@@ -428,3 +428,27 @@ def test_max_neurons_are_for_path_norms_only(backend):
             getattr(backend, name)(model, theta)
     with pytest.raises(ValueError, match="max neurons"):
         backend.lie_trace(model)
+
+
+def test_fixed_edges_after_one_parameter_per_edge_are_not_identity_sharing():
+    # parameters 0..D-1 on edges 0..D-1, then a fixed edge: J still has D columns
+    model = itf.SharedReLUNet(2, 1, 4, (0, 1, 2, 0), (2, 2, 3, 3), (0, 1, 2, -1), (0.0, 0.0, 0.0, 0.5), 3,
+                              ("identity", "identity", "relu", "identity"), ((2,),))
+    theta = np.array([1.0, -2.0, 0.5])
+    phi, jac = explicit_phi_and_jacobian(model, theta)
+    for backend in (itf, ref):
+        np.testing.assert_allclose(backend.lift_jacobian(model, theta), jac, rtol=1e-14)
+        np.testing.assert_allclose(backend.lift_gram(model, theta), jac.T @ jac, rtol=1e-13)
+        assert backend.rank_lift(model, theta) == backend.rank_lift(model, theta, method="exact") == 2  # D - 1 law
+
+
+def test_identity_sharing_ranks_are_those_of_the_dag_at_a_badly_scaled_point(backend):
+    net = itf.ReLUNet([3, 4, 4, 1], bias="hidden")
+    shared = itf.SharedReLUNet.from_dag(net)
+    theta = net.init(0)
+    theta[:3] *= 1e6  # neuron 3 rescaled: phi, and every rank, unchanged
+    theta[np.asarray(net.graph.param_src) == 3] /= 1e6
+    info_dag, info_shared = backend.rank_info(net, theta), backend.rank_info(shared, theta)
+    assert info_shared.rank == info_dag.rank
+    kept = info_dag.rank  # the dropped ones are rounding noise
+    np.testing.assert_allclose(info_shared.singular_values[:kept], info_dag.singular_values[:kept], rtol=1e-10)

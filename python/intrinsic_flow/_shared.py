@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _checks
 from ._checks import check_size
-from ._graph import longest_path, unit_geometric_scale
+from ._graph import balance, checked_balanced, longest_path, unit_geometric_scale
 
 ACTIVATIONS = ("identity", "relu", "max")
 
@@ -76,7 +76,8 @@ class Structure:
         self.param_of_edge = param[self.param_edges]
         # where each parameter's run of edges starts in param_edges (every parameter has one)
         self.param_starts = np.searchsorted(self.param_of_edge, np.arange(n_params))
-        self.identity = bool(self.param_edges.size == n_params and np.array_equal(self.param_edges, np.arange(n_params)))
+        # one parameter per edge, in edge order, no fixed edge: today's DAG (P = I)
+        self.identity = bool(src.size == n_params and np.array_equal(param, np.arange(n_params)))
 
     # -- w = P theta + fixed weights and the contraction P^T ---------------------------------
     def edge_weights(self, theta: np.ndarray) -> np.ndarray:
@@ -436,8 +437,13 @@ class SharedLifting:
         return 2.0 * self.structure.law_signs * np.asarray(theta)[None, :]
 
     def rank_point(self, theta):
-        """theta over the geometric mean of its nonzero |entries|: J there is J(theta) with rows
-        scaled by powers of that mean (phi_p is homogeneous of the path's degree), same rank."""
+        """Where ranks are taken. One parameter per edge: the normalised balanced point of the DAG
+        (as ReLUNet and DAGReLUNet). Otherwise theta over the geometric mean of its nonzero
+        |entries|: J there is J(theta) with rows scaled by powers of that mean (phi_p is
+        homogeneous of the path's degree), same rank."""
+        if self.structure.identity:
+            theta = np.asarray(theta, dtype=np.float64)
+            return checked_balanced(self.model, balance(self.model.edge_graph, theta, True), theta)
         return unit_geometric_scale(theta)
 
     def exact_rank(self, theta):
