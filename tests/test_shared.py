@@ -127,14 +127,14 @@ def explicit_phi_and_jacobian(model, theta):
     """phi_p = prod w_e and dphi_p/dtheta_i = sum over the edges of p carrying i of the product of
     the others, straight from the list of paths."""
     s = model.structure
-    w = s.edge_weights(theta)
+    w, param = s.edge_weights(theta)[s.kept], s.param[s.kept]  # the edge graph holds the edges on paths
     found = explicit_paths(model)
     phi = np.array([np.prod(w[p]) for p in found])
     jac = np.zeros((len(found), model.n_params))
     for row, p in enumerate(found):
         for k, e in enumerate(p):
-            if s.param[e] >= 0:
-                jac[row, s.param[e]] += np.prod(w[p[:k] + p[k + 1:]])
+            if param[e] >= 0:
+                jac[row, param[e]] += np.prod(w[p[:k] + p[k + 1:]])
     return phi, jac
 
 
@@ -208,8 +208,8 @@ def _fields(**change):
     (dict(edge_src=(0, 0, 2), edge_dst=(2, 2, 3)), r"a second edge 0 -> 2"),
     (dict(edge_src=(0, 1, 2, -1, -1), edge_dst=(2, 2, 3, 2, 2), edge_param=(0, 0, 1, 1, 1),
           edge_weight=(0.0,) * 5), r"a second bias edge into neuron 2"),
-    (dict(n_neurons=5, activation=("identity", "identity", "relu", "relu", "identity"), edge_dst=(2, 2, 4)),
-     r"neuron 3 is dangling"),
+    (dict(n_neurons=5, activation=("identity", "identity", "relu", "relu", "identity"), edge_src=(0, 1, 3),
+          edge_dst=(2, 2, 4)), r"output neuron 4 is on no path"),
     (dict(channels=((2,), (2,))), r"neuron 2 is in channels\[0\] and channels\[1\]"),
     (dict(channels=((3,),)), r"channels\[0\] holds neuron 3: accepted: hidden neurons"),
     (dict(channels=None, edge_param=(0, 1, 0)), r"parameter 0 is shared by edges \[0, 2\].*pass channels="),
@@ -364,7 +364,7 @@ def test_exact_rank_of_a_large_cnn_without_paths():
 # -- path-norms -------------------------------------------------------------------------------
 def explicit_path_norm(model, theta, q):
     if model.kind == "shared":
-        w = model.structure.edge_weights(theta)
+        w = model.structure.edge_weights(theta)[model.structure.kept]
         found = list_paths(model.edge_graph)
     else:
         w, found = np.asarray(theta), list_paths(model.graph)
@@ -452,3 +452,41 @@ def test_identity_sharing_ranks_are_those_of_the_dag_at_a_badly_scaled_point(bac
     assert info_shared.rank == info_dag.rank
     kept = info_dag.rank  # the dropped ones are rounding noise
     np.testing.assert_allclose(info_shared.singular_values[:kept], info_dag.singular_values[:kept], rtol=1e-10)
+
+
+def strided_net():
+    """Stride 2, kernel 1 on 4 inputs (inputs 1 and 3 unused), 2 channels, then a pooling that
+    crops: neurons off every path are allowed and pruned from the path kernels."""
+    b = Builder(4)
+    weights, biases = b.params(2), b.params(2)
+    groups = []
+    for c in range(2):
+        hidden = b.neurons(2, "relu")
+        for t, v in enumerate(hidden):
+            b.edge(2 * t, v, weights[c])
+            b.edge(-1, v, biases[c])
+        groups.append(hidden)
+    out = b.neurons(1, "identity")
+    dense = b.params(2)
+    for c in range(2):  # only position 0 of each channel is read: position 1 is cropped
+        b.edge(groups[c][0], out[0], dense[c])
+    b.channels = [tuple(g) for g in groups]
+    return b.model(4, 1)
+
+
+def test_neurons_off_every_path_are_pruned_from_the_lifting(backend):
+    model = strided_net()
+    assert model.edge_graph.n_inputs == 1 and model.edge_graph.n_neurons == 4  # input 0, positions 0, output
+    theta = model.init(3)
+    phi, jac = explicit_phi_and_jacobian(model, theta)
+    assert phi.size == model.n_lifted == 4  # x0 w_c v_c and b_c v_c for c = 0, 1
+    np.testing.assert_allclose(backend.lift(model, theta), phi, rtol=1e-14)
+    np.testing.assert_allclose(backend.lift_jacobian(model, theta), jac, rtol=1e-14)
+    np.testing.assert_allclose(backend.lift_gram(model, theta), jac.T @ jac, rtol=1e-13, atol=1e-15)
+    assert backend.rank_lift(model, theta) == backend.rank_lift(model, theta, method="exact") == np.linalg.matrix_rank(jac)
+    assert backend.path_norm(model, theta, 2) == pytest.approx(np.linalg.norm(phi), rel=1e-13)
+    assert backend.count_conservation_laws(model) == 2
+    X = np.random.default_rng(0).standard_normal((3, 4))
+    W, bias, dense = theta[:2], theta[2:4], theta[4:]
+    expected = np.maximum(X[:, :1] * W + bias, 0.0) @ dense
+    np.testing.assert_allclose(model.forward(theta, X)[:, 0], expected, rtol=1e-14)

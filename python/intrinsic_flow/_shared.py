@@ -70,14 +70,49 @@ class Structure:
             self.levels.append((edges, starts, targets))
         # the signs s_c(i) of the channel rescalings (incoming x lambda, outgoing x 1/lambda)
         self.law_signs = np.zeros((len(channels), n_params))
-        # sorted by parameter: the edges of each parameter (for contractions J_E P)
-        by_param = np.argsort(np.where(param < 0, n_params, param), kind="stable")
-        self.param_edges = by_param[: int(np.sum(param >= 0))]
-        self.param_of_edge = param[self.param_edges]
-        # where each parameter's run of edges starts in param_edges (every parameter has one)
-        self.param_starts = np.searchsorted(self.param_of_edge, np.arange(n_params))
-        # one parameter per edge, in edge order, no fixed edge: today's DAG (P = I)
-        self.identity = bool(src.size == n_params and np.array_equal(param, np.arange(n_params)))
+        # The path kernels run on the useful edges, those on some path from an input or a bias to
+        # an output: an input a strided convolution skips, or a neuron cropped by pooling, carries
+        # no path (the forward pass still computes it). Neurons renumbered monotonically.
+        reach = np.zeros(n_neurons + 1, dtype=bool)
+        reach[:n_inputs] = True
+        reach[n_neurons] = True
+        s_idx = np.where(src < 0, n_neurons, src)
+        for edges, starts, targets in self.levels:
+            reach[targets] = np.add.reduceat(reach[s_idx[edges]].astype(np.int64), starts) > 0
+        coreach = np.zeros(n_neurons + 1, dtype=bool)
+        coreach[self.first_output:n_neurons] = True
+        for edges, _, _ in reversed(self.levels):
+            on = coreach[dst[edges]] & (src[edges] >= 0)
+            coreach[src[edges][on]] = True
+        useful = reach[s_idx] & coreach[dst]
+        has_path = np.zeros(n_neurons, dtype=bool)
+        has_path[dst[useful]] = True
+        missing = np.flatnonzero(~has_path[self.first_output:]) + self.first_output
+        if missing.size:
+            raise ValueError(f"output neuron {int(missing[0])} is on no path from an input or a bias (no edge "
+                             "reaches it from one); every output needs one")
+        self.kept = np.flatnonzero(useful)
+        kept_neurons = np.zeros(n_neurons, dtype=bool)
+        kept_neurons[src[self.kept][src[self.kept] >= 0]] = True
+        kept_neurons[dst[self.kept]] = True
+        self.kernel_neurons = np.flatnonzero(kept_neurons)  # kernel index -> neuron
+        renumber = np.full(n_neurons, -1, dtype=np.int64)
+        renumber[self.kernel_neurons] = np.arange(self.kernel_neurons.size)
+        k_src = src[self.kept]
+        self.kernel_src = np.where(k_src < 0, -1, renumber[np.maximum(k_src, 0)])
+        self.kernel_dst = renumber[dst[self.kept]]
+        self.kernel_n_inputs = int(np.sum(kept_neurons[:n_inputs]))
+        self.kernel_n_neurons = int(self.kernel_neurons.size)
+        # sorted by parameter: the kept edges of each parameter (for contractions J_E P)
+        param_k = param[self.kept]
+        by_param = np.argsort(np.where(param_k < 0, n_params, param_k), kind="stable")
+        self.param_edges = by_param[: int(np.sum(param_k >= 0))]
+        self.param_of_edge = param_k[self.param_edges]
+        # the parameters on some kept edge, and where their runs start in param_edges
+        self.present, self.param_starts = np.unique(self.param_of_edge, return_index=True)
+        # one parameter per edge, in edge order, no fixed or pruned edge: today's DAG (P = I)
+        self.identity = bool(src.size == n_params and self.kept.size == src.size
+                             and np.array_equal(param, np.arange(n_params)))
 
     # -- w = P theta + fixed weights and the contraction P^T ---------------------------------
     def edge_weights(self, theta: np.ndarray) -> np.ndarray:
@@ -91,15 +126,24 @@ class Structure:
         safe = np.where(self.fixed, 0, self.param)
         return np.where(self.fixed, 0.0, np.asarray(v, dtype=np.float64)[..., safe])
 
+    def kernel_weights(self, theta: np.ndarray) -> np.ndarray:
+        """w on the kept edges (the path kernels' parameters)."""
+        return self.edge_weights(theta)[..., self.kept]
+
+    def kernel_directions(self, v: np.ndarray) -> np.ndarray:
+        return self.edge_directions(v)[..., self.kept]
+
     def contract(self, per_edge: np.ndarray) -> np.ndarray:
-        """P^T along the last axis: (..., E) -> (..., D), summing the edges of each parameter."""
+        """P^T along the last axis: (..., kept edges) -> (..., D), summing the kept edges of each
+        parameter (0 for a parameter on no path)."""
         per_edge = np.asarray(per_edge, dtype=np.float64)
         if self.identity:  # one parameter per edge, in edge order: nothing to sum
             return per_edge.copy()
-        if self.n_params == 0:
-            return np.zeros(per_edge.shape[:-1] + (0,))
-        # runs of each parameter's edges summed in edge order (fixed order: reproducible sums)
-        return np.add.reduceat(per_edge[..., self.param_edges], self.param_starts, axis=-1)
+        out = np.zeros(per_edge.shape[:-1] + (self.n_params,))
+        if self.present.size:
+            # runs of each parameter's edges summed in edge order (fixed order: reproducible sums)
+            out[..., self.present] = np.add.reduceat(per_edge[..., self.param_edges], self.param_starts, axis=-1)
+        return out
 
     # -- sweeps ----------------------------------------------------------------------------
     def forward(self, w: np.ndarray, X: np.ndarray) -> np.ndarray:
@@ -212,15 +256,6 @@ def validate(model) -> tuple:
         what = f"a second bias edge into neuron {dst[k]}" if src[k] < 0 else f"a second edge {src[k]} -> {dst[k]}"
         raise ValueError(f"edge {k} is {what}; at most one edge per pair of neurons and one bias per neuron "
                          "(merge them into one edge, or route one through an identity neuron)")
-    has_in = np.zeros(n_neurons, dtype=bool)
-    has_in[dst] = True
-    has_out = np.zeros(n_neurons, dtype=bool)
-    has_out[src[src >= 0]] = True
-    for v in range(n_neurons):
-        if v >= n_inputs and not has_in[v]:
-            raise ValueError(f"neuron {v} is dangling: no incoming edge or bias (every non-input neuron needs one)")
-        if v < first_output and not has_out[v]:
-            raise ValueError(f"neuron {v} is dangling: no outgoing edge (every non-output neuron needs one)")
     activation = tuple(model.activation) if not isinstance(model.activation, str) else None
     if activation is None or len(activation) != n_neurons:
         raise ValueError(f"activation must be a sequence of {n_neurons} strings (one per neuron, each one of "
@@ -370,7 +405,7 @@ class SharedLifting:
                              "weights along paths); only path_norm accepts models with max neurons")
 
     def _w(self, theta):
-        return self.structure.edge_weights(theta)
+        return self.structure.kernel_weights(theta)
 
     # -- phi and its derivatives ---------------------------------------------------------------
     def lift(self, theta):
@@ -385,7 +420,7 @@ class SharedLifting:
 
     def jacobian_derivative(self, theta, direction):
         self._paths()
-        djac = np.asarray(self.edge.jacobian_derivative(self._w(theta), self.structure.edge_directions(direction)))
+        djac = np.asarray(self.edge.jacobian_derivative(self._w(theta), self.structure.kernel_directions(direction)))
         return self.structure.contract(djac)
 
     def vjp(self, theta, u):
@@ -396,7 +431,7 @@ class SharedLifting:
     def jvp(self, theta, v):
         self._refuse_max("lift_jvp")
         self._paths()
-        return np.asarray(self.edge.jvp(self._w(theta), self.structure.edge_directions(v)))
+        return np.asarray(self.edge.jvp(self._w(theta), self.structure.kernel_directions(v)))
 
     def gram(self, theta):
         """G = P^T G_E(w) P without listing paths. One parameter per edge: the edge kernel's Gram
@@ -410,18 +445,23 @@ class SharedLifting:
             return np.asarray(self.edge.gram(w))
         s, D, n = self.structure, self.model.n_params, self.model.n_neurons
         check_size(float(D) * D + 2.0 * D * n + float(n) * n, "the Gram matrix and its path sums (D^2 + 2 D n + n^2)")
-        a = w * w
-        forward, backward = (np.asarray(x) for x in self.edge.path_sums(a))
-        inner = s.src >= 0
-        start = np.where(inner, forward[np.where(inner, s.src, 0)], 1.0)
-        back = backward[s.dst]
-        on = ~s.fixed
+        a = w * w  # on the kept edges
+        kernel_forward, kernel_backward = (np.asarray(x) for x in self.edge.path_sums(a))
+        forward, backward = np.zeros(n), np.zeros(n)  # back to the model's neuron numbering
+        forward[s.kernel_neurons], backward[s.kernel_neurons] = kernel_forward, kernel_backward
+        src, dst, param = s.src[s.kept], s.dst[s.kept], s.param[s.kept]
+        inner = src >= 0
+        start = np.where(inner, forward[np.where(inner, src, 0)], 1.0)
+        back = backward[dst]
+        on = param >= 0
         U = np.zeros((D, n))
-        np.add.at(U, (s.param[on], s.dst[on]), (w * start)[on])
+        np.add.at(U, (param[on], dst[on]), (w * start)[on])
         V = np.zeros((n, D))
         both = on & inner
-        np.add.at(V, (s.src[both], s.param[both]), (w * back)[both])
-        half = (U @ s.between(a)) @ V
+        np.add.at(V, (src[both], param[both]), (w * back)[both])
+        a_all = np.zeros(s.src.size)
+        a_all[s.kept] = a  # pruned edges lie on no path between two kept neurons
+        half = (U @ s.between(a_all)) @ V
         gram = half + half.T
         gram[np.diag_indices(D)] += s.contract(start * back)
         return gram
@@ -456,8 +496,9 @@ class SharedLifting:
         w = self._w(theta)
         a = np.abs(w) ** q
         forward, backward = (np.asarray(x) for x in self.edge.path_sums(a))
-        return path_norm_from_sums(self.structure.src, self.structure.dst, w, q, forward, backward,
-                                   self.model.n_neurons - self.model.n_outputs, self.structure.contract)
+        s = self.structure
+        return path_norm_from_sums(s.kernel_src, s.kernel_dst, w, q, forward, backward,
+                                   s.kernel_n_neurons - self.model.n_outputs, s.contract)
 
 
 def path_norm_from_sums(src, dst, w, q, forward, backward, first_output, contract=None):

@@ -664,7 +664,9 @@ class SharedReLUNet(_Model):
 
     @functools.cached_property
     def edge_graph(self) -> PathGraph:
-        return PathGraph(self.n_neurons, self.n_inputs, self.n_outputs, self.edge_src, self.edge_dst)
+        s = self.structure  # the edges on some path, neurons renumbered (the same graph when none is pruned)
+        return PathGraph(s.kernel_n_neurons, s.kernel_n_inputs, self.n_outputs, tuple(s.kernel_src.tolist()),
+                         tuple(s.kernel_dst.tolist()))
 
     @functools.cached_property
     def n_lifted(self) -> int:
