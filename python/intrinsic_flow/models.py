@@ -586,14 +586,17 @@ class SharedReLUNet(_Model):
     n_edges, n_hidden, n_known_laws : int
         Edges; hidden neurons; channels.
     edge_graph : PathGraph
-        The graph of edges (one per edge, in edge order), on which the path-lifting is defined.
+        The graph of the edges on some path from an input or a bias to an output (in edge order,
+        neurons renumbered in order), on which the path-lifting is defined. Neurons on no path (an
+        input a strided convolution skips, a position a pooling crops) are allowed: the forward
+        pass computes them, the lifting has no path through them.
 
     Raises
     ------
     ValueError
         Naming the field, the value and what is accepted: an index out of range, an edge against
         the topological order, into an input or out of an output, two edges between the same
-        neurons or two biases on one neuron, a dangling neuron, an unused parameter, a non-finite
+        neurons or two biases on one neuron, an output on no path, an unused parameter, a non-finite
         weight, an unknown activation, a bias into a max neuron, overlapping channels, or a
         channel whose rescaling is not a symmetry (inconsistent sharing, fixed edges).
 
