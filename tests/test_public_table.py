@@ -121,7 +121,7 @@ def cells(itf, model) -> dict:
     table["lift_jvp"] = lambda b: b.lift_jvp(model, theta, direction)
     table["lift_vjp_batch"] = lambda b: b.lift_vjp_batch(model, thetas, weight_rows)
     table["lift_jvp_batch"] = lambda b: b.lift_jvp_batch(model, thetas, moves)
-    table["path_norm"] = lambda b: [b.path_norm(model, theta, q) for q in (1, 2, 3.5)]
+    table["path_norm"] = lambda b: [b.path_norm(model, theta, q) for q in (1, 2, 3.5, np.inf)]
     table["path_norm[grad]"] = lambda b: b.path_norm(model, theta, 2, return_grad=True)
     table["lie_trace"] = lambda b: b.lie_trace(model)
     table["lie_trace[float]"] = lambda b: b.lie_trace(model, theta, exact=False)
