@@ -321,17 +321,13 @@ def law_signs(channels, n_neurons, n_params, src, dst, param, explicit: bool) ->
             "convolution channel), or channels=() for no known laws")
     if not channels:
         return signs
-    # the net sign of each (channel, edge) touching a channel: +1 into it, -1 out of it, 0 inside it
-    E = src.size
-    edges = np.arange(E)
-    into, out_of = dst_c >= 0, src_c >= 0
-    keys = np.concatenate([dst_c[into] * E + edges[into], src_c[out_of] * E + edges[out_of]])
-    values = np.concatenate([np.ones(int(into.sum()), dtype=np.int64), -np.ones(int(out_of.sum()), dtype=np.int64)])
-    order = np.argsort(keys, kind="stable")
-    unique_keys, starts = np.unique(keys[order], return_index=True)
-    net = np.add.reduceat(values[order], starts)
-    moved = net != 0
-    channel, edge, net = unique_keys[moved] // E, unique_keys[moved] % E, net[moved]
+    # the net sign of each (channel, edge) touching a channel: +1 into it, -1 out of it (an edge
+    # inside a channel moves nothing); an edge touches at most two channels, so no sorting
+    into = (dst_c >= 0) & (dst_c != src_c)
+    out_of = (src_c >= 0) & (src_c != dst_c)
+    channel = np.concatenate([dst_c[into], src_c[out_of]])
+    edge = np.concatenate([np.flatnonzero(into), np.flatnonzero(out_of)])
+    net = np.concatenate([np.ones(int(into.sum()), dtype=np.int64), -np.ones(int(out_of.sum()), dtype=np.int64)])
     fixed = param[edge] < 0
     if np.any(fixed):
         c, k = int(channel[fixed][0]), int(edge[fixed][0])
@@ -339,7 +335,13 @@ def law_signs(channels, n_neurons, n_params, src, dst, param, explicit: bool) ->
                          f"not a parameter) entering or leaving it, so rescaling it is not a symmetry{hint}")
     # consistent: for each (channel, parameter) moved, one sign, carried by every edge of the parameter
     pair = channel * n_params + param[edge]
-    per_sign, counts = np.unique(pair * 3 + (net + 1), return_counts=True)
+    keys = pair * 3 + (net + 1)
+    if 3.0 * len(channels) * n_params <= 5e7:  # counts by direct indexing
+        counts = np.bincount(keys, minlength=3 * len(channels) * n_params)
+        per_sign = np.flatnonzero(counts)
+        counts = counts[per_sign]
+    else:
+        per_sign, counts = np.unique(keys, return_counts=True)
     pairs, sign = per_sign // 3, per_sign % 3 - 1
     total = np.bincount(param[param >= 0], minlength=n_params)
     repeated = np.zeros(pairs.size, dtype=bool)

@@ -536,6 +536,19 @@ class DAGReLUNet(_Model):
         return np.stack([value(v) for v in range(first_output, n)], axis=1)
 
 
+def _shared_tuple(values: np.ndarray, low: int | None = None, high: int | None = None) -> tuple:
+    """tuple(values.tolist()) with one Python object per distinct value (integers in [low, high)
+    by direct lookup, other values through np.unique)."""
+    if low is not None:
+        table = np.empty(high - low, dtype=object)
+        table[:] = list(range(low, high))
+        return tuple(table[values - low].tolist())
+    distinct, inverse = np.unique(values, return_inverse=True)
+    table = np.empty(distinct.size, dtype=object)
+    table[:] = distinct.tolist()
+    return tuple(table[inverse.ravel()].tolist())
+
+
 @dataclass(frozen=True)
 class SharedReLUNet(_Model):
     """ReLU network on a DAG whose edges carry shared parameters or fixed weights (convolutions,
@@ -639,10 +652,12 @@ class SharedReLUNet(_Model):
         set_ = functools.partial(object.__setattr__, self)
         for name in ("n_inputs", "n_outputs", "n_neurons", "n_params"):
             set_(name, int(getattr(self, name)))
-        set_("edge_src", tuple(structure.src.tolist()))
-        set_("edge_dst", tuple(structure.dst.tolist()))
-        set_("edge_param", tuple(structure.param.tolist()))
-        set_("edge_weight", tuple(np.where(structure.fixed, structure.weight, 0.0).tolist()))
+        # tuples whose equal entries share one Python object: 8 bytes per entry, not ~36 (long
+        # edge lists of convolutions repeat few distinct neurons, parameters and weights)
+        set_("edge_src", _shared_tuple(structure.src, -1, self.n_neurons))
+        set_("edge_dst", _shared_tuple(structure.dst, 0, self.n_neurons))
+        set_("edge_param", _shared_tuple(structure.param, -1, self.n_params))
+        set_("edge_weight", _shared_tuple(np.where(structure.fixed, structure.weight, 0.0)))
         set_("activation", tuple(structure.activation))
         set_("channels", structure.channels if self.channels is not None else None)
         set_("input_shape", _shared.input_shape(self.input_shape, self.n_inputs))
