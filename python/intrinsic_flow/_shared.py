@@ -395,11 +395,13 @@ class SharedLifting:
     ``paths()`` enumerates the edge kernel's paths on first need (size-checked by the caller).
     """
 
-    def __init__(self, model, edge, paths) -> None:
+    def __init__(self, model, edge, paths, balanced=None) -> None:
         self.model = model
         self.structure = model.structure
         self.edge = edge
         self._paths = paths
+        # the edge kernel's normalised balanced point (theta -> point), default the NumPy one
+        self._balanced = balanced or (lambda theta: balance(model.edge_graph, theta, True))
 
     def _refuse_max(self, what: str) -> None:
         if self.model.has_max:
@@ -485,7 +487,7 @@ class SharedLifting:
         homogeneous of the path's degree), same rank."""
         if self.structure.identity:
             theta = np.asarray(theta, dtype=np.float64)
-            return checked_balanced(self.model, balance(self.model.edge_graph, theta, True), theta)
+            return checked_balanced(self.model, np.asarray(self._balanced(theta)), theta)
         return unit_geometric_scale(theta)
 
     def exact_rank(self, theta):
