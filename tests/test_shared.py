@@ -71,7 +71,7 @@ class Builder:
                                  tuple(self.channels) if channels else None, input_shape)
 
 
-def conv_net(length=5, channels=2, kernel=2, pool=None, residual=False, bias=True, outputs=1):
+def conv_net(length=5, channels=2, kernel=2, pool=None, residual=False, bias=True, outputs=1, second=None):
     """Input (1, length) -> conv(1 -> channels) ReLU [-> h + ReLU(conv1x1(h))] [-> pooling by 2] -> dense
     outputs. Channel c groups the neurons rescaled together: the convolution's channel c, and with a
     residual block also its 1x1 convolution's channel c and the sums (fixed unit edges join them),
@@ -81,6 +81,11 @@ def conv_net(length=5, channels=2, kernel=2, pool=None, residual=False, bias=Tru
     x = [list(range(length))]
     h = b.conv1d(x, channels, kernel, bias=bias)
     groups = [list(c) for c in h]
+    if second is not None:  # a second convolution (second = (channels, kernel)) with its own channels
+        h = b.conv1d(h, second[0], second[1], bias=bias)
+        groups += [list(c) for c in h]
+        channels = second[0]
+    last = len(groups) - channels  # the channels the residual block and the pooling extend
     if residual:  # h + relu(conv1x1(h)) through identity neurons and fixed unit edges
         g = b.conv1d(h, channels, 1, bias=bias)
         summed = []
@@ -90,7 +95,7 @@ def conv_net(length=5, channels=2, kernel=2, pool=None, residual=False, bias=Tru
                 b.edge(u, v, weight=1.0)
                 b.edge(w, v, weight=1.0)
             summed.append(out)
-            groups[c] += g[c] + out
+            groups[last + c] += g[c] + out
         h = summed
     if pool is not None:
         kind, size = pool
@@ -101,7 +106,7 @@ def conv_net(length=5, channels=2, kernel=2, pool=None, residual=False, bias=Tru
                 for u in h[c][j * size:(j + 1) * size]:
                     b.edge(u, v, weight=1.0 if kind == "max" else 1.0 / size)
             pooled.append(out)
-            groups[c] += out
+            groups[last + c] += out
         h = pooled
     flat = [v for channel in h for v in channel]
     out = b.neurons(outputs, "identity")
@@ -122,14 +127,14 @@ def explicit_phi_and_jacobian(model, theta):
     """phi_p = prod w_e and dphi_p/dtheta_i = sum over the edges of p carrying i of the product of
     the others, straight from the list of paths."""
     s = model.structure
-    w = s.edge_weights(theta)
+    w, param = s.edge_weights(theta)[s.kept], s.param[s.kept]  # the edge graph holds the edges on paths
     found = explicit_paths(model)
     phi = np.array([np.prod(w[p]) for p in found])
     jac = np.zeros((len(found), model.n_params))
     for row, p in enumerate(found):
         for k, e in enumerate(p):
-            if s.param[e] >= 0:
-                jac[row, s.param[e]] += np.prod(w[p[:k] + p[k + 1:]])
+            if param[e] >= 0:
+                jac[row, param[e]] += np.prod(w[p[:k] + p[k + 1:]])
     return phi, jac
 
 
@@ -203,8 +208,8 @@ def _fields(**change):
     (dict(edge_src=(0, 0, 2), edge_dst=(2, 2, 3)), r"a second edge 0 -> 2"),
     (dict(edge_src=(0, 1, 2, -1, -1), edge_dst=(2, 2, 3, 2, 2), edge_param=(0, 0, 1, 1, 1),
           edge_weight=(0.0,) * 5), r"a second bias edge into neuron 2"),
-    (dict(n_neurons=5, activation=("identity", "identity", "relu", "relu", "identity"), edge_dst=(2, 2, 4)),
-     r"neuron 3 is dangling"),
+    (dict(n_neurons=5, activation=("identity", "identity", "relu", "relu", "identity"), edge_src=(0, 1, 3),
+          edge_dst=(2, 2, 4)), r"output neuron 4 is on no path"),
     (dict(channels=((2,), (2,))), r"neuron 2 is in channels\[0\] and channels\[1\]"),
     (dict(channels=((3,),)), r"channels\[0\] holds neuron 3: accepted: hidden neurons"),
     (dict(channels=None, edge_param=(0, 1, 0)), r"parameter 0 is shared by edges \[0, 2\].*pass channels="),
@@ -268,6 +273,8 @@ SHARED = {
     "avg-pool": dict(length=5, pool=("avg", 2)),
     "residual": dict(length=3, kernel=1, residual=True),
     "residual-avg-pool": dict(length=5, kernel=2, residual=True, pool=("avg", 2)),
+    "two-convs": dict(length=5, channels=2, kernel=2, second=(2, 2)),
+    "two-convs-pool": dict(length=6, channels=1, kernel=2, second=(2, 2), pool=("avg", 2), bias=False),
 }
 
 
@@ -357,7 +364,7 @@ def test_exact_rank_of_a_large_cnn_without_paths():
 # -- path-norms -------------------------------------------------------------------------------
 def explicit_path_norm(model, theta, q):
     if model.kind == "shared":
-        w = model.structure.edge_weights(theta)
+        w = model.structure.edge_weights(theta)[model.structure.kept]
         found = list_paths(model.edge_graph)
     else:
         w, found = np.asarray(theta), list_paths(model.graph)
@@ -400,8 +407,8 @@ def test_path_norm_gradient_against_finite_differences(backend, name):
 def test_path_norm_refuses_bad_input(backend):
     net = itf.ReLUNet([2, 2, 1])
     theta = net.init(0)
-    for q in (0, -1, np.inf, np.nan, True, "2", 1j):
-        with pytest.raises(ValueError, match="q must be a positive finite real"):
+    for q in (0, -1, -np.inf, np.nan, True, "2", 1j):
+        with pytest.raises(ValueError, match="q must be a positive real number or inf"):
             backend.path_norm(net, theta, q)
     with pytest.raises(ValueError, match="return_grad must be True or False"):
         backend.path_norm(net, theta, 1, return_grad=1)
@@ -421,3 +428,82 @@ def test_max_neurons_are_for_path_norms_only(backend):
             getattr(backend, name)(model, theta)
     with pytest.raises(ValueError, match="max neurons"):
         backend.lie_trace(model)
+
+
+def test_fixed_edges_after_one_parameter_per_edge_are_not_identity_sharing():
+    # parameters 0..D-1 on edges 0..D-1, then a fixed edge: J still has D columns
+    model = itf.SharedReLUNet(2, 1, 4, (0, 1, 2, 0), (2, 2, 3, 3), (0, 1, 2, -1), (0.0, 0.0, 0.0, 0.5), 3,
+                              ("identity", "identity", "relu", "identity"), ((2,),))
+    theta = np.array([1.0, -2.0, 0.5])
+    phi, jac = explicit_phi_and_jacobian(model, theta)
+    for backend in (itf, ref):
+        np.testing.assert_allclose(backend.lift_jacobian(model, theta), jac, rtol=1e-14)
+        np.testing.assert_allclose(backend.lift_gram(model, theta), jac.T @ jac, rtol=1e-13)
+        assert backend.rank_lift(model, theta) == backend.rank_lift(model, theta, method="exact") == 2  # D - 1 law
+
+
+def test_identity_sharing_ranks_are_those_of_the_dag_at_a_badly_scaled_point(backend):
+    net = itf.ReLUNet([3, 4, 4, 1], bias="hidden")
+    shared = itf.SharedReLUNet.from_dag(net)
+    theta = net.init(0)
+    theta[:3] *= 1e6  # neuron 3 rescaled: phi, and every rank, unchanged
+    theta[np.asarray(net.graph.param_src) == 3] /= 1e6
+    info_dag, info_shared = backend.rank_info(net, theta), backend.rank_info(shared, theta)
+    assert info_shared.rank == info_dag.rank
+    kept = info_dag.rank  # the dropped ones are rounding noise
+    np.testing.assert_allclose(info_shared.singular_values[:kept], info_dag.singular_values[:kept], rtol=1e-10)
+
+
+def strided_net():
+    """Stride 2, kernel 1 on 4 inputs (inputs 1 and 3 unused), 2 channels, then a pooling that
+    crops: neurons off every path are allowed and pruned from the path kernels."""
+    b = Builder(4)
+    weights, biases = b.params(2), b.params(2)
+    groups = []
+    for c in range(2):
+        hidden = b.neurons(2, "relu")
+        for t, v in enumerate(hidden):
+            b.edge(2 * t, v, weights[c])
+            b.edge(-1, v, biases[c])
+        groups.append(hidden)
+    out = b.neurons(1, "identity")
+    dense = b.params(2)
+    for c in range(2):  # only position 0 of each channel is read: position 1 is cropped
+        b.edge(groups[c][0], out[0], dense[c])
+    b.channels = [tuple(g) for g in groups]
+    return b.model(4, 1)
+
+
+def test_neurons_off_every_path_are_pruned_from_the_lifting(backend):
+    model = strided_net()
+    assert model.edge_graph.n_inputs == 1 and model.edge_graph.n_neurons == 4  # input 0, positions 0, output
+    theta = model.init(3)
+    phi, jac = explicit_phi_and_jacobian(model, theta)
+    assert phi.size == model.n_lifted == 4  # x0 w_c v_c and b_c v_c for c = 0, 1
+    np.testing.assert_allclose(backend.lift(model, theta), phi, rtol=1e-14)
+    np.testing.assert_allclose(backend.lift_jacobian(model, theta), jac, rtol=1e-14)
+    np.testing.assert_allclose(backend.lift_gram(model, theta), jac.T @ jac, rtol=1e-13, atol=1e-15)
+    assert backend.rank_lift(model, theta) == backend.rank_lift(model, theta, method="exact") == np.linalg.matrix_rank(jac)
+    assert backend.path_norm(model, theta, 2) == pytest.approx(np.linalg.norm(phi), rel=1e-13)
+    assert backend.count_conservation_laws(model) == 2
+    X = np.random.default_rng(0).standard_normal((3, 4))
+    W, bias, dense = theta[:2], theta[2:4], theta[4:]
+    expected = np.maximum(X[:, :1] * W + bias, 0.0) @ dense
+    np.testing.assert_allclose(model.forward(theta, X)[:, 0], expected, rtol=1e-14)
+
+
+@pytest.mark.parametrize("name", PATH_NORM_MODELS)
+def test_path_norm_inf_is_the_largest_path(backend, name):
+    model = PATH_NORM_MODELS[name]()
+    theta = model.init(8)
+    if model.kind == "shared":
+        w, found = model.structure.kernel_weights(theta), list_paths(model.edge_graph)
+    else:
+        w, found = theta, list_paths(model.graph)
+    products = np.array([np.prod(np.abs(w[p])) for p in found])
+    value, grad = backend.path_norm(model, theta, np.inf, return_grad=True)
+    assert value == pytest.approx(products.max(), rel=1e-14)
+    h = 1e-7  # the maximising path is unique at a random point: the max is smooth there
+    numeric = np.array([(backend.path_norm(model, theta + h * e, np.inf) - backend.path_norm(model, theta - h * e, np.inf))
+                        / (2 * h) for e in np.eye(model.n_params)])
+    np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-8)

@@ -98,7 +98,7 @@ def set_num_threads(n: int) -> None:
 
 
 __all__ = ["ReLUNet", "DAGReLUNet", "SharedReLUNet", "LinearNet", "LinearNeuralODE", "PolynomialMap", "RankInfo",
-           "numerical_rank", "singular_gap", "config", "build_info", "set_num_threads", "losses", "lift",
+           "numerical_rank", "singular_gap", "config", "build_info", "set_num_threads", "losses", "lift", "path_norm",
            "lift_jacobian", "metric", "metric_derivative", "lift_vjp", "lift_jvp", "conserved",
            "conserved_jacobian", "lift_gram", "joint_gram", "rank_info", "rank_lift", "rank_joint",
            "lift_batch", "lift_jacobian_batch", "lift_vjp_batch", "lift_jvp_batch", "metric_batch",

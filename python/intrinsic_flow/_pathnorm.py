@@ -12,13 +12,42 @@ from typing import Any, Callable
 import numpy as np
 
 from . import _checks
+from ._graph import in_out_params, topological_order
 from ._shared import path_norm_from_sums
 
 
 def _order(q) -> float:
-    if isinstance(q, bool) or not isinstance(q, numbers.Real) or not np.isfinite(float(q)) or float(q) <= 0:
-        raise ValueError(f"q must be a positive finite real number (1 for the l1 path-norm, 2 for l2, ...), got {q!r}")
+    if isinstance(q, bool) or not isinstance(q, numbers.Real) or np.isnan(float(q)) or float(q) <= 0:
+        raise ValueError(f"q must be a positive real number or inf (1 for the l1 path-norm, 2 for l2, ...), got {q!r}")
     return float(q)
+
+
+def _largest_path(graph, w: np.ndarray) -> tuple:
+    """(max_p prod_{e in p} |w_e|, the edges of one path reaching it) by one sweep in topological
+    order (max-product instead of sum-product), ties to the first edge in parameter order."""
+    a = np.abs(w)
+    order = topological_order(graph)
+    incoming = in_out_params(graph)[0]
+    best, via = np.zeros(graph.n_neurons), np.full(graph.n_neurons, -1)
+    src = np.asarray(graph.param_src)
+    for v in order:
+        if v < graph.n_inputs:
+            best[v] = 1.0
+            continue
+        edges = incoming[v]
+        values = a[edges] * np.where(src[edges] < 0, 1.0, best[np.maximum(src[edges], 0)])
+        k = int(np.argmax(values)) if edges.size else -1
+        best[v], via[v] = (values[k], edges[k]) if edges.size else (0.0, -1)
+    outputs = np.arange(graph.first_output, graph.n_neurons)
+    v = int(outputs[np.argmax(best[outputs])])
+    top, path = float(best[v]), []
+    while v >= graph.n_inputs and via[v] >= 0:
+        e = int(via[v])
+        path.append(e)
+        if src[e] < 0:
+            break
+        v = int(src[e])
+    return top, path
 
 
 class PathNormFrontEnd:
@@ -46,7 +75,8 @@ class PathNormFrontEnd:
         theta : array_like of shape (D,)
             The parameters, finite.
         q : float, default 1
-            The order, a positive finite real (q < 1 gives a quasi-norm).
+            The order, a positive real (q < 1 gives a quasi-norm) or ``np.inf``: max_p |phi_p|,
+            by one max-product sweep (its gradient along one maximising path).
         return_grad : bool, default False
             Also return the gradient in theta.
 
@@ -62,7 +92,7 @@ class PathNormFrontEnd:
         Raises
         ------
         ValueError
-            If ``q`` is not a positive finite real, ``return_grad`` not a bool, ``theta`` not a
+            If ``q`` is not a positive real or inf, ``return_grad`` not a bool, ``theta`` not a
             finite vector of length D, or the model is not a path-lifting model (``LinearNet``: its
             lifting is the product matrix, whose q-norm is that of :func:`lift`).
 
@@ -88,6 +118,8 @@ class PathNormFrontEnd:
                              f"{model!r:.120}; a LinearNet's lifting is the product matrix W_L ... W_1: take "
                              "np.linalg.norm(lift(model, theta).ravel(), q) for its q-norm")
         theta = _checks.theta(model, theta)
+        if q == np.inf:
+            return self._largest(model, theta, return_grad)
         lifting = self._lifting_of(model)
         if kind == "shared":
             total, grad_s = lifting.path_sums(theta, q)
@@ -101,3 +133,21 @@ class PathNormFrontEnd:
             return float(norm)
         scale = norm / (q * total) if total > 0 else 0.0  # S^(1/q - 1) / q
         return float(norm), np.asarray(grad_s, dtype=np.float64) * scale
+
+    @staticmethod
+    def _largest(model, theta, return_grad: bool):
+        """q = inf: max_p |phi_p| and, with return_grad, the gradient of |phi_p| along one maximising
+        path (sign(w_e) times the product of the other |w_g|, summed over a parameter's edges)."""
+        if model.kind == "shared":
+            graph, w = model.edge_graph, model.structure.kernel_weights(theta)
+            contract = model.structure.contract
+        else:
+            graph, w, contract = model.graph, theta, None
+        top, path = _largest_path(graph, w)
+        if not return_grad:
+            return top
+        per_edge = np.zeros(w.size)
+        a = np.abs(w)
+        for k, e in enumerate(path):
+            per_edge[e] += np.sign(w[e]) * np.prod(a[path[:k] + path[k + 1:]])
+        return top, (per_edge if contract is None else contract(per_edge))

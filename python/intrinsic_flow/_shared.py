@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _checks
 from ._checks import check_size
-from ._graph import longest_path, unit_geometric_scale
+from ._graph import balance, checked_balanced, longest_path, unit_geometric_scale
 
 ACTIVATIONS = ("identity", "relu", "max")
 
@@ -70,10 +70,49 @@ class Structure:
             self.levels.append((edges, starts, targets))
         # the signs s_c(i) of the channel rescalings (incoming x lambda, outgoing x 1/lambda)
         self.law_signs = np.zeros((len(channels), n_params))
-        # sorted by parameter: the edges of each parameter (for contractions J_E P)
-        by_param = np.argsort(np.where(param < 0, n_params, param), kind="stable")
-        self.param_edges = by_param[: int(np.sum(param >= 0))]
-        self.param_of_edge = param[self.param_edges]
+        # The path kernels run on the useful edges, those on some path from an input or a bias to
+        # an output: an input a strided convolution skips, or a neuron cropped by pooling, carries
+        # no path (the forward pass still computes it). Neurons renumbered monotonically.
+        reach = np.zeros(n_neurons + 1, dtype=bool)
+        reach[:n_inputs] = True
+        reach[n_neurons] = True
+        s_idx = np.where(src < 0, n_neurons, src)
+        for edges, starts, targets in self.levels:
+            reach[targets] = np.add.reduceat(reach[s_idx[edges]].astype(np.int64), starts) > 0
+        coreach = np.zeros(n_neurons + 1, dtype=bool)
+        coreach[self.first_output:n_neurons] = True
+        for edges, _, _ in reversed(self.levels):
+            on = coreach[dst[edges]] & (src[edges] >= 0)
+            coreach[src[edges][on]] = True
+        useful = reach[s_idx] & coreach[dst]
+        has_path = np.zeros(n_neurons, dtype=bool)
+        has_path[dst[useful]] = True
+        missing = np.flatnonzero(~has_path[self.first_output:]) + self.first_output
+        if missing.size:
+            raise ValueError(f"output neuron {int(missing[0])} is on no path from an input or a bias (no edge "
+                             "reaches it from one); every output needs one")
+        self.kept = np.flatnonzero(useful)
+        kept_neurons = np.zeros(n_neurons, dtype=bool)
+        kept_neurons[src[self.kept][src[self.kept] >= 0]] = True
+        kept_neurons[dst[self.kept]] = True
+        self.kernel_neurons = np.flatnonzero(kept_neurons)  # kernel index -> neuron
+        renumber = np.full(n_neurons, -1, dtype=np.int64)
+        renumber[self.kernel_neurons] = np.arange(self.kernel_neurons.size)
+        k_src = src[self.kept]
+        self.kernel_src = np.where(k_src < 0, -1, renumber[np.maximum(k_src, 0)])
+        self.kernel_dst = renumber[dst[self.kept]]
+        self.kernel_n_inputs = int(np.sum(kept_neurons[:n_inputs]))
+        self.kernel_n_neurons = int(self.kernel_neurons.size)
+        # sorted by parameter: the kept edges of each parameter (for contractions J_E P)
+        param_k = param[self.kept]
+        by_param = np.argsort(np.where(param_k < 0, n_params, param_k), kind="stable")
+        self.param_edges = by_param[: int(np.sum(param_k >= 0))]
+        self.param_of_edge = param_k[self.param_edges]
+        # the parameters on some kept edge, and where their runs start in param_edges
+        self.present, self.param_starts = np.unique(self.param_of_edge, return_index=True)
+        # one parameter per edge, in edge order, no fixed or pruned edge: today's DAG (P = I)
+        self.identity = bool(src.size == n_params and self.kept.size == src.size
+                             and np.array_equal(param, np.arange(n_params)))
 
     # -- w = P theta + fixed weights and the contraction P^T ---------------------------------
     def edge_weights(self, theta: np.ndarray) -> np.ndarray:
@@ -87,13 +126,24 @@ class Structure:
         safe = np.where(self.fixed, 0, self.param)
         return np.where(self.fixed, 0.0, np.asarray(v, dtype=np.float64)[..., safe])
 
+    def kernel_weights(self, theta: np.ndarray) -> np.ndarray:
+        """w on the kept edges (the path kernels' parameters)."""
+        return self.edge_weights(theta)[..., self.kept]
+
+    def kernel_directions(self, v: np.ndarray) -> np.ndarray:
+        return self.edge_directions(v)[..., self.kept]
+
     def contract(self, per_edge: np.ndarray) -> np.ndarray:
-        """P^T along the last axis: (..., E) -> (..., D), summing the edges of each parameter."""
-        per_edge = np.asarray(per_edge)
-        moved = np.moveaxis(per_edge, -1, 0)[self.param_edges]
-        out = np.zeros((self.n_params,) + moved.shape[1:])
-        np.add.at(out, self.param_of_edge, moved)
-        return np.moveaxis(out, 0, -1)
+        """P^T along the last axis: (..., kept edges) -> (..., D), summing the kept edges of each
+        parameter (0 for a parameter on no path)."""
+        per_edge = np.asarray(per_edge, dtype=np.float64)
+        if self.identity:  # one parameter per edge, in edge order: nothing to sum
+            return per_edge.copy()
+        out = np.zeros(per_edge.shape[:-1] + (self.n_params,))
+        if self.present.size:
+            # runs of each parameter's edges summed in edge order (fixed order: reproducible sums)
+            out[..., self.present] = np.add.reduceat(per_edge[..., self.param_edges], self.param_starts, axis=-1)
+        return out
 
     # -- sweeps ----------------------------------------------------------------------------
     def forward(self, w: np.ndarray, X: np.ndarray) -> np.ndarray:
@@ -124,6 +174,22 @@ class Structure:
             src = np.where(self.src[edges] < 0, self.n_neurons, self.src[edges])
             values[targets] = np.add.reduceat(values[src] * a[edges], starts)
         return values[: self.n_neurons]
+
+    def between(self, a: np.ndarray) -> np.ndarray:
+        """N (n_neurons, n_neurons): N[x, y] = sum over partial paths from x to y of prod a_e (1 on
+        the diagonal), level by level, vectorised over the sources x."""
+        n = self.n_neurons
+        N = np.eye(n)
+        for edges, _, _ in self.levels:
+            edges = edges[self.src[edges] >= 0]  # biases start paths, they lie between no two neurons
+            if edges.size == 0:
+                continue
+            targets, starts = np.unique(self.dst[edges], return_index=True)
+            step = max(1, int(2 ** 22 // max(edges.size, 1)))  # rows per block: temporaries of ~32 MB
+            for lo in range(0, n, step):
+                block = N[lo:lo + step]
+                block[:, targets] += np.add.reduceat(block[:, self.src[edges]] * a[edges], starts, axis=1)
+        return N
 
     def backward_sums(self, a: np.ndarray) -> np.ndarray:
         """B(v) = sum over partial paths from v to an output of prod a_e (n_neurons,)."""
@@ -190,15 +256,6 @@ def validate(model) -> tuple:
         what = f"a second bias edge into neuron {dst[k]}" if src[k] < 0 else f"a second edge {src[k]} -> {dst[k]}"
         raise ValueError(f"edge {k} is {what}; at most one edge per pair of neurons and one bias per neuron "
                          "(merge them into one edge, or route one through an identity neuron)")
-    has_in = np.zeros(n_neurons, dtype=bool)
-    has_in[dst] = True
-    has_out = np.zeros(n_neurons, dtype=bool)
-    has_out[src[src >= 0]] = True
-    for v in range(n_neurons):
-        if v >= n_inputs and not has_in[v]:
-            raise ValueError(f"neuron {v} is dangling: no incoming edge or bias (every non-input neuron needs one)")
-        if v < first_output and not has_out[v]:
-            raise ValueError(f"neuron {v} is dangling: no outgoing edge (every non-output neuron needs one)")
     activation = tuple(model.activation) if not isinstance(model.activation, str) else None
     if activation is None or len(activation) != n_neurons:
         raise ValueError(f"activation must be a sequence of {n_neurons} strings (one per neuron, each one of "
@@ -262,28 +319,42 @@ def law_signs(channels, n_neurons, n_params, src, dst, param, explicit: bool) ->
     dst_c = member[dst]
     hint = ("" if explicit else "; with shared parameters, pass channels= (e.g. one tuple of neurons per "
             "convolution channel), or channels=() for no known laws")
-    for c in range(len(channels)):
-        s = (dst_c == c).astype(np.int64) - (src_c == c).astype(np.int64)
-        touched = np.flatnonzero(s != 0)
-        fixed = touched[param[touched] < 0]
-        if fixed.size:
-            k = int(fixed[0])
-            raise ValueError(f"channel {c} {channels[c][:8]} has the fixed edge {k} ({src[k]} -> {dst[k]}, weight "
-                             f"not a parameter) entering or leaving it, so rescaling it is not a symmetry{hint}")
-        on = param >= 0
-        low = np.full(n_params, 2, dtype=np.int64)
-        high = np.full(n_params, -2, dtype=np.int64)
-        np.minimum.at(low, param[on], s[on])
-        np.maximum.at(high, param[on], s[on])
-        mismatch = np.flatnonzero(low != high)  # every parameter is on some edge (validated)
-        value = low
-        if mismatch.size:
-            i = int(mismatch[0])
-            edges = np.flatnonzero(param == i)[:6]
-            raise ValueError(f"parameter {i} is shared by edges {edges.tolist()} that channel {c} "
-                             f"{channels[c][:8]} rescales differently (incoming, outgoing or neither), so rescaling "
-                             f"the channel is not a symmetry{hint}")
-        signs[c] = value
+    if not channels:
+        return signs
+    # the net sign of each (channel, edge) touching a channel: +1 into it, -1 out of it (an edge
+    # inside a channel moves nothing); an edge touches at most two channels, so no sorting
+    into = (dst_c >= 0) & (dst_c != src_c)
+    out_of = (src_c >= 0) & (src_c != dst_c)
+    channel = np.concatenate([dst_c[into], src_c[out_of]])
+    edge = np.concatenate([np.flatnonzero(into), np.flatnonzero(out_of)])
+    net = np.concatenate([np.ones(int(into.sum()), dtype=np.int64), -np.ones(int(out_of.sum()), dtype=np.int64)])
+    fixed = param[edge] < 0
+    if np.any(fixed):
+        c, k = int(channel[fixed][0]), int(edge[fixed][0])
+        raise ValueError(f"channel {c} {channels[c][:8]} has the fixed edge {k} ({src[k]} -> {dst[k]}, weight "
+                         f"not a parameter) entering or leaving it, so rescaling it is not a symmetry{hint}")
+    # consistent: for each (channel, parameter) moved, one sign, carried by every edge of the parameter
+    pair = channel * n_params + param[edge]
+    keys = pair * 3 + (net + 1)
+    if 3.0 * len(channels) * n_params <= 5e7:  # counts by direct indexing
+        counts = np.bincount(keys, minlength=3 * len(channels) * n_params)
+        per_sign = np.flatnonzero(counts)
+        counts = counts[per_sign]
+    else:
+        per_sign, counts = np.unique(keys, return_counts=True)
+    pairs, sign = per_sign // 3, per_sign % 3 - 1
+    total = np.bincount(param[param >= 0], minlength=n_params)
+    repeated = np.zeros(pairs.size, dtype=bool)
+    repeated[1:] = pairs[1:] == pairs[:-1]
+    repeated[:-1] |= pairs[:-1] == pairs[1:]
+    bad = repeated | (counts != total[pairs % n_params])
+    if np.any(bad):
+        c, i = int(pairs[bad][0] // n_params), int(pairs[bad][0] % n_params)
+        shown = np.flatnonzero(param == i)[:6]
+        raise ValueError(f"parameter {i} is shared by edges {shown.tolist()} that channel {c} "
+                         f"{channels[c][:8]} rescales differently (incoming, outgoing or neither), so rescaling "
+                         f"the channel is not a symmetry{hint}")
+    signs[pairs // n_params, pairs % n_params] = sign
     return signs
 
 
@@ -324,11 +395,13 @@ class SharedLifting:
     ``paths()`` enumerates the edge kernel's paths on first need (size-checked by the caller).
     """
 
-    def __init__(self, model, edge, paths) -> None:
+    def __init__(self, model, edge, paths, balanced=None) -> None:
         self.model = model
         self.structure = model.structure
         self.edge = edge
         self._paths = paths
+        # the edge kernel's normalised balanced point (theta -> point), default the NumPy one
+        self._balanced = balanced or (lambda theta: balance(model.edge_graph, theta, True))
 
     def _refuse_max(self, what: str) -> None:
         if self.model.has_max:
@@ -336,7 +409,7 @@ class SharedLifting:
                              "weights along paths); only path_norm accepts models with max neurons")
 
     def _w(self, theta):
-        return self.structure.edge_weights(theta)
+        return self.structure.kernel_weights(theta)
 
     # -- phi and its derivatives ---------------------------------------------------------------
     def lift(self, theta):
@@ -351,7 +424,7 @@ class SharedLifting:
 
     def jacobian_derivative(self, theta, direction):
         self._paths()
-        djac = np.asarray(self.edge.jacobian_derivative(self._w(theta), self.structure.edge_directions(direction)))
+        djac = np.asarray(self.edge.jacobian_derivative(self._w(theta), self.structure.kernel_directions(direction)))
         return self.structure.contract(djac)
 
     def vjp(self, theta, u):
@@ -362,16 +435,40 @@ class SharedLifting:
     def jvp(self, theta, v):
         self._refuse_max("lift_jvp")
         self._paths()
-        return np.asarray(self.edge.jvp(self._w(theta), self.structure.edge_directions(v)))
+        return np.asarray(self.edge.jvp(self._w(theta), self.structure.kernel_directions(v)))
 
     def gram(self, theta):
-        """G = P^T G_E(w) P: G_E from forward, backward and neuron-to-neuron path sums (no paths
-        listed), then the rows and columns of each parameter's edges summed."""
+        """G = P^T G_E(w) P without listing paths. One parameter per edge: the edge kernel's Gram
+        matrix itself. Otherwise, from the same path sums (docs/theory/lifting.md):
+        G_E = T + T^T + diag(start B) with T_ef = w_e start(e) N(dst e, src f) w_f B(dst f), so
+        G = U N V + (U N V)^T + diag(P^T (start B)) with U = P^T diag(w start) [dst] (D, n) and
+        V = [src] diag(w B) P (n, D): memory D^2 + 2 D n + n^2, never E^2."""
         self._refuse_max("lift_gram")
-        E = self.model.n_edges
-        check_size(float(E) * E, "the Gram matrix of the edges (E x E) before summing shared parameters")
-        gram_edges = np.asarray(self.edge.gram(self._w(theta)))
-        return self.structure.contract(self.structure.contract(gram_edges).T)
+        w = self._w(theta)
+        if self.structure.identity:
+            return np.asarray(self.edge.gram(w))
+        s, D, n = self.structure, self.model.n_params, self.model.n_neurons
+        check_size(float(D) * D + 2.0 * D * n + float(n) * n, "the Gram matrix and its path sums (D^2 + 2 D n + n^2)")
+        a = w * w  # on the kept edges
+        kernel_forward, kernel_backward = (np.asarray(x) for x in self.edge.path_sums(a))
+        forward, backward = np.zeros(n), np.zeros(n)  # back to the model's neuron numbering
+        forward[s.kernel_neurons], backward[s.kernel_neurons] = kernel_forward, kernel_backward
+        src, dst, param = s.src[s.kept], s.dst[s.kept], s.param[s.kept]
+        inner = src >= 0
+        start = np.where(inner, forward[np.where(inner, src, 0)], 1.0)
+        back = backward[dst]
+        on = param >= 0
+        U = np.zeros((D, n))
+        np.add.at(U, (param[on], dst[on]), (w * start)[on])
+        V = np.zeros((n, D))
+        both = on & inner
+        np.add.at(V, (src[both], param[both]), (w * back)[both])
+        a_all = np.zeros(s.src.size)
+        a_all[s.kept] = a  # pruned edges lie on no path between two kept neurons
+        half = (U @ s.between(a_all)) @ V
+        gram = half + half.T
+        gram[np.diag_indices(D)] += s.contract(start * back)
+        return gram
 
     # -- known laws: one per channel ------------------------------------------------------------
     def conserved(self, theta):
@@ -384,8 +481,13 @@ class SharedLifting:
         return 2.0 * self.structure.law_signs * np.asarray(theta)[None, :]
 
     def rank_point(self, theta):
-        """theta over the geometric mean of its nonzero |entries|: J there is J(theta) with rows
-        scaled by powers of that mean (phi_p is homogeneous of the path's degree), same rank."""
+        """Where ranks are taken. One parameter per edge: the normalised balanced point of the DAG
+        (as ReLUNet and DAGReLUNet). Otherwise theta over the geometric mean of its nonzero
+        |entries|: J there is J(theta) with rows scaled by powers of that mean (phi_p is
+        homogeneous of the path's degree), same rank."""
+        if self.structure.identity:
+            theta = np.asarray(theta, dtype=np.float64)
+            return checked_balanced(self.model, np.asarray(self._balanced(theta)), theta)
         return unit_geometric_scale(theta)
 
     def exact_rank(self, theta):
@@ -398,8 +500,9 @@ class SharedLifting:
         w = self._w(theta)
         a = np.abs(w) ** q
         forward, backward = (np.asarray(x) for x in self.edge.path_sums(a))
-        return path_norm_from_sums(self.structure.src, self.structure.dst, w, q, forward, backward,
-                                   self.model.n_neurons - self.model.n_outputs, self.structure.contract)
+        s = self.structure
+        return path_norm_from_sums(s.kernel_src, s.kernel_dst, w, q, forward, backward,
+                                   s.kernel_n_neurons - self.model.n_outputs, s.contract)
 
 
 def path_norm_from_sums(src, dst, w, q, forward, backward, first_output, contract=None):
@@ -479,11 +582,15 @@ def exact_rank(structure, theta: np.ndarray) -> int:
             # rows c (pi(a) - pi(b)) = 0 or c pi(a) = 0 merge a with b (or with ZERO)
             single = count == 1
             pair = (count == 2) & (np.sum(coefs, axis=1) == 0)
-            a_single = cols[single][np.arange(int(single.sum())), np.argmax(coefs[single] != 0, axis=1)]
-            pairs = [np.stack([a_single, np.full(a_single.size, n)], axis=1)]
-            nz = np.argsort(coefs[pair] == 0, axis=1, kind="stable")[:, :2]
-            pairs.append(np.take_along_axis(cols[pair], nz, axis=1))
-            pairs = np.concatenate(pairs)
+            nonzero = coefs != 0
+            width = cols.shape[1]
+            first_nz = np.argmax(nonzero, axis=1)
+            last_nz = width - 1 - np.argmax(nonzero[:, ::-1], axis=1)
+            rows_ = np.arange(cols.shape[0])
+            a_single = cols[rows_[single], first_nz[single]]
+            pairs = np.concatenate([np.stack([a_single, np.full(a_single.size, n)], axis=1),
+                                    np.stack([cols[rows_[pair], first_nz[pair]], cols[rows_[pair], last_nz[pair]]],
+                                             axis=1)])
             if pairs.size:
                 labels = _union(labels, pairs, n)
                 merged = True
@@ -513,19 +620,25 @@ def exact_rank(structure, theta: np.ndarray) -> int:
 
 
 def _combine(cols: np.ndarray, signs: np.ndarray, zero: int):
-    """Rows of (column, sign) terms with equal columns merged and ZERO's terms dropped: (cols, coefs)
-    sorted by column, zeros where terms cancelled; None when no row is left."""
+    """Rows of (column, sign) terms (a few columns) with equal columns merged and ZERO's terms
+    dropped: (cols, coefs), the merged coefficient on the first occurrence of each column and 0
+    elsewhere; None when no row is left. Pairwise comparisons of the columns: no sorting."""
     if cols.size == 0:
         return None
-    order = np.argsort(cols, axis=1, kind="stable")
-    cols = np.take_along_axis(cols, order, axis=1)
-    signs = np.take_along_axis(signs, order, axis=1).astype(np.int64)
-    signs = np.where(cols == zero, 0, signs)
-    coefs = signs.copy()
-    for k in range(1, cols.shape[1]):  # fold a term into the previous one with the same column
-        same = cols[:, k] == cols[:, k - 1]
-        coefs[same, k] += coefs[same, k - 1]
-        coefs[same, k - 1] = 0
+    signs = np.where(cols == zero, 0, signs).astype(np.int64)
+    width = cols.shape[1]
+    coefs = np.zeros_like(signs)
+    for k in range(width):
+        total = signs[:, k].copy()
+        first = np.ones(cols.shape[0], dtype=bool)
+        for j in range(width):
+            if j == k:
+                continue
+            same = cols[:, j] == cols[:, k]
+            total += np.where(same, signs[:, j], 0)
+            if j < k:
+                first &= ~same
+        coefs[:, k] = np.where(first, total, 0)
     return cols, coefs
 
 

@@ -32,7 +32,8 @@ def _shared_lifting(model):
             if not edge.paths_ready:
                 edge.enumerate_paths(float(model.n_lifted))
 
-    return CoreSharedLifting(model, edge, path_guard(model, build))
+    return CoreSharedLifting(model, edge, path_guard(model, build),
+                             lambda theta: _core.balanced_representative(edge, theta, True))
 
 
 LIFTINGS = {

@@ -536,6 +536,19 @@ class DAGReLUNet(_Model):
         return np.stack([value(v) for v in range(first_output, n)], axis=1)
 
 
+def _shared_tuple(values: np.ndarray, low: int | None = None, high: int | None = None) -> tuple:
+    """tuple(values.tolist()) with one Python object per distinct value (integers in [low, high)
+    by direct lookup, other values through np.unique)."""
+    if low is not None:
+        table = np.empty(high - low, dtype=object)
+        table[:] = list(range(low, high))
+        return tuple(table[values - low].tolist())
+    distinct, inverse = np.unique(values, return_inverse=True)
+    table = np.empty(distinct.size, dtype=object)
+    table[:] = distinct.tolist()
+    return tuple(table[inverse.ravel()].tolist())
+
+
 @dataclass(frozen=True)
 class SharedReLUNet(_Model):
     """ReLU network on a DAG whose edges carry shared parameters or fixed weights (convolutions,
@@ -586,14 +599,17 @@ class SharedReLUNet(_Model):
     n_edges, n_hidden, n_known_laws : int
         Edges; hidden neurons; channels.
     edge_graph : PathGraph
-        The graph of edges (one per edge, in edge order), on which the path-lifting is defined.
+        The graph of the edges on some path from an input or a bias to an output (in edge order,
+        neurons renumbered in order), on which the path-lifting is defined. Neurons on no path (an
+        input a strided convolution skips, a position a pooling crops) are allowed: the forward
+        pass computes them, the lifting has no path through them.
 
     Raises
     ------
     ValueError
         Naming the field, the value and what is accepted: an index out of range, an edge against
         the topological order, into an input or out of an output, two edges between the same
-        neurons or two biases on one neuron, a dangling neuron, an unused parameter, a non-finite
+        neurons or two biases on one neuron, an output on no path, an unused parameter, a non-finite
         weight, an unknown activation, a bias into a max neuron, overlapping channels, or a
         channel whose rescaling is not a symmetry (inconsistent sharing, fixed edges).
 
@@ -636,10 +652,12 @@ class SharedReLUNet(_Model):
         set_ = functools.partial(object.__setattr__, self)
         for name in ("n_inputs", "n_outputs", "n_neurons", "n_params"):
             set_(name, int(getattr(self, name)))
-        set_("edge_src", tuple(structure.src.tolist()))
-        set_("edge_dst", tuple(structure.dst.tolist()))
-        set_("edge_param", tuple(structure.param.tolist()))
-        set_("edge_weight", tuple(float(w) for w in np.where(structure.fixed, structure.weight, 0.0)))
+        # tuples whose equal entries share one Python object: 8 bytes per entry, not ~36 (long
+        # edge lists of convolutions repeat few distinct neurons, parameters and weights)
+        set_("edge_src", _shared_tuple(structure.src, -1, self.n_neurons))
+        set_("edge_dst", _shared_tuple(structure.dst, 0, self.n_neurons))
+        set_("edge_param", _shared_tuple(structure.param, -1, self.n_params))
+        set_("edge_weight", _shared_tuple(np.where(structure.fixed, structure.weight, 0.0)))
         set_("activation", tuple(structure.activation))
         set_("channels", structure.channels if self.channels is not None else None)
         set_("input_shape", _shared.input_shape(self.input_shape, self.n_inputs))
@@ -664,7 +682,9 @@ class SharedReLUNet(_Model):
 
     @functools.cached_property
     def edge_graph(self) -> PathGraph:
-        return PathGraph(self.n_neurons, self.n_inputs, self.n_outputs, self.edge_src, self.edge_dst)
+        s = self.structure  # the edges on some path, neurons renumbered (the same graph when none is pruned)
+        return PathGraph(s.kernel_n_neurons, s.kernel_n_inputs, self.n_outputs, tuple(s.kernel_src.tolist()),
+                         tuple(s.kernel_dst.tolist()))
 
     @functools.cached_property
     def n_lifted(self) -> int:
@@ -789,9 +809,16 @@ class SharedReLUNet(_Model):
         if X.ndim != 1 + len(self.input_shape) or X.shape[1:] != tuple(self.input_shape):
             raise ValueError(f"X must have shape (n, {', '.join(map(str, self.input_shape))}), got {X.shape}")
         theta = _checks.theta(self, theta)
-        _checks.check_size(float(X.shape[0]) * (self.n_neurons + self.n_edges), "the forward pass (n x (neurons + edges))")
-        w = self.structure.edge_weights(theta)
-        return self.structure.forward(w, X.reshape(X.shape[0], self.n_inputs))
+        structure = self.structure
+        widest = max([edges.size for edges, _, _ in structure.levels] + [1])
+        block = max(1, 2 ** 22 // (widest + self.n_neurons))  # samples per block: temporaries of ~32 MB
+        _checks.check_size(float(min(X.shape[0], block)) * (self.n_neurons + widest) + X.shape[0] * self.n_outputs,
+                           "the forward pass (a block of samples x (neurons + edges of a level))")
+        w = structure.edge_weights(theta)
+        flat = X.reshape(X.shape[0], self.n_inputs)
+        if X.shape[0] <= block:
+            return structure.forward(w, flat)
+        return np.concatenate([structure.forward(w, flat[lo:lo + block]) for lo in range(0, X.shape[0], block)])
 
 
 @dataclass(frozen=True)

@@ -268,8 +268,9 @@ def lifted_terms(model) -> TermTable:
         _checks.check_size(float(model.n_lifted) * length * (length + 2), "the polynomial fields of phi (one per path)")
         table = path_table(graph)
         structure = model.structure
-        edge_param = np.append(structure.param, -1)  # the padding reads "no parameter"
-        fixed_weight = np.append(np.where(structure.fixed, structure.weight, 1.0), 1.0)
+        kept = structure.kept  # the edge graph's edge k is the model's edge kept[k]
+        edge_param = np.append(structure.param[kept], -1)  # the padding reads "no parameter"
+        fixed_weight = np.append(np.where(structure.fixed, structure.weight, 1.0)[kept], 1.0)
         coefficients = [Fraction(float(c)) for c in np.prod(fixed_weight[table], axis=1)]
         keep = [k for k, c in enumerate(coefficients) if c != 0]
         params = _sorted_padded(edge_param[table][keep])
