@@ -120,9 +120,9 @@ def main() -> None:
     print(f"   from_torch: trace, edges and channels {translate:6.2f} s; SharedReLUNet (validation, law signs) "
           f"{build:6.2f} s")
     for q in (1, 2):
-        ours = best_time(lambda: itf.path_norm(model, theta, q))
+        ours = best_time(lambda: itf.path_norm(model, theta, q), repeat=5)
         ours_grad = best_time(lambda: itf.path_norm(model, theta, q, return_grad=True))
-        theirs = best_time(lambda: torch_path_norm(net, q))
+        theirs = best_time(lambda: torch_path_norm(net, q), repeat=5)
         value, reference = itf.path_norm(model, theta, q), torch_path_norm(net, q)
         print(f"   q = {q}: path_norm {ours * 1e3:8.1f} ms (with gradient {ours_grad * 1e3:8.1f} ms), "
               f"torch forward on |theta|^q {theirs * 1e3:8.1f} ms; torch/ours {ratio(theirs, ours)}; "
