@@ -25,7 +25,7 @@ X = torch.tensor(digits.data / 16.0, dtype=torch.float64)
 y = torch.tensor(digits.target)
 
 
-def train(optimizer: str, eta: float, steps: int = 200, batch: int = 64):
+def train(optimizer: str, eta: float, steps: int = 100, batch: int = 64):
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 16),
                               torch.nn.ReLU(), torch.nn.Linear(16, 10)).double()
