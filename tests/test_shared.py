@@ -507,3 +507,35 @@ def test_path_norm_inf_is_the_largest_path(backend, name):
     numeric = np.array([(backend.path_norm(model, theta + h * e, np.inf) - backend.path_norm(model, theta - h * e, np.inf))
                         / (2 * h) for e in np.eye(model.n_params)])
     np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("name", SHARED)
+def test_structural_level_zero_equals_the_polynomial_trace(backend, name):
+    """The Lie count of a SharedReLUNet starts from the structural rank; the polynomial trace at a
+    random point of F_p (the route of every other model) gives the same levels and laws."""
+    import importlib
+
+    from intrinsic_flow.polynomial import random_point
+
+    model = conv_net(**SHARED[name])
+    lie = importlib.import_module(backend.__name__ + ".lie")
+    polynomial = lie._modular_trace(model, random_point(model.n_params, 0))
+    quick = backend.lie_trace(model)
+    assert (quick.dims_by_depth, quick.n_laws, quick.rank_known_laws) == (
+        polynomial.dims_by_depth, polynomial.n_laws, polynomial.rank_known_laws)
+
+
+def test_laws_of_a_large_cnn_are_counted_without_paths():
+    b = Builder(32)
+    h = b.conv1d([list(range(32))], 8, 5)
+    g = b.conv1d(h, 16, 5)
+    out = b.neurons(12, "identity")
+    flat = [v for ch in g for v in ch]
+    dense = b.params(len(flat) * 12)
+    for o, v in enumerate(out):
+        for j, u in enumerate(flat):
+            b.edge(u, v, dense[o * len(flat) + j])
+    b.channels = [tuple(c) for c in h] + [tuple(c) for c in g]
+    model = b.model(32, 12)
+    assert model.n_params ** 3 > itf.LIE_MAX_WORK  # beyond the budget of the polynomial trace
+    assert itf.count_conservation_laws(model) == ref.count_conservation_laws(model) == 24

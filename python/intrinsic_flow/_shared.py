@@ -490,6 +490,14 @@ class SharedLifting:
             return checked_balanced(self.model, np.asarray(self._balanced(theta)), theta)
         return unit_geometric_scale(theta)
 
+    def rank_lift(self, theta, rtol):
+        """One parameter per edge: the edge kernel's own rank (the DAG's, in the core's solver);
+        otherwise the Gram rank at the rank point (the shared default)."""
+        self._refuse_max("rank_lift")
+        if self.structure.identity:
+            return self.edge.rank_lift(self._w(theta), rtol)
+        return super().rank_lift(theta, rtol)
+
     def exact_rank(self, theta):
         self._refuse_max("rank_lift(method='exact')")
         return exact_rank(self.structure, np.asarray(theta, dtype=np.float64))
