@@ -298,6 +298,10 @@ void PathGraph::gram(const double* theta, double* gram_out) const {
   path_sum_gram<double>(view(), theta, gram_out);
 }
 
+void PathGraph::path_sums(const double* a, double* forward, double* backward) const {
+  intrinsic_flow::path_sums<double>(view(), a, forward, backward);
+}
+
 PathGraphView PathGraph::view() const {
   return {n_neurons_, n_inputs_, n_outputs_, param_src_, param_dst_, topo_, in_params_, out_params_};
 }

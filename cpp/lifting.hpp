@@ -65,6 +65,10 @@ class PathGraph : public Lifting {
   // without enumerating paths (path_sums.hpp).
   void gram(const double* theta, double* gram_out) const override;
 
+  // Forward and backward sums of prod a_e over partial paths (path_sums.hpp), (n_neurons,) each:
+  // with a = |theta|^q they give the path-norm ||phi(theta)||_q^q and its gradient without paths.
+  void path_sums(const double* a, double* forward, double* backward) const;
+
   // Exact rank of J from the zero pattern of theta alone, in O(D) (see lifting.cpp).
   int exact_rank(const double* theta) const;
   // The same for each row of thetas (B, D): ranks (B,), in parallel over samples. Throws

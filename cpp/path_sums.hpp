@@ -30,6 +30,34 @@ struct PathGraphView {
   const std::vector<std::vector<int>>& out_params;
 };
 
+// Forward and backward sums with edge factors a (D,): forward[v] = sum over partial paths from a
+// start (an input, or a bias) to v of prod a_e, backward[v] = the same from v to an output (1 at
+// outputs). With a = theta^2 they build the Gram matrix below; with a = |theta|^q,
+// sum over the outputs of forward = ||phi(theta)||_q^q (the path-norm) and d/da_e of it is
+// start(e) backward(dst e).
+template <typename Scalar>
+void path_sums(const PathGraphView& graph, const Scalar* a, Scalar* forward, Scalar* backward) {
+  const int n = graph.n_neurons;
+  const Scalar zero(0), one(1);
+  for (int v = 0; v < n; ++v) forward[v] = zero, backward[v] = zero;
+  for (int v : graph.topo) {
+    if (v < graph.n_inputs) {
+      forward[v] = one;
+      continue;
+    }
+    for (int p : graph.in_params[v]) forward[v] = forward[v] + a[p] * (graph.src[p] < 0 ? one : forward[graph.src[p]]);
+  }
+  const int first_output = n - graph.n_outputs;
+  for (auto it = graph.topo.rbegin(); it != graph.topo.rend(); ++it) {
+    const int v = *it;
+    if (v >= first_output) {
+      backward[v] = one;
+      continue;
+    }
+    for (int p : graph.out_params[v]) backward[v] = backward[v] + a[p] * backward[graph.dst[p]];
+  }
+}
+
 // gram (D, D), row-major, D = src.size(). Scalar needs +, * and construction from 0 and 1. Rows
 // are independent (in parallel for large D); each entry is computed by the same operations
 // whatever the thread count.
@@ -40,22 +68,7 @@ void path_sum_gram(const PathGraphView& graph, const Scalar* theta, Scalar* gram
   std::vector<Scalar> squared(D);
   for (int e = 0; e < D; ++e) squared[e] = theta[e] * theta[e];
   std::vector<Scalar> forward(n, zero), backward(n, zero);
-  for (int v : graph.topo) {
-    if (v < graph.n_inputs) {
-      forward[v] = one;
-      continue;
-    }
-    for (int p : graph.in_params[v]) forward[v] = forward[v] + squared[p] * (graph.src[p] < 0 ? one : forward[graph.src[p]]);
-  }
-  const int first_output = n - graph.n_outputs;
-  for (auto it = graph.topo.rbegin(); it != graph.topo.rend(); ++it) {
-    const int v = *it;
-    if (v >= first_output) {
-      backward[v] = one;
-      continue;
-    }
-    for (int p : graph.out_params[v]) backward[v] = backward[v] + squared[p] * backward[graph.dst[p]];
-  }
+  path_sums<Scalar>(graph, squared.data(), forward.data(), backward.data());
   // between[a * n + b] = N(a, b): for each a, over the neurons after a in topological order.
   std::vector<int> position(n);
   for (int k = 0; k < n; ++k) position[graph.topo[k]] = k;

@@ -13,6 +13,7 @@ import intrinsic_flow
 import intrinsic_flow.losses
 import intrinsic_flow.parsimony
 import intrinsic_flow.reference
+import intrinsic_flow.torch
 
 HERE = pathlib.Path(__file__).resolve().parent
 os.environ.setdefault("OMP_NUM_THREADS", "2")
@@ -60,6 +61,11 @@ sphinx_gallery_conf = {
     "show_memory": False,
     "within_subsection_order": "FileNameSortKey",
 }
+try:  # the PyTorch example runs only where the torch extra (and scikit-learn) is installed
+    import sklearn  # noqa: F401
+    import torch  # noqa: F401
+except ImportError:
+    sphinx_gallery_conf["ignore_pattern"] = r"plot_conservation_monitor\.py"
 
 
 # -- API pages from __all__ ------------------------------------------------------------------------
@@ -116,6 +122,11 @@ def write_api_pages(app=None) -> None:
             "Deep linear networks and the law of parsimony (Yaras et al., arXiv 2306.01154): training loops "
             "in the core, the invariant subspace, the compressed network, deep matrix completion and "
             "progressive separation. ``intrinsic_flow.reference.parsimony`` has the same API on NumPy."),
+        "torch.rst": _module_page(
+            "intrinsic_flow.torch", intrinsic_flow.torch,
+            "PyTorch models in (the ``torch`` extra): translation to a path-lifting model with shared "
+            "parameters, theta back into the module, and the conservation laws along training "
+            "(:doc:`/torch`)."),
     }
     for name, text in pages.items():
         path = out / name

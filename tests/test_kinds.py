@@ -11,7 +11,8 @@ from intrinsic_flow import _kinds
 from intrinsic_flow.losses import Regression
 
 MODELS = {"path": itf.ReLUNet([2, 2, 2]), "linear": itf.LinearNet([2, 2, 2]),
-          "poly": itf.PolynomialMap([{(1, 1): 1}], 2), "node": itf.LinearNeuralODE(2, 3)}
+          "poly": itf.PolynomialMap([{(1, 1): 1}], 2), "node": itf.LinearNeuralODE(2, 3),
+          "shared": itf.SharedReLUNet.from_dag(itf.ReLUNet([2, 2, 2]))}
 
 # capability -> a call that needs it
 CALLS = {
@@ -45,7 +46,7 @@ def test_a_missing_capability_names_the_function_and_who_has_it():
     with pytest.raises(ValueError, match=r"balanced_representative needs a path-lifting model \(ReLUNet, DAGReLUNet\), "
                                          r"got LinearNet \(its kind 'linear' has no 'path_lifting' capability\)"):
         itf.balanced_representative(MODELS["linear"], np.ones(8))
-    with pytest.raises(ValueError, match=r"lie_trace needs a ReLUNet, DAGReLUNet, LinearNet or PolynomialMap, "
+    with pytest.raises(ValueError, match=r"lie_trace needs a ReLUNet, DAGReLUNet, SharedReLUNet, LinearNet or PolynomialMap, "
                                          "got LinearNeuralODE"):
         itf.lie_trace(MODELS["node"])
     with pytest.raises(ValueError, match="expected a model of intrinsic_flow"):

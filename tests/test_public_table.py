@@ -34,6 +34,14 @@ MODELS = {
     "LinearNet": "itf.LinearNet([2, 2, 3])",
     "LinearNeuralODE": "itf.LinearNeuralODE(2, 2)",
     "PolynomialMap": "itf.PolynomialMap([{(1, 1, 0): 1, (0, 0, 2): -1}, {(0, 1, 1): 2}], 3)",
+    # a 1-D convolution (kernel 2, one channel, shared bias) and a dense output
+    "SharedReLUNet": "itf.SharedReLUNet(3, 1, 6, (0, 1, 1, 2, -1, -1, 3, 4), (3, 3, 4, 4, 3, 4, 5, 5), "
+                     "(0, 1, 0, 1, 2, 2, 3, 4), (0.0,) * 8, 5, ('identity',) * 3 + ('relu', 'relu', 'identity'), "
+                     "((3, 4),))",
+    # the same followed by max pooling (fixed unit edges into a max neuron): path-norms only
+    "SharedReLUNet-max": "itf.SharedReLUNet(3, 1, 7, (0, 1, 1, 2, -1, -1, 3, 4, 5), (3, 3, 4, 4, 3, 4, 5, 5, 6), "
+                         "(0, 1, 0, 1, 2, 2, -1, -1, 3), (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0), 4, "
+                         "('identity',) * 3 + ('relu', 'relu', 'max', 'identity'))",
 }
 
 FLOW = {"t_end": 0.1, "n_steps": 8}
@@ -113,6 +121,8 @@ def cells(itf, model) -> dict:
     table["lift_jvp"] = lambda b: b.lift_jvp(model, theta, direction)
     table["lift_vjp_batch"] = lambda b: b.lift_vjp_batch(model, thetas, weight_rows)
     table["lift_jvp_batch"] = lambda b: b.lift_jvp_batch(model, thetas, moves)
+    table["path_norm"] = lambda b: [b.path_norm(model, theta, q) for q in (1, 2, 3.5, np.inf)]
+    table["path_norm[grad]"] = lambda b: b.path_norm(model, theta, 2, return_grad=True)
     table["lie_trace"] = lambda b: b.lie_trace(model)
     table["lie_trace[float]"] = lambda b: b.lie_trace(model, theta, exact=False)
     table["count_conservation_laws"] = lambda b: b.count_conservation_laws(model)
@@ -277,6 +287,7 @@ number up to 1e7), every other float to 1e-12 relative."""
 UNSUPPORTED_NAMES = {  # what a refusal must name, beyond the model's type
     "LinearNeuralODE": ("LinearNeuralODE",), "PolynomialMap": ("PolynomialMap",), "DAGReLUNet": ("DAGReLUNet",),
     "LinearNet": ("LinearNet",), "ReLUNet": ("ReLUNet",), "ReLUNet-bias": ("ReLUNet",),
+    "SharedReLUNet": ("SharedReLUNet",), "SharedReLUNet-max": ("SharedReLUNet",),
 }
 
 

@@ -7,6 +7,7 @@ when mypy is not installed.
 """
 from __future__ import annotations
 
+import importlib.util
 import pathlib
 import re
 import subprocess
@@ -28,6 +29,9 @@ def readme_sections() -> list:
     sections = []
     for section in re.split(r"\n## ", README.read_text(encoding="utf-8")):
         blocks = PYTHON_BLOCK.findall(section)
+        imported = re.findall(r"^(?:import|from) (\w+)", "\n".join(blocks), re.M)
+        if any(importlib.util.find_spec(name) is None for name in imported):
+            continue  # an example of an optional extra (torch) that is not installed
         if blocks:
             sections.append((section.splitlines()[0], "\n".join(blocks)))
     return sections

@@ -168,6 +168,30 @@ void define_geometry(py::module_& m) {
              return g.exact_rank_batch(thetas);
            },
            py::arg("thetas"), Release())
+      .def("path_sums",
+           [](const PathGraph& g, const ThetaRef& a) {
+             check_length(g, a, "a");
+             Vector forward(g.n_neurons()), backward(g.n_neurons());
+             {
+               py::gil_scoped_release release;
+               g.path_sums(a.data(), forward.data(), backward.data());
+             }
+             return py::make_tuple(forward, backward);
+           },
+           py::arg("a"))
+      .def("jacobian_derivative",
+           [](const PathGraph& g, const ThetaRef& theta, const ThetaRef& direction) {
+             check_length(g, theta, "theta");
+             check_length(g, direction, "direction");
+             g.check_ready();
+             RowMatrix out(g.n_lifted(), g.n_params());
+             {
+               py::gil_scoped_release release;
+               g.jacobian_derivative(theta.data(), direction.data(), out.data());
+             }
+             return out;
+           },
+           py::arg("theta"), py::arg("direction"))
       .def("enumerate_paths", &PathGraph::enumerate_paths, py::arg("max_paths"), Release());
 
   py::class_<LinearChain, Lifting>(m, "LinearChain").def(py::init<std::vector<int>>(), py::arg("widths"));

@@ -157,6 +157,30 @@ void test_exact_rank_batch_is_parallel_and_identical() {
   CHECK_THROWS(graph.exact_rank_batch(thetas.leftCols(D - 1)), std::invalid_argument, "has 36 columns, expected 37");
 }
 
+void test_path_sums_give_the_path_norm() {
+  // sum over the outputs of forward sums on a = |theta|^q is sum_p |phi_p|^q (biases included), and
+  // start(e) backward(dst e) is its derivative in a_e: (S(a + h e_e) - S(a)) / h exactly (S is affine in a_e).
+  PathGraph graph = layered({3, 4, 3, 2}, {true, true, true});
+  const int D = graph.n_params(), n = graph.n_neurons();
+  const std::vector<double> theta = sample(D, 0.7);
+  std::vector<double> phi(graph.n_lifted());
+  graph.lift(theta.data(), phi.data());
+  for (double q : {1.0, 2.0, 3.5}) {
+    std::vector<double> a(D), forward(n), backward(n);
+    for (int e = 0; e < D; ++e) a[e] = std::pow(std::abs(theta[e]), q);
+    graph.path_sums(a.data(), forward.data(), backward.data());
+    double total = 0.0, expected = 0.0;
+    for (int v = n - 2; v < n; ++v) total += forward[v];
+    for (double z : phi) expected += std::pow(std::abs(z), q);
+    CHECK_NEAR(total, expected, 1e-12);
+    const int e = 5;  // an edge 2 -> 4 of the first layer: start = forward[2] = 1
+    std::vector<double> moved = a, f2(n), b2(n);
+    moved[e] += 1.0;
+    graph.path_sums(moved.data(), f2.data(), b2.data());
+    CHECK_NEAR(f2[n - 2] + f2[n - 1] - total, forward[2] * backward[4], 1e-12);
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -166,5 +190,6 @@ int main() {
   test_balanced_representative();
   test_exact_rank();
   test_exact_rank_batch_is_parallel_and_identical();
+  test_path_sums_give_the_path_norm();
   return check::finish("test_lifting");
 }

@@ -20,9 +20,9 @@ from .geometry import (lift, lift_jacobian, metric, metric_derivative, lift_vjp,
                        conserved_jacobian, lift_gram, joint_gram, rank_info, rank_lift, rank_joint,
                        lift_batch, lift_jacobian_batch, lift_vjp_batch, lift_jvp_batch, metric_batch,
                        conserved_batch, conserved_jacobian_batch, lift_gram_batch, rank_lift_batch,
-                       rank_joint_batch)
+                       rank_joint_batch, path_norm)
 from .lie import LIE_MAX_WORK, count_conservation_laws, known_laws_complete, lie_trace
-from .models import DAGReLUNet, LinearNet, ReLUNet
+from .models import DAGReLUNet, LinearNet, ReLUNet, SharedReLUNet
 from .neural_ode import LinearNeuralODE
 from .polynomial import PolynomialMap, polynomial_laws
 from .results import (RankInfo, Criteria, INCLUSION_TOL, LieTrace, PolynomialLaws, Trajectory,
@@ -97,8 +97,8 @@ def set_num_threads(n: int) -> None:
     _core.set_num_threads(_positive_int(n, "n"))
 
 
-__all__ = ["ReLUNet", "DAGReLUNet", "LinearNet", "LinearNeuralODE", "PolynomialMap", "RankInfo",
-           "numerical_rank", "singular_gap", "config", "build_info", "set_num_threads", "losses", "lift",
+__all__ = ["ReLUNet", "DAGReLUNet", "SharedReLUNet", "LinearNet", "LinearNeuralODE", "PolynomialMap", "RankInfo",
+           "numerical_rank", "singular_gap", "config", "build_info", "set_num_threads", "losses", "lift", "path_norm",
            "lift_jacobian", "metric", "metric_derivative", "lift_vjp", "lift_jvp", "conserved",
            "conserved_jacobian", "lift_gram", "joint_gram", "rank_info", "rank_lift", "rank_joint",
            "lift_batch", "lift_jacobian_batch", "lift_vjp_batch", "lift_jvp_batch", "metric_batch",

@@ -559,7 +559,7 @@ class Backend:
     def _exact_allowed(model, method: str) -> bool:
         if method not in ("gram", "exact"):
             raise ValueError(f"method must be 'gram' or 'exact', got {method!r}")
-        if method == "exact":
+        if method == "exact" and getattr(model, "kind", None) != "shared":  # shared: exact_rank of _shared
             require(model, "path_lifting", "method='exact'")
         return method == "exact"
 

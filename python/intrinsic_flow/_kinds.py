@@ -26,6 +26,10 @@ class KindSupport:
 KINDS = {
     "path": KindSupport(("ReLUNet", "DAGReLUNet"), path_lifting=True, core_kernel=True, lie_trace=True,
                         matrix_chain=False, regression=True, relu=True),
+    # edges carrying shared parameters or fixed weights: the core's path kernels run on the graph of
+    # edges, composed in NumPy with theta -> edge weights (no one-edge-per-parameter graph)
+    "shared": KindSupport(("SharedReLUNet",), path_lifting=False, core_kernel=False, lie_trace=True,
+                          matrix_chain=False, regression=False, relu=True),
     "linear": KindSupport(("LinearNet",), path_lifting=False, core_kernel=True, lie_trace=True,
                           matrix_chain=True, regression=True, relu=False),
     "poly": KindSupport(("PolynomialMap",), path_lifting=False, core_kernel=False, lie_trace=True,
@@ -44,7 +48,7 @@ def support(model) -> KindSupport:
     """The row of model's kind; ValueError for an object that is not a model of the package."""
     kind = getattr(model, "kind", None)
     if kind not in KINDS:
-        raise ValueError(f"expected a model of intrinsic_flow (ReLUNet, DAGReLUNet, LinearNet, PolynomialMap or "
+        raise ValueError(f"expected a model of intrinsic_flow (ReLUNet, DAGReLUNet, SharedReLUNet, LinearNet, PolynomialMap or "
                          f"LinearNeuralODE), got {model!r}")
     return KINDS[kind]
 

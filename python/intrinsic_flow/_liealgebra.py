@@ -236,6 +236,28 @@ def float_trace(model, theta) -> LieTrace:
     return make_trace(model, dims, rank_laws, reached, False, singular_values)
 
 
+def structural_trace(model, seed: int):
+    """SharedReLUNet, exact mode: level 0 without polynomials or paths, or None.
+
+    At a point with no zero parameter, rank dphi is a property of the graph and the sharing
+    (``_shared.exact_rank``, exact integer reasoning), which is the generic rank; the known laws'
+    gradients 2 s_c(i) theta_i have the rank of the integer sign matrix s. When the first reaches
+    D minus the second the count is complete at level 0 (N = D - rank dphi), whatever the size of
+    the model: no D^3 budget applies. Otherwise the polynomial trace runs as for every model."""
+    from ._shared import exact_rank
+
+    if model.has_max:
+        return None  # the polynomial route refuses it with its message
+    rng = np.random.default_rng(seed)
+    theta = rng.uniform(0.5, 1.5, model.n_params) * rng.choice([-1.0, 1.0], model.n_params)  # no zero
+    rank_lift = exact_rank(model.structure, theta)
+    signs = model.structure.law_signs
+    rank_laws = int(np.linalg.matrix_rank(signs)) if signs.size else 0  # small integer matrix: exact
+    if rank_lift != model.n_params - rank_laws:
+        return None
+    return make_trace(model, [rank_lift], rank_laws, True, True)
+
+
 def make_trace(model, dims, rank_laws, reached, exact, singular_values=None) -> LieTrace:
     dim = dims[-1]
     return LieTrace(list(int(d) for d in dims), int(dim), model.n_params, model.n_params - int(dim),
@@ -252,6 +274,10 @@ class LieFrontEnd:
         self._modular_trace, self._run = modular_trace, run
 
     def _trace(self, model: Model, theta: ArrayLike | None, exact: bool, seed: int) -> LieTrace:
+        if exact is True and theta is None and getattr(model, "kind", None) == "shared":
+            quick = structural_trace(model, _checks.nonnegative_int(seed, "seed"))
+            if quick is not None:  # level 0 already reaches D - rank of the known laws
+                return quick
         point, theta = prepare(model, theta, exact, seed)
         return self._modular_trace(model, point) if exact else float_trace(model, theta)
 

@@ -7,7 +7,10 @@ from typing import Callable, TypeVar
 
 from . import _checks, _core
 from ._backend import Backend
+from ._derived import Derived
 from ._kinds import supports
+from ._pathnorm import PathNormFrontEnd
+from ._shared import SharedLifting, path_guard
 from .polynomial import PolynomialKernel
 
 
@@ -16,8 +19,26 @@ def _path_graph(model):
     return _core.PathGraph(g.n_neurons, g.n_inputs, g.n_outputs, list(g.param_src), list(g.param_dst))
 
 
+class CoreSharedLifting(SharedLifting, Derived):
+    """Shared parameters over the core's PathGraph of the edges (the path work in C++)."""
+
+
+def _shared_lifting(model):
+    g = model.edge_graph
+    edge = _core.PathGraph(g.n_neurons, g.n_inputs, g.n_outputs, list(g.param_src), list(g.param_dst))
+
+    def build():
+        with _paths_lock:
+            if not edge.paths_ready:
+                edge.enumerate_paths(float(model.n_lifted))
+
+    return CoreSharedLifting(model, edge, path_guard(model, build),
+                             lambda theta: _core.balanced_representative(edge, theta, True))
+
+
 LIFTINGS = {
     "path": _path_graph,
+    "shared": _shared_lifting,
     "linear": lambda model: _core.LinearChain(list(model.widths)),
     "poly": PolynomialKernel,  # user polynomials: NumPy evaluation (intrinsic_flow.polynomial)
     "node": lambda model: _core.LinearNeuralODE(model.n, model.n_steps),
@@ -83,5 +104,7 @@ lift_vjp = _backend.lift_vjp
 lift_jvp = _backend.lift_jvp
 lift_vjp_batch = _backend.lift_vjp_batch
 lift_jvp_batch = _backend.lift_jvp_batch
+_path_norms = PathNormFrontEnd(lambda model: _cached(model))
+path_norm = _path_norms.path_norm
 
-__all__ = ["conserved", "conserved_batch", "conserved_jacobian", "conserved_jacobian_batch", "joint_gram", "lift", "lift_batch", "lift_gram", "lift_gram_batch", "lift_jacobian", "lift_jacobian_batch", "lift_jvp", "lift_jvp_batch", "lift_vjp", "lift_vjp_batch", "metric", "metric_batch", "metric_derivative", "rank_info", "rank_joint", "rank_joint_batch", "rank_lift", "rank_lift_batch"]
+__all__ = ["conserved", "conserved_batch", "conserved_jacobian", "conserved_jacobian_batch", "joint_gram", "lift", "lift_batch", "lift_gram", "lift_gram_batch", "lift_jacobian", "lift_jacobian_batch", "lift_jvp", "lift_jvp_batch", "lift_vjp", "lift_vjp_batch", "metric", "metric_batch", "metric_derivative", "path_norm", "rank_info", "rank_joint", "rank_joint_batch", "rank_lift", "rank_lift_batch"]

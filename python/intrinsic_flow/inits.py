@@ -21,7 +21,13 @@ from ._kinds import supports
 @functools.lru_cache(maxsize=64)
 def _fan_in_of(model) -> np.ndarray:
     """Fan-in of the neuron each parameter enters (biases count as an input); cached, read only."""
-    if model.kind == "linear":
+    if model.kind == "shared":  # a shared parameter: the largest fan-in of the neurons its edges enter
+        structure = model.structure
+        per_neuron = np.bincount(structure.dst, minlength=model.n_neurons).astype(float)
+        fan_in = np.zeros(model.n_params)
+        on = ~structure.fixed
+        np.maximum.at(fan_in, structure.param[on], per_neuron[structure.dst[on]])
+    elif model.kind == "linear":
         fan_in = np.concatenate([np.full(model.widths[l] * model.widths[l - 1], model.widths[l - 1])
                                  for l in range(1, len(model.widths))])
     else:
@@ -160,6 +166,9 @@ def balanced(model, rng: np.random.Generator) -> np.ndarray:
     draw moved to its balanced neuron rescaling (|incoming|^2 = |outgoing|^2 at each hidden neuron)."""
     if model.kind == "linear":
         return relaxed_balanced(model, rng, 0.0)
+    if model.kind == "shared":
+        raise ValueError("init scheme 'balanced' needs a model with one parameter per edge (ReLUNet, DAGReLUNet or "
+                         "LinearNet); for SharedReLUNet use 'gaussian', 'uniform', 'sparse' or 'dead_neuron'")
     theta = gaussian(model, rng)
     return checked_balanced(model, balance(model.graph, theta), theta)
 
@@ -182,6 +191,8 @@ def incoming_params(model) -> list:
             groups.extend(list(range(offset + j * cols, offset + (j + 1) * cols)) for j in range(rows))
             offset += rows * cols
         return groups
+    if model.kind == "shared":  # the parameters entering each channel
+        return [list(np.flatnonzero(signs > 0)) for signs in model.structure.law_signs]
     dst = np.asarray(model.graph.param_dst)
     return [list(np.flatnonzero(dst == v)) for v in model.graph.hidden]
 

@@ -1,7 +1,8 @@
 """Models: the networks whose parameters theta are reparametrised as z = phi(theta).
 
 Plain frozen dataclasses shared by both backends (docs/theory/lifting.md). Path-lifting models
-(``ReLUNet``, ``DAGReLUNet``) describe themselves as a ``PathGraph``: one edge per parameter.
+(``ReLUNet``, ``DAGReLUNet``) describe themselves as a ``PathGraph``: one edge per parameter;
+``SharedReLUNet`` has edges carrying shared parameters or fixed weights.
 """
 from __future__ import annotations
 
@@ -533,6 +534,291 @@ class DAGReLUNet(_Model):
             return out if u < self.n_inputs else np.maximum(out, 0.0)
 
         return np.stack([value(v) for v in range(first_output, n)], axis=1)
+
+
+def _shared_tuple(values: np.ndarray, low: int | None = None, high: int | None = None) -> tuple:
+    """tuple(values.tolist()) with one Python object per distinct value (integers in [low, high)
+    by direct lookup, other values through np.unique)."""
+    if low is not None:
+        table = np.empty(high - low, dtype=object)
+        table[:] = list(range(low, high))
+        return tuple(table[values - low].tolist())
+    distinct, inverse = np.unique(values, return_inverse=True)
+    table = np.empty(distinct.size, dtype=object)
+    table[:] = distinct.tolist()
+    return tuple(table[inverse.ravel()].tolist())
+
+
+@dataclass(frozen=True)
+class SharedReLUNet(_Model):
+    """ReLU network on a DAG whose edges carry shared parameters or fixed weights (convolutions,
+    pooling, skips).
+
+    Edge e goes from neuron ``edge_src[e]`` (-1: a bias, from the constant 1) to ``edge_dst[e]`` and
+    carries w_e = theta[edge_param[e]], or the constant ``edge_weight[e]`` when edge_param[e] = -1.
+    Many edges may share one parameter (a convolution kernel sits on every position). Neurons are
+    numbered in a topological order (every edge has edge_src < edge_dst); 0..n_inputs-1 are the
+    inputs, the last n_outputs the outputs. The path-lifting has one entry per path of edges from
+    an input or a bias to an output, phi_p(theta) = prod_{e in p} w_e, and
+    d phi_p / d theta_i = sum over the edges e of p carrying i of prod_{g in p, g != e} w_g
+    (= multiplicity of i in p x phi_p / theta_i off zeros); see ``docs/theory/lifting.md``.
+
+    Known laws: one per *channel* c (a group of hidden neurons rescaled together: incoming
+    weights x lambda, outgoing x 1/lambda), h_c(theta) = sum_i s_c(i) theta_i^2 with s_c(i) = +1
+    for a parameter entering c, -1 for one leaving it, 0 otherwise. Each parameter must be
+    rescaled the same way on all its edges, and no fixed edge may enter or leave a channel.
+
+    Parameters
+    ----------
+    n_inputs, n_outputs, n_neurons : int
+        Inputs (the first neurons), outputs (the last ones) and all neurons.
+    edge_src, edge_dst : sequence of int
+        One entry per edge: source (-1 for a bias) and target neuron, edge_src < edge_dst.
+    edge_param : sequence of int
+        One entry per edge: the index into theta, or -1 for a fixed edge.
+    edge_weight : sequence of float
+        One entry per edge: the constant weight of a fixed edge (ignored where edge_param >= 0).
+    n_params : int
+        D, the length of theta; every index 0..D-1 must appear in ``edge_param``.
+    activation : sequence of str
+        One per neuron: "identity", "relu" or "max" (inputs and outputs "identity"). A "max"
+        neuron takes the max of its incoming values (max pooling); models with max neurons are
+        accepted by ``path_norm`` only.
+    channels : sequence of sequences of int, or None, default None
+        Disjoint groups of hidden relu/identity neurons, one known law each. None: every hidden
+        relu/identity neuron whose incoming and outgoing edges all carry parameters is its own
+        channel (with shared parameters, pass the channels, e.g. one per convolution channel).
+    input_shape : tuple of int or None, default None
+        The shape of one input for ``forward``; None means (n_inputs,). Its product is n_inputs,
+        in C order over the input neurons.
+
+    Attributes
+    ----------
+    n_lifted : int
+        d, the number of paths (counted, never listed).
+    n_edges, n_hidden, n_known_laws : int
+        Edges; hidden neurons; channels.
+    edge_graph : PathGraph
+        The graph of the edges on some path from an input or a bias to an output (in edge order,
+        neurons renumbered in order), on which the path-lifting is defined. Neurons on no path (an
+        input a strided convolution skips, a position a pooling crops) are allowed: the forward
+        pass computes them, the lifting has no path through them.
+
+    Raises
+    ------
+    ValueError
+        Naming the field, the value and what is accepted: an index out of range, an edge against
+        the topological order, into an input or out of an output, two edges between the same
+        neurons or two biases on one neuron, an output on no path, an unused parameter, a non-finite
+        weight, an unknown activation, a bias into a max neuron, overlapping channels, or a
+        channel whose rescaling is not a symmetry (inconsistent sharing, fixed edges).
+
+    Examples
+    --------
+    A 1-D convolution (kernel (a, b), stride 1) on 3 inputs, two ReLU neurons, summed into one
+    output by fixed unit edges:
+
+    >>> import numpy as np
+    >>> import intrinsic_flow as itf
+    >>> conv = itf.SharedReLUNet(
+    ...     n_inputs=3, n_outputs=1, n_neurons=6,
+    ...     edge_src=(0, 1, 1, 2, 3, 4), edge_dst=(3, 3, 4, 4, 5, 5),
+    ...     edge_param=(0, 1, 0, 1, -1, -1), edge_weight=(0, 0, 0, 0, 1.0, 1.0),
+    ...     n_params=2, activation=("identity",) * 3 + ("relu", "relu", "identity"),
+    ...     channels=())
+    >>> conv.n_params, conv.n_lifted, conv.n_known_laws
+    (2, 4, 0)
+    >>> conv.forward([1.0, -1.0], np.array([[1.0, 0.0, 2.0]]))
+    array([[1.]])
+    """
+
+    n_inputs: int
+    n_outputs: int
+    n_neurons: int
+    edge_src: Sequence[int]
+    edge_dst: Sequence[int]
+    edge_param: Sequence[int]
+    edge_weight: Sequence[float]
+    n_params: int
+    activation: Sequence[str]
+    channels: Sequence[Sequence[int]] | None = None
+    input_shape: Sequence[int] | None = None
+    kind = "shared"
+
+    def __post_init__(self) -> None:
+        from . import _shared
+
+        structure = _shared.structure_of(self)
+        set_ = functools.partial(object.__setattr__, self)
+        for name in ("n_inputs", "n_outputs", "n_neurons", "n_params"):
+            set_(name, int(getattr(self, name)))
+        # tuples whose equal entries share one Python object: 8 bytes per entry, not ~36 (long
+        # edge lists of convolutions repeat few distinct neurons, parameters and weights)
+        set_("edge_src", _shared_tuple(structure.src, -1, self.n_neurons))
+        set_("edge_dst", _shared_tuple(structure.dst, 0, self.n_neurons))
+        set_("edge_param", _shared_tuple(structure.param, -1, self.n_params))
+        set_("edge_weight", _shared_tuple(np.where(structure.fixed, structure.weight, 0.0)))
+        set_("activation", tuple(structure.activation))
+        set_("channels", structure.channels if self.channels is not None else None)
+        set_("input_shape", _shared.input_shape(self.input_shape, self.n_inputs))
+        self.__dict__["structure"] = structure  # derived arrays, read only (not a field)
+
+    @property
+    def n_edges(self) -> int:
+        return len(self.edge_src)
+
+    @property
+    def n_hidden(self) -> int:
+        return self.n_neurons - self.n_inputs - self.n_outputs
+
+    @property
+    def n_known_laws(self) -> int:
+        return len(self.structure.channels)
+
+    @property
+    def known_channels(self) -> tuple:
+        """The channels the known laws are taken over (the default ones when ``channels`` is None)."""
+        return self.structure.channels
+
+    @functools.cached_property
+    def edge_graph(self) -> PathGraph:
+        s = self.structure  # the edges on some path, neurons renumbered (the same graph when none is pruned)
+        return PathGraph(s.kernel_n_neurons, s.kernel_n_inputs, self.n_outputs, tuple(s.kernel_src.tolist()),
+                         tuple(s.kernel_dst.tolist()))
+
+    @functools.cached_property
+    def n_lifted(self) -> int:
+        return _count_paths(self.edge_graph)
+
+    @property
+    def has_max(self) -> bool:
+        """Whether some neuron is a max neuron (then only ``path_norm`` accepts the model)."""
+        return bool(np.any(self.structure.is_max))
+
+    def __hash__(self) -> int:  # the fields are long tuples: hashed once
+        cached = self.__dict__.get("_hash")
+        if cached is None:
+            cached = hash((self.n_inputs, self.n_outputs, self.n_neurons, self.edge_src, self.edge_dst,
+                           self.edge_param, self.edge_weight, self.n_params, self.activation, self.channels,
+                           self.input_shape))
+            self.__dict__["_hash"] = cached
+        return cached
+
+    @classmethod
+    def from_dag(cls, dag: "DAGReLUNet | ReLUNet") -> "SharedReLUNet":
+        """The same network with one parameter per edge (identity sharing) and one channel per
+        hidden neuron: same theta, phi, laws (same order) and ranks. Hidden neurons are renumbered
+        in a topological order when the DAG is not numbered so (then phi's path order may differ);
+        a ReLUNet, and a DAG whose edges all go from lower to higher indices, keep their numbering
+        and path order.
+
+        Parameters
+        ----------
+        dag : DAGReLUNet or ReLUNet
+
+        Returns
+        -------
+        SharedReLUNet
+            edge e = parameter e of ``dag`` (its ``graph`` order), biases as edges from -1.
+
+        Raises
+        ------
+        ValueError
+            If ``dag`` is not a DAGReLUNet or a ReLUNet.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import intrinsic_flow as itf
+        >>> net = itf.ReLUNet([2, 3, 1], bias=True)
+        >>> shared = itf.SharedReLUNet.from_dag(net)
+        >>> theta = net.init(0)
+        >>> bool(np.allclose(itf.lift(shared, theta), itf.lift(net, theta)))
+        True
+        """
+        if not isinstance(dag, (DAGReLUNet, ReLUNet)):
+            raise ValueError(f"from_dag needs a DAGReLUNet or a ReLUNet, got {dag!r}")
+        g = dag.graph
+        first_output = g.n_neurons - g.n_outputs
+        # hidden neurons renumbered in a topological order (smallest index first: the identity when
+        # the DAG is numbered topologically already, as every ReLUNet is)
+        import heapq
+
+        indegree = [0] * g.n_neurons
+        children = [[] for _ in range(g.n_neurons)]
+        for u, v in zip(g.param_src, g.param_dst):
+            if u >= 0:
+                indegree[v] += 1
+                children[u].append(v)
+        ready = [v for v in range(g.n_neurons) if indegree[v] == 0 and g.n_inputs <= v < first_output]
+        for u in range(g.n_inputs):
+            for v in children[u]:
+                indegree[v] -= 1
+                if indegree[v] == 0 and v < first_output:
+                    ready.append(v)
+        heapq.heapify(ready)
+        new = list(range(g.n_neurons))
+        position = g.n_inputs
+        while ready:
+            u = heapq.heappop(ready)
+            new[u] = position
+            position += 1
+            for v in children[u]:
+                indegree[v] -= 1
+                if indegree[v] == 0 and v < first_output:
+                    heapq.heappush(ready, v)
+        src = tuple(new[u] if u >= 0 else -1 for u in g.param_src)
+        dst = tuple(new[v] for v in g.param_dst)
+        activation = tuple("relu" if g.n_inputs <= v < first_output else "identity" for v in range(g.n_neurons))
+        return cls(g.n_inputs, g.n_outputs, g.n_neurons, src, dst, tuple(range(len(src))), (0.0,) * len(src),
+                   len(src), activation, tuple((new[v],) for v in g.hidden), (g.n_inputs,))
+
+    def forward(self, theta, X) -> np.ndarray:
+        """Network output: X of shape (n, *input_shape) -> (n, n_outputs), float64.
+
+        A neuron's value is the sum over its incoming edges of w_e x (value of the source after its
+        activation), a bias reading 1; "relu" neurons apply max(., 0), "max" neurons take the max
+        of their incoming terms instead of the sum. Vectorised over samples and over the neurons
+        of each level of the graph.
+
+        Parameters
+        ----------
+        theta : array_like of shape (n_params,)
+        X : array_like of shape (n, *input_shape)
+            One input per row (flattened in C order onto the input neurons).
+
+        Returns
+        -------
+        ndarray of shape (n, n_outputs)
+
+        Raises
+        ------
+        ValueError
+            If ``X`` is not of shape (n, *input_shape), ``theta`` not of length ``n_params``, or either
+            has a non-finite entry.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import intrinsic_flow as itf
+        >>> net = itf.SharedReLUNet.from_dag(itf.ReLUNet([3, 4, 2]))
+        >>> net.forward(net.init(0), np.ones((5, 3))).shape
+        (5, 2)
+        """
+        X = _checks.finite_array(X, "X")
+        if X.ndim != 1 + len(self.input_shape) or X.shape[1:] != tuple(self.input_shape):
+            raise ValueError(f"X must have shape (n, {', '.join(map(str, self.input_shape))}), got {X.shape}")
+        theta = _checks.theta(self, theta)
+        structure = self.structure
+        widest = max([edges.size for edges, _, _ in structure.levels] + [1])
+        block = max(1, 2 ** 22 // (widest + self.n_neurons))  # samples per block: temporaries of ~32 MB
+        _checks.check_size(float(min(X.shape[0], block)) * (self.n_neurons + widest) + X.shape[0] * self.n_outputs,
+                           "the forward pass (a block of samples x (neurons + edges of a level))")
+        w = structure.edge_weights(theta)
+        flat = X.reshape(X.shape[0], self.n_inputs)
+        if X.shape[0] <= block:
+            return structure.forward(w, flat)
+        return np.concatenate([structure.forward(w, flat[lo:lo + block]) for lo in range(0, X.shape[0], block)])
 
 
 @dataclass(frozen=True)

@@ -259,6 +259,23 @@ def lifted_terms(model) -> TermTable:
         table[table == model.n_params] = -1
         table = _sorted_padded(table)
         return TermTable(model.n_params, table.shape[0], np.arange(table.shape[0]), [1] * table.shape[0], table)
+    if model.kind == "shared":  # phi_p = (product of the fixed weights) x prod of the parameters along p
+        if model.has_max:
+            raise ValueError("SharedReLUNet with max neurons has no polynomial path-lifting (only path_norm "
+                             "accepts it)")
+        graph = model.edge_graph
+        length = max(longest_path(graph), 1)
+        _checks.check_size(float(model.n_lifted) * length * (length + 2), "the polynomial fields of phi (one per path)")
+        table = path_table(graph)
+        structure = model.structure
+        kept = structure.kept  # the edge graph's edge k is the model's edge kept[k]
+        edge_param = np.append(structure.param[kept], -1)  # the padding reads "no parameter"
+        fixed_weight = np.append(np.where(structure.fixed, structure.weight, 1.0)[kept], 1.0)
+        coefficients = [Fraction(float(c)) for c in np.prod(fixed_weight[table], axis=1)]
+        keep = [k for k, c in enumerate(coefficients) if c != 0]
+        params = _sorted_padded(edge_param[table][keep])
+        return TermTable(model.n_params, table.shape[0], np.asarray(keep, dtype=np.int64),
+                         [coefficients[k] for k in keep], params)
     if model.kind == "linear":
         length = len(model.widths) - 1
         _checks.check_size(float(np.prod(model.widths, dtype=float)) * length * (length + 2),
@@ -278,6 +295,9 @@ def law_terms(model) -> TermTable:
         src, dst = np.asarray(model.graph.param_src), np.asarray(model.graph.param_dst)
         for v in model.graph.hidden:  # h_v = |in(v)|^2 - |out(v)|^2, docs/theory/laws.md
             polys.append([((e, e), 1) for e in np.flatnonzero(dst == v)] + [((e, e), -1) for e in np.flatnonzero(src == v)])
+    elif model.kind == "shared":  # h_c = sum_i s_c(i) theta_i^2, one per channel
+        for signs in model.structure.law_signs:
+            polys.append([((int(i), int(i)), int(signs[i])) for i in np.flatnonzero(signs)])
     elif model.kind == "linear":
         w = model.widths
         offsets = np.cumsum([0] + [w[l] * w[l - 1] for l in range(1, len(w))])

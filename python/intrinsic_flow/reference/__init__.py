@@ -7,7 +7,7 @@ if TYPE_CHECKING:  # a type checker sees the function: the module below is calla
 else:  # a module that is also its main function (_callable_module)
     from . import criteria
 from .._rank import numerical_rank, singular_gap
-from ..models import DAGReLUNet, LinearNet, ReLUNet
+from ..models import DAGReLUNet, LinearNet, ReLUNet, SharedReLUNet
 from ..neural_ode import LinearNeuralODE
 from ..polynomial import PolynomialMap, polynomial_laws
 from ..results import (RankInfo, Criteria, INCLUSION_TOL, LieTrace, PolynomialLaws, Trajectory,
@@ -18,11 +18,11 @@ from .geometry import (lift, lift_jacobian, metric, metric_derivative, lift_vjp,
                        conserved_jacobian, lift_gram, joint_gram, rank_info, rank_lift, rank_joint,
                        lift_batch, lift_jacobian_batch, lift_vjp_batch, lift_jvp_batch, metric_batch,
                        conserved_batch, conserved_jacobian_batch, lift_gram_batch, rank_lift_batch,
-                       rank_joint_batch)
+                       rank_joint_batch, path_norm)
 from .lie import LIE_MAX_WORK, count_conservation_laws, known_laws_complete, lie_trace
 
-__all__ = ["ReLUNet", "DAGReLUNet", "LinearNet", "LinearNeuralODE", "RankInfo", "numerical_rank",
-           "singular_gap", "lift", "lift_jacobian", "metric", "metric_derivative", "lift_vjp", "lift_jvp",
+__all__ = ["ReLUNet", "DAGReLUNet", "SharedReLUNet", "LinearNet", "LinearNeuralODE", "RankInfo", "numerical_rank",
+           "singular_gap", "lift", "path_norm", "lift_jacobian", "metric", "metric_derivative", "lift_vjp", "lift_jvp",
            "conserved", "conserved_jacobian", "lift_gram", "joint_gram", "rank_info", "rank_lift",
            "rank_joint", "lift_batch", "lift_jacobian_batch", "lift_vjp_batch", "lift_jvp_batch",
            "metric_batch", "conserved_batch", "conserved_jacobian_batch", "lift_gram_batch",

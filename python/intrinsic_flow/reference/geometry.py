@@ -6,6 +6,8 @@ import functools
 
 from .._backend import Backend
 from .._derived import Derived, unit_trace  # noqa: F401
+from .._pathnorm import PathNormFrontEnd
+from .._shared import SharedLifting, path_guard
 from .lifting import PathLifting, unit_geometric_scale
 from .linear import LinearLifting
 from ..polynomial import PolynomialKernel
@@ -29,8 +31,17 @@ class ReferenceNeuralODELifting(NeuralODELifting, Derived):
     pass
 
 
+class ReferenceSharedLifting(SharedLifting, Derived):
+    """Shared parameters over the NumPy PathLifting of the edges."""
+
+
+def _shared_lifting(model):
+    return ReferenceSharedLifting(model, ReferencePathLifting(model.edge_graph), path_guard(model, lambda: None))
+
+
 LIFTINGS = {
     "path": lambda model: ReferencePathLifting(model.graph),
+    "shared": _shared_lifting,
     "linear": ReferenceLinearLifting,
     "poly": PolynomialKernel,
     "node": ReferenceNeuralODELifting,
@@ -73,5 +84,7 @@ lift_vjp = _backend.lift_vjp
 lift_jvp = _backend.lift_jvp
 lift_vjp_batch = _backend.lift_vjp_batch
 lift_jvp_batch = _backend.lift_jvp_batch
+_path_norms = PathNormFrontEnd(lambda model: _cached(model))
+path_norm = _path_norms.path_norm
 
-__all__ = ["conserved", "conserved_batch", "conserved_jacobian", "conserved_jacobian_batch", "joint_gram", "lift", "lift_batch", "lift_gram", "lift_gram_batch", "lift_jacobian", "lift_jacobian_batch", "lift_jvp", "lift_jvp_batch", "lift_vjp", "lift_vjp_batch", "metric", "metric_batch", "metric_derivative", "rank_info", "rank_joint", "rank_joint_batch", "rank_lift", "rank_lift_batch"]
+__all__ = ["conserved", "conserved_batch", "conserved_jacobian", "conserved_jacobian_batch", "joint_gram", "lift", "lift_batch", "lift_gram", "lift_gram_batch", "lift_jacobian", "lift_jacobian_batch", "lift_jvp", "lift_jvp_batch", "lift_vjp", "lift_vjp_batch", "metric", "metric_batch", "metric_derivative", "path_norm", "rank_info", "rank_joint", "rank_joint_batch", "rank_lift", "rank_lift_batch"]

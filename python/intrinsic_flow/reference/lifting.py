@@ -118,16 +118,7 @@ class PathLifting:
         check_size(n * n + self.n_params ** 2, "the Gram matrix and its path sums")
         squared = theta ** 2
         order = topological_order(self.graph)
-        forward, backward = np.zeros(n), np.zeros(n)
-        for v in order:
-            if v < self.graph.n_inputs:
-                forward[v] = 1.0
-            else:
-                p = self.in_params[v]
-                forward[v] = np.sum(squared[p] * np.where(self.src[p] < 0, 1.0, forward[self.src[p]]))
-        for v in reversed(order):
-            p = self.out_params[v]
-            backward[v] = 1.0 if v >= self.first_output else np.sum(squared[p] * backward[self.dst[p]])
+        forward, backward = self.path_sums(squared)
         # between[a, b]: sum over paths a -> b of prod theta^2; an extra column for "bias" sources
         between = np.zeros((n, n + 1))
         between[np.arange(n), np.arange(n)] = 1.0
@@ -141,6 +132,25 @@ class PathLifting:
         gram = (after + after.T) * np.outer(theta, theta)
         gram[np.diag_indices(self.n_params)] = start * backward[self.dst]
         return gram
+
+    def path_sums(self, a: np.ndarray) -> tuple:
+        """(forward, backward), (n_neurons,) each: forward[v] sums prod a_e over the partial paths
+        from a start (an input, or a bias) to v, backward[v] over those from v to an output (as
+        path_sums in cpp/path_sums.hpp). With a = theta^2 they build the Gram matrix; with
+        a = |theta|^q, sum(forward[outputs]) = ||phi(theta)||_q^q."""
+        n = self.graph.n_neurons
+        order = topological_order(self.graph)
+        forward, backward = np.zeros(n), np.zeros(n)
+        for v in order:
+            if v < self.graph.n_inputs:
+                forward[v] = 1.0
+            else:
+                p = self.in_params[v]
+                forward[v] = np.sum(a[p] * np.where(self.src[p] < 0, 1.0, forward[self.src[p]]))
+        for v in reversed(order):
+            p = self.out_params[v]
+            backward[v] = 1.0 if v >= self.first_output else np.sum(a[p] * backward[self.dst[p]])
+        return forward, backward
 
     def exact_rank(self, theta: np.ndarray) -> int:
         """rank J from the zero pattern of theta alone (J diag(theta) = diag(phi) A, docs/theory/ranks.md).

@@ -1,0 +1,541 @@
+"""SharedReLUNet: edges carrying shared parameters or fixed weights (docs/theory/lifting.md).
+
+Hand-built networks (a 1-D convolution, pooling, a residual block) are checked against an
+explicit enumeration of their paths, finite differences, today's DAG (one parameter per edge),
+and across the two backends.
+"""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+import intrinsic_flow as itf
+import intrinsic_flow.reference as ref
+from intrinsic_flow._graph import paths as list_paths
+
+DAGS = [
+    itf.ReLUNet([3, 4, 2]),
+    itf.ReLUNet([2, 3, 2, 2], bias=True),
+    itf.ReLUNet([3, 2, 2], bias="hidden"),
+    itf.DAGReLUNet(2, 1, [(0, 2), (1, 2), (2, 4), (0, 4), (1, 3), (3, 4), (2, 3)], bias=[2, 3]),
+]
+
+
+class Builder:
+    """Neurons and edges of a hand-built SharedReLUNet (neurons added in topological order)."""
+
+    def __init__(self, n_inputs):
+        self.activation = ["identity"] * n_inputs
+        self.src, self.dst, self.param, self.weight = [], [], [], []
+        self.n_params = 0
+        self.channels = []
+
+    def neurons(self, count, activation="relu"):
+        first = len(self.activation)
+        self.activation += [activation] * count
+        return list(range(first, first + count))
+
+    def params(self, count):
+        first = self.n_params
+        self.n_params += count
+        return list(range(first, first + count))
+
+    def edge(self, u, v, param=-1, weight=0.0):
+        self.src.append(u)
+        self.dst.append(v)
+        self.param.append(param)
+        self.weight.append(weight)
+
+    def conv1d(self, inputs, out_channels, kernel, bias=True, activation="relu"):
+        """inputs: list of channels (lists of neurons, equal lengths); stride 1, no padding."""
+        length = len(inputs[0]) - kernel + 1
+        weights = self.params(out_channels * len(inputs) * kernel)
+        biases = self.params(out_channels) if bias else None
+        outputs = []
+        for o in range(out_channels):
+            channel = self.neurons(length, activation)
+            for t, v in enumerate(channel):
+                for c, source in enumerate(inputs):
+                    for k in range(kernel):
+                        self.edge(source[t + k], v, weights[(o * len(inputs) + c) * kernel + k])
+                if bias:
+                    self.edge(-1, v, biases[o])
+            outputs.append(channel)
+        return outputs
+
+    def model(self, n_inputs, n_outputs, channels=True, input_shape=None):
+        return itf.SharedReLUNet(n_inputs, n_outputs, len(self.activation), tuple(self.src), tuple(self.dst),
+                                 tuple(self.param), tuple(self.weight), self.n_params, tuple(self.activation),
+                                 tuple(self.channels) if channels else None, input_shape)
+
+
+def conv_net(length=5, channels=2, kernel=2, pool=None, residual=False, bias=True, outputs=1, second=None):
+    """Input (1, length) -> conv(1 -> channels) ReLU [-> h + ReLU(conv1x1(h))] [-> pooling by 2] -> dense
+    outputs. Channel c groups the neurons rescaled together: the convolution's channel c, and with a
+    residual block also its 1x1 convolution's channel c and the sums (fixed unit edges join them),
+    and with average pooling the pooled neurons of c (fixed edges 1/k inside the channel). Max
+    pooling (a max neuron after fixed edges) leaves no channel."""
+    b = Builder(length)
+    x = [list(range(length))]
+    h = b.conv1d(x, channels, kernel, bias=bias)
+    groups = [list(c) for c in h]
+    if second is not None:  # a second convolution (second = (channels, kernel)) with its own channels
+        h = b.conv1d(h, second[0], second[1], bias=bias)
+        groups += [list(c) for c in h]
+        channels = second[0]
+    last = len(groups) - channels  # the channels the residual block and the pooling extend
+    if residual:  # h + relu(conv1x1(h)) through identity neurons and fixed unit edges
+        g = b.conv1d(h, channels, 1, bias=bias)
+        summed = []
+        for c in range(channels):
+            out = b.neurons(len(h[c]), "identity")
+            for u, w, v in zip(h[c], g[c], out):
+                b.edge(u, v, weight=1.0)
+                b.edge(w, v, weight=1.0)
+            summed.append(out)
+            groups[last + c] += g[c] + out
+        h = summed
+    if pool is not None:
+        kind, size = pool
+        pooled = []
+        for c in range(channels):
+            out = b.neurons(len(h[c]) // size, "max" if kind == "max" else "identity")
+            for j, v in enumerate(out):
+                for u in h[c][j * size:(j + 1) * size]:
+                    b.edge(u, v, weight=1.0 if kind == "max" else 1.0 / size)
+            pooled.append(out)
+            groups[last + c] += out
+        h = pooled
+    flat = [v for channel in h for v in channel]
+    out = b.neurons(outputs, "identity")
+    dense = b.params(len(flat) * outputs)
+    for k, v in enumerate(out):
+        for j, u in enumerate(flat):
+            b.edge(u, v, dense[k * len(flat) + j])
+    b.channels = [] if pool is not None and pool[0] == "max" else [tuple(c) for c in groups]
+    return b.model(length, outputs, input_shape=(1, length))
+
+
+def explicit_paths(model):
+    """Each path as its list of edges, by the graph of edges (phi's order)."""
+    return list_paths(model.edge_graph)
+
+
+def explicit_phi_and_jacobian(model, theta):
+    """phi_p = prod w_e and dphi_p/dtheta_i = sum over the edges of p carrying i of the product of
+    the others, straight from the list of paths."""
+    s = model.structure
+    w, param = s.edge_weights(theta)[s.kept], s.param[s.kept]  # the edge graph holds the edges on paths
+    found = explicit_paths(model)
+    phi = np.array([np.prod(w[p]) for p in found])
+    jac = np.zeros((len(found), model.n_params))
+    for row, p in enumerate(found):
+        for k, e in enumerate(p):
+            if param[e] >= 0:
+                jac[row, param[e]] += np.prod(w[p[:k] + p[k + 1:]])
+    return phi, jac
+
+
+# -- the model ------------------------------------------------------------------------------
+@pytest.mark.parametrize("dag", DAGS, ids=lambda m: type(m).__name__)
+def test_from_dag_forward_equals_the_dag(dag):
+    shared = itf.SharedReLUNet.from_dag(dag)
+    theta = dag.init(1)
+    X = np.random.default_rng(0).standard_normal((9, dag.graph.n_inputs))
+    np.testing.assert_allclose(shared.forward(theta, X), dag.forward(theta, X), rtol=0, atol=1e-12)
+    assert (shared.n_params, shared.n_lifted, shared.n_known_laws) == (dag.n_params, dag.n_lifted, dag.n_known_laws)
+
+
+def test_forward_of_a_convolution_equals_numpy():
+    model = conv_net(length=6, channels=2, kernel=3)
+    theta = model.init(2)
+    X = np.random.default_rng(3).standard_normal((7, 1, 6))
+    W, bias, dense = theta[:6].reshape(2, 3), theta[6:8], theta[8:]
+    windows = np.stack([X[:, 0, t:t + 3] for t in range(4)], axis=1)  # (n, 4, 3)
+    hidden = np.maximum(np.einsum("ntk,ck->nct", windows, W) + bias[None, :, None], 0.0)
+    expected = hidden.reshape(7, -1) @ dense.reshape(1, -1).T
+    np.testing.assert_allclose(model.forward(theta, X), expected, rtol=1e-13, atol=1e-13)
+
+
+def test_forward_with_max_and_average_pooling_and_a_residual_block():
+    for kind in ("max", "avg"):
+        model = conv_net(length=6, channels=2, kernel=1, pool=(kind, 2), residual=True)
+        theta = model.init(4)
+        X = np.random.default_rng(5).standard_normal((4, 1, 6))
+        W, b1 = theta[0:2], theta[2:4]
+        V, b2 = theta[4:8].reshape(2, 2), theta[8:10]
+        h = np.maximum(W[None, :, None] * X + b1[None, :, None], 0.0)  # (n, 2, 6)
+        g = np.maximum(np.einsum("oc,nct->not", V, h) + b2[None, :, None], 0.0)
+        r = (h + g).reshape(4, 2, 3, 2)
+        pooled = r.max(axis=3) if kind == "max" else r.mean(axis=3)
+        expected = pooled.reshape(4, -1) @ theta[10:]
+        np.testing.assert_allclose(model.forward(theta, X)[:, 0], expected, rtol=1e-13, atol=1e-13)
+
+
+def test_default_channels_are_single_neurons_with_parameter_edges():
+    dag = DAGS[3]
+    shared = itf.SharedReLUNet.from_dag(dag)
+    plain = itf.SharedReLUNet(shared.n_inputs, shared.n_outputs, shared.n_neurons, shared.edge_src, shared.edge_dst,
+                              shared.edge_param, shared.edge_weight, shared.n_params, shared.activation)
+    assert plain.channels is None and plain.known_channels == shared.channels
+    # a fixed edge out of a neuron removes it from the default channels
+    fixed = itf.SharedReLUNet(3, 1, 5, (0, 1, 2, 3), (3, 3, 3, 4), (0, 1, 2, -1), (0, 0, 0, 0.5), 3,
+                              ("identity",) * 3 + ("relu", "identity"))
+    assert fixed.known_channels == () and fixed.n_known_laws == 0
+
+
+def _fields(**change):
+    fields = dict(n_inputs=2, n_outputs=1, n_neurons=4, edge_src=(0, 1, 2), edge_dst=(2, 2, 3), edge_param=(0, 0, 1),
+                  edge_weight=(0.0, 0.0, 0.0), n_params=2, activation=("identity", "identity", "relu", "identity"),
+                  channels=())
+    fields.update(change)
+    return fields
+
+
+@pytest.mark.parametrize("change, match", [
+    (dict(edge_src=(0, 5, 2)), r"edge_src\[1\] = 5"),
+    (dict(edge_dst=(2, 1, 3)), r"edge_dst\[1\] = 1: accepted: a non-input"),
+    (dict(edge_src=(0, 1, 3), edge_dst=(2, 2, 2)), r"edge_src\[2\] = 3.*topological"),
+    (dict(edge_param=(0, 0, 2)), r"edge_param\[2\] = 2"),
+    (dict(n_params=3), r"parameter 2 is on no edge"),
+    (dict(edge_weight=(0.0, np.nan, 0.0)), r"edge_weight\[1\] = nan"),
+    (dict(edge_dst=(2, 2)), r"edge_dst must have one entry per edge \(3"),
+    (dict(activation=("identity", "identity", "tanh", "identity")), r"activation\[2\] = 'tanh'"),
+    (dict(activation=("relu", "identity", "relu", "identity")), r"activation\[0\] = 'relu': inputs and outputs"),
+    (dict(activation=("identity",) * 3), r"activation must be a sequence of 4"),
+    (dict(edge_src=(0, 0, 2), edge_dst=(2, 2, 3)), r"a second edge 0 -> 2"),
+    (dict(edge_src=(0, 1, 2, -1, -1), edge_dst=(2, 2, 3, 2, 2), edge_param=(0, 0, 1, 1, 1),
+          edge_weight=(0.0,) * 5), r"a second bias edge into neuron 2"),
+    (dict(n_neurons=5, activation=("identity", "identity", "relu", "relu", "identity"), edge_src=(0, 1, 3),
+          edge_dst=(2, 2, 4)), r"output neuron 4 is on no path"),
+    (dict(channels=((2,), (2,))), r"neuron 2 is in channels\[0\] and channels\[1\]"),
+    (dict(channels=((3,),)), r"channels\[0\] holds neuron 3: accepted: hidden neurons"),
+    (dict(channels=None, edge_param=(0, 1, 0)), r"parameter 0 is shared by edges \[0, 2\].*pass channels="),
+    (dict(channels=((2,),), edge_param=(0, 1, -1), edge_weight=(0, 0, 1.0)), r"fixed edge 2"),
+    (dict(input_shape=(3,)), r"input_shape \(3,\) holds 3 values, but n_inputs = 2"),
+    (dict(n_neurons=2), r"n_neurons = 2 must be at least"),
+])
+def test_bad_fields_are_refused_by_name(change, match):
+    with pytest.raises(ValueError, match=match):
+        itf.SharedReLUNet(**_fields(**change))
+
+
+def test_bias_into_a_max_neuron_is_refused():
+    fields = _fields(activation=("identity", "identity", "max", "identity"), edge_src=(0, 1, 2, -1),
+                     edge_dst=(2, 2, 3, 2), edge_param=(-1, -1, 0, 1), edge_weight=(1.0, 1.0, 0.0, 0.0))
+    with pytest.raises(ValueError, match="a bias into the max neuron 2"):
+        itf.SharedReLUNet(**fields)
+
+
+def test_forward_refuses_bad_input():
+    model = conv_net()
+    theta = model.init(0)
+    with pytest.raises(ValueError, match=r"X must have shape \(n, 1, 5\)"):
+        model.forward(theta, np.ones((2, 5)))
+    with pytest.raises(ValueError, match="theta"):
+        model.forward(theta[:-1], np.ones((2, 1, 5)))
+
+
+# -- geometry: today's DAG is the special case ------------------------------------------------
+ARRAYS = ["lift", "lift_jacobian", "metric", "lift_gram", "joint_gram", "conserved", "conserved_jacobian"]
+
+
+@pytest.mark.parametrize("dag", DAGS, ids=lambda m: type(m).__name__)
+def test_from_dag_geometry_equals_the_dag(backend, dag):
+    shared = itf.SharedReLUNet.from_dag(dag)
+    theta = dag.init(2)
+    v = np.random.default_rng(1).standard_normal(dag.n_params)
+    for name in ARRAYS:
+        expected, got = getattr(backend, name)(dag, theta), getattr(backend, name)(shared, theta)
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12 * max(1.0, np.max(np.abs(expected))), err_msg=name)
+    np.testing.assert_allclose(backend.metric_derivative(shared, theta, v), backend.metric_derivative(dag, theta, v),
+                               rtol=0, atol=1e-12)
+    np.testing.assert_allclose(backend.lift_vjp(shared, theta, np.arange(dag.n_lifted, dtype=float)),
+                               backend.lift_vjp(dag, theta, np.arange(dag.n_lifted, dtype=float)), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(backend.lift_jvp(shared, theta, v), backend.lift_jvp(dag, theta, v), rtol=0, atol=1e-12)
+    sparse = dag.init(3, "sparse", p=0.4)
+    for point in (theta, sparse):
+        assert backend.rank_lift(shared, point) == backend.rank_lift(dag, point)
+        assert backend.rank_lift(shared, point, method="exact") == backend.rank_lift(dag, point, method="exact")
+        assert backend.rank_joint(shared, point) == backend.rank_joint(dag, point)
+    assert backend.count_conservation_laws(shared) == backend.count_conservation_laws(dag)
+    for q in (1, 2, 4):
+        assert backend.path_norm(shared, theta, q) == pytest.approx(backend.path_norm(dag, theta, q), rel=1e-12)
+
+
+# -- shared parameters ------------------------------------------------------------------------
+SHARED = {
+    "conv": dict(),
+    "conv-no-bias": dict(bias=False, length=4),
+    "conv-3-channels": dict(length=6, channels=3, kernel=2, outputs=2),
+    "avg-pool": dict(length=5, pool=("avg", 2)),
+    "residual": dict(length=3, kernel=1, residual=True),
+    "residual-avg-pool": dict(length=5, kernel=2, residual=True, pool=("avg", 2)),
+    "two-convs": dict(length=5, channels=2, kernel=2, second=(2, 2)),
+    "two-convs-pool": dict(length=6, channels=1, kernel=2, second=(2, 2), pool=("avg", 2), bias=False),
+}
+
+
+@pytest.mark.parametrize("name", SHARED)
+def test_shared_phi_and_jacobian_against_the_listed_paths(backend, name):
+    model = conv_net(**SHARED[name])
+    for theta in (model.init(0), model.init(1, "sparse", p=0.3)):
+        phi, jac = explicit_phi_and_jacobian(model, theta)
+        np.testing.assert_allclose(backend.lift(model, theta), phi, rtol=1e-13, atol=1e-15)
+        np.testing.assert_allclose(backend.lift_jacobian(model, theta), jac, rtol=1e-13, atol=1e-14)
+        np.testing.assert_allclose(backend.lift_gram(model, theta), jac.T @ jac, rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(backend.metric(model, theta), jac @ jac.T, rtol=1e-12, atol=1e-13)
+        assert backend.rank_lift(model, theta, method="exact") == np.linalg.matrix_rank(jac)
+        assert backend.rank_lift(model, theta) == np.linalg.matrix_rank(jac)
+
+
+def test_shared_jacobian_against_finite_differences_and_multiplicity():
+    # a parameter used twice on one path: phi = a^2 x  ->  dphi/da = 2 a x, also at a = 0
+    model = itf.SharedReLUNet(1, 1, 3, (0, 1), (1, 2), (0, 0), (0.0, 0.0), 1, ("identity", "relu", "identity"), ())
+    for a in (1.5, -0.5, 0.0):
+        np.testing.assert_allclose(itf.lift_jacobian(model, [a]), [[2.0 * a]], rtol=0, atol=1e-15)
+    model = conv_net(length=5, kernel=2, residual=False)
+    theta = model.init(5)
+    jac = itf.lift_jacobian(model, theta)
+    h = 1e-6
+    for i in range(model.n_params):
+        step = np.zeros(model.n_params)
+        step[i] = h
+        numeric = (itf.lift(model, theta + step) - itf.lift(model, theta - step)) / (2 * h)
+        np.testing.assert_allclose(jac[:, i], numeric, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("name", SHARED)
+def test_backends_agree_on_shared_models(name):
+    model = conv_net(**SHARED[name])
+    theta = model.init(3)
+    v = np.random.default_rng(2).standard_normal(model.n_params)
+    for fn in ARRAYS:
+        a, b = getattr(itf, fn)(model, theta), getattr(ref, fn)(model, theta)
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12 * max(1.0, np.max(np.abs(b))), err_msg=fn)
+    np.testing.assert_allclose(itf.metric_derivative(model, theta, v), ref.metric_derivative(model, theta, v),
+                               rtol=0, atol=1e-12)
+    assert itf.rank_joint(model, theta) == ref.rank_joint(model, theta)
+    for q in (0.5, 1, 2, 3.5):
+        a, ga = itf.path_norm(model, theta, q, return_grad=True)
+        b, gb = ref.path_norm(model, theta, q, return_grad=True)
+        assert a == pytest.approx(b, rel=1e-12)
+        np.testing.assert_allclose(ga, gb, rtol=0, atol=1e-12 * np.max(np.abs(gb)))
+
+
+@pytest.mark.parametrize("name", SHARED)
+def test_known_laws_are_conserved_and_counted_by_the_lie_trace(backend, name):
+    """Every channel law is conserved (its gradient is orthogonal to every grad phi_p), and the
+    Lie trace finds as many laws as channels on these convolutional nets."""
+    model = conv_net(**SHARED[name])
+    theta = model.init(4)
+    laws_jac = backend.conserved_jacobian(model, theta)
+    jac = backend.lift_jacobian(model, theta)
+    np.testing.assert_allclose(jac @ laws_jac.T, 0.0, atol=1e-12 * np.max(np.abs(jac)) * np.max(np.abs(laws_jac)))
+    trace = backend.lie_trace(model)
+    assert trace.n_laws == model.n_known_laws == len(model.channels)
+    assert backend.known_laws_complete(model)
+
+
+def test_exact_rank_of_a_large_cnn_without_paths():
+    """A 1-D CNN with > 10^4 parameters and millions of paths: the rank D - #channels comes from the
+    graph and the sharing alone (the bench times it)."""
+    b = Builder(32)
+    h = b.conv1d([list(range(32))], 16, 5)
+    g = b.conv1d(h, 32, 5)
+    flat = [v for ch in g for v in ch]
+    out = b.neurons(10, "identity")
+    dense = b.params(len(flat) * 10)
+    for o, v in enumerate(out):
+        for j, u in enumerate(flat):
+            b.edge(u, v, dense[o * len(flat) + j])
+    b.channels = [tuple(c) for c in h] + [tuple(c) for c in g]
+    model = b.model(32, 10)
+    assert model.n_params > 10_000 and model.n_lifted > 10 ** 6
+    theta = model.init(0)
+    assert itf.rank_lift(model, theta, method="exact") == model.n_params - 48
+    assert ref.rank_lift(model, theta, method="exact") == model.n_params - 48
+    theta[:5] = 0.0  # the whole kernel of the first channel: its neurons still carry bias paths
+    assert itf.rank_lift(model, theta, method="exact") == model.n_params - 48
+
+
+# -- path-norms -------------------------------------------------------------------------------
+def explicit_path_norm(model, theta, q):
+    if model.kind == "shared":
+        w = model.structure.edge_weights(theta)[model.structure.kept]
+        found = list_paths(model.edge_graph)
+    else:
+        w, found = np.asarray(theta), list_paths(model.graph)
+    return np.sum([np.prod(np.abs(w[p]) ** q) for p in found]) ** (1.0 / q)
+
+
+PATH_NORM_MODELS = {
+    "mlp-bias": lambda: itf.ReLUNet([3, 4, 3, 2], bias=True),
+    "mlp-bias-shared": lambda: itf.SharedReLUNet.from_dag(itf.ReLUNet([3, 4, 3, 2], bias=True)),
+    "dag": lambda: DAGS[3],
+    "cnn-max-pool": lambda: conv_net(length=7, channels=2, kernel=2, pool=("max", 2), outputs=2),
+    "cnn-avg-pool": lambda: conv_net(length=7, channels=2, kernel=2, pool=("avg", 3)),
+    "cnn-residual": lambda: conv_net(length=5, channels=2, kernel=2, residual=True, pool=("max", 2)),
+}
+
+
+@pytest.mark.parametrize("name", PATH_NORM_MODELS)
+@pytest.mark.parametrize("q", [1, 2, 4])
+def test_path_norm_equals_the_sum_over_paths(backend, name, q):
+    model = PATH_NORM_MODELS[name]()
+    theta = model.init(6)
+    assert backend.path_norm(model, theta, q) == pytest.approx(explicit_path_norm(model, theta, q), rel=1e-12)
+    if not getattr(model, "has_max", False):  # the lifting exists: the q-norm of phi itself
+        assert backend.path_norm(model, theta, q) == pytest.approx(np.linalg.norm(backend.lift(model, theta), q),
+                                                                   rel=1e-12)
+
+
+@pytest.mark.parametrize("name", PATH_NORM_MODELS)
+def test_path_norm_gradient_against_finite_differences(backend, name):
+    model = PATH_NORM_MODELS[name]()
+    theta = model.init(7)
+    for q in (1, 2, 3):
+        _, grad = backend.path_norm(model, theta, q, return_grad=True)
+        h = 1e-6
+        numeric = np.array([(backend.path_norm(model, theta + h * e, q) - backend.path_norm(model, theta - h * e, q))
+                            / (2 * h) for e in np.eye(model.n_params)])
+        np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-8)
+
+
+def test_path_norm_refuses_bad_input(backend):
+    net = itf.ReLUNet([2, 2, 1])
+    theta = net.init(0)
+    for q in (0, -1, -np.inf, np.nan, True, "2", 1j):
+        with pytest.raises(ValueError, match="q must be a positive real number or inf"):
+            backend.path_norm(net, theta, q)
+    with pytest.raises(ValueError, match="return_grad must be True or False"):
+        backend.path_norm(net, theta, 1, return_grad=1)
+    with pytest.raises(ValueError, match="path_norm needs a path-lifting model.*LinearNet"):
+        backend.path_norm(itf.LinearNet([2, 2]), np.ones(4))
+    with pytest.raises(ValueError, match="theta"):
+        backend.path_norm(net, theta[:-1])
+    assert backend.path_norm(net, np.zeros(net.n_params), 2, return_grad=True)[0] == 0.0
+
+
+def test_max_neurons_are_for_path_norms_only(backend):
+    model = PATH_NORM_MODELS["cnn-max-pool"]()
+    theta = model.init(0)
+    assert backend.path_norm(model, theta) > 0
+    for name in ("lift", "lift_jacobian", "lift_gram", "conserved"):
+        with pytest.raises(ValueError, match="without max neurons.*only path_norm"):
+            getattr(backend, name)(model, theta)
+    with pytest.raises(ValueError, match="max neurons"):
+        backend.lie_trace(model)
+
+
+def test_fixed_edges_after_one_parameter_per_edge_are_not_identity_sharing():
+    # parameters 0..D-1 on edges 0..D-1, then a fixed edge: J still has D columns
+    model = itf.SharedReLUNet(2, 1, 4, (0, 1, 2, 0), (2, 2, 3, 3), (0, 1, 2, -1), (0.0, 0.0, 0.0, 0.5), 3,
+                              ("identity", "identity", "relu", "identity"), ((2,),))
+    theta = np.array([1.0, -2.0, 0.5])
+    phi, jac = explicit_phi_and_jacobian(model, theta)
+    for backend in (itf, ref):
+        np.testing.assert_allclose(backend.lift_jacobian(model, theta), jac, rtol=1e-14)
+        np.testing.assert_allclose(backend.lift_gram(model, theta), jac.T @ jac, rtol=1e-13)
+        assert backend.rank_lift(model, theta) == backend.rank_lift(model, theta, method="exact") == 2  # D - 1 law
+
+
+def test_identity_sharing_ranks_are_those_of_the_dag_at_a_badly_scaled_point(backend):
+    net = itf.ReLUNet([3, 4, 4, 1], bias="hidden")
+    shared = itf.SharedReLUNet.from_dag(net)
+    theta = net.init(0)
+    theta[:3] *= 1e6  # neuron 3 rescaled: phi, and every rank, unchanged
+    theta[np.asarray(net.graph.param_src) == 3] /= 1e6
+    info_dag, info_shared = backend.rank_info(net, theta), backend.rank_info(shared, theta)
+    assert info_shared.rank == info_dag.rank
+    kept = info_dag.rank  # the dropped ones are rounding noise
+    np.testing.assert_allclose(info_shared.singular_values[:kept], info_dag.singular_values[:kept], rtol=1e-10)
+
+
+def strided_net():
+    """Stride 2, kernel 1 on 4 inputs (inputs 1 and 3 unused), 2 channels, then a pooling that
+    crops: neurons off every path are allowed and pruned from the path kernels."""
+    b = Builder(4)
+    weights, biases = b.params(2), b.params(2)
+    groups = []
+    for c in range(2):
+        hidden = b.neurons(2, "relu")
+        for t, v in enumerate(hidden):
+            b.edge(2 * t, v, weights[c])
+            b.edge(-1, v, biases[c])
+        groups.append(hidden)
+    out = b.neurons(1, "identity")
+    dense = b.params(2)
+    for c in range(2):  # only position 0 of each channel is read: position 1 is cropped
+        b.edge(groups[c][0], out[0], dense[c])
+    b.channels = [tuple(g) for g in groups]
+    return b.model(4, 1)
+
+
+def test_neurons_off_every_path_are_pruned_from_the_lifting(backend):
+    model = strided_net()
+    assert model.edge_graph.n_inputs == 1 and model.edge_graph.n_neurons == 4  # input 0, positions 0, output
+    theta = model.init(3)
+    phi, jac = explicit_phi_and_jacobian(model, theta)
+    assert phi.size == model.n_lifted == 4  # x0 w_c v_c and b_c v_c for c = 0, 1
+    np.testing.assert_allclose(backend.lift(model, theta), phi, rtol=1e-14)
+    np.testing.assert_allclose(backend.lift_jacobian(model, theta), jac, rtol=1e-14)
+    np.testing.assert_allclose(backend.lift_gram(model, theta), jac.T @ jac, rtol=1e-13, atol=1e-15)
+    assert backend.rank_lift(model, theta) == backend.rank_lift(model, theta, method="exact") == np.linalg.matrix_rank(jac)
+    assert backend.path_norm(model, theta, 2) == pytest.approx(np.linalg.norm(phi), rel=1e-13)
+    assert backend.count_conservation_laws(model) == 2
+    X = np.random.default_rng(0).standard_normal((3, 4))
+    W, bias, dense = theta[:2], theta[2:4], theta[4:]
+    expected = np.maximum(X[:, :1] * W + bias, 0.0) @ dense
+    np.testing.assert_allclose(model.forward(theta, X)[:, 0], expected, rtol=1e-14)
+
+
+@pytest.mark.parametrize("name", PATH_NORM_MODELS)
+def test_path_norm_inf_is_the_largest_path(backend, name):
+    model = PATH_NORM_MODELS[name]()
+    theta = model.init(8)
+    if model.kind == "shared":
+        w, found = model.structure.kernel_weights(theta), list_paths(model.edge_graph)
+    else:
+        w, found = theta, list_paths(model.graph)
+    products = np.array([np.prod(np.abs(w[p])) for p in found])
+    value, grad = backend.path_norm(model, theta, np.inf, return_grad=True)
+    assert value == pytest.approx(products.max(), rel=1e-14)
+    h = 1e-7  # the maximising path is unique at a random point: the max is smooth there
+    numeric = np.array([(backend.path_norm(model, theta + h * e, np.inf) - backend.path_norm(model, theta - h * e, np.inf))
+                        / (2 * h) for e in np.eye(model.n_params)])
+    np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("name", SHARED)
+def test_structural_level_zero_equals_the_polynomial_trace(backend, name):
+    """The Lie count of a SharedReLUNet starts from the structural rank; the polynomial trace at a
+    random point of F_p (the route of every other model) gives the same levels and laws."""
+    import importlib
+
+    from intrinsic_flow.polynomial import random_point
+
+    model = conv_net(**SHARED[name])
+    lie = importlib.import_module(backend.__name__ + ".lie")
+    polynomial = lie._modular_trace(model, random_point(model.n_params, 0))
+    quick = backend.lie_trace(model)
+    assert (quick.dims_by_depth, quick.n_laws, quick.rank_known_laws) == (
+        polynomial.dims_by_depth, polynomial.n_laws, polynomial.rank_known_laws)
+
+
+def test_laws_of_a_large_cnn_are_counted_without_paths():
+    b = Builder(32)
+    h = b.conv1d([list(range(32))], 8, 5)
+    g = b.conv1d(h, 16, 5)
+    out = b.neurons(12, "identity")
+    flat = [v for ch in g for v in ch]
+    dense = b.params(len(flat) * 12)
+    for o, v in enumerate(out):
+        for j, u in enumerate(flat):
+            b.edge(u, v, dense[o * len(flat) + j])
+    b.channels = [tuple(c) for c in h] + [tuple(c) for c in g]
+    model = b.model(32, 12)
+    assert model.n_params ** 3 > itf.LIE_MAX_WORK  # beyond the budget of the polynomial trace
+    assert itf.count_conservation_laws(model) == ref.count_conservation_laws(model) == 24
