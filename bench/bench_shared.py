@@ -2,9 +2,9 @@
 
 Prints, measured in this run:
   1. a 2-D CNN (input 3x16x16, two 3x3 convolutions 3 -> 16 -> 32 with ReLU, 2x2 average pooling,
-     a dense layer to 10 outputs; > 10^4 parameters, ~10^10 paths): the exact rank of dphi
-     without listing paths (core and reference), its expected value D - #channels, and the
-     time to build the model;
+     a dense layer to 10 outputs; > 10^4 parameters, ~2 10^8 paths): the exact rank of dphi
+     without listing paths (core and reference), its expected value D - #channels, the exact
+     count of conservation laws, and the time to build the model;
   2. path_norm (q = 1 and 2, with its gradient) on the same CNN: core vs the NumPy reference, and
      against one forward pass of the network (SharedReLUNet.forward, a NumPy sweep) on 1 input;
   3. the cost of sharing on today's models: lift_gram / lift_jacobian / rank of a ReLUNet against
@@ -93,6 +93,9 @@ def main():
     rank = itf.rank_lift(model, theta, method="exact")
     print(f"   exact rank {rank} (D - #channels = {model.n_params - model.n_known_laws}): core {t_core:.3f} s, "
           f"reference {t_ref:.3f} s")
+    t_laws = best_time(lambda: itf.count_conservation_laws(model), repeat=1)
+    print(f"   count_conservation_laws {itf.count_conservation_laws(model)} (= #channels, level 0 from the structure): "
+          f"{t_laws:.3f} s")
     print(f"   a dense Jacobian would hold {model.n_lifted * model.n_params:.2e} entries "
           f"({8 * model.n_lifted * model.n_params / 2**40:.0f} TiB): not formed")
 

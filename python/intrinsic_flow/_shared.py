@@ -137,8 +137,8 @@ class Structure:
         """P^T along the last axis: (..., kept edges) -> (..., D), summing the kept edges of each
         parameter (0 for a parameter on no path)."""
         per_edge = np.asarray(per_edge, dtype=np.float64)
-        if self.identity:  # one parameter per edge, in edge order: nothing to sum
-            return per_edge.copy()
+        if self.identity:  # one parameter per edge, in edge order: nothing to sum (callers pass fresh arrays)
+            return per_edge
         out = np.zeros(per_edge.shape[:-1] + (self.n_params,))
         if self.present.size:
             # runs of each parameter's edges summed in edge order (fixed order: reproducible sums)
