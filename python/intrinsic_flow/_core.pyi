@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['ChainLiftedLoss', 'GradientField', 'LIE_MODULUS', 'LiftedLoss', 'Lifting', 'LinearChain', 'LinearNeuralODE', 'NetworkRegression', 'PathGraph', 'balanced_representative', 'build_info', 'criteria_batch', 'get_num_threads', 'gradient_descent', 'gradient_rank_modular', 'integrate_rk4', 'integrate_rk45', 'lie_trace_modular', 'path_lift_rank_modular', 'set_num_threads', 'threads_for_call', 'with_threads']
+__all__: list[str] = ['AbcNetwork', 'ChainLiftedLoss', 'GradientField', 'LIE_MODULUS', 'LiftedLoss', 'Lifting', 'LinearChain', 'LinearNeuralODE', 'NetworkRegression', 'PathGraph', 'balanced_representative', 'build_info', 'criteria_batch', 'get_num_threads', 'gradient_descent', 'gradient_rank_modular', 'integrate_rk4', 'integrate_rk45', 'lie_trace_modular', 'path_lift_rank_modular', 'set_num_threads', 'threads_for_call', 'with_threads']
 # Set by the loader (_core.py): the level imported and the levels usable here, lowest first.
 _level: str
 _levels: list[str]
@@ -147,3 +147,24 @@ def with_threads(n_threads: typing.SupportsInt | typing.SupportsIndex, fn: colle
     """
     fn() with n_threads as the per-call thread count of the calling thread (0: the process-wide count)
     """
+class AbcNetwork:
+    """
+    abc-parameterised fully connected network: forward, gradients and SGD (parameterizations)
+    """
+    def __init__(self, weights: collections.abc.Sequence[numpy.typing.ArrayLike], bias0: numpy.typing.ArrayLike, scales: collections.abc.Sequence[typing.SupportsFloat], activation: str, loss: str) -> None:
+        ...
+    def forward(self, x: numpy.typing.ArrayLike) -> tuple[list[numpy.typing.NDArray[numpy.float64]], numpy.typing.NDArray[numpy.float64]]:
+        ...
+    def loss_and_gradients(self, x: numpy.typing.ArrayLike, targets: numpy.typing.ArrayLike) -> tuple[float, list[numpy.typing.NDArray[numpy.float64]], numpy.typing.NDArray[numpy.float64]]:
+        ...
+    def sgd_step(self, x: numpy.typing.ArrayLike, targets: numpy.typing.ArrayLike, lrs: collections.abc.Sequence[typing.SupportsFloat]) -> float:
+        ...
+    @property
+    def bias0(self) -> numpy.typing.NDArray[numpy.float64]:
+        ...
+    @property
+    def n_matrices(self) -> int:
+        ...
+    @property
+    def weights(self) -> list[numpy.typing.NDArray[numpy.float64]]:
+        ...
