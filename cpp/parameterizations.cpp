@@ -14,12 +14,18 @@ namespace {
 
 using Index = Eigen::Index;
 
-// body(r, n) on the fixed row blocks [r, r + n) of a matrix with `rows` rows, in parallel.
+// Below this many flops a product runs on the calling thread: waking the other threads costs more
+// than it saves, and far more on a loaded machine (each parallel region waits for a descheduled
+// thread). The blocks are the same either way, so the result is too.
+constexpr double kParallelFlops = 1 << 23;
+
+// body(r, n) on the fixed row blocks [r, r + n) of a matrix with `rows` rows, in parallel when the
+// product is worth it (`flops` is its cost).
 template <typename Body>
-void for_row_blocks(Index rows, Body&& body) {
+void for_row_blocks(Index rows, double flops, Body&& body) {
   const Index block = AbcNetwork::kBlockRows;
   const Index n_blocks = (rows + block - 1) / block;
-  parallel_for_static<Index>(n_blocks, n_blocks > 1, [&](Index b) {
+  parallel_for_static<Index>(n_blocks, n_blocks > 1 && flops >= kParallelFlops, [&](Index b) {
     const Index start = b * block;
     body(start, std::min(block, rows - start));
   });
@@ -27,10 +33,10 @@ void for_row_blocks(Index rows, Body&& body) {
 
 // body(c, n) on blocks of columns (samples), for elementwise work.
 template <typename Body>
-void for_col_blocks(Index cols, Body&& body) {
+void for_col_blocks(Index cols, Index rows, Body&& body) {
   const Index block = 16;
   const Index n_blocks = (cols + block - 1) / block;
-  parallel_for_static<Index>(n_blocks, n_blocks > 1, [&](Index b) {
+  parallel_for_static<Index>(n_blocks, n_blocks > 1 && static_cast<double>(rows) * cols * 64 >= kParallelFlops, [&](Index b) {
     const Index start = b * block;
     body(start, std::min(block, cols - start));
   });
@@ -128,7 +134,7 @@ void AbcNetwork::forward(const ColRef& x) {
     ColMatrix& out = l == last ? out_ : pre_[l];
     const RowMatrix& w = weights_[l];
     const double s = scales_[l];
-    for_row_blocks(w.rows(), [&](Index r, Index n) {
+    for_row_blocks(w.rows(), 2.0 * static_cast<double>(w.size()) * static_cast<double>(in.cols()), [&](Index r, Index n) {
       out.middleRows(r, n).noalias() = w.middleRows(r, n) * in;
       if (l == 0) out.middleRows(r, n).colwise() += bias0_.segment(r, n);
       out.middleRows(r, n) *= s;
@@ -136,7 +142,7 @@ void AbcNetwork::forward(const ColRef& x) {
     if (l == last) break;
     ColMatrix& act = post_[l];
     const Activation kind = activation_;
-    for_col_blocks(out.cols(), [&](Index c, Index n) {
+    for_col_blocks(out.cols(), out.rows(), [&](Index c, Index n) {
       act.middleCols(c, n) = out.middleCols(c, n).unaryExpr([kind](double h) { return activate(kind, h); });
     });
   }
@@ -179,7 +185,7 @@ void AbcNetwork::backward(const ColRef& x, const std::vector<double>* lrs, std::
     if (l > 0) {
       // dloss/dh_l = sigma'(h_l) * s_l W_l^T error, computed before W_l moves
       const ColMatrix& pre = pre_[l - 1];
-      for_row_blocks(w.cols(), [&](Index r, Index n) {
+      for_row_blocks(w.cols(), 2.0 * static_cast<double>(w.size()) * static_cast<double>(error.cols()), [&](Index r, Index n) {
         delta_next_.middleRows(r, n).noalias() = w.middleCols(r, n).transpose() * error;
         delta_next_.middleRows(r, n).array() *= s * pre.middleRows(r, n).unaryExpr([kind](double h) { return derivative(kind, h); }).array();
       });
@@ -188,13 +194,13 @@ void AbcNetwork::backward(const ColRef& x, const std::vector<double>* lrs, std::
     }
     if (lrs) {
       const double rate = (*lrs)[l] * s;
-      for_row_blocks(w.rows(), [&](Index r, Index n) {
+      for_row_blocks(w.rows(), 2.0 * static_cast<double>(w.size()) * static_cast<double>(in.cols()), [&](Index r, Index n) {
         w.middleRows(r, n).noalias() -= rate * error.middleRows(r, n) * in.transpose();
       });
       if (l == 0) bias0_ -= (*lrs)[0] * bias_grad_;
     } else {
       RowMatrix& grad = (*grad_weights)[l];
-      for_row_blocks(w.rows(), [&](Index r, Index n) {
+      for_row_blocks(w.rows(), 2.0 * static_cast<double>(w.size()) * static_cast<double>(in.cols()), [&](Index r, Index n) {
         grad.middleRows(r, n).noalias() = s * error.middleRows(r, n) * in.transpose();
       });
       if (l == 0) *grad_bias0 = bias_grad_;

@@ -44,6 +44,8 @@ void define_parameterizations(py::module_& m) {
       .def_property_readonly("n_matrices", &AbcNetwork::n_matrices)
       .def_property_readonly("weights", [](const AbcNetwork& net) { return net.weights(); })
       .def_property_readonly("bias0", [](const AbcNetwork& net) { return net.bias0(); })
+      .def_property_readonly("last_output", [](const AbcNetwork& net) { return to_rows(net.output()); },
+                             "f (batch, n_out) of the last forward pass (that of the last sgd_step: before its update)")
       .def("forward", [](AbcNetwork& net, const Batch& x) {
         const ColMap columns = as_columns(x, "x");
         {

@@ -100,7 +100,7 @@ void test_thread_count_invariance() {
   std::vector<RowMatrix> results[2];
   for (int threads : {1, 2}) {
     set_max_threads(threads);
-    Problem p = make_problem(5, 150, 4, 3, 33, 3);
+    Problem p = make_problem(5, 300, 4, 3, 64, 3);  // products above the parallel threshold
     AbcNetwork net(p.weights, p.bias0, p.scales, "gelu", "cross_entropy");
     for (int step = 0; step < 3; ++step) net.sgd_step(p.x, p.targets, {0.05, 0.05, 0.05, 0.05});
     results[threads - 1] = net.weights();

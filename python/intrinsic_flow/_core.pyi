@@ -163,6 +163,11 @@ class AbcNetwork:
     def bias0(self) -> numpy.typing.NDArray[numpy.float64]:
         ...
     @property
+    def last_output(self) -> numpy.typing.NDArray[numpy.float64]:
+        """
+        f (batch, n_out) of the last forward pass (that of the last sgd_step: before its update)
+        """
+    @property
     def n_matrices(self) -> int:
         ...
     @property

@@ -656,8 +656,8 @@ def _train(network_class, scheme: str, data=None, n_hidden: int = 6, width: int 
     rows = []
     for step in range(1, n_steps + 1):
         xb, yb = batches[step - 1] if step <= len(batches) else next_batch()
-        out = model.forward(xb)[1]
         value = model.step(xb, yb, lr)
+        out = model.network.last_output  # f on the batch before the update
         accuracy = math.nan
         if step % eval_every == 0 or step == n_steps:
             accuracy = float(np.mean(np.argmax(model.forward(x_test)[1], axis=1) == y_test))

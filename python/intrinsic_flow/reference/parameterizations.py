@@ -29,6 +29,7 @@ class AbcNetwork:
         self._scales = [float(s) for s in scales]
         self._activation = activation
         self._loss_name = loss
+        self._last_output = np.zeros((0, self._weights[-1].shape[0]))
 
     @property
     def n_matrices(self) -> int:
@@ -51,10 +52,16 @@ class AbcNetwork:
                 z = z + self._bias0
             z = z * s
             if index == last:
+                self._last_output = z
                 return pre, post, z
             pre.append(z)
             post.append(activate(self._activation, z))
         raise AssertionError("unreachable")  # pragma: no cover
+
+    @property
+    def last_output(self) -> np.ndarray:
+        """f (batch, n_out) of the last forward pass (that of the last sgd_step: before its update)."""
+        return self._last_output.copy()
 
     def forward(self, x) -> tuple:
         """(hidden pre-activations h_1..h_L, each (B, m); output f (B, n_out))."""
