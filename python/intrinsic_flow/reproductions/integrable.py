@@ -160,7 +160,7 @@ def training_comparison(quick: bool) -> Section:
                          f"{history['abs_f'].iloc[-1]:.3g}"))
         ax.set_title(label, fontsize=10)
         ax.set_xlabel("SGD step")
-        ax.set_yscale("log")
+        ax.set_ylim(0.0, 3.5)
         _legend(ax)
     axes[0].set_ylabel("training loss")
     caption = ("Training loss per activation, 7 weight matrices, base learning rate 0.01. The paper's figure "
