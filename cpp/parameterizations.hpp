@@ -57,7 +57,8 @@ class AbcNetwork {
                             Vector& grad_bias0);
 
   // One SGD step with learning rates lrs[l] (L + 1 entries; beta_0 uses lrs[0]). Returns the loss
-  // before the step. No allocation once the batch size has been seen.
+  // before the step. The network's buffers are allocated once per batch size (Eigen's products
+  // allocate their packing buffers per call).
   double sgd_step(const ColRef& x, const ColRef& targets, const std::vector<double>& lrs);
 
  private:

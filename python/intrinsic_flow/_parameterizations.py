@@ -626,10 +626,9 @@ def _train(network_class, scheme: str, data=None, n_hidden: int = 6, width: int 
     >>> bool(history["loss"].iloc[-1] < history["loss"].iloc[0])
     True
     """
-    frame_class = _coord_check_class()  # checks pandas
+    _coord_check_class()  # raises ImportError without pandas
     import pandas as pd
 
-    del frame_class
     scheme = _trainable(scheme)
     x, y, x_test, y_test, n_classes = _data(data)
     n_steps = _checks.positive_int(n_steps, "n_steps")
