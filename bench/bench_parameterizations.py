@@ -110,7 +110,6 @@ def _torch(width: int, steps: int, repeat: int, threads: int) -> dict:
 
 def _gemm_rate(threads: int) -> float:
     """flop/s of one large float64 matmul (numpy's BLAS)."""
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((2048, 2048)), rng.standard_normal((2048, 2048))
     return 2.0 * 2048**3 / _best(lambda: a @ b, 3)
@@ -141,6 +140,8 @@ def main() -> None:
         peer(args.peer, args.width, args.steps, args.repeat, args.threads)
         return
     script = os.path.abspath(__file__)
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # numpy's BLAS in the peers
+        os.environ[variable] = str(args.threads)
     gemm = run_peer(script, "gemm", "--threads", str(args.threads))
     rate = gemm["rate"] if gemm else float("nan")
     print(f"GEMM rate (numpy 2048^3 float64 matmul, {args.threads} threads): {rate / 1e9:.1f} GFLOP/s")
