@@ -420,6 +420,15 @@ def _calibrate_base_lrs(network_class, model: AbcModel, x0, y0, x1, cap: float =
     return model.initial_base_lrs
 
 
+def _progress(items, what: str):
+    """``items`` with a tqdm bar when stderr is a terminal."""
+    import sys
+
+    from tqdm import tqdm
+
+    return tqdm(items, desc=what, disable=not sys.stderr.isatty(), leave=False)
+
+
 # -- coordinate check ------------------------------------------------------------------------------
 
 @functools.lru_cache(maxsize=None)
@@ -559,21 +568,21 @@ def _coord_check(network_class, scheme: str, widths, n_hidden: int = 3, activati
         _checks.check_size(_network_bytes(x.shape[1], width, n_classes, L, x.shape[0]),
                            f"an abc network of width {width} with {L + 1} weight matrices")
     rows = []
-    for width in widths:
-        for seed in range(n_seeds):
-            model = _abc_network(network_class, scheme, x.shape[1], width, n_classes, L, activation, loss, seed,
-                                 init_mean, x.shape[0])
-            if calibrate and scheme in ("ipllr", "ipllr_bias"):
-                _calibrate_base_lrs(network_class, model, x, y, x)
-            hidden0, out0 = model.forward(x)
-            for step in range(n_steps + 1):
-                if step > 0:
-                    model.step(x, y, lr)
-                hidden, out = (hidden0, out0) if step == 0 else model.forward(x)
-                abs_f, abs_df = float(np.mean(np.abs(out))), float(np.mean(np.abs(out - out0)))
-                for layer, (h, h0) in enumerate(zip(list(hidden) + [out], list(hidden0) + [out0]), start=1):
-                    rows.append((width, layer, step, seed, float(np.mean(np.abs(h))), float(np.mean(np.abs(h - h0))),
-                                 abs_f, abs_df))
+    runs = [(width, seed) for width in widths for seed in range(n_seeds)]
+    for width, seed in _progress(runs, "coord_check"):
+        model = _abc_network(network_class, scheme, x.shape[1], width, n_classes, L, activation, loss, seed,
+                             init_mean, x.shape[0])
+        if calibrate and scheme in ("ipllr", "ipllr_bias"):
+            _calibrate_base_lrs(network_class, model, x, y, x)
+        hidden0, out0 = model.forward(x)
+        for step in range(n_steps + 1):
+            if step > 0:
+                model.step(x, y, lr)
+            hidden, out = (hidden0, out0) if step == 0 else model.forward(x)
+            abs_f, abs_df = float(np.mean(np.abs(out))), float(np.mean(np.abs(out - out0)))
+            for layer, (h, h0) in enumerate(zip(list(hidden) + [out], list(hidden0) + [out0]), start=1):
+                rows.append((width, layer, step, seed, float(np.mean(np.abs(h))), float(np.mean(np.abs(h - h0))),
+                             abs_f, abs_df))
     return frame_class(rows, columns=["width", "layer", "step", "seed", "abs_h", "abs_dh", "abs_f", "abs_df"])
 
 
@@ -653,7 +662,7 @@ def _train(network_class, scheme: str, data=None, n_hidden: int = 6, width: int 
     if calibrate and scheme in ("ipllr", "ipllr_bias"):
         _calibrate_base_lrs(network_class, model, batches[0][0], batches[0][1], batches[-1][0])
     rows = []
-    for step in range(1, n_steps + 1):
+    for step in _progress(range(1, n_steps + 1), f"train {scheme}"):
         xb, yb = batches[step - 1] if step <= len(batches) else next_batch()
         value = model.step(xb, yb, lr)
         out = model.network.last_output  # f on the batch before the update
