@@ -14,6 +14,9 @@ import intrinsic_flow.losses
 import intrinsic_flow.parsimony
 import intrinsic_flow.reference
 import intrinsic_flow.torch
+import intrinsic_flow.datasets
+import intrinsic_flow.parameterizations
+import intrinsic_flow.reference.parameterizations
 
 HERE = pathlib.Path(__file__).resolve().parent
 os.environ.setdefault("OMP_NUM_THREADS", "2")
@@ -127,6 +130,17 @@ def write_api_pages(app=None) -> None:
             "PyTorch models in (the ``torch`` extra): translation to a path-lifting model with shared "
             "parameters, theta back into the module, and the conservation laws along training "
             "(:doc:`/torch`)."),
+        "parameterizations.rst": _module_page(
+            "intrinsic_flow.parameterizations", intrinsic_flow.parameterizations,
+            "abc-parameterised deep networks (IP, IP-LLR, muP, NTK): exponents, coordinate checks and training "
+            "on the C++ core; :doc:`../theory/parameterizations` states the mathematics."),
+        "reference_parameterizations.rst": _module_page(
+            "intrinsic_flow.reference.parameterizations", intrinsic_flow.reference.parameterizations,
+            "The same functions on the NumPy network (results equal to 1e-12).",
+            same_as=intrinsic_flow.parameterizations),
+        "datasets.rst": _module_page(
+            "intrinsic_flow.datasets", intrinsic_flow.datasets,
+            "Small classification data sets: scikit-learn's digits and a Gaussian mixture."),
     }
     for name, text in pages.items():
         path = out / name

@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['ChainLiftedLoss', 'GradientField', 'LIE_MODULUS', 'LiftedLoss', 'Lifting', 'LinearChain', 'LinearNeuralODE', 'NetworkRegression', 'PathGraph', 'balanced_representative', 'build_info', 'criteria_batch', 'deep_linear_descent', 'deep_linear_rk4', 'get_num_threads', 'gradient_descent', 'gradient_rank_modular', 'integrate_rk4', 'integrate_rk45', 'lie_trace_modular', 'path_lift_rank_modular', 'set_num_threads', 'threads_for_call', 'with_threads']
+__all__: list[str] = ['AbcNetwork', 'ChainLiftedLoss', 'GradientField', 'LIE_MODULUS', 'LiftedLoss', 'Lifting', 'LinearChain', 'LinearNeuralODE', 'NetworkRegression', 'PathGraph', 'balanced_representative', 'build_info', 'criteria_batch', 'deep_linear_descent', 'deep_linear_rk4', 'get_num_threads', 'gradient_descent', 'gradient_rank_modular', 'integrate_rk4', 'integrate_rk45', 'lie_trace_modular', 'path_lift_rank_modular', 'set_num_threads', 'threads_for_call', 'with_threads']
 # Set by the loader (_core.py): the level imported and the levels usable here, lowest first.
 _level: str
 _levels: list[str]
@@ -159,3 +159,29 @@ def deep_linear_rk4(dims: collections.abc.Sequence[typing.SupportsInt | typing.S
     """
     Classic RK4 on the gradient flow of a deep linear loss; returns (states, saved_steps, losses, info).
     """
+class AbcNetwork:
+    """
+    abc-parameterised fully connected network: forward, gradients and SGD (parameterizations)
+    """
+    def __init__(self, weights: collections.abc.Sequence[numpy.typing.ArrayLike], bias0: numpy.typing.ArrayLike, scales: collections.abc.Sequence[typing.SupportsFloat], activation: str, loss: str) -> None:
+        ...
+    def forward(self, x: numpy.typing.ArrayLike) -> tuple[list[numpy.typing.NDArray[numpy.float64]], numpy.typing.NDArray[numpy.float64]]:
+        ...
+    def loss_and_gradients(self, x: numpy.typing.ArrayLike, targets: numpy.typing.ArrayLike) -> tuple[float, list[numpy.typing.NDArray[numpy.float64]], numpy.typing.NDArray[numpy.float64]]:
+        ...
+    def sgd_step(self, x: numpy.typing.ArrayLike, targets: numpy.typing.ArrayLike, lrs: collections.abc.Sequence[typing.SupportsFloat]) -> float:
+        ...
+    @property
+    def bias0(self) -> numpy.typing.NDArray[numpy.float64]:
+        ...
+    @property
+    def last_output(self) -> numpy.typing.NDArray[numpy.float64]:
+        """
+        f (batch, n_out) of the last forward pass (that of the last sgd_step: before its update)
+        """
+    @property
+    def n_matrices(self) -> int:
+        ...
+    @property
+    def weights(self) -> list[numpy.typing.NDArray[numpy.float64]]:
+        ...

@@ -1,0 +1,725 @@
+"""The public logic of ``intrinsic_flow.parameterizations``, written once for both backends.
+
+Every function takes the network class of a backend (the core's ``AbcNetwork`` or its NumPy twin
+in ``intrinsic_flow.reference.parameterizations``) as its first argument; :func:`bind_api`
+returns the public functions with that argument bound. The mathematics is in
+docs/theory/parameterizations.md.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+import numbers
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import _checks
+
+SCHEMES = ("ip", "ipllr", "ipllr_bias", "mup", "ntk", "standard")
+TRAINABLE_SCHEMES = ("ip", "ipllr", "mup", "ntk", "standard")
+ACTIVATIONS = ("relu", "gelu", "elu", "tanh", "sigmoid")
+LOSSES = ("cross_entropy", "mse")
+# Variance of the hidden initial weights per activation, as in the authors' code (sigmoid: 1).
+INIT_VARIANCE = {"relu": 2.0, "gelu": 4.0, "elu": 1.0, "tanh": 1.0, "sigmoid": 1.0}
+MAX_BASE_LR = 500.0
+_INV_SQRT2 = 1.0 / math.sqrt(2.0)
+_INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_erf = np.frompyfunc(math.erf, 1, 1)  # the C library's erf, as the core uses
+
+
+def activate(kind: str, h: np.ndarray) -> np.ndarray:
+    """sigma(h) for the activation named ``kind`` (GELU with the exact erf, ELU with alpha = 1)."""
+    if kind == "relu":
+        return np.maximum(h, 0.0)
+    if kind == "gelu":
+        return 0.5 * h * (1.0 + _erf(h * _INV_SQRT2).astype(np.float64))
+    if kind == "elu":
+        return np.where(h > 0.0, h, np.expm1(np.minimum(h, 0.0)))
+    if kind == "tanh":
+        return np.tanh(h)
+    return 1.0 / (1.0 + np.exp(-h))
+
+
+def derivative(kind: str, h: np.ndarray) -> np.ndarray:
+    """sigma'(h)."""
+    if kind == "relu":
+        return (h > 0.0).astype(np.float64)
+    if kind == "gelu":
+        return 0.5 * (1.0 + _erf(h * _INV_SQRT2).astype(np.float64)) + h * _INV_SQRT2PI * np.exp(-0.5 * h * h)
+    if kind == "elu":
+        return np.where(h > 0.0, 1.0, np.exp(np.minimum(h, 0.0)))
+    if kind == "tanh":
+        return 1.0 - np.tanh(h) ** 2
+    sig = 1.0 / (1.0 + np.exp(-h))
+    return sig * (1.0 - sig)
+
+
+# -- exponents -------------------------------------------------------------------------------------
+
+def _scheme(value) -> str:
+    if not isinstance(value, str) or value not in SCHEMES:
+        raise ValueError(f"scheme must be one of {', '.join(SCHEMES)}, got {value!r}")
+    return value
+
+
+def _n_hidden(value) -> int:
+    return _checks.positive_int(value, "n_hidden")
+
+
+def abc_exponents(scheme: str, n_hidden: int, *, warmup: bool = False) -> tuple:
+    """Exponents (a, b, c) of an abc-parameterisation with ``n_hidden`` hidden layers.
+
+    With m the width and L = ``n_hidden``, the network has L + 1 weight matrices W_0 .. W_L and
+
+    - forward: ``h_1 = m^{-a_0} (W_0 x + beta_0)``, ``h_{l+1} = m^{-a_l} W_l sigma(h_l)``,
+      ``f = m^{-a_L} W_L sigma(h_L)``;
+    - initialisation: ``W_l = m^{-b_l} U_l`` with U_l of a law independent of m;
+    - SGD learning rate of W_l: ``eta m^{-c_l}``.
+
+    ========== ====================== ================ ===================================================
+    scheme     a                      b                c
+    ========== ====================== ================ ===================================================
+    ip         (0, 1, ..., 1)         0                (-1, -2, ..., -2, -1)  (mean-field)
+    ipllr      (0, 1, ..., 1)         0                warm-up: (-(L+1)/2, -(L+2)/2, ..., -(L+1)/2);
+                                                       then as ip
+    ipllr_bias (0, 1, ..., 1)         0                warm-up: (-(L+1)/2, -(L-l+4)/2 for l = 2..L, -1);
+                                                       then as ip
+    mup        (-1/2, 0, ..., 0, 1/2) 1/2              0
+    ntk        (0, 1/2, ..., 1/2)     0                0
+    standard   0                      (0, 1/2, ..., 1/2) 0
+    ========== ====================== ================ ===================================================
+
+    Parameters
+    ----------
+    scheme : {"ip", "ipllr", "ipllr_bias", "mup", "ntk", "standard"}
+    n_hidden : int
+        L >= 1, the number of hidden layers.
+    warmup : bool
+        For ``ipllr`` and ``ipllr_bias``, the exponents c of the first (warm-up) step; ignored
+        by the other schemes.
+
+    Returns
+    -------
+    a, b, c : numpy.ndarray
+        Each of shape (L + 1,), one entry per weight matrix.
+
+    Raises
+    ------
+    ValueError
+        For an unknown scheme or n_hidden < 1.
+
+    Examples
+    --------
+    >>> from intrinsic_flow.parameterizations import abc_exponents
+    >>> a, b, c = abc_exponents("ipllr", 3, warmup=True)
+    >>> a.tolist(), c.tolist()
+    ([0.0, 1.0, 1.0, 1.0], [-2.0, -2.5, -2.5, -2.0])
+    """
+    scheme = _scheme(scheme)
+    L = _n_hidden(n_hidden)
+    warmup = _checks.boolean(warmup, "warmup")
+    n = L + 1
+    zeros = np.zeros(n)
+    mean_field = np.array([-1.0] + [-2.0] * (L - 1) + [-1.0])
+    integrable = np.array([0.0] + [1.0] * L)
+    if scheme == "ip" or (scheme in ("ipllr", "ipllr_bias") and not warmup):
+        return integrable, zeros.copy(), mean_field
+    if scheme == "ipllr":
+        c = np.array([-(L + 1) / 2] + [-(L + 2) / 2] * (L - 1) + [-(L + 1) / 2])
+        return integrable, zeros.copy(), c
+    if scheme == "ipllr_bias":
+        c = np.array([-(L + 1) / 2] + [-(L - l + 4) / 2 for l in range(2, L + 1)] + [-1.0])
+        return integrable, zeros.copy(), c
+    if scheme == "mup":
+        return np.array([-0.5] + [0.0] * (L - 1) + [0.5]), np.full(n, 0.5), zeros.copy()
+    if scheme == "ntk":
+        return np.array([0.0] + [0.5] * L), zeros.copy(), zeros.copy()
+    return zeros.copy(), np.array([0.0] + [0.5] * L), zeros.copy()
+
+
+def bias_lr_exponents(n_hidden: int, *, warmup: bool = False) -> np.ndarray:
+    """Learning-rate exponents of the biases of ``ipllr_bias`` (biases that do not scale with m).
+
+    One entry per layer with a bias: ``-(L - l + 2)/2`` for the hidden layers l = 1..L and 0 for
+    the output layer during the warm-up step; -1 and 0 afterwards.
+
+    Parameters
+    ----------
+    n_hidden : int
+        L >= 1.
+    warmup : bool
+        The warm-up (first step) values or the later ones.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (L + 1,).
+
+    Examples
+    --------
+    >>> from intrinsic_flow.parameterizations import bias_lr_exponents
+    >>> bias_lr_exponents(2, warmup=True).tolist()
+    [-1.5, -1.0, 0.0]
+    """
+    L = _n_hidden(n_hidden)
+    if _checks.boolean(warmup, "warmup"):
+        return np.array([-(L - l + 2) / 2 for l in range(1, L + 1)] + [0.0])
+    return np.array([-1.0] * L + [0.0])
+
+
+# -- validation ------------------------------------------------------------------------------------
+
+def _choice(value, name: str, accepted: tuple) -> str:
+    if not isinstance(value, str) or value not in accepted:
+        raise ValueError(f"{name} must be one of {', '.join(accepted)}, got {value!r}")
+    return value
+
+
+def _trainable(scheme) -> str:
+    scheme = _scheme(scheme)
+    if scheme not in TRAINABLE_SCHEMES:
+        raise ValueError(f"scheme = {scheme!r} has hidden biases, which the network does not model; "
+                         f"accepted for training: {', '.join(TRAINABLE_SCHEMES)} (abc_exponents gives its table)")
+    return scheme
+
+
+def _seed(value, name: str = "seed") -> int:
+    if not _checks.is_integer(value) or value < 0:
+        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+    return int(value)
+
+
+def _network_bytes(d_in: int, width: int, n_out: int, n_hidden: int, batch: int) -> float:
+    """Doubles held by a network and its work buffers (the weights twice: the initial copy is kept)."""
+    params = width * d_in + width + (n_hidden - 1) * width * width + n_out * width
+    return 2.0 * params + 4.0 * n_hidden * width * batch + 4.0 * width * batch
+
+
+# -- data ------------------------------------------------------------------------------------------
+
+def _targets(labels: np.ndarray, n_out: int) -> np.ndarray:
+    one_hot = np.zeros((labels.shape[0], n_out))
+    one_hot[np.arange(labels.shape[0]), labels] = 1.0
+    return one_hot
+
+
+def _data(data) -> tuple:
+    """(x_train, y_train, x_test, y_test, n_classes) from a Dataset or a tuple (x, y[, x_test, y_test])."""
+    if data is None:
+        from .datasets import gaussian_mixture
+
+        data = gaussian_mixture()
+    if hasattr(data, "x_train"):
+        parts = (data.x_train, data.y_train, data.x_test, data.y_test)
+    elif isinstance(data, (tuple, list)) and len(data) in (2, 4):
+        parts = tuple(data) if len(data) == 4 else (data[0], data[1], data[0], data[1])
+    else:
+        raise ValueError("data must be a Dataset (intrinsic_flow.datasets) or a tuple (x, y) or (x, y, x_test, y_test), "
+                         f"got {type(data).__name__}")
+    x, x_test = (_checks.finite_array(parts[k], name) for k, name in ((0, "data x"), (2, "data x_test")))
+    y, y_test = (np.asarray(parts[k]) for k in (1, 3))
+    for arr, lab, name in ((x, y, "data"), (x_test, y_test, "test data")):
+        if arr.ndim != 2 or lab.ndim != 1 or lab.shape[0] != arr.shape[0] or arr.shape[0] == 0:
+            raise ValueError(f"{name} must be x of shape (n, d) and integer labels y of shape (n,), got "
+                             f"{arr.shape} and {lab.shape}")
+        if lab.dtype.kind not in "iu" or lab.min() < 0:
+            raise ValueError(f"{name} labels must be integers >= 0, got dtype {lab.dtype}")
+    if x_test.shape[1] != x.shape[1]:
+        raise ValueError(f"test inputs have {x_test.shape[1]} features, training inputs {x.shape[1]}")
+    n_classes = int(max(y.max(), y_test.max())) + 1
+    return x, y.astype(np.int64), x_test, y_test.astype(np.int64), n_classes
+
+
+# -- the network -----------------------------------------------------------------------------------
+
+@dataclass
+class AbcModel:
+    """An abc-parameterised network on one backend, with its scheme and width.
+
+    Built by :func:`abc_network`. ``network`` is the backend's network (its weights move in place
+    with :meth:`step`); ``step_count`` counts the SGD steps taken (IP-LLR switches its learning
+    rates after the first); ``initial_base_lrs`` holds IP-LLR's calibrated first-step base rates
+    (None: the base rate ``lr`` itself).
+    """
+
+    network: object
+    scheme: str
+    width: int
+    n_hidden: int
+    n_out: int
+    activation: str
+    loss: str
+    initial_base_lrs: np.ndarray | None = None
+    step_count: int = 0
+
+    @property
+    def exponents(self) -> tuple:
+        """(a, b, c) of the scheme (c after the warm-up)."""
+        return abc_exponents(self.scheme, self.n_hidden)
+
+    def forward(self, x) -> tuple:
+        """(hidden pre-activations [h_1 .. h_L], each (B, m); output f (B, n_out)) for inputs x (B, d)."""
+        return self.network.forward(np.ascontiguousarray(x, dtype=np.float64))
+
+    def learning_rates(self, lr: float, step: int | None = None) -> list:
+        """Per-matrix SGD rates ``lr m^{-c_l}`` at SGD step ``step`` (default: the next one).
+
+        IP-LLR uses its warm-up exponents at step 0 (with the calibrated base rates when there are
+        some) and the mean-field ones afterwards."""
+        step = self.step_count if step is None else step
+        warm = self.scheme in ("ipllr", "ipllr_bias") and step == 0
+        c = abc_exponents(self.scheme, self.n_hidden, warmup=warm)[2]
+        base = np.full(c.shape, float(lr))
+        if warm and self.initial_base_lrs is not None:
+            base = np.asarray(self.initial_base_lrs, dtype=np.float64)
+        return [float(rate * float(self.width) ** (-e)) for rate, e in zip(base, c)]
+
+    def step(self, x, labels, lr: float) -> float:
+        """One SGD step on the batch (x (B, d), integer labels (B,)); returns the loss before it."""
+        value = self.network.sgd_step(np.ascontiguousarray(x, dtype=np.float64), _targets(labels, self.n_out),
+                                      self.learning_rates(lr))
+        self.step_count += 1
+        return float(value)
+
+    def gradients(self, x, labels) -> tuple:
+        """(loss, [dloss/dW_l], dloss/dbeta_0) at the current weights."""
+        return self.network.loss_and_gradients(np.ascontiguousarray(x, dtype=np.float64),
+                                               _targets(labels, self.n_out))
+
+
+def _abc_network(network_class, scheme: str, d_in: int, width: int, n_out: int, n_hidden: int,
+                 activation: str = "relu", loss: str = "cross_entropy", seed: int = 0,
+                 init_mean: float = 0.0, batch: int = 128) -> AbcModel:
+    """An abc-parameterised fully connected network, initialised at random.
+
+    ``W_l = m^{-b_l} U_l`` with U_0 (and beta_0) ~ N(0, v/(d+1)), hidden U_l ~ N(mu, v), output
+    U_L ~ N(mu, 1), where v is 2 (ReLU), 4 (GELU) or 1 (ELU, tanh, sigmoid) and mu =
+    ``init_mean`` (0: centred; 1: the non-centred variant). Layer l is scaled by m^{-a_l} in the
+    forward pass (see :func:`abc_exponents`).
+
+    Parameters
+    ----------
+    scheme : {"ip", "ipllr", "mup", "ntk", "standard"}
+    d_in, width, n_out, n_hidden : int
+        Input dimension d, width m, number of outputs, number of hidden layers L.
+    activation : {"relu", "gelu", "elu", "tanh", "sigmoid"}
+    loss : {"cross_entropy", "mse"}
+        Averaged over the batch; MSE is ``0.5 |f - onehot(y)|^2``.
+    seed : int
+        Seed of ``numpy.random.default_rng`` for the initial weights.
+    init_mean : float
+        mu above.
+    batch : int
+        The largest batch planned, for the memory check only.
+
+    Returns
+    -------
+    AbcModel
+
+    Raises
+    ------
+    ValueError
+        Unknown names, non-positive sizes, or a network beyond ``config.max_bytes``.
+
+    Examples
+    --------
+    >>> from intrinsic_flow.parameterizations import abc_network
+    >>> model = abc_network("mup", d_in=4, width=32, n_out=3, n_hidden=2, seed=0)
+    >>> [w.shape for w in model.network.weights]
+    [(32, 4), (32, 32), (3, 32)]
+    """
+    scheme = _trainable(scheme)
+    d_in, width, n_out = (_checks.positive_int(v, k) for v, k in ((d_in, "d_in"), (width, "width"), (n_out, "n_out")))
+    L = _n_hidden(n_hidden)
+    activation = _choice(activation, "activation", ACTIVATIONS)
+    loss = _choice(loss, "loss", LOSSES)
+    seed = _seed(seed)
+    mean = _checks.finite_real(init_mean, "init_mean")
+    batch = _checks.positive_int(batch, "batch")
+    _checks.check_size(_network_bytes(d_in, width, n_out, L, batch), f"an abc network of width {width} with {L + 1} weight matrices")
+    a, b, _ = abc_exponents(scheme, L)
+    rng = np.random.default_rng(seed)
+    v = INIT_VARIANCE[activation]
+    m = float(width)
+    first_std = math.sqrt(v / (d_in + 1))
+    weights = [rng.standard_normal((width, d_in)) * (first_std * m ** (-b[0]))]
+    bias0 = rng.standard_normal(width) * (first_std * m ** (-b[0]))
+    for l in range(1, L):
+        u = rng.standard_normal((width, width))
+        u *= math.sqrt(v)
+        u += mean
+        u *= m ** (-b[l])
+        weights.append(u)
+    weights.append((rng.standard_normal((n_out, width)) + mean) * m ** (-b[L]))
+    scales = [m ** (-e) for e in a]
+    network = network_class(weights, bias0, scales, activation, loss)
+    return AbcModel(network, scheme, width, L, n_out, activation, loss)
+
+
+def _calibrate_base_lrs(network_class, model: AbcModel, x0, y0, x1, cap: float = MAX_BASE_LR) -> np.ndarray:
+    """IP-LLR's calibrated base learning rates of the warm-up step.
+
+    A trial SGD step with base rate 1 and the warm-up exponents is taken on (x0, y0) on a copy of
+    the network; then, on the batch x1 and layer by layer from the input, the base rate of layer l
+    is ``1 / mean |m^{-a_l} dW_l x_l|``, capped at ``cap``, where x_l is propagated with the
+    calibrated updates included (each layer's update then moves its pre-activations by about 1).
+    Sets ``model.initial_base_lrs`` and returns it.
+
+    Parameters
+    ----------
+    model : AbcModel
+        An ``ipllr`` network before its first step.
+    x0, y0 : array
+        The batch of the trial step.
+    x1 : array
+        The batch on which the updates are measured.
+    cap : float
+        Largest base rate.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (L + 1,).
+
+    Examples
+    --------
+    >>> from intrinsic_flow.parameterizations import abc_network, calibrate_base_lrs
+    >>> import numpy as np
+    >>> model = abc_network("ipllr", d_in=3, width=16, n_out=2, n_hidden=2, seed=1)
+    >>> x = np.random.default_rng(0).standard_normal((8, 3)); y = np.arange(8) % 2
+    >>> calibrate_base_lrs(model, x, y, x).shape
+    (3,)
+    """
+    if model.scheme not in ("ipllr", "ipllr_bias") or model.step_count != 0:
+        raise ValueError(f"calibrate_base_lrs needs an ipllr network before its first step, got scheme "
+                         f"{model.scheme!r} after {model.step_count} steps")
+    cap = _checks.positive_real(cap, "cap")
+    weights0, bias0 = model.network.weights, model.network.bias0
+    a = abc_exponents(model.scheme, model.n_hidden)[0]
+    scales = [float(model.width) ** (-e) for e in a]
+    trial = network_class(weights0, bias0, scales, model.activation, model.loss)
+    c = abc_exponents(model.scheme, model.n_hidden, warmup=True)[2]
+    trial.sgd_step(np.ascontiguousarray(x0, dtype=np.float64), _targets(np.asarray(y0), model.n_out),
+                   [float(model.width) ** (-e) for e in c])
+    weights1, bias1 = trial.weights, trial.bias0
+    x = np.asarray(x1, dtype=np.float64)
+    base = []
+    for l, (w0, w1, s) in enumerate(zip(weights0, weights1, scales)):
+        initial = x @ w0.T
+        update = x @ (w1 - w0).T
+        if l == 0:
+            initial = initial + bias0
+            update = update + (bias1 - bias0)
+        initial, update = s * initial, s * update
+        rate = min(1.0 / max(float(np.mean(np.abs(update))), 1e-300), cap)
+        base.append(rate)
+        x = activate(model.activation, initial + rate * update)
+    model.initial_base_lrs = np.array(base)
+    return model.initial_base_lrs
+
+
+def _progress(items, what: str):
+    """``items`` with a tqdm bar when stderr is a terminal."""
+    import sys
+
+    from tqdm import tqdm
+
+    return tqdm(items, desc=what, disable=not sys.stderr.isatty(), leave=False)
+
+
+# -- coordinate check ------------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=None)
+def _coord_check_class():
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise ImportError("coord_check and train return pandas DataFrames: pip install 'intrinsic-flow[parameterizations]'") from None
+
+    class CoordCheck(pd.DataFrame):
+        """A coordinate check: one row per (width, layer, step, seed); layer L + 1 is the output.
+
+        Columns ``width, layer, step, seed, abs_h, abs_dh, abs_f, abs_df``: mean |h^l|, mean
+        |h^l(t) - h^l(0)| (for the output layer, f), mean |f| and mean |f(t) - f(0)|.
+        """
+
+        @property
+        def _constructor(self):
+            return CoordCheck
+
+        def means(self, column: str = "abs_h"):
+            """The mean over seeds of ``column``, indexed by (layer, step), one column per width."""
+            return self.groupby(["layer", "step", "width"])[column].mean().unstack("width")
+
+        def slopes(self, column: str = "abs_h"):
+            """Least-squares slope of log(mean over seeds of ``column``) against log(width), per
+            (layer, step); NaN where a mean is zero (e.g. the updates at step 0)."""
+            means = self.means(column)
+            log_w = np.log(np.asarray(means.columns, dtype=np.float64))
+            values = means.to_numpy()
+            slopes = np.full(values.shape[0], np.nan)
+            for k, row in enumerate(values):
+                if np.all(row > 0) and len(row) > 1:
+                    slopes[k] = np.polyfit(log_w, np.log(row), 1)[0]
+            return pd.Series(slopes, index=means.index, name=f"slope of {column}")
+
+        def figure(self, column: str = "abs_h"):
+            """One panel per step, one line per layer: mean over seeds of ``column`` against
+            width, log-log (the plot Microsoft's ``mup`` draws for its coordinate check)."""
+            from matplotlib.figure import Figure
+
+            means = self.means(column)
+            steps = sorted(set(means.index.get_level_values("step")))
+            figure = Figure(figsize=(3.2 * len(steps) + 1.0, 3.0), layout="constrained")
+            axes = figure.subplots(1, len(steps), squeeze=False)[0]
+            n_layers = int(self["layer"].max())
+            for ax, step in zip(axes, steps):
+                for (layer, s), row in means.iterrows():
+                    if s != step:
+                        continue
+                    label = "output" if layer == n_layers else f"h{layer}"
+                    ax.loglog(np.asarray(means.columns), np.maximum(row.to_numpy(), 1e-300), "o-", ms=3, label=label)
+                ax.set_title(f"step {step}", fontsize=9)
+                ax.set_xlabel("width m")
+                ax.grid(True, which="major", alpha=0.3)
+            axes[0].set_ylabel(column)
+            axes[-1].legend(fontsize=7)
+            return figure
+
+    return CoordCheck
+
+
+def _widths(value) -> tuple:
+    widths = _checks.widths(value, "widths", min_len=1)
+    return widths
+
+
+def _coord_check(network_class, scheme: str, widths, n_hidden: int = 3, activation: str = "relu", n_steps: int = 1,
+                 n_seeds: int = 5, data=None, lr: float = 0.1, batch: int = 64, loss: str = "cross_entropy",
+                 init_mean: float = 0.0, calibrate: bool = False):
+    """Coordinate check: sizes of pre-activations and of their updates against width.
+
+    For every width m and seed, a network of the scheme is initialised, ``n_steps`` SGD steps
+    (learning rates ``lr m^{-c_l}``, see :func:`abc_exponents`) are taken on one fixed batch (the
+    first ``batch`` training samples), and after each step t (t = 0 is the initialisation) the
+    batch averages mean |h^l(t)|, mean |h^l(t) - h^l(0)|, mean |f(t)| and mean |f(t) - f(0)| are
+    recorded. Under a scheme that is stable and learns features, mean |h^l| and mean |dh^l| stay
+    flat in m (muP); under an integrable one at zero-mean initialisation mean |f(0)| falls like
+    m^{-L/2}.
+
+    Parameters
+    ----------
+    scheme : {"ip", "ipllr", "mup", "ntk", "standard"}
+    widths : sequence of int
+    n_hidden : int
+        L, the number of hidden layers (L + 1 weight matrices).
+    activation : {"relu", "gelu", "elu", "tanh", "sigmoid"}
+    n_steps : int
+        Steps after the initialisation (0: the initialisation alone).
+    n_seeds : int
+        Seeds 0 .. n_seeds - 1 of the initialisation.
+    data : Dataset or tuple (x, y), optional
+        Default: ``intrinsic_flow.datasets.gaussian_mixture()``.
+    lr : float
+        Base learning rate eta.
+    batch : int
+    loss : {"cross_entropy", "mse"}
+    init_mean : float
+        0 (centred) or the mean of the non-centred initialisation.
+    calibrate : bool
+        For ipllr: calibrate the warm-up base rates (:func:`calibrate_base_lrs`) on the batch.
+
+    Returns
+    -------
+    CoordCheck
+        A pandas DataFrame with columns width, layer, step, seed, abs_h, abs_dh, abs_f, abs_df
+        (layer L + 1 is the output: its abs_h, abs_dh are those of f), and the methods
+        ``means(column)``, ``slopes(column)`` (log-log slope in m per layer and step) and
+        ``figure(column)``.
+
+    Raises
+    ------
+    ValueError
+        Bad names or sizes; ImportError without pandas.
+
+    Examples
+    --------
+    >>> from intrinsic_flow.parameterizations import coord_check
+    >>> check = coord_check("mup", [32, 64], n_hidden=2, n_steps=1, n_seeds=2)
+    >>> sorted(check.columns)
+    ['abs_df', 'abs_dh', 'abs_f', 'abs_h', 'layer', 'seed', 'step', 'width']
+    >>> len(check)  # 2 widths x 3 layers x 2 steps x 2 seeds
+    24
+    """
+    frame_class = _coord_check_class()
+    scheme = _trainable(scheme)
+    widths = _widths(widths)
+    L = _n_hidden(n_hidden)
+    n_steps = _checks.nonnegative_int(n_steps, "n_steps")
+    n_seeds = _checks.positive_int(n_seeds, "n_seeds")
+    lr = _checks.positive_real(lr, "lr")
+    batch = _checks.positive_int(batch, "batch")
+    calibrate = _checks.boolean(calibrate, "calibrate")
+    x, y, _, _, n_classes = _data(data)
+    x, y = x[:batch], y[:batch]
+    for width in widths:  # refuse the largest before drawing anything
+        _checks.check_size(_network_bytes(x.shape[1], width, n_classes, L, x.shape[0]),
+                           f"an abc network of width {width} with {L + 1} weight matrices")
+    rows = []
+    runs = [(width, seed) for width in widths for seed in range(n_seeds)]
+    for width, seed in _progress(runs, "coord_check"):
+        model = _abc_network(network_class, scheme, x.shape[1], width, n_classes, L, activation, loss, seed,
+                             init_mean, x.shape[0])
+        if calibrate and scheme in ("ipllr", "ipllr_bias"):
+            _calibrate_base_lrs(network_class, model, x, y, x)
+        hidden0, out0 = model.forward(x)
+        for step in range(n_steps + 1):
+            if step > 0:
+                model.step(x, y, lr)
+            hidden, out = (hidden0, out0) if step == 0 else model.forward(x)
+            abs_f, abs_df = float(np.mean(np.abs(out))), float(np.mean(np.abs(out - out0)))
+            for layer, (h, h0) in enumerate(zip(list(hidden) + [out], list(hidden0) + [out0]), start=1):
+                rows.append((width, layer, step, seed, float(np.mean(np.abs(h))), float(np.mean(np.abs(h - h0))),
+                             abs_f, abs_df))
+    return frame_class(rows, columns=["width", "layer", "step", "seed", "abs_h", "abs_dh", "abs_f", "abs_df"])
+
+
+# -- training --------------------------------------------------------------------------------------
+
+def _train(network_class, scheme: str, data=None, n_hidden: int = 6, width: int = 256, activation: str = "relu",
+           lr: float = 0.01, n_steps: int = 100, batch: int = 128, seed: int = 0, loss: str = "cross_entropy",
+           init_mean: float = 0.0, calibrate: bool = True, eval_every: int = 10):
+    """Train an abc-parameterised network with mini-batch SGD.
+
+    Mini-batches of ``batch`` samples are drawn without replacement from a seeded permutation of
+    the training set (a new one each epoch). Learning rates are ``lr m^{-c_l}``; for ``ipllr`` the
+    first step uses the warm-up exponents and, if ``calibrate``, the calibrated base rates of
+    :func:`calibrate_base_lrs` (computed on the first two batches).
+
+    Parameters
+    ----------
+    scheme : {"ip", "ipllr", "mup", "ntk", "standard"}
+    data : Dataset or tuple (x, y[, x_test, y_test]), optional
+        Default: ``intrinsic_flow.datasets.gaussian_mixture()``.
+    n_hidden, width : int
+        L hidden layers of width m.
+    activation, loss : str
+    lr : float
+        Base learning rate eta.
+    n_steps, batch, seed : int
+    init_mean : float
+        Mean of the hidden and output initial weights (0: centred; 1: non-centred).
+    calibrate : bool
+    eval_every : int
+        Test accuracy every that many steps and at the last one (NaN elsewhere).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per step 1 .. n_steps: ``step``, ``loss`` (training loss of the step's batch before
+        the update), ``abs_f`` (mean |f| on that batch), ``test_accuracy`` (after the update).
+
+    Raises
+    ------
+    ValueError
+        Bad names, sizes or data; ImportError without pandas.
+
+    Examples
+    --------
+    >>> from intrinsic_flow.parameterizations import train
+    >>> history = train("mup", n_hidden=2, width=32, n_steps=20, batch=32, eval_every=20)
+    >>> list(history.columns)
+    ['step', 'loss', 'abs_f', 'test_accuracy']
+    >>> bool(history["loss"].iloc[-1] < history["loss"].iloc[0])
+    True
+    """
+    _coord_check_class()  # raises ImportError without pandas
+    import pandas as pd
+
+    scheme = _trainable(scheme)
+    x, y, x_test, y_test, n_classes = _data(data)
+    n_steps = _checks.positive_int(n_steps, "n_steps")
+    batch = min(_checks.positive_int(batch, "batch"), x.shape[0])
+    lr = _checks.positive_real(lr, "lr")
+    eval_every = _checks.positive_int(eval_every, "eval_every")
+    calibrate = _checks.boolean(calibrate, "calibrate")
+    model = _abc_network(network_class, scheme, x.shape[1], width, n_classes, n_hidden, activation, loss, seed,
+                         init_mean, max(batch, x_test.shape[0]))
+    rng = np.random.default_rng([_seed(seed), 1])
+    order, position = rng.permutation(x.shape[0]), 0
+
+    def next_batch():
+        nonlocal order, position
+        if position + batch > x.shape[0]:
+            order, position = rng.permutation(x.shape[0]), 0
+        index = order[position:position + batch]
+        position += batch
+        return x[index], y[index]
+
+    batches = [next_batch() for _ in range(min(2, n_steps + 1))]
+    if calibrate and scheme in ("ipllr", "ipllr_bias"):
+        _calibrate_base_lrs(network_class, model, batches[0][0], batches[0][1], batches[-1][0])
+    rows = []
+    for step in _progress(range(1, n_steps + 1), f"train {scheme}"):
+        xb, yb = batches[step - 1] if step <= len(batches) else next_batch()
+        value = model.step(xb, yb, lr)
+        out = model.network.last_output  # f on the batch before the update
+        accuracy = math.nan
+        if step % eval_every == 0 or step == n_steps:
+            accuracy = float(np.mean(np.argmax(model.forward(x_test)[1], axis=1) == y_test))
+        rows.append((step, value, float(np.mean(np.abs(out))), accuracy))
+    return pd.DataFrame(rows, columns=["step", "loss", "abs_f", "test_accuracy"])
+
+
+def stable_rank(matrix) -> float:
+    """Stable rank ``|M|_F^2 / |M|_2^2`` of a matrix (1 for rank one, at most its rank).
+
+    Parameters
+    ----------
+    matrix : array of shape (p, q)
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from intrinsic_flow.parameterizations import stable_rank
+    >>> stable_rank(np.outer([1.0, 2.0], [3.0, 4.0, 5.0]))
+    1.0
+    """
+    matrix = _checks.finite_array(matrix, "matrix")
+    if matrix.ndim != 2 or matrix.size == 0:
+        raise ValueError(f"matrix must be a non-empty 2-d array, got shape {matrix.shape}")
+    top = float(np.linalg.norm(matrix, 2))
+    return 0.0 if top == 0.0 else round(float(np.sum(matrix * matrix)) / top**2, 12)
+
+
+# -- binding to a backend --------------------------------------------------------------------------
+
+_BOUND = {"abc_network": _abc_network, "calibrate_base_lrs": _calibrate_base_lrs, "coord_check": _coord_check,
+          "train": _train}
+
+
+def _bind(function, network_class, module: str, name: str):
+    @functools.wraps(function)
+    def bound(*args, **kwargs):
+        return function(network_class, *args, **kwargs)
+
+    signature = inspect.signature(function)
+    bound.__signature__ = signature.replace(parameters=list(signature.parameters.values())[1:])
+    del bound.__wrapped__
+    bound.__name__ = bound.__qualname__ = name
+    bound.__module__ = module
+    return bound
+
+
+def bind_api(network_class, module: str) -> dict:
+    """The public names of the parameterizations module with ``network_class`` as the backend."""
+    api = {name: _bind(function, network_class, module, name) for name, function in _BOUND.items()}
+    api.update(abc_exponents=abc_exponents, bias_lr_exponents=bias_lr_exponents, stable_rank=stable_rank,
+               AbcModel=AbcModel, SCHEMES=SCHEMES, ACTIVATIONS=ACTIVATIONS)
+    return api

@@ -1,0 +1,303 @@
+"""abc-parameterisations: the exponent table, the network (finite differences, core against the
+NumPy reference, thread counts), the width scalings of Hajjar, Chizat, Giraud (arXiv 2110.15596)
+computed here, data sets and bad input."""
+import math
+
+import numpy as np
+import pytest
+
+import intrinsic_flow
+import intrinsic_flow.parameterizations as core
+import intrinsic_flow.reference.parameterizations as ref
+
+pytest.importorskip("pandas")
+
+BACKENDS = [core, ref]
+ACTIVATIONS = ["relu", "gelu", "elu", "tanh", "sigmoid"]
+
+
+# -- exponent table --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("L", [1, 2, 3, 6])
+def test_exponent_table(L):
+    ones, zeros = np.ones(L + 1), np.zeros(L + 1)
+    integrable_a = np.r_[0.0, np.ones(L)]
+    mean_field_c = np.r_[-1.0, -2.0 * np.ones(L - 1), -1.0]
+    expected = {
+        ("ip", False): (integrable_a, zeros, mean_field_c),
+        ("ipllr", False): (integrable_a, zeros, mean_field_c),
+        ("ipllr", True): (integrable_a, zeros, np.r_[-(L + 1) / 2, -(L + 2) / 2 * np.ones(L - 1), -(L + 1) / 2]),
+        ("ipllr_bias", True): (integrable_a, zeros,
+                               np.r_[-(L + 1) / 2, [-(L - l + 4) / 2 for l in range(2, L + 1)], -1.0]),
+        ("mup", False): (np.r_[-0.5, np.zeros(L - 1), 0.5], 0.5 * ones, zeros),
+        ("ntk", False): (np.r_[0.0, 0.5 * np.ones(L)], zeros, zeros),
+        ("standard", False): (zeros, np.r_[0.0, 0.5 * np.ones(L)], zeros),
+    }
+    for (scheme, warmup), abc in expected.items():
+        for got, want in zip(core.abc_exponents(scheme, L, warmup=warmup), abc):
+            assert got.shape == (L + 1,)
+            np.testing.assert_array_equal(got, want)
+    # warm-up only changes IP-LLR
+    for scheme in ("ip", "mup", "ntk", "standard"):
+        for got, want in zip(core.abc_exponents(scheme, L, warmup=True), core.abc_exponents(scheme, L)):
+            np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(core.bias_lr_exponents(L, warmup=True), [-(L - l + 2) / 2 for l in range(1, L + 1)] + [0])
+    np.testing.assert_array_equal(core.bias_lr_exponents(L), [-1.0] * L + [0.0])
+
+
+def test_ipllr_reduces_to_mean_field_with_one_hidden_layer():
+    np.testing.assert_array_equal(core.abc_exponents("ipllr", 1, warmup=True)[2], [-1.0, -1.0])
+    np.testing.assert_array_equal(core.abc_exponents("ipllr", 1, warmup=True)[2], core.abc_exponents("ip", 1)[2])
+
+
+# -- the network -----------------------------------------------------------------------------------
+
+def _problem(activation="tanh", loss="cross_entropy", scheme="ntk", width=20, n_hidden=3, backend=core, seed=0):
+    model = backend.abc_network(scheme, d_in=5, width=width, n_out=4, n_hidden=n_hidden, activation=activation,
+                                loss=loss, seed=seed)
+    rng = np.random.default_rng(seed + 7)
+    return model, rng.standard_normal((9, 5)), rng.integers(0, 4, size=9)
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "mse"])
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_gradients_match_finite_differences(activation, loss):
+    model, x, y = _problem(activation, loss, width=6)
+    _, grads, grad_bias = model.gradients(x, y)
+    weights, bias = model.network.weights, model.network.bias0
+    scales = [6.0 ** (-e) for e in model.exponents[0]]
+
+    def loss_at(ws, b):
+        return core.AbcNetwork(ws, b, scales, activation, loss).loss_and_gradients(x, np.eye(4)[y])[0]
+
+    eps = 1e-6
+    for l, w in enumerate(weights):
+        for index in [(0, 0), (w.shape[0] - 1, w.shape[1] - 1), (w.shape[0] // 2, 1)]:
+            plus, minus = [v.copy() for v in weights], [v.copy() for v in weights]
+            plus[l][index] += eps
+            minus[l][index] -= eps
+            assert (loss_at(plus, bias) - loss_at(minus, bias)) / (2 * eps) == pytest.approx(grads[l][index], abs=1e-8)
+    for k in (0, 5):
+        plus, minus = bias.copy(), bias.copy()
+        plus[k] += eps
+        minus[k] -= eps
+        assert (loss_at(weights, plus) - loss_at(weights, minus)) / (2 * eps) == pytest.approx(grad_bias[k], abs=1e-8)
+
+
+def _close(a, b, tol=1e-12):
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.shape == b.shape
+    assert np.max(np.abs(a - b)) <= tol * max(np.max(np.abs(b)), 1e-300)
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "mse"])
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_core_equals_reference(activation, loss):
+    """Forward, gradients and 4 SGD steps (width 150: several row blocks) agree to 1e-12."""
+    results = []
+    for backend in BACKENDS:
+        model, x, y = _problem(activation, loss, scheme="mup", width=150, backend=backend)
+        hidden, out = model.forward(x)
+        value, grads, grad_bias = model.gradients(x, y)
+        losses = [model.step(x, y, 0.2) for _ in range(4)]
+        results.append((hidden, out, value, grads, grad_bias, losses, model.network.weights, model.network.bias0))
+    (h_c, f_c, v_c, g_c, b_c, l_c, w_c, b0_c), (h_r, f_r, v_r, g_r, b_r, l_r, w_r, b0_r) = results
+    for a, b in zip(h_c + [f_c] + g_c + [b_c] + w_c + [b0_c], h_r + [f_r] + g_r + [b_r] + w_r + [b0_r]):
+        _close(a, b)
+    _close([v_c] + l_c, [v_r] + l_r)
+
+
+def test_sgd_step_uses_per_layer_rates():
+    model, x, y = _problem(scheme="ip", width=16)
+    before = model.network.weights
+    _, grads, _ = model.gradients(x, y)
+    rates = model.learning_rates(0.3)
+    np.testing.assert_allclose(rates, [0.3 * 16.0 ** (-c) for c in core.abc_exponents("ip", 3)[2]], rtol=1e-15)
+    model.step(x, y, 0.3)
+    for w0, w1, g, rate in zip(before, model.network.weights, grads, rates):
+        _close(w1, w0 - rate * g, 1e-13)
+
+
+def test_ipllr_switches_after_warmup():
+    model, x, y = _problem(scheme="ipllr", width=16)
+    warm = core.abc_exponents("ipllr", 3, warmup=True)[2]
+    cold = core.abc_exponents("ipllr", 3)[2]
+    np.testing.assert_allclose(model.learning_rates(0.1), [0.1 * 16.0 ** (-c) for c in warm], rtol=1e-15)
+    model.step(x, y, 0.1)
+    np.testing.assert_allclose(model.learning_rates(0.1), [0.1 * 16.0 ** (-c) for c in cold], rtol=1e-15)
+
+
+def test_calibration_sets_unit_update_contributions():
+    """After calibration, the first layer's update moves its pre-activations by exactly 1 on average."""
+    for backend in BACKENDS:
+        model, x, y = _problem("relu", scheme="ipllr", width=64, backend=backend)
+        base = backend.calibrate_base_lrs(model, x, y, x)
+        assert base.shape == (4,) and np.all(base > 0)
+        hidden0, _ = model.forward(x)
+        model.initial_base_lrs = base
+        model.step(x, y, 1.0)
+        hidden1, _ = model.forward(x)
+        assert np.mean(np.abs(hidden1[0] - hidden0[0])) == pytest.approx(1.0, rel=1e-10)
+    with pytest.raises(ValueError, match="ipllr network before its first step"):
+        core.calibrate_base_lrs(_problem(scheme="mup")[0], x, y, x)
+
+
+def test_results_do_not_depend_on_thread_count():
+    threads = intrinsic_flow.build_info()["threads"]
+    weights = []
+    try:
+        for n in (1, 2):
+            intrinsic_flow.set_num_threads(n)
+            model, _, _ = _problem("gelu", scheme="mup", width=320)  # products big enough to run in parallel
+            x = np.random.default_rng(1).standard_normal((64, 5))
+            y = np.arange(64) % 4
+            for _ in range(3):
+                model.step(x, y, 0.1)
+            weights.append(model.network.weights)
+    finally:
+        intrinsic_flow.set_num_threads(threads)
+    for a, b in zip(*weights):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_non_centred_initialisation_has_mean_one():
+    model = core.abc_network("ip", d_in=3, width=400, n_out=10, n_hidden=2, init_mean=1.0, seed=3)
+    hidden, output = model.network.weights[1], model.network.weights[2]
+    assert abs(hidden.mean() - 1.0) < 5 * math.sqrt(2.0 / hidden.size)
+    assert abs(output.mean() - 1.0) < 5 * math.sqrt(1.0 / output.size)
+    assert abs(model.network.weights[0].mean()) < 5 * math.sqrt(0.5 / 1200)
+
+
+# -- width scalings (Hajjar, Chizat, Giraud) --------------------------------------------------------
+
+def _mixture():
+    from intrinsic_flow.datasets import gaussian_mixture
+
+    return gaussian_mixture(n_samples=64, dim=10, seed=1)
+
+
+@pytest.mark.parametrize("L", [1, 2, 3])
+def test_ip_output_at_init_scales_like_width_power_minus_half_depth(L):
+    check = core.coord_check("ip", [64, 128, 256, 512, 1024], n_hidden=L, n_steps=0, n_seeds=20, data=_mixture(),
+                             batch=8)
+    slope = check.slopes("abs_f").loc[(L + 1, 0)]
+    assert abs(slope + L / 2) <= 0.25
+
+
+def test_mup_output_at_init_scales_like_width_power_minus_half():
+    check = core.coord_check("mup", [64, 256, 1024], n_hidden=3, n_steps=0, n_seeds=20, data=_mixture(), batch=8)
+    assert abs(check.slopes("abs_f").loc[(4, 0)] + 0.5) <= 0.25
+
+
+def test_ip_is_stationary_with_five_matrices_and_learns_with_two():
+    deep = core.coord_check("ip", [128, 512, 2048], n_hidden=4, n_steps=1, n_seeds=3, data=_mixture(), batch=16)
+    assert deep.slopes("abs_df").loc[(5, 1)] <= -1.0
+    shallow = core.coord_check("ip", [128, 512, 2048], n_hidden=1, n_steps=1, n_seeds=3, data=_mixture(), batch=16)
+    changes = shallow.means("abs_df").loc[(2, 1)].to_numpy()
+    assert changes.max() <= 2.0 * changes.min()
+
+
+def test_mup_learns_features_at_every_width_and_ntk_does_not():
+    widths = [256, 1024, 4096]
+    mup = core.coord_check("mup", widths, n_hidden=3, n_steps=1, n_seeds=2, data=_mixture(), batch=16)
+    for layer in (1, 2, 3):
+        dh = mup.means("abs_dh").loc[(layer, 1)].to_numpy()
+        assert dh.max() <= 1.5 * dh.min()
+    ntk = core.coord_check("ntk", widths, n_hidden=3, n_steps=1, n_seeds=2, data=_mixture(), batch=16)
+    for layer in (2, 3):
+        dh = ntk.means("abs_dh").loc[(layer, 1)].to_numpy()
+        assert np.all(np.diff(dh) < 0)
+
+
+def test_mup_features_move_flat_in_width_quick():
+    widths = [128, 256, 512]
+    mup = core.coord_check("mup", widths, n_hidden=3, n_steps=1, n_seeds=2, data=_mixture(), batch=16)
+    ntk = core.coord_check("ntk", widths, n_hidden=3, n_steps=1, n_seeds=2, data=_mixture(), batch=16)
+    for layer in (1, 2, 3):
+        dh = mup.means("abs_dh").loc[(layer, 1)].to_numpy()
+        assert dh.max() <= 1.5 * dh.min()
+    assert np.all(ntk.slopes("abs_dh").loc[[(2, 1), (3, 1)]].to_numpy() < -0.25)
+
+
+def test_coord_check_frame():
+    check = core.coord_check("mup", [16, 32], n_hidden=2, n_steps=2, n_seeds=2, batch=8)
+    assert list(check.columns) == ["width", "layer", "step", "seed", "abs_h", "abs_dh", "abs_f", "abs_df"]
+    assert len(check) == 2 * 3 * 3 * 2
+    assert np.all(check[check.step == 0][["abs_dh", "abs_df"]].to_numpy() == 0)
+    output = check[check.layer == 3]
+    np.testing.assert_array_equal(output.abs_h.to_numpy(), output.abs_f.to_numpy())
+    assert len(core.coord_check("mup", [16], n_hidden=2, n_steps=0, n_seeds=1)) == 3
+    pytest.importorskip("matplotlib")
+    figure = check.figure()
+    assert len(figure.axes) == 3
+    assert all(len(ax.lines) == 3 for ax in figure.axes)
+
+
+def test_coord_check_agrees_between_backends():
+    a = core.coord_check("ipllr", [16, 32], n_hidden=3, n_steps=2, n_seeds=1, batch=8, calibrate=True)
+    b = ref.coord_check("ipllr", [16, 32], n_hidden=3, n_steps=2, n_seeds=1, batch=8, calibrate=True)
+    _close(a[["abs_h", "abs_dh", "abs_f", "abs_df"]].to_numpy(), b[["abs_h", "abs_dh", "abs_f", "abs_df"]].to_numpy(), 1e-10)
+
+
+# -- training and data ------------------------------------------------------------------------------
+
+def test_train_learns_and_backends_agree():
+    runs = [backend.train("mup", n_hidden=2, width=64, n_steps=30, batch=32, lr=0.5, eval_every=10)
+            for backend in BACKENDS]
+    assert list(runs[0].columns) == ["step", "loss", "abs_f", "test_accuracy"]
+    assert runs[0]["loss"].iloc[-5:].mean() < runs[0]["loss"].iloc[:5].mean()
+    assert runs[0]["test_accuracy"].iloc[-1] > 0.2  # 10 classes: chance is 0.1
+    assert np.isnan(runs[0]["test_accuracy"].iloc[0])
+    _close(runs[0][["loss", "abs_f"]].to_numpy(), runs[1][["loss", "abs_f"]].to_numpy(), 1e-10)
+
+
+def test_load_digits_is_standardised_and_split():
+    pytest.importorskip("sklearn")
+    from intrinsic_flow.datasets import load_digits
+
+    data = load_digits(test_fraction=0.2, seed=3)
+    assert data.x_train.shape[1] == 64 and data.x_train.shape[0] + data.x_test.shape[0] == 1797
+    assert data.x_test.shape[0] == round(0.2 * 1797)
+    assert data.x_train.mean() == pytest.approx(0.0, abs=1e-12) and data.x_train.std() == pytest.approx(1.0, rel=1e-12)
+    assert set(np.unique(data.y_train)) == set(range(10))
+
+
+def test_gaussian_mixture_labels_cycle():
+    from intrinsic_flow.datasets import gaussian_mixture
+
+    data = gaussian_mixture(n_samples=40, dim=3, n_classes=4, test_fraction=0.25, seed=0)
+    assert data.x_train.shape == (30, 3) and data.x_test.shape == (10, 3)
+    assert np.bincount(np.r_[data.y_train, data.y_test]).tolist() == [10, 10, 10, 10]
+
+
+def test_stable_rank():
+    assert core.stable_rank(np.eye(5)) == 5.0
+    assert core.stable_rank(np.diag([2.0, 1.0])) == pytest.approx(1.25, rel=1e-12)
+
+
+# -- bad input --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=["core", "reference"])
+def test_bad_input(backend, restore_max_bytes):
+    with pytest.raises(ValueError, match="scheme must be one of"):
+        backend.abc_exponents("sp", 2)
+    with pytest.raises(ValueError, match="n_hidden must be an integer >= 1"):
+        backend.abc_exponents("ip", 0)
+    with pytest.raises(ValueError, match="activation must be one of"):
+        backend.abc_network("ip", 3, 8, 2, 2, activation="softplus")
+    with pytest.raises(ValueError, match="width must be an integer >= 1"):
+        backend.abc_network("ip", 3, 0, 2, 2)
+    with pytest.raises(ValueError, match="hidden biases"):
+        backend.abc_network("ipllr_bias", 3, 8, 2, 2)
+    with pytest.raises(ValueError, match="lr must be a finite number > 0"):
+        backend.coord_check("mup", [8], lr=float("nan"))
+    with pytest.raises(ValueError, match="non-finite"):
+        backend.train("mup", (np.array([[np.nan, 0.0], [1.0, 1.0]]), np.array([0, 1])))
+    with pytest.raises(ValueError, match="labels must be integers"):
+        backend.train("mup", (np.ones((2, 2)), np.array([0.5, 1.0])))
+    restore_max_bytes.max_bytes = 10**6
+    with pytest.raises(ValueError, match="width 4096 .* config.max_bytes"):
+        backend.coord_check("mup", [64, 4096], n_hidden=3)
+    model = backend.abc_network("ip", 3, 8, 2, 2)
+    with pytest.raises(ValueError, match="targets have shape"):
+        model.network.loss_and_gradients(np.ones((4, 3)), np.ones((4, 3)))
