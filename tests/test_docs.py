@@ -65,7 +65,8 @@ def test_usage_example_runs_on_its_own(index, capsys):
 DOCTEST_MODULES = ["intrinsic_flow", "intrinsic_flow._backend", "intrinsic_flow.models", "intrinsic_flow.neural_ode",
                    "intrinsic_flow._rank", "intrinsic_flow._flowbackend", "intrinsic_flow._intrinsic",
                    "intrinsic_flow._criteria", "intrinsic_flow._liealgebra", "intrinsic_flow.polynomial",
-                   "intrinsic_flow.losses", "intrinsic_flow.scan", "intrinsic_flow.results"]
+                   "intrinsic_flow.losses", "intrinsic_flow.scan", "intrinsic_flow.results",
+                   "intrinsic_flow._symmetries", "intrinsic_flow.symmetries"]
 
 
 @pytest.mark.parametrize("name", DOCTEST_MODULES)
