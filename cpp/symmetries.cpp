@@ -88,8 +88,12 @@ class ParticleSystem {
         double yi;
         if (online) {
           double* row = xbuf_.row(i).data();
+          const long per_step = options_.symmetric ? n_ / 2 : n_;
+          const long k = options_.symmetric && i >= per_step ? i - per_step : i;
           draw_input(options_.input_kind, options_.input_scale, d_, options_.seed,
-                     static_cast<std::uint64_t>(step) * static_cast<std::uint64_t>(n_) + static_cast<std::uint64_t>(i), row);
+                     static_cast<std::uint64_t>(step) * static_cast<std::uint64_t>(per_step) + static_cast<std::uint64_t>(k), row);
+          if (k != i)
+            for (long q = 0; q < d_; ++q) row[q] = -row[q];
           x = row;
           yi = target_value(options_.target_kind, options_.coef, options_.d_H, x, d_);
         } else {
@@ -202,6 +206,7 @@ ParticleResult particle_train(const VectorRef& a0, const RowMatrixRef& B0, const
   const long n = online ? options.batch : X.rows();
   if (n < 1) throw std::invalid_argument("particle_train: the sample (or batch) is empty");
   if (!online && (X.cols() != d || y.size() != n)) throw std::invalid_argument("particle_train: X must be (N, d) and y (N,)");
+  if (online && options.symmetric && n % 2 != 0) throw std::invalid_argument("particle_train: a symmetric batch must be even");
   if (online && options.target_kind != 1 && options.coef.size() != d)
     throw std::invalid_argument("particle_train: coef must have length d");
   check_saves(options.save_steps, options.n_steps);

@@ -50,6 +50,9 @@ struct ParticleOptions {
   int d_H = 1;
   long batch = 0;
   std::uint64_t seed = 0;
+  // symmetric batches: sample i < batch/2 is drawn from stream step * batch/2 + i, and sample
+  // batch/2 + i is its negative (batch even); an odd target keeps the pair symmetry exactly
+  bool symmetric = false;
 };
 
 struct ParticleResult {

@@ -5,6 +5,7 @@ name is documented and a renamed or moved name never leaves a stale page behind.
 """
 from __future__ import annotations
 
+import importlib
 import inspect
 import os
 import pathlib
@@ -110,6 +111,11 @@ def write_api_pages(app=None) -> None:
             "intrinsic_flow.losses", intrinsic_flow.losses,
             "Losses f(z) whose gradient flows run in the core; any Python callable "
             "``f(z) -> (value, gradient)`` works as well, more slowly."),
+        "symmetries.rst": _module_page(
+            "intrinsic_flow.symmetries", importlib.import_module("intrinsic_flow.symmetries"),
+            "Mean-field two-layer ReLU networks (Hajjar & Chizat, arXiv 2211.08771): particle training, symmetry "
+            "diagnostics, the odd-target closed form, alpha and the reduced angle dynamics "
+            "(:doc:`../theory/symmetries`). ``intrinsic_flow.reference.symmetries`` has the same API in NumPy."),
     }
     for name, text in pages.items():
         path = out / name

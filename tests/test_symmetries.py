@@ -333,3 +333,20 @@ def test_oversize_refused_before_allocating():
             core.draw_inputs(10**6, 3)
     finally:
         itf.config.max_bytes = saved
+
+
+def test_symmetric_batches_keep_the_network_linear():
+    d = 8
+    coef = core.odd_cubic_coef(d, 1)
+    a, B = core.init_particles(64, d, 2, paired=True)
+    X_eval = core.draw_inputs(200, d, seed=9, scale=1 / math.sqrt(d))
+    kw = dict(method="sgd", input_scale=1 / math.sqrt(d), target="cubic", coef=coef, batch=128, lr=0.02,
+              n_steps=200, save_every=100, seed=4, X_eval=X_eval, y_eval=core.target_values(X_eval, "cubic", coef))
+    run = core.train(a, B, symmetric_batch=True, **kw)
+    assert run.pair_error.max() <= 1e-12 and run.linearity_error.max() <= 1e-12
+    assert run.eval_loss[-1] < run.eval_loss[0]
+    np.testing.assert_allclose(ref.train(a, B, symmetric_batch=True, **kw).B, run.B, rtol=0, atol=1e-12)
+    # plain batches break the pair symmetry at the level of the sampling noise
+    assert core.train(a, B, **kw).pair_error[-1] > 1e-6
+    with pytest.raises(ValueError, match="batch must be even"):
+        core.train(a, B, symmetric_batch=True, **{**kw, "batch": 127})

@@ -20,7 +20,7 @@ void define_symmetries(py::module_& m) {
       "sym_particle_train",
       [](const VectorRef& a0, const RowMatrixRef& B0, const RowMatrixRef& X, const VectorRef& y, int method,
          double lr, long n_steps, const std::vector<long>& save_steps, int input_kind, double input_scale,
-         int target_kind, const Vector& coef, int d_H, long batch, std::uint64_t seed) {
+         int target_kind, const Vector& coef, int d_H, long batch, std::uint64_t seed, bool symmetric) {
         ParticleOptions options;
         options.method = method;
         options.lr = lr;
@@ -33,6 +33,7 @@ void define_symmetries(py::module_& m) {
         options.d_H = d_H;
         options.batch = batch;
         options.seed = seed;
+        options.symmetric = symmetric;
         ParticleResult result;
         {
           py::gil_scoped_release release;
@@ -42,7 +43,7 @@ void define_symmetries(py::module_& m) {
       },
       py::arg("a0"), py::arg("B0"), py::arg("X"), py::arg("y"), py::arg("method"), py::arg("lr"), py::arg("n_steps"),
       py::arg("save_steps"), py::arg("input_kind"), py::arg("input_scale"), py::arg("target_kind"), py::arg("coef"),
-      py::arg("d_H"), py::arg("batch"), py::arg("seed"));
+      py::arg("d_H"), py::arg("batch"), py::arg("seed"), py::arg("symmetric"));
   m.def(
       "sym_predict",
       [](const VectorRef& a, const RowMatrixRef& B, const RowMatrixRef& X) { return particle_predict(a, B, X); },

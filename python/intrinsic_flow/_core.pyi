@@ -148,7 +148,7 @@ def with_threads(n_threads: typing.SupportsInt | typing.SupportsIndex, fn: colle
     fn() with n_threads as the per-call thread count of the calling thread (0: the process-wide count)
     """
 # symmetries: mean-field two-layer ReLU particles and the reduced angle dynamics
-def sym_particle_train(a0: numpy.typing.NDArray[numpy.float64], B0: numpy.typing.NDArray[numpy.float64], X: numpy.typing.NDArray[numpy.float64], y: numpy.typing.NDArray[numpy.float64], method: int, lr: float, n_steps: int, save_steps: collections.abc.Sequence[int], input_kind: int, input_scale: float, target_kind: int, coef: numpy.typing.NDArray[numpy.float64], d_H: int, batch: int, seed: int) -> tuple[numpy.typing.NDArray[numpy.float64], numpy.typing.NDArray[numpy.float64], numpy.typing.NDArray[numpy.float64]]:
+def sym_particle_train(a0: numpy.typing.NDArray[numpy.float64], B0: numpy.typing.NDArray[numpy.float64], X: numpy.typing.NDArray[numpy.float64], y: numpy.typing.NDArray[numpy.float64], method: int, lr: float, n_steps: int, save_steps: collections.abc.Sequence[int], input_kind: int, input_scale: float, target_kind: int, coef: numpy.typing.NDArray[numpy.float64], d_H: int, batch: int, seed: int, symmetric: bool) -> tuple[numpy.typing.NDArray[numpy.float64], numpy.typing.NDArray[numpy.float64], numpy.typing.NDArray[numpy.float64]]:
     """(a (S, m), B (S, m d), loss (S,)) at the saved steps"""
 def sym_predict(a: numpy.typing.NDArray[numpy.float64], B: numpy.typing.NDArray[numpy.float64], X: numpy.typing.NDArray[numpy.float64]) -> numpy.typing.NDArray[numpy.float64]:
     ...

@@ -868,8 +868,9 @@ class SymmetriesBackend:
 
     def train(self, a0, B0, *, lr: float, n_steps: int, method: str = "gd", X=None, y=None,
               inputs: str = "gaussian", input_scale: float = 1.0, target: str = "cubic", coef=None,
-              d_H: int | None = None, batch: int | None = None, seed: int = 0, save_every: int | None = None,
-              save_steps=None, H=None, X_eval=None, y_eval=None) -> ParticleTrajectory:
+              d_H: int | None = None, batch: int | None = None, seed: int = 0, symmetric_batch: bool = False,
+              save_every: int | None = None, save_steps=None, H=None, X_eval=None,
+              y_eval=None) -> ParticleTrajectory:
         """Train the particles of f(x) = (1/m) sum_j a_j relu(b_j . x) on 1/2 mean (f - y)^2.
 
         Mean-field scaling: ``lr`` is eta of "learning rate m * eta" (the 1/m of the model cancels
@@ -895,6 +896,10 @@ class SymmetriesBackend:
         inputs, input_scale, target, coef, d_H, batch, seed
             The online data (sgd): inputs "gaussian" (N(0, input_scale^2 I)) or "sphere";
             target as in ``target_values``; batch >= 1; seed in [0, 2**64 - 1].
+        symmetric_batch : bool, default False
+            SGD only: each batch is batch/2 fresh inputs and their negatives (batch even), the online
+            form of a symmetrised sample (with an odd target and paired particles the network stays
+            exactly linear).
         save_every : int, optional
             Save every k steps (and the last); default about 100 saves.
         save_steps : sequence of int, optional
@@ -940,6 +945,9 @@ class SymmetriesBackend:
             if batch is None:
                 raise ValueError("batch is required for method 'sgd'")
             n = _checks.positive_int(batch, "batch")
+            symmetric = _checks.boolean(symmetric_batch, "symmetric_batch")
+            if symmetric and n % 2:
+                raise ValueError(f"batch must be even with symmetric_batch=True, got {n}")
             kind, coef_v, dh = _target(target, coef, d_H, d)
             input_kind = INPUTS.index(_choice(inputs, "inputs", INPUTS))
             input_scale = _checks.positive_real(input_scale, "input_scale")
@@ -950,7 +958,9 @@ class SymmetriesBackend:
                 raise ValueError(f"method {method!r} needs the sample X and y")
             X, y = _sample(X, y, d)
             n = X.shape[0]
-            kind, coef_v, dh, input_kind, input_scale, seed = 0, np.zeros(d), 1, 0, 1.0, 0
+            if symmetric_batch is not False:
+                raise ValueError("symmetric_batch is for method 'sgd'; symmetrise a fixed sample with symmetrize")
+            kind, coef_v, dh, input_kind, input_scale, seed, symmetric = 0, np.zeros(d), 1, 0, 1.0, 0, False
         if X_eval is not None or y_eval is not None:
             if X_eval is None or y_eval is None:
                 raise ValueError("X_eval and y_eval go together")
@@ -960,7 +970,7 @@ class SymmetriesBackend:
                            + (_chunks(n) * 512 * d if online else 0),
                            f"the particle run (m = {m}, d = {d}, {len(steps)} saves, {n} samples per step)")
         A, Bs, loss = self._k.train(a0, B0, X, y, METHODS.index(method), lr, n_steps, steps, input_kind,
-                                    input_scale, kind, coef_v, dh, n, seed)
+                                    input_scale, kind, coef_v, dh, n, seed, symmetric)
         A = np.asarray(A)
         Bs = np.asarray(Bs).reshape(len(steps), m, d)
         return self._diagnose(np.asarray(steps), lr, A, Bs, np.asarray(loss), None if online else (X, y),

@@ -80,14 +80,18 @@ class _NumpyKernels:
 
     @classmethod
     def train(cls, a0, B0, X, y, method, lr, n_steps, save_steps, input_kind, input_scale, target_kind, coef,
-              d_H, batch, seed):
+              d_H, batch, seed, symmetric):
         a, B = a0.copy(), B0.copy()
         A_out, B_out, loss_out = [], [], []
         saves = set(save_steps)
         for step in range(n_steps + 1):
             if step == n_steps and step not in saves:
                 break
-            if method == 2:
+            if method == 2 and symmetric:
+                half = cls.draw_inputs(input_kind, input_scale, B.shape[1], seed, step * (batch // 2), batch // 2)
+                X = np.concatenate([half, -half])
+                y = cls.target(target_kind, coef, d_H, X)
+            elif method == 2:
                 X = cls.draw_inputs(input_kind, input_scale, B.shape[1], seed, step * batch, batch)
                 y = cls.target(target_kind, coef, d_H, X)
             loss, va, vB = cls._velocity(a, B, X, y)
