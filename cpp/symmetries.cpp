@@ -148,6 +148,56 @@ class ParticleSystem {
   bool parallel_;
 };
 
+
+// -2 log(u_1 ... u_j): a chi-square variable with 2j degrees of freedom (a sum of j exponentials),
+// from words first .. first + j - 1 of the stream; the product is logged every 8 factors so that it
+// never underflows.
+double chi2_even(std::uint64_t key, std::uint64_t first, int j) {
+  double acc = 0.0, prod = 1.0;
+  for (int i = 0; i < j; ++i) {
+    prod *= uniform_open(sym_mix64(key + (first + static_cast<std::uint64_t>(i)) * kGolden));
+    if (i % 8 == 7) {
+      acc += std::log(prod);
+      prod = 1.0;
+    }
+  }
+  return -2.0 * (acc + std::log(prod));
+}
+
+// One Monte Carlo sample of the reduced dynamics from the stream (seed, index): cos^2 phi =
+// X / (X + Y) with X ~ chi2(d_H), Y ~ chi2(d_perp) (a Beta(d_H/2, d_perp/2) variable), r = g / sqrt(g^2 +
+// chi2(d_H - 1)) with g normal (the first coordinate of a uniform point of S^{d_H - 1}, i.e.
+// +-sqrt(Beta(1/2, (d_H - 1)/2))), s likewise with d_perp. Words 0-3 give four normals (two
+// Box-Muller pairs), the chi-squares of even order use one uniform per two degrees of freedom.
+void reduced_sample(std::uint64_t seed, std::uint64_t index, int d, int d_H, double* out) {
+  const std::uint64_t key = sym_mix64(sym_mix64(seed) + index);
+  double n[4];
+  for (int k = 0; k < 4; k += 2) {
+    const double u1 = uniform_open(sym_mix64(key + static_cast<std::uint64_t>(k) * kGolden));
+    const double u2 = uniform_open(sym_mix64(key + static_cast<std::uint64_t>(k + 1) * kGolden));
+    const double radius = std::sqrt(-2.0 * std::log(u1));
+    n[k] = radius * std::cos(kTwoPi * u2);
+    n[k + 1] = radius * std::sin(kTwoPi * u2);
+  }
+  const int d_perp = d - d_H;
+  std::uint64_t word = 4;
+  auto chi2 = [&](int dof, double odd_normal) {
+    const int j = dof / 2;
+    double value = j > 0 ? chi2_even(key, word, j) : 0.0;
+    word += static_cast<std::uint64_t>(j);
+    if (dof % 2) value += odd_normal * odd_normal;
+    return value;
+  };
+  const double X = chi2(d_H, n[2]);
+  const double Y = chi2(d_perp, n[3]);
+  const double RH = chi2(d_H - 1, n[2]);
+  const double RP = chi2(d_perp - 1, n[3]);
+  out[0] = std::sqrt(X / (X + Y));
+  out[1] = std::sqrt(Y / (X + Y));
+  out[2] = n[0] / std::sqrt(n[0] * n[0] + RH);
+  out[3] = n[1] / std::sqrt(n[1] * n[1] + RP);
+}
+
 }  // namespace
 
 void sym_normals(std::uint64_t seed, std::uint64_t index, int n, double* out) {
@@ -260,19 +310,8 @@ ParticleResult particle_train(const VectorRef& a0, const RowMatrixRef& B0, const
 
 RowMatrix reduced_samples(int d, int d_H, std::uint64_t seed, std::uint64_t step, long n_samples) {
   RowMatrix S(n_samples, 4);
-  std::vector<double> g(static_cast<size_t>(2 * d));
-  for (long i = 0; i < n_samples; ++i) {
-    sym_normals(seed, step * static_cast<std::uint64_t>(n_samples) + static_cast<std::uint64_t>(i), 2 * d, g.data());
-    double sh = 0.0, sp = 0.0, rh = 0.0, rp = 0.0;
-    for (int k = 0; k < d_H; ++k) sh += g[k] * g[k];
-    for (int k = d_H; k < d; ++k) sp += g[k] * g[k];
-    for (int k = d; k < d + d_H; ++k) rh += g[k] * g[k];
-    for (int k = d + d_H; k < 2 * d; ++k) rp += g[k] * g[k];
-    S(i, 0) = std::sqrt(sh / (sh + sp));
-    S(i, 1) = std::sqrt(sp / (sh + sp));
-    S(i, 2) = g[d] / std::sqrt(rh);
-    S(i, 3) = g[d + d_H] / std::sqrt(rp);
-  }
+  for (long i = 0; i < n_samples; ++i)
+    reduced_sample(seed, step * static_cast<std::uint64_t>(n_samples) + static_cast<std::uint64_t>(i), d, d_H, S.row(i).data());
   return S;
 }
 
@@ -294,7 +333,7 @@ ReducedResult reduced_train(const VectorRef& c0, const VectorRef& theta0, const 
   const long n_chunks = (n + chunk - 1) / chunk;
   Vector c = c0, theta = theta0, eps(m), cos_t(m), sin_t(m), G(m), V(m);
   for (long j = 0; j < m; ++j) eps[j] = c0[j] >= 0.0 ? 1.0 : -1.0;
-  RowMatrix part(2 * n_chunks, m), arg(n_chunks, m), tmp(n_chunks, m), gauss(n_chunks, 2 * d);
+  RowMatrix part(2 * n_chunks, m);
   Vector loss_part(n_chunks);
   const double inv_m = 1.0 / static_cast<double>(m);
   long next = 0;
@@ -309,29 +348,21 @@ ReducedResult reduced_train(const VectorRef& c0, const VectorRef& theta0, const 
       auto pv = part.row(2 * ch + 1);
       pg.setZero();
       pv.setZero();
-      auto z = arg.row(ch);
-      auto t = tmp.row(ch);
-      double* g = gauss.row(ch).data();
       double loss = 0.0;
       for (long i = ch * chunk; i < std::min(n, (ch + 1) * chunk); ++i) {
-        sym_normals(options.seed, static_cast<std::uint64_t>(step) * static_cast<std::uint64_t>(n) + static_cast<std::uint64_t>(i),
-                    2 * d, g);
-        double sh = 0.0, sp = 0.0, rh = 0.0, rp = 0.0;
-        for (int k = 0; k < d_H; ++k) sh += g[k] * g[k];
-        for (int k = d_H; k < d; ++k) sp += g[k] * g[k];
-        for (int k = d; k < d + d_H; ++k) rh += g[k] * g[k];
-        for (int k = d + d_H; k < 2 * d; ++k) rp += g[k] * g[k];
-        const double cos_phi = std::sqrt(sh / (sh + sp));
-        const double sin_phi = std::sqrt(sp / (sh + sp));
-        const double alpha = cos_phi * (g[d] / std::sqrt(rh));
-        const double beta = sin_phi * (g[d + d_H] / std::sqrt(rp));
-        z.noalias() = alpha * cos_t.transpose() + beta * sin_t.transpose();
-        const double f = z.cwiseMax(0.0).dot(c.transpose()) * inv_m;
+        double sample[4];
+        reduced_sample(options.seed, static_cast<std::uint64_t>(step) * static_cast<std::uint64_t>(n) + static_cast<std::uint64_t>(i), d,
+                       d_H, sample);
+        const double cos_phi = sample[0];
+        const double alpha = cos_phi * sample[2];
+        const double beta = sample[1] * sample[3];
+        // two fused passes over the particles (the argument is recomputed, never stored)
+        const auto argument = alpha * cos_t.transpose().array() + beta * sin_t.transpose().array();
+        const double f = (argument.max(0.0) * c.transpose().array()).sum() * inv_m;
         const double r = cos_phi - f;
         loss += r * r;
-        pg.noalias() += r * z.cwiseMax(0.0);
-        t = (z.array() > 0.0).cast<double>() * (beta * cos_t.transpose().array() - alpha * sin_t.transpose().array());
-        pv.noalias() += r * t;
+        pg.array() += r * argument.max(0.0);
+        pv.array() += (argument > 0.0).select(r * (beta * cos_t.transpose().array() - alpha * sin_t.transpose().array()), 0.0);
       }
       loss_part[ch] = loss;
     });

@@ -1008,8 +1008,11 @@ class SymmetriesBackend:
         """The Monte Carlo samples of one step of the reduced dynamics: rows (cos phi, sin phi, r, s).
 
         cos^2 phi ~ Beta(d_H/2, d_perp/2) (phi ~ tau_0, the angle law of a uniform input),
-        r ~ gamma_{d_H} and s ~ gamma_{d_perp} (r = +-sqrt(U), U ~ Beta(1/2, (k-1)/2)), each drawn
-        as ratios of Gaussian norms from the sample's own stream (2d normals per sample).
+        r ~ gamma_{d_H} and s ~ gamma_{d_perp} (r = +-sqrt(U), U ~ Beta(1/2, (k-1)/2)), drawn
+        from the sample's own stream as ratios of chi-square variables: cos^2 phi = X / (X + Y) with
+        X ~ chi2(d_H), Y ~ chi2(d_perp), and r = g / sqrt(g^2 + chi2(d_H - 1)) with g normal. A
+        chi-square of even order 2j is -2 log(u_1 ... u_j) (j uniforms), one of odd order adds the
+        square of a normal: four normals and about d/2 uniforms per sample.
 
         Parameters
         ----------

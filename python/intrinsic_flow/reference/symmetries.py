@@ -113,13 +113,45 @@ class _NumpyKernels:
 
     @staticmethod
     def reduced_samples(d, d_H, seed, step, n):
-        g = _normals(seed, np.uint64(step) * np.uint64(n) + np.arange(n, dtype=np.uint64), 2 * d)
-        sh = np.sum(g[:, :d_H] ** 2, axis=1)
-        sp = np.sum(g[:, d_H:d] ** 2, axis=1)
-        rh = np.sum(g[:, d:d + d_H] ** 2, axis=1)
-        rp = np.sum(g[:, d + d_H:] ** 2, axis=1)
-        return np.stack([np.sqrt(sh / (sh + sp)), np.sqrt(sp / (sh + sp)), g[:, d] / np.sqrt(rh),
-                         g[:, d + d_H] / np.sqrt(rp)], axis=1)
+        """The core's recipe: four Box-Muller normals, then chi-squares of even order as
+        -2 log of products of uniforms (logged every 8 factors)."""
+        key = _mix(_mix(np.array([seed], dtype=np.uint64)) + (np.uint64(step) * np.uint64(n)
+                                                                + np.arange(n, dtype=np.uint64)))
+
+        def uniforms(first, count):
+            k = np.arange(first, first + count, dtype=np.uint64)
+            w = _mix(key[:, None] + k * _GOLDEN)
+            return ((w >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
+
+        u = uniforms(0, 4)
+        radius = np.sqrt(-2.0 * np.log(u[:, [0, 2]]))
+        normals = np.empty((n, 4))
+        normals[:, 0::2] = radius * np.cos(2.0 * np.pi * u[:, [1, 3]])
+        normals[:, 1::2] = radius * np.sin(2.0 * np.pi * u[:, [1, 3]])
+        word = 4
+
+        def chi2(dof, odd):
+            nonlocal word
+            j = dof // 2
+            value = np.zeros(n)
+            if j:
+                v = uniforms(word, j)
+                acc = np.zeros(n)
+                for start in range(0, j, 8):
+                    prod = np.ones(n)
+                    for i in range(start, min(j, start + 8)):
+                        prod = prod * v[:, i]
+                    acc = acc + np.log(prod)
+                value = -2.0 * acc
+            word += j
+            return value + odd**2 if dof % 2 else value
+
+        X = chi2(d_H, normals[:, 2])
+        Y = chi2(d - d_H, normals[:, 3])
+        RH = chi2(d_H - 1, normals[:, 2])
+        RP = chi2(d - d_H - 1, normals[:, 3])
+        return np.stack([np.sqrt(X / (X + Y)), np.sqrt(Y / (X + Y)), normals[:, 0] / np.sqrt(normals[:, 0]**2 + RH),
+                         normals[:, 1] / np.sqrt(normals[:, 1]**2 + RP)], axis=1)
 
     @classmethod
     def reduced_train(cls, c0, theta0, d, d_H, lr, n_steps, n_samples, seed, save_steps):
