@@ -164,15 +164,17 @@ double chi2_even(std::uint64_t key, std::uint64_t first, int j) {
   return -2.0 * (acc + std::log(prod));
 }
 
-// One Monte Carlo sample of the reduced dynamics from the stream (seed, index): cos^2 phi =
-// X / (X + Y) with X ~ chi2(d_H), Y ~ chi2(d_perp) (a Beta(d_H/2, d_perp/2) variable), r = g / sqrt(g^2 +
-// chi2(d_H - 1)) with g normal (the first coordinate of a uniform point of S^{d_H - 1}, i.e.
-// +-sqrt(Beta(1/2, (d_H - 1)/2))), s likewise with d_perp. Words 0-3 give four normals (two
-// Box-Muller pairs), the chi-squares of even order use one uniform per two degrees of freedom.
+// One Monte Carlo sample of the reduced dynamics from the stream (seed, index), out = (cos phi,
+// sin phi, r, s, r', s'): cos^2 phi = X / (X + Y) with X ~ chi2(d_H), Y ~ chi2(d_perp) (a
+// Beta(d_H/2, d_perp/2) variable), r = g / sqrt(g^2 + chi2(d_H - 1)) with g normal (the first
+// coordinate of a uniform point of S^{d_H - 1}, i.e. +-sqrt(Beta(1/2, (d_H - 1)/2))), s likewise with
+// d_perp, and (r', s') an independent copy of (r, s) for the predictor. Words 0-7 give eight normals
+// (Box-Muller pairs); a chi-square of even order 2j uses j uniforms, one of odd order adds the
+// square of one of the normals 4-7.
 void reduced_sample(std::uint64_t seed, std::uint64_t index, int d, int d_H, double* out) {
   const std::uint64_t key = sym_mix64(sym_mix64(seed) + index);
-  double n[4];
-  for (int k = 0; k < 4; k += 2) {
+  double n[8];
+  for (int k = 0; k < 8; k += 2) {
     const double u1 = uniform_open(sym_mix64(key + static_cast<std::uint64_t>(k) * kGolden));
     const double u2 = uniform_open(sym_mix64(key + static_cast<std::uint64_t>(k + 1) * kGolden));
     const double radius = std::sqrt(-2.0 * std::log(u1));
@@ -180,7 +182,7 @@ void reduced_sample(std::uint64_t seed, std::uint64_t index, int d, int d_H, dou
     n[k + 1] = radius * std::sin(kTwoPi * u2);
   }
   const int d_perp = d - d_H;
-  std::uint64_t word = 4;
+  std::uint64_t word = 8;
   auto chi2 = [&](int dof, double odd_normal) {
     const int j = dof / 2;
     double value = j > 0 ? chi2_even(key, word, j) : 0.0;
@@ -188,14 +190,18 @@ void reduced_sample(std::uint64_t seed, std::uint64_t index, int d, int d_H, dou
     if (dof % 2) value += odd_normal * odd_normal;
     return value;
   };
-  const double X = chi2(d_H, n[2]);
-  const double Y = chi2(d_perp, n[3]);
-  const double RH = chi2(d_H - 1, n[2]);
-  const double RP = chi2(d_perp - 1, n[3]);
+  const double X = chi2(d_H, n[4]);
+  const double Y = chi2(d_perp, n[5]);
+  const double RH = chi2(d_H - 1, n[4]);
+  const double RP = chi2(d_perp - 1, n[5]);
+  const double RH2 = chi2(d_H - 1, n[6]);
+  const double RP2 = chi2(d_perp - 1, n[7]);
   out[0] = std::sqrt(X / (X + Y));
   out[1] = std::sqrt(Y / (X + Y));
   out[2] = n[0] / std::sqrt(n[0] * n[0] + RH);
   out[3] = n[1] / std::sqrt(n[1] * n[1] + RP);
+  out[4] = n[2] / std::sqrt(n[2] * n[2] + RH2);
+  out[5] = n[3] / std::sqrt(n[3] * n[3] + RP2);
 }
 
 }  // namespace
@@ -309,7 +315,7 @@ ParticleResult particle_train(const VectorRef& a0, const RowMatrixRef& B0, const
 }
 
 RowMatrix reduced_samples(int d, int d_H, std::uint64_t seed, std::uint64_t step, long n_samples) {
-  RowMatrix S(n_samples, 4);
+  RowMatrix S(n_samples, 6);
   for (long i = 0; i < n_samples; ++i)
     reduced_sample(seed, step * static_cast<std::uint64_t>(n_samples) + static_cast<std::uint64_t>(i), d, d_H, S.row(i).data());
   return S;
@@ -350,17 +356,23 @@ ReducedResult reduced_train(const VectorRef& c0, const VectorRef& theta0, const 
       pv.setZero();
       double loss = 0.0;
       for (long i = ch * chunk; i < std::min(n, (ch + 1) * chunk); ++i) {
-        double sample[4];
+        double sample[6];
         reduced_sample(options.seed, static_cast<std::uint64_t>(step) * static_cast<std::uint64_t>(n) + static_cast<std::uint64_t>(i), d,
                        d_H, sample);
         const double cos_phi = sample[0];
+        // the predictor uses an independent (r', s'): the residual is then independent of the
+        // (r, s) of the reaction term given phi, and R psi is an unbiased estimate of the integrand
+        const double alpha_f = cos_phi * sample[4];
+        const double beta_f = sample[1] * sample[5];
+        const double f = ((alpha_f * cos_t.transpose().array() + beta_f * sin_t.transpose().array()).max(0.0) *
+                          c.transpose().array()).sum() * inv_m;
         const double alpha = cos_phi * sample[2];
         const double beta = sample[1] * sample[3];
-        // two fused passes over the particles (the argument is recomputed, never stored)
         const auto argument = alpha * cos_t.transpose().array() + beta * sin_t.transpose().array();
-        const double f = (argument.max(0.0) * c.transpose().array()).sum() * inv_m;
         const double r = cos_phi - f;
-        loss += r * r;
+        // two independent estimates of R(phi): their product is unbiased for R(phi)^2
+        const double f_same = (argument.max(0.0) * c.transpose().array()).sum() * inv_m;
+        loss += r * (cos_phi - f_same);
         pg.array() += r * argument.max(0.0);
         pv.array() += (argument > 0.0).select(r * (beta * cos_t.transpose().array() - alpha * sin_t.transpose().array()), 0.0);
       }

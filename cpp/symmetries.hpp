@@ -84,10 +84,10 @@ struct ReducedOptions {
 struct ReducedResult {
   RowMatrix c;      // (n_saves, m)
   RowMatrix theta;  // (n_saves, m)
-  Vector loss;      // (n_saves,): Monte Carlo 1/2 mean R^2 on the samples of that step
+  Vector loss;      // (n_saves,): unbiased Monte Carlo estimate of 1/2 E R(phi)^2 at that step
 };
 
-// Monte Carlo samples of the reduced dynamics for step `step`: rows (cos phi, sin phi, r, s).
+// Monte Carlo samples of the reduced dynamics for step `step`: rows (cos phi, sin phi, r, s, r', s').
 RowMatrix reduced_samples(int d, int d_H, std::uint64_t seed, std::uint64_t step, long n_samples);
 
 // The reduced angle dynamics: c' = 2 eps c G(theta), theta' = eps dG/dtheta (explicit Euler with

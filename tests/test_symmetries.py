@@ -180,7 +180,8 @@ def test_initial_angle_law():
     assert abs(cos2.mean() - d_H / d) < 4 * cos2.std() / math.sqrt(20_000)
     # the Monte Carlo samples: cos^2 phi ~ Beta(d_H/2, d_perp/2), E r^2 = 1/d_H, E s^2 = 1/d_perp
     S = core.reduced_samples(d, d_H, n_samples=50_000, seed=3)
-    for values, mean in ((S[:, 0] ** 2, d_H / d), (S[:, 2] ** 2, 1 / d_H), (S[:, 3] ** 2, 1 / (d - d_H))):
+    for values, mean in ((S[:, 0] ** 2, d_H / d), (S[:, 2] ** 2, 1 / d_H), (S[:, 3] ** 2, 1 / (d - d_H)),
+                         (S[:, 4] ** 2, 1 / d_H), (S[:, 5] ** 2, 1 / (d - d_H)), (S[:, 2] * S[:, 4], 0.0)):
         assert abs(values.mean() - mean) < 4 * values.std() / math.sqrt(values.size)
 
 

@@ -675,7 +675,9 @@ class ReducedTrajectory:
     c, theta : ndarray, shape (S, m)
         Signed masses and angles of the particles.
     loss : ndarray, shape (S,)
-        Monte Carlo 1/2 mean R^2 on the samples of that step.
+        Monte Carlo estimate of the loss 1/2 E R(phi)^2 at that step: the mean of products of two
+        independent estimates of R(phi_i) (one with (r', s'), one with (r, s)), unbiased but noisy
+        (it can dip below 0 near the optimum).
     tau_plus, tau_minus : ndarray, shape (S,)
         Masses (1/m) sum |c_j| over eps_j > 0 and eps_j < 0.
     w2_plus : ndarray, shape (S,)
@@ -1005,14 +1007,15 @@ class SymmetriesBackend:
                                   angle=angle, tau_plus=tau[:, 0], tau_minus=tau[:, 1])
 
     def reduced_samples(self, d: int, d_H: int, step: int = 0, n_samples: int = 1000, seed: int = 0) -> np.ndarray:
-        """The Monte Carlo samples of one step of the reduced dynamics: rows (cos phi, sin phi, r, s).
+        """The Monte Carlo samples of one step of the reduced dynamics: rows (cos phi, sin phi, r, s, r', s').
 
         cos^2 phi ~ Beta(d_H/2, d_perp/2) (phi ~ tau_0, the angle law of a uniform input),
         r ~ gamma_{d_H} and s ~ gamma_{d_perp} (r = +-sqrt(U), U ~ Beta(1/2, (k-1)/2)), drawn
         from the sample's own stream as ratios of chi-square variables: cos^2 phi = X / (X + Y) with
         X ~ chi2(d_H), Y ~ chi2(d_perp), and r = g / sqrt(g^2 + chi2(d_H - 1)) with g normal. A
         chi-square of even order 2j is -2 log(u_1 ... u_j) (j uniforms), one of odd order adds the
-        square of a normal: four normals and about d/2 uniforms per sample.
+        square of a normal. (r', s') is an independent copy of (r, s), used for the predictor: eight
+        normals and about d uniforms per sample.
 
         Parameters
         ----------
@@ -1024,7 +1027,7 @@ class SymmetriesBackend:
 
         Returns
         -------
-        ndarray, shape (n_samples, 4)
+        ndarray, shape (n_samples, 6)
 
         Raises
         ------
@@ -1037,7 +1040,7 @@ class SymmetriesBackend:
         >>> from intrinsic_flow import symmetries
         >>> S = symmetries.reduced_samples(30, 5, n_samples=2000)
         >>> np.allclose(S[:, 0]**2 + S[:, 1]**2, 1.0), S.shape
-        (True, (2000, 4))
+        (True, (2000, 6))
         """
         d, d_H = _dims(d, d_H)
         step = _checks.nonnegative_int(step, "step")
@@ -1051,9 +1054,10 @@ class SymmetriesBackend:
         """The reduced angle dynamics of the radial target ||x_H|| (x uniform on S^{d-1}).
 
         Particles carry signed masses c_j and angles theta_j to H; eps_j = sign c_j(0). Each step
-        draws ``n_samples`` fresh samples (phi_i, r_i, s_i) (``reduced_samples``), forms
+        draws ``n_samples`` fresh samples (phi_i, r_i, s_i, r'_i, s'_i) (``reduced_samples``), forms
         psi_ij = relu(cos theta_j cos phi_i r_i + sin theta_j sin phi_i s_i), the residual
-        R_i = cos phi_i - (1/m) sum_j c_j psi_ij, G_j = (d/N_b) sum_i R_i psi_ij and
+        R_i = cos phi_i - (1/m) sum_j c_j psi'_ij with psi' built from the independent (r'_i, s'_i)
+        (so that R_i psi_ij is unbiased), G_j = (d/N_b) sum_i R_i psi_ij and
         V_j = dG_j/dtheta_j, and updates c_j <- (1 + 2 lr eps_j G_j) c_j,
         theta_j <- theta_j + lr eps_j V_j.
 

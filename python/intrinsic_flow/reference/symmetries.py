@@ -123,12 +123,12 @@ class _NumpyKernels:
             w = _mix(key[:, None] + k * _GOLDEN)
             return ((w >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
 
-        u = uniforms(0, 4)
-        radius = np.sqrt(-2.0 * np.log(u[:, [0, 2]]))
-        normals = np.empty((n, 4))
-        normals[:, 0::2] = radius * np.cos(2.0 * np.pi * u[:, [1, 3]])
-        normals[:, 1::2] = radius * np.sin(2.0 * np.pi * u[:, [1, 3]])
-        word = 4
+        u = uniforms(0, 8)
+        radius = np.sqrt(-2.0 * np.log(u[:, [0, 2, 4, 6]]))
+        normals = np.empty((n, 8))
+        normals[:, 0::2] = radius * np.cos(2.0 * np.pi * u[:, [1, 3, 5, 7]])
+        normals[:, 1::2] = radius * np.sin(2.0 * np.pi * u[:, [1, 3, 5, 7]])
+        word = 8
 
         def chi2(dof, odd):
             nonlocal word
@@ -146,12 +146,16 @@ class _NumpyKernels:
             word += j
             return value + odd**2 if dof % 2 else value
 
-        X = chi2(d_H, normals[:, 2])
-        Y = chi2(d - d_H, normals[:, 3])
-        RH = chi2(d_H - 1, normals[:, 2])
-        RP = chi2(d - d_H - 1, normals[:, 3])
-        return np.stack([np.sqrt(X / (X + Y)), np.sqrt(Y / (X + Y)), normals[:, 0] / np.sqrt(normals[:, 0]**2 + RH),
-                         normals[:, 1] / np.sqrt(normals[:, 1]**2 + RP)], axis=1)
+        X = chi2(d_H, normals[:, 4])
+        Y = chi2(d - d_H, normals[:, 5])
+        RH = chi2(d_H - 1, normals[:, 4])
+        RP = chi2(d - d_H - 1, normals[:, 5])
+        RH2 = chi2(d_H - 1, normals[:, 6])
+        RP2 = chi2(d - d_H - 1, normals[:, 7])
+        g = normals
+        return np.stack([np.sqrt(X / (X + Y)), np.sqrt(Y / (X + Y)), g[:, 0] / np.sqrt(g[:, 0]**2 + RH),
+                         g[:, 1] / np.sqrt(g[:, 1]**2 + RP), g[:, 2] / np.sqrt(g[:, 2]**2 + RH2),
+                         g[:, 3] / np.sqrt(g[:, 3]**2 + RP2)], axis=1)
 
     @classmethod
     def reduced_train(cls, c0, theta0, d, d_H, lr, n_steps, n_samples, seed, save_steps):
@@ -166,15 +170,17 @@ class _NumpyKernels:
             S = cls.reduced_samples(d, d_H, seed, step, n_samples)
             alpha_, beta_ = S[:, 0] * S[:, 2], S[:, 1] * S[:, 3]
             ct, st = np.cos(theta), np.sin(theta)
+            # the predictor with the independent (r', s')
+            F = np.maximum((S[:, 0] * S[:, 4])[:, None] * ct + (S[:, 1] * S[:, 5])[:, None] * st, 0.0)
             Z = alpha_[:, None] * ct + beta_[:, None] * st
             Psi = np.maximum(Z, 0.0)
-            R = S[:, 0] - Psi @ c / m
+            R = S[:, 0] - F @ c / m
             G = Psi.T @ R
             V = ((Z > 0) * (beta_[:, None] * ct - alpha_[:, None] * st)).T @ R
             if step in saves:
                 C.append(c.copy())
                 T.append(theta.copy())
-                L.append(0.5 * np.mean(R * R))
+                L.append(0.5 * np.mean(R * (S[:, 0] - Psi @ c / m)))
             if step == n_steps:
                 break
             scale = d / n_samples

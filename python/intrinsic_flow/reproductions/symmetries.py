@@ -182,7 +182,7 @@ def reduced_section(quick: bool) -> Section:
         axes[0].plot(centers, minus, ":", color=f"C{k}")
     axes[0].set_xlabel("angle θ to H (dotted: τ⁻)")
     axes[0].set_ylabel("mass per bin")
-    axes[1].semilogy(run.steps, run.loss, label="½ mean R² on the samples of each step")
+    axes[1].semilogy(run.steps, np.maximum(run.loss, 1e-6), label="unbiased estimate of ½E R², N_b samples")
     axes[1].set_ylabel("Monte Carlo loss")
     axes[2].semilogy(run.steps, run.w2_plus, label="W₂(τ⁺/|τ⁺|, δ₀)")
     axes[2].semilogy(run.steps, np.maximum(np.abs(al - run.tau_plus), 1e-6), label="|α − τ⁺ mass|")
