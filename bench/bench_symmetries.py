@@ -139,12 +139,12 @@ def main() -> None:
     print(f"\nparticle GD, d = {D}, m = {M}, N = {N}, {GD_STEPS} steps (seconds; ratio = peer / core)")
     for peer, res in results.items():
         if res:
-            print(f"  {peer:10s} {res['gd']:9.3f} s" + (f"  {ratio(res['gd'], core['gd'])}" if core else ""))
+            print(f"  {peer:13s} {res['gd']:9.3f} s" + (f"  {ratio(res['gd'], core['gd'])}" if core else ""))
     print(f"\nreduced dynamics O3, d = {RD}, d_H = {RDH}, m = {RM}, N_b = {RNB}, {R_STEPS} steps "
           f"(reference and JAX: {R_STEPS_SLOW} steps scaled)")
     for peer, res in results.items():
         if res:
-            print(f"  {peer:10s} {res['reduced']:9.1f} s" + (f"  {ratio(res['reduced'], core['reduced'])}" if core else ""))
+            print(f"  {peer:13s} {res['reduced']:9.1f} s" + (f"  {ratio(res['reduced'], core['reduced'])}" if core else ""))
 
 
 if __name__ == "__main__":
