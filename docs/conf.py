@@ -17,6 +17,7 @@ import intrinsic_flow.torch
 import intrinsic_flow.datasets
 import intrinsic_flow.parameterizations
 import intrinsic_flow.reference.parameterizations
+import intrinsic_flow.symmetries
 
 HERE = pathlib.Path(__file__).resolve().parent
 os.environ.setdefault("OMP_NUM_THREADS", "2")
@@ -141,6 +142,11 @@ def write_api_pages(app=None) -> None:
         "datasets.rst": _module_page(
             "intrinsic_flow.datasets", intrinsic_flow.datasets,
             "Small classification data sets: scikit-learn's digits and a Gaussian mixture."),
+        "symmetries.rst": _module_page(
+            "intrinsic_flow.symmetries", intrinsic_flow.symmetries,
+            "Mean-field two-layer ReLU networks (Hajjar & Chizat, arXiv 2211.08771): particle training, symmetry "
+            "diagnostics, the odd-target closed form, alpha and the reduced angle dynamics "
+            "(:doc:`../theory/symmetries`). ``intrinsic_flow.reference.symmetries`` has the same API in NumPy."),
     }
     for name, text in pages.items():
         path = out / name

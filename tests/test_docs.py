@@ -67,7 +67,8 @@ DOCTEST_MODULES = ["intrinsic_flow", "intrinsic_flow._backend", "intrinsic_flow.
                    "intrinsic_flow._criteria", "intrinsic_flow._liealgebra", "intrinsic_flow.polynomial",
                    "intrinsic_flow.losses", "intrinsic_flow.scan", "intrinsic_flow.results",
                    "intrinsic_flow._parsimony", "intrinsic_flow._pathnorm",
-                   "intrinsic_flow._parameterizations", "intrinsic_flow.datasets"]
+                   "intrinsic_flow._parameterizations", "intrinsic_flow.datasets",
+                   "intrinsic_flow._symmetries", "intrinsic_flow.symmetries"]
 
 
 @pytest.mark.parametrize("name", DOCTEST_MODULES)

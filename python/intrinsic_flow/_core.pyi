@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['AbcNetwork', 'ChainLiftedLoss', 'GradientField', 'LIE_MODULUS', 'LiftedLoss', 'Lifting', 'LinearChain', 'LinearNeuralODE', 'NetworkRegression', 'PathGraph', 'balanced_representative', 'build_info', 'criteria_batch', 'deep_linear_descent', 'deep_linear_rk4', 'get_num_threads', 'gradient_descent', 'gradient_rank_modular', 'integrate_rk4', 'integrate_rk45', 'lie_trace_modular', 'path_lift_rank_modular', 'set_num_threads', 'threads_for_call', 'with_threads']
+__all__: list[str] = ['AbcNetwork', 'ChainLiftedLoss', 'GradientField', 'LIE_MODULUS', 'LiftedLoss', 'Lifting', 'LinearChain', 'LinearNeuralODE', 'NetworkRegression', 'PathGraph', 'balanced_representative', 'build_info', 'criteria_batch', 'deep_linear_descent', 'deep_linear_rk4', 'get_num_threads', 'gradient_descent', 'gradient_rank_modular', 'integrate_rk4', 'integrate_rk45', 'lie_trace_modular', 'path_lift_rank_modular', 'set_num_threads', 'sym_draw_inputs', 'sym_particle_train', 'sym_predict', 'sym_reduced_samples', 'sym_reduced_train', 'sym_target', 'threads_for_call', 'with_threads']
 # Set by the loader (_core.py): the level imported and the levels usable here, lowest first.
 _level: str
 _levels: list[str]
@@ -185,3 +185,16 @@ class AbcNetwork:
     @property
     def weights(self) -> list[numpy.typing.NDArray[numpy.float64]]:
         ...
+# symmetries: mean-field two-layer ReLU particles and the reduced angle dynamics
+def sym_particle_train(a0: numpy.typing.NDArray[numpy.float64], B0: numpy.typing.NDArray[numpy.float64], X: numpy.typing.NDArray[numpy.float64], y: numpy.typing.NDArray[numpy.float64], method: int, lr: float, n_steps: int, save_steps: collections.abc.Sequence[int], input_kind: int, input_scale: float, target_kind: int, coef: numpy.typing.NDArray[numpy.float64], d_H: int, batch: int, seed: int, symmetric: bool) -> tuple[numpy.typing.NDArray[numpy.float64], numpy.typing.NDArray[numpy.float64], numpy.typing.NDArray[numpy.float64]]:
+    """(a (S, m), B (S, m d), loss (S,)) at the saved steps"""
+def sym_predict(a: numpy.typing.NDArray[numpy.float64], B: numpy.typing.NDArray[numpy.float64], X: numpy.typing.NDArray[numpy.float64]) -> numpy.typing.NDArray[numpy.float64]:
+    ...
+def sym_draw_inputs(kind: int, scale: float, d: int, seed: int, start: int, count: int) -> numpy.typing.NDArray[numpy.float64]:
+    ...
+def sym_target(kind: int, coef: numpy.typing.NDArray[numpy.float64], d_H: int, X: numpy.typing.NDArray[numpy.float64]) -> numpy.typing.NDArray[numpy.float64]:
+    ...
+def sym_reduced_samples(d: int, d_H: int, seed: int, step: int, n_samples: int) -> numpy.typing.NDArray[numpy.float64]:
+    ...
+def sym_reduced_train(c0: numpy.typing.NDArray[numpy.float64], theta0: numpy.typing.NDArray[numpy.float64], d: int, d_H: int, lr: float, n_steps: int, n_samples: int, seed: int, save_steps: collections.abc.Sequence[int]) -> tuple[numpy.typing.NDArray[numpy.float64], numpy.typing.NDArray[numpy.float64], numpy.typing.NDArray[numpy.float64]]:
+    """(c (S, m), theta (S, m), loss (S,)) at the saved steps"""

@@ -1,0 +1,1182 @@
+"""Mean-field two-layer ReLU networks and their symmetries: the front end shared by both backends.
+
+``SymmetriesBackend(kernels)`` holds the public logic once (validation, initialisations,
+diagnostics, the reduced angle dynamics); the kernel set (C++ core or NumPy) runs the hot loops.
+The closed forms (odd-target constants and ODE, alpha) need no kernel. See
+``docs/theory/symmetries.md``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import _checks
+from .models import ReLUNet
+
+METHODS = ("gd", "rk4", "sgd")
+INPUTS = ("gaussian", "sphere")
+TARGETS = ("cubic", "radial", "linear")
+MAX_SEED = 2**64 - 1
+
+
+# -- closed forms --------------------------------------------------------------------------------
+def alpha(d_H: int) -> float:
+    """alpha(d_H) = 2 sqrt(pi) Gamma((d_H + 1)/2) / Gamma(d_H/2): the mass of tau+ at the limit.
+
+    It is the constant with alpha E_{u ~ U(S^{d_H-1})}[relu(u . z)] = ||z||, so a point mass
+    alpha delta_0 of neurons aligned with H represents the radial target ||x_H||.
+
+    Parameters
+    ----------
+    d_H : int
+        Dimension of the target's subspace H, >= 1.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        When d_H is not an integer >= 1.
+
+    Examples
+    --------
+    >>> from intrinsic_flow import symmetries
+    >>> [round(symmetries.alpha(k), 6) for k in (1, 2, 3)]
+    [2.0, 3.141593, 4.0]
+    """
+    d_H = _checks.positive_int(d_H, "d_H")
+    return 2.0 * math.sqrt(math.pi) * math.exp(math.lgamma((d_H + 1) / 2) - math.lgamma(d_H / 2))
+
+
+@dataclass(frozen=True)
+class OddTargetConstants:
+    """Constants of the odd cubic target f*(x) = C_d sum_k z*_k x_k^3 with x ~ N(0, I/d).
+
+    ``v_rho = 1/d`` (E[x x^T] = v_rho I), ``w_star_norm = sqrt(6d/5)`` (the best linear predictor
+    w* = E[f* x]/v_rho), ``V = 1 + 1/d`` (E[a0^2] + E[(b0 . e)^2] at the authors' initialisation),
+    ``A = v_rho ||w*||``, ``B = v_rho V / 4``, ``kappa = sqrt(A^2 + B^2)`` (the asymptotic rate) and
+    ``best_linear_loss = 1/2 (E f*^2 - ||E f* x||^2 / v_rho) = 0.4``; ``initial_loss = 1/2 E f*^2 = 1``.
+    """
+
+    d: int
+    v_rho: float
+    w_star_norm: float
+    V: float
+    A: float
+    B: float
+    kappa: float
+    best_linear_loss: float
+    initial_loss: float
+
+
+def odd_target_constants(d: int) -> OddTargetConstants:
+    """The constants of the odd-target dynamics for input dimension d (x ~ N(0, I/d)).
+
+    Parameters
+    ----------
+    d : int
+        Input dimension, >= 1.
+
+    Returns
+    -------
+    OddTargetConstants
+        Fields d, v_rho, w_star_norm, V, A, B, kappa, best_linear_loss, initial_loss.
+
+    Raises
+    ------
+    ValueError
+        When d is not an integer >= 1.
+
+    Examples
+    --------
+    >>> from intrinsic_flow import symmetries
+    >>> c = symmetries.odd_target_constants(60)
+    >>> round(c.w_star_norm, 5), round(c.best_linear_loss, 12)
+    (8.48528, 0.4)
+    """
+    d = _checks.positive_int(d, "d")
+    v_rho = 1.0 / d
+    w_norm = math.sqrt(6.0 * d / 5.0)
+    V = 1.0 + 1.0 / d
+    A = v_rho * w_norm
+    B = v_rho * V / 4.0
+    return OddTargetConstants(d=d, v_rho=v_rho, w_star_norm=w_norm, V=V, A=A, B=B, kappa=math.hypot(A, B),
+                              best_linear_loss=0.5 * (2.0 - v_rho * w_norm**2), initial_loss=1.0)
+
+
+def _times(t, name: str = "t"):
+    scalar = np.ndim(t) == 0
+    array = _checks.finite_array(np.atleast_1d(t), name)
+    if np.any(array < 0):
+        raise ValueError(f"{name} must be >= 0, got {array[array < 0][0]}")
+    return scalar, array
+
+
+def odd_target_ode(t, d: int):
+    """s(t) = ||w(t)|| for the infinite-width odd-target dynamics, w(t) = s(t) w*/||w*||.
+
+    s = (V/4) sinh(Lambda) where Lambda' = A - B sinh(Lambda), Lambda(0) = 0, solved in closed
+    form: u = tanh(Lambda/2) obeys the Riccati equation u' = (A/2)(1 - u^2) - B u, so with
+    u+- = -B/A +- sqrt(B^2/A^2 + 1), kappa = sqrt(A^2 + B^2) and Q = (u+/u-) e^{-kappa t},
+    u(t) = (u+ - Q u-) / (1 - Q). Time t is the mean-field time (steps x eta).
+
+    Parameters
+    ----------
+    t : float or array_like
+        Times >= 0.
+    d : int
+        Input dimension (constants of ``odd_target_constants``).
+
+    Returns
+    -------
+    float or ndarray
+        s(t), of the shape of t.
+
+    Raises
+    ------
+    ValueError
+        When t is negative or not finite, or d is not an integer >= 1.
+
+    Examples
+    --------
+    >>> from intrinsic_flow import symmetries
+    >>> s = symmetries.odd_target_ode([0.0, 1e4], 60)
+    >>> float(s[0]), round(float(s[1]), 6)
+    (0.0, 8.485281)
+    """
+    c = odd_target_constants(d)
+    scalar, t = _times(t)
+    ratio = c.B / c.A
+    u_plus = -ratio + math.sqrt(ratio**2 + 1.0)
+    u_minus = -ratio - math.sqrt(ratio**2 + 1.0)
+    Q = (u_plus / u_minus) * np.exp(-c.kappa * t)
+    u = (u_plus - Q * u_minus) / (1.0 - Q)
+    s = (c.V / 4.0) * np.sinh(2.0 * np.arctanh(u))
+    return float(s[0]) if scalar else s
+
+
+def odd_target_bound(t, d: int):
+    """The bound ||w(t) - w*|| <= ||w*|| exp(-v_rho V t / 4) of the odd-target dynamics.
+
+    Parameters
+    ----------
+    t : float or array_like
+        Times >= 0.
+    d : int
+        Input dimension.
+
+    Returns
+    -------
+    float or ndarray
+        The bound, of the shape of t.
+
+    Raises
+    ------
+    ValueError
+        As ``odd_target_ode``.
+
+    Examples
+    --------
+    >>> from intrinsic_flow import symmetries
+    >>> symmetries.odd_target_bound(0.0, 60) == symmetries.odd_target_constants(60).w_star_norm
+    True
+    """
+    c = odd_target_constants(d)
+    scalar, t = _times(t)
+    bound = c.w_star_norm * np.exp(-c.v_rho * c.V * t / 4.0)
+    return float(bound[0]) if scalar else bound
+
+
+def odd_target_loss(t, d: int):
+    """The population loss along the odd-target ODE: best_linear_loss + v_rho (||w*|| - s(t))^2 / 2.
+
+    Parameters
+    ----------
+    t : float or array_like
+        Times >= 0.
+    d : int
+        Input dimension.
+
+    Returns
+    -------
+    float or ndarray
+
+    Raises
+    ------
+    ValueError
+        As ``odd_target_ode``.
+
+    Examples
+    --------
+    >>> from intrinsic_flow import symmetries
+    >>> round(symmetries.odd_target_loss(0.0, 60), 12)
+    1.0
+    """
+    c = odd_target_constants(d)
+    s = odd_target_ode(t, d)
+    return c.best_linear_loss + 0.5 * c.v_rho * (c.w_star_norm - s) ** 2
+
+
+def odd_cubic_coef(d: int, rng=None) -> np.ndarray:
+    """Coefficients c of the odd target f*(x) = sum_k c_k x_k^3 of the odd-target experiments.
+
+    c = C_d z* with z* ~ N(0, I/d) and C_d = sqrt(2 d^3 / 15) / ||z*||, so that 1/2 E f*^2 = 1 for
+    x ~ N(0, I/d); the best linear predictor is w* = 3 c / d, of norm sqrt(6d/5).
+
+    Parameters
+    ----------
+    d : int
+        Input dimension, >= 1.
+    rng : numpy Generator, int or None
+
+    Returns
+    -------
+    ndarray, shape (d,)
+
+    Raises
+    ------
+    ValueError
+        When d is not an integer >= 1 or rng is not a Generator, seed or None.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from intrinsic_flow import symmetries
+    >>> c = symmetries.odd_cubic_coef(60, 0)
+    >>> round(float(np.linalg.norm(3 * c / 60)), 5)
+    8.48528
+    """
+    d = _checks.positive_int(d, "d")
+    rng = _rng(rng)
+    z = rng.standard_normal(d) / math.sqrt(d)
+    return math.sqrt(2.0 * d**3 / 15.0) / np.linalg.norm(z) * z
+
+
+def _rng(rng) -> np.random.Generator:
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or _checks.is_integer(rng):
+        return np.random.default_rng(rng)
+    raise ValueError(f"rng must be a numpy Generator, an integer seed or None, got {rng!r}")
+
+
+# -- the model of the library and the particle layout --------------------------------------------
+def mean_field_model(d: int, m: int) -> ReLUNet:
+    """The network f(x) = (1/m) sum_j a_j relu(b_j . x) as a model of the library: ReLUNet([d, m, 1]).
+
+    The library's ReLUNet computes sum_j a_j relu(b_j . x); the mean-field factor 1/m is applied by
+    the particle trainer (``train``), not by the model: its path-lifting, its laws a_j^2 - ||b_j||^2
+    and its geometry are those of this ReLUNet. Parameters map with ``to_theta`` / ``from_theta``
+    (theta = [B.ravel(), a], B of shape (m, d)).
+
+    Parameters
+    ----------
+    d, m : int
+        Input dimension and number of neurons, >= 1.
+
+    Returns
+    -------
+    ReLUNet
+
+    Raises
+    ------
+    ValueError
+        When d or m is not an integer >= 1.
+
+    Examples
+    --------
+    >>> from intrinsic_flow import symmetries
+    >>> net = symmetries.mean_field_model(3, 4)
+    >>> net.widths, net.n_params, net.n_known_laws
+    ((3, 4, 1), 16, 4)
+    """
+    return ReLUNet([_checks.positive_int(d, "d"), _checks.positive_int(m, "m"), 1], bias=False)
+
+
+def to_theta(a, B) -> np.ndarray:
+    """theta of ``mean_field_model(d, m)`` for the particles (a, B): [B.ravel(), a].
+
+    Parameters
+    ----------
+    a : array_like, shape (m,)
+    B : array_like, shape (m, d)
+
+    Returns
+    -------
+    ndarray, shape (m d + m,)
+
+    Raises
+    ------
+    ValueError
+        On mismatched shapes or non-finite values.
+
+    Examples
+    --------
+    >>> from intrinsic_flow import symmetries
+    >>> symmetries.to_theta([1.0, -1.0], [[1.0, 2.0], [3.0, 4.0]]).tolist()
+    [1.0, 2.0, 3.0, 4.0, 1.0, -1.0]
+    """
+    a, B = _particles(a, B)
+    return np.concatenate([B.ravel(), a])
+
+
+def from_theta(theta, d: int) -> tuple:
+    """The particles (a, B) of a theta of ``mean_field_model(d, m)`` (inverse of ``to_theta``).
+
+    Parameters
+    ----------
+    theta : array_like, shape (m d + m,)
+    d : int
+
+    Returns
+    -------
+    a : ndarray, shape (m,)
+    B : ndarray, shape (m, d)
+
+    Raises
+    ------
+    ValueError
+        When the length of theta is not a multiple of d + 1.
+
+    Examples
+    --------
+    >>> from intrinsic_flow import symmetries
+    >>> a, B = symmetries.from_theta([1.0, 2.0, 3.0, 4.0, 1.0, -1.0], 2)
+    >>> a.tolist(), B.tolist()
+    ([1.0, -1.0], [[1.0, 2.0], [3.0, 4.0]])
+    """
+    d = _checks.positive_int(d, "d")
+    theta = _checks.finite_array(theta, "theta")
+    if theta.ndim != 1 or theta.size % (d + 1) != 0 or theta.size == 0:
+        raise ValueError(f"theta must be a vector of length m (d + 1) = m * {d + 1}, got shape {theta.shape}")
+    m = theta.size // (d + 1)
+    return theta[m * d:].copy(), theta[:m * d].reshape(m, d).copy()
+
+
+def _particles(a, B) -> tuple:
+    a = _checks.finite_array(a, "a")
+    B = _checks.finite_array(B, "B")
+    if a.ndim != 1 or a.size == 0:
+        raise ValueError(f"a must be a non-empty vector of output weights, got shape {a.shape}")
+    if B.ndim != 2 or B.shape[0] != a.size or B.shape[1] == 0:
+        raise ValueError(f"B must have shape (m, d) = ({a.size}, d), got {B.shape}")
+    return a, B
+
+
+def init_particles(m: int, d: int, rng=None, paired: bool = False) -> tuple:
+    """The authors' initialisation: b_j uniform on the sphere S^{d-1}, a_j uniform on {-1, +1}.
+
+    With ``paired=True`` (m even), neuron 2j+1 is the negative of neuron 2j, for a and b: the
+    initial measure is exactly invariant under (a, b) -> (-a, -b).
+
+    Parameters
+    ----------
+    m, d : int
+        Number of neurons and input dimension.
+    rng : numpy Generator, int or None
+    paired : bool, default False
+
+    Returns
+    -------
+    a : ndarray, shape (m,)
+    B : ndarray, shape (m, d)
+
+    Raises
+    ------
+    ValueError
+        When m or d is not a positive integer, or m is odd with paired=True.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from intrinsic_flow import symmetries
+    >>> a, B = symmetries.init_particles(4, 3, 0, paired=True)
+    >>> bool(np.all(a[1::2] == -a[::2])), np.allclose(np.linalg.norm(B, axis=1), 1.0)
+    (True, True)
+    """
+    m = _checks.positive_int(m, "m")
+    d = _checks.positive_int(d, "d")
+    paired = _checks.boolean(paired, "paired")
+    if paired and m % 2:
+        raise ValueError(f"m must be even for a paired initialisation, got m = {m}")
+    _checks.check_size(m * (d + 1), f"the particles (m = {m}, d = {d})")
+    rng = _rng(rng)
+    n = m // 2 if paired else m
+    G = rng.standard_normal((n, d))
+    B = G / np.linalg.norm(G, axis=1, keepdims=True)
+    a = rng.choice(np.array([-1.0, 1.0]), size=n)
+    if paired:
+        a = np.stack([a, -a], axis=1).ravel()
+        B = np.stack([B, -B], axis=1).reshape(m, d)
+    return a, np.ascontiguousarray(B)
+
+
+def symmetrize(X, y) -> tuple:
+    """The symmetrised sample: each x_i together with -x_i labelled -y_i.
+
+    Parameters
+    ----------
+    X : array_like, shape (N, d)
+    y : array_like, shape (N,)
+
+    Returns
+    -------
+    X2 : ndarray, shape (2N, d)
+        [X; -X].
+    y2 : ndarray, shape (2N,)
+        [y; -y].
+
+    Raises
+    ------
+    ValueError
+        On mismatched shapes or non-finite values.
+
+    Examples
+    --------
+    >>> from intrinsic_flow import symmetries
+    >>> X2, y2 = symmetries.symmetrize([[1.0, 2.0]], [3.0])
+    >>> X2.tolist(), y2.tolist()
+    ([[1.0, 2.0], [-1.0, -2.0]], [3.0, -3.0])
+    """
+    X, y = _sample(X, y)
+    return np.concatenate([X, -X]), np.concatenate([y, -y])
+
+
+def _sample(X, y, d: int | None = None) -> tuple:
+    X = _checks.finite_array(X, "X")
+    y = _checks.finite_array(y, "y")
+    if X.ndim != 2 or X.shape[0] == 0:
+        raise ValueError(f"X must have shape (N, d) with N >= 1, got {X.shape}")
+    if d is not None and X.shape[1] != d:
+        raise ValueError(f"X must have shape (N, d) = (N, {d}), got {X.shape}")
+    if y.shape != (X.shape[0],):
+        raise ValueError(f"y must have shape (N,) = ({X.shape[0]},), got {y.shape}")
+    return X, y
+
+
+def _subspace(H, d: int) -> np.ndarray | None:
+    """An orthonormal basis (k, d) of H: H given as an int d_H (the first d_H coordinates) or a
+    (k, d) matrix whose rows span H."""
+    if H is None:
+        return None
+    if _checks.is_integer(H):
+        if not 1 <= H <= d:
+            raise ValueError(f"H as an integer d_H must satisfy 1 <= d_H <= d = {d}, got {H}")
+        return np.eye(d)[:H]
+    basis = _checks.finite_array(H, "H")
+    if basis.ndim != 2 or basis.shape[1] != d or basis.shape[0] == 0:
+        raise ValueError(f"H must be an integer d_H or a matrix of shape (k, d) = (k, {d}), got {basis.shape}")
+    q, r = np.linalg.qr(basis.T)
+    if np.min(np.abs(np.diag(r))) < 1e-12 * max(1.0, float(np.max(np.abs(r)))):
+        raise ValueError("H: the rows of H are linearly dependent")
+    return q.T
+
+
+# -- diagnostics (NumPy, shared) ------------------------------------------------------------------
+def pair_symmetry_error(a, B) -> float:
+    """max over pairs of |a_{2j} + a_{2j+1}| and |b_{2j} + b_{2j+1}|: 0 for a paired system.
+
+    Parameters
+    ----------
+    a : array_like, shape (m,), m even
+    B : array_like, shape (m, d)
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        On bad shapes or odd m.
+
+    Examples
+    --------
+    >>> from intrinsic_flow import symmetries
+    >>> symmetries.pair_symmetry_error([1.0, -1.0], [[0.5, 1.0], [-0.5, -1.0]])
+    0.0
+    """
+    a, B = _particles(a, B)
+    if a.size % 2:
+        raise ValueError(f"pair_symmetry_error needs an even number of neurons, got m = {a.size}")
+    return float(max(np.max(np.abs(a[::2] + a[1::2])), np.max(np.abs(B[::2] + B[1::2]))))
+
+
+def linear_surrogate(a, B) -> np.ndarray:
+    """w = (1/2m) sum_j a_j b_j: the linear predictor the network equals when it is odd.
+
+    Parameters
+    ----------
+    a : array_like, shape (m,)
+    B : array_like, shape (m, d)
+
+    Returns
+    -------
+    ndarray, shape (d,)
+
+    Raises
+    ------
+    ValueError
+        On bad shapes.
+
+    Examples
+    --------
+    >>> from intrinsic_flow import symmetries
+    >>> symmetries.linear_surrogate([1.0, -1.0], [[2.0, 0.0], [-2.0, 0.0]]).tolist()
+    [1.0, 0.0]
+    """
+    a, B = _particles(a, B)
+    return (a @ B) / (2.0 * a.size)
+
+
+def angles_to_subspace(B, H) -> np.ndarray:
+    """theta_j = atan2(||P_perp b_j||, ||P_H b_j||) in [0, pi/2]: the angle of each neuron to H.
+
+    Parameters
+    ----------
+    B : array_like, shape (m, d)
+    H : int or array_like, shape (k, d)
+        d_H (H = the first d_H coordinates) or rows spanning H.
+
+    Returns
+    -------
+    ndarray, shape (m,)
+
+    Raises
+    ------
+    ValueError
+        On bad shapes or a degenerate H.
+
+    Examples
+    --------
+    >>> from intrinsic_flow import symmetries
+    >>> symmetries.angles_to_subspace([[1.0, 0.0], [1.0, 1.0]], 1).round(6).tolist()
+    [0.0, 0.785398]
+    """
+    B = _checks.finite_array(B, "B")
+    if B.ndim != 2:
+        raise ValueError(f"B must have shape (m, d), got {B.shape}")
+    basis = _subspace(H, B.shape[1])
+    inside = B @ basis.T
+    outside = B - inside @ basis
+    return np.arctan2(np.linalg.norm(outside, axis=1), np.linalg.norm(inside, axis=1))
+
+
+def _tau_masses(c, m: int) -> tuple:
+    return float(np.sum(c[c > 0]) / m), float(-np.sum(c[c < 0]) / m)
+
+
+def tau_histogram(angles, masses, bins: int = 20) -> tuple:
+    """Histograms of tau+ and tau- on [0, pi/2]: weights |c_j|/m of the neurons with c_j > 0 and < 0.
+
+    Parameters
+    ----------
+    angles : array_like, shape (m,)
+        Angles to H (folded into [0, pi/2] by theta -> arccos |cos theta|).
+    masses : array_like, shape (m,)
+        Signed masses c_j.
+    bins : int, default 20
+
+    Returns
+    -------
+    edges : ndarray, shape (bins + 1,)
+    plus, minus : ndarray, shape (bins,)
+
+    Raises
+    ------
+    ValueError
+        On mismatched shapes or bins < 1.
+
+    Examples
+    --------
+    >>> from intrinsic_flow import symmetries
+    >>> edges, plus, minus = symmetries.tau_histogram([0.1, 1.5], [2.0, -1.0], bins=2)
+    >>> plus.tolist(), minus.tolist()
+    ([1.0, 0.0], [0.0, 0.5])
+    """
+    angles = _checks.finite_array(angles, "angles")
+    c = _checks.finite_array(masses, "masses")
+    bins = _checks.positive_int(bins, "bins")
+    if angles.ndim != 1 or c.shape != angles.shape:
+        raise ValueError(f"angles and masses must be vectors of the same length, got {angles.shape} and {c.shape}")
+    folded = np.arccos(np.clip(np.abs(np.cos(angles)), 0.0, 1.0))
+    edges = np.linspace(0.0, np.pi / 2, bins + 1)
+    m = c.size
+    plus, _ = np.histogram(folded[c > 0], bins=edges, weights=c[c > 0] / m)
+    minus, _ = np.histogram(folded[c < 0], bins=edges, weights=-c[c < 0] / m)
+    return edges, plus, minus
+
+
+@dataclass
+class ParticleTrajectory:
+    """A particle run of ``train``, with its diagnostics at each saved step.
+
+    Attributes
+    ----------
+    steps : ndarray, shape (S,)
+        Saved steps; ``times = steps * lr`` is the mean-field time.
+    a : ndarray, shape (S, m)
+    B : ndarray, shape (S, m, d)
+    loss : ndarray, shape (S,)
+        1/2 mean (f - y)^2 on the training sample (GD, RK4) or on the batch of that step (SGD).
+    eval_loss : ndarray, shape (S,) or None
+        The same on the evaluation sample (X_eval, y_eval) when given.
+    w : ndarray, shape (S, d)
+        The linear surrogate (1/2m) sum_j a_j b_j.
+    linearity_error : ndarray, shape (S,) or None
+        max_i |f(x_i) - w . x_i| on the training sample (GD, RK4) or on X_eval (SGD).
+    pair_error : ndarray, shape (S,) or None
+        ``pair_symmetry_error`` (m even only).
+    balance : ndarray, shape (S, m)
+        a_j^2 - ||b_j||^2 (conserved by the flow).
+    mass : ndarray, shape (S, m)
+        c_j = a_j ||b_j||.
+    angle : ndarray, shape (S, m) or None
+        Angle of each neuron to H (when H is given).
+    tau_plus, tau_minus : ndarray, shape (S,)
+        (1/m) sum of |c_j| over c_j > 0 and over c_j < 0.
+    """
+
+    steps: np.ndarray
+    times: np.ndarray
+    a: np.ndarray
+    B: np.ndarray
+    loss: np.ndarray
+    eval_loss: np.ndarray | None
+    w: np.ndarray
+    linearity_error: np.ndarray | None
+    pair_error: np.ndarray | None
+    balance: np.ndarray
+    mass: np.ndarray
+    angle: np.ndarray | None
+    tau_plus: np.ndarray
+    tau_minus: np.ndarray
+    info: dict = field(default_factory=dict)
+
+    def histogram(self, index: int = -1, bins: int = 20) -> tuple:
+        """``tau_histogram`` of saved step ``index`` (needs H)."""
+        if self.angle is None:
+            raise ValueError("histogram needs the angles to H: pass H to train")
+        return tau_histogram(self.angle[index], self.mass[index], bins)
+
+
+@dataclass
+class ReducedTrajectory:
+    """A run of the reduced angle dynamics (``reduced_train``).
+
+    Attributes
+    ----------
+    steps : ndarray, shape (S,)
+    c, theta : ndarray, shape (S, m)
+        Signed masses and angles of the particles.
+    loss : ndarray, shape (S,)
+        Monte Carlo estimate of the loss 1/2 E R(phi)^2 at that step: the mean of products of two
+        independent estimates of R(phi_i) (one with (r', s'), one with (r, s)), unbiased but noisy
+        (it can dip below 0 near the optimum).
+    tau_plus, tau_minus : ndarray, shape (S,)
+        Masses (1/m) sum |c_j| over eps_j > 0 and eps_j < 0.
+    w2_plus : ndarray, shape (S,)
+        W2(tau+ / |tau+|, delta_0).
+    w2_minus : ndarray, shape (S,)
+        W2(tau- / |tau-|, delta_{pi/2}).
+    alpha : float
+        alpha(d_H), the limit mass of tau+.
+    """
+
+    steps: np.ndarray
+    c: np.ndarray
+    theta: np.ndarray
+    loss: np.ndarray
+    tau_plus: np.ndarray
+    tau_minus: np.ndarray
+    w2_plus: np.ndarray
+    w2_minus: np.ndarray
+    alpha: float
+
+    def histogram(self, index: int = -1, bins: int = 20) -> tuple:
+        """``tau_histogram`` of saved step ``index``."""
+        return tau_histogram(self.theta[index], self.c[index], bins)
+
+    def first_step_above_alpha(self) -> int | None:
+        """t*: the first saved step at which the tau+ mass exceeds alpha (None if never)."""
+        above = np.nonzero(self.tau_plus > self.alpha)[0]
+        return int(self.steps[above[0]]) if above.size else None
+
+
+def _save_steps(n_steps: int, save_every, save_steps) -> list:
+    if save_steps is not None:
+        steps = _checks.as_array(save_steps, "save_steps")
+        if steps.ndim != 1 or steps.size == 0 or not all(_checks.is_integer(s) for s in steps.tolist()):
+            raise ValueError(f"save_steps must be a non-empty sequence of integers, got {save_steps!r}")
+        steps = [int(s) for s in steps.tolist()]
+        if any(s < 0 or s > n_steps for s in steps) or any(b <= a for a, b in zip(steps, steps[1:])):
+            raise ValueError(f"save_steps must be strictly increasing integers in [0, n_steps = {n_steps}], "
+                             f"got {steps}")
+        return steps
+    every = _checks.positive_int(save_every, "save_every")
+    steps = list(range(0, n_steps + 1, every))
+    if steps[-1] != n_steps:
+        steps.append(n_steps)
+    return steps
+
+
+def _choice(value, name: str, options: Sequence[str]) -> str:
+    if not isinstance(value, str) or value not in options:
+        raise ValueError(f"{name} must be one of {list(options)}, got {value!r}")
+    return value
+
+
+def _seed(seed) -> int:
+    if not _checks.is_integer(seed) or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed must be an integer in [0, 2**64 - 1], got {seed!r}")
+    return int(seed)
+
+
+def _reduced_masses(c, theta, eps) -> tuple:
+    m = c.shape[1]
+    plus, minus = eps > 0, eps < 0
+    folded = np.arccos(np.clip(np.abs(np.cos(theta)), 0.0, 1.0))
+    wp = np.abs(c) * plus
+    wm = np.abs(c) * minus
+    tau_plus = wp.sum(axis=1) / m
+    tau_minus = wm.sum(axis=1) / m
+    with np.errstate(invalid="ignore", divide="ignore"):
+        w2p = np.sqrt((wp * folded**2).sum(axis=1) / wp.sum(axis=1))
+        w2m = np.sqrt((wm * (np.pi / 2 - folded) ** 2).sum(axis=1) / wm.sum(axis=1))
+    return tau_plus, tau_minus, w2p, w2m
+
+
+class SymmetriesBackend:
+    """The public functions that run kernels, bound to one kernel set (core or NumPy)."""
+
+    def __init__(self, kernels: Any) -> None:
+        self._k = kernels
+
+    def predict(self, a, B, X) -> np.ndarray:
+        """f(x_i) = (1/m) sum_j a_j relu(b_j . x_i) for the rows of X.
+
+        Parameters
+        ----------
+        a : array_like, shape (m,)
+        B : array_like, shape (m, d)
+        X : array_like, shape (N, d)
+
+        Returns
+        -------
+        ndarray, shape (N,)
+
+        Raises
+        ------
+        ValueError
+            On mismatched shapes or non-finite values.
+
+        Examples
+        --------
+        >>> from intrinsic_flow import symmetries
+        >>> symmetries.predict([2.0, 2.0], [[1.0, 0.0], [-1.0, 0.0]], [[3.0, 1.0], [-1.0, 0.0]]).tolist()
+        [3.0, 1.0]
+        """
+        a, B = _particles(a, B)
+        X = _checks.finite_array(X, "X")
+        if X.ndim != 2 or X.shape[1] != B.shape[1]:
+            raise ValueError(f"X must have shape (N, d) = (N, {B.shape[1]}), got {X.shape}")
+        _checks.check_size(_chunks(X.shape[0]) * a.size + X.shape[0], "the prediction buffers")
+        return np.asarray(self._k.predict(a, B, X))
+
+    def draw_inputs(self, n: int, d: int, seed: int = 0, inputs: str = "gaussian", scale: float = 1.0,
+                    start: int = 0) -> np.ndarray:
+        """Inputs of the seeded generator used by online SGD (samples start .. start + n - 1).
+
+        Sample i is drawn from its own stream (splitmix64 of the seed and i; Box-Muller normals), so
+        it does not depend on the block it is drawn in nor on the thread count. SGD step t uses
+        samples t * batch .. t * batch + batch - 1.
+
+        Parameters
+        ----------
+        n, d : int
+            Number of samples and dimension.
+        seed : int, default 0
+            In [0, 2**64 - 1].
+        inputs : {"gaussian", "sphere"}
+            N(0, scale^2 I_d), or uniform on the sphere of radius scale.
+        scale : float, default 1
+        start : int, default 0
+            Index of the first sample.
+
+        Returns
+        -------
+        ndarray, shape (n, d)
+
+        Raises
+        ------
+        ValueError
+            On a bad argument or a request beyond config.max_bytes.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from intrinsic_flow import symmetries
+        >>> X = symmetries.draw_inputs(5, 3, seed=1, inputs="sphere")
+        >>> np.allclose(np.linalg.norm(X, axis=1), 1.0), bool(np.all(X[2:] == symmetries.draw_inputs(3, 3, 1, "sphere", start=2)))
+        (True, True)
+        """
+        n = _checks.positive_int(n, "n")
+        d = _checks.positive_int(d, "d")
+        kind = INPUTS.index(_choice(inputs, "inputs", INPUTS))
+        scale = _checks.positive_real(scale, "scale")
+        seed = _seed(seed)
+        start = _checks.nonnegative_int(start, "start")
+        _checks.check_size(n * (d + 1), f"the inputs (n = {n}, d = {d})")
+        return np.asarray(self._k.draw_inputs(kind, scale, d, seed, start, n))
+
+    def target_values(self, X, target: str = "cubic", coef=None, d_H: int | None = None) -> np.ndarray:
+        """Values of the online-SGD target families at the rows of X.
+
+        ``"cubic"``: sum_k coef_k x_k^3 (odd); ``"radial"``: ||x_{:d_H}|| (H = first d_H
+        coordinates); ``"linear"``: coef . x.
+
+        Parameters
+        ----------
+        X : array_like, shape (N, d)
+        target : {"cubic", "radial", "linear"}
+        coef : array_like, shape (d,), for "cubic" and "linear"
+        d_H : int, for "radial"
+
+        Returns
+        -------
+        ndarray, shape (N,)
+
+        Raises
+        ------
+        ValueError
+            On a bad argument.
+
+        Examples
+        --------
+        >>> from intrinsic_flow import symmetries
+        >>> symmetries.target_values([[3.0, 4.0, 1.0]], "radial", d_H=2).tolist()
+        [5.0]
+        """
+        X = _checks.finite_array(X, "X")
+        if X.ndim != 2:
+            raise ValueError(f"X must have shape (N, d), got {X.shape}")
+        kind, coef, d_H = _target(target, coef, d_H, X.shape[1])
+        return np.asarray(self._k.target(kind, coef, d_H, X))
+
+    def train(self, a0, B0, *, lr: float, n_steps: int, method: str = "gd", X=None, y=None,
+              inputs: str = "gaussian", input_scale: float = 1.0, target: str = "cubic", coef=None,
+              d_H: int | None = None, batch: int | None = None, seed: int = 0, symmetric_batch: bool = False,
+              save_every: int | None = None, save_steps=None, H=None, X_eval=None,
+              y_eval=None) -> ParticleTrajectory:
+        """Train the particles of f(x) = (1/m) sum_j a_j relu(b_j . x) on 1/2 mean (f - y)^2.
+
+        Mean-field scaling: ``lr`` is eta of "learning rate m * eta" (the 1/m of the model cancels
+        the m), so one step moves a_j by -eta E[R relu(b_j . x)] and b_j by
+        -eta E[R a_j 1{b_j . x > 0} x], R = f - y; the mean-field time after k steps is k * eta.
+
+        Methods: ``"gd"`` gradient descent and ``"rk4"`` (classical Runge-Kutta, time step lr) on
+        the fixed sample (X, y) (e.g. ``symmetrize``-d), ``"sgd"`` online SGD with a fresh batch
+        of ``batch`` inputs per step drawn from the seeded generator (``draw_inputs``) and labelled
+        by ``target``.
+
+        Parameters
+        ----------
+        a0 : array_like, shape (m,)
+        B0 : array_like, shape (m, d)
+        lr : float
+            eta > 0.
+        n_steps : int
+            >= 0.
+        method : {"gd", "rk4", "sgd"}
+        X, y : array_like, shapes (N, d) and (N,)
+            The fixed sample (gd, rk4).
+        inputs, input_scale, target, coef, d_H, batch, seed
+            The online data (sgd): inputs "gaussian" (N(0, input_scale^2 I)) or "sphere";
+            target as in ``target_values``; batch >= 1; seed in [0, 2**64 - 1].
+        symmetric_batch : bool, default False
+            SGD only: each batch is batch/2 fresh inputs and their negatives (batch even), the online
+            form of a symmetrised sample (with an odd target and paired particles the network stays
+            exactly linear).
+        save_every : int, optional
+            Save every k steps (and the last); default about 100 saves.
+        save_steps : sequence of int, optional
+            Explicit saved steps (strictly increasing, in [0, n_steps]).
+        H : int or array_like (k, d), optional
+            Subspace for the angles and the tau histograms.
+        X_eval, y_eval : array_like, optional
+            Evaluation sample for ``eval_loss`` (and the linearity error of SGD runs).
+
+        Returns
+        -------
+        ParticleTrajectory
+
+        Raises
+        ------
+        ValueError
+            On a bad argument, or buffers beyond config.max_bytes (named, before allocating).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from intrinsic_flow import symmetries
+        >>> a, B = symmetries.init_particles(40, 3, 0, paired=True)
+        >>> X, y = symmetries.symmetrize(np.random.default_rng(1).standard_normal((50, 3)), np.ones(50))
+        >>> run = symmetries.train(a, B, X=X, y=y, lr=0.05, n_steps=100, save_every=50)
+        >>> run.steps.tolist(), bool(run.pair_error.max() < 1e-12), bool(run.linearity_error.max() < 1e-12)
+        ([0, 50, 100], True, True)
+        """
+        a0, B0 = _particles(a0, B0)
+        m, d = B0.shape
+        method = _choice(method, "method", METHODS)
+        lr = _checks.positive_real(lr, "lr")
+        n_steps = _checks.nonnegative_int(n_steps, "n_steps")
+        if save_every is None and save_steps is None:
+            save_every = max(1, n_steps // 100)
+        steps = _save_steps(n_steps, save_every, save_steps)
+        basis = _subspace(H, d)
+        online = method == "sgd"
+        empty = np.zeros((0, d))
+        if online:
+            if X is not None or y is not None:
+                raise ValueError("X and y are for method 'gd' or 'rk4'; online SGD draws its inputs (use X_eval)")
+            if batch is None:
+                raise ValueError("batch is required for method 'sgd'")
+            n = _checks.positive_int(batch, "batch")
+            symmetric = _checks.boolean(symmetric_batch, "symmetric_batch")
+            if symmetric and n % 2:
+                raise ValueError(f"batch must be even with symmetric_batch=True, got {n}")
+            kind, coef_v, dh = _target(target, coef, d_H, d)
+            input_kind = INPUTS.index(_choice(inputs, "inputs", INPUTS))
+            input_scale = _checks.positive_real(input_scale, "input_scale")
+            seed = _seed(seed)
+            X, y = empty, np.zeros(0)
+        else:
+            if X is None or y is None:
+                raise ValueError(f"method {method!r} needs the sample X and y")
+            X, y = _sample(X, y, d)
+            n = X.shape[0]
+            if symmetric_batch is not False:
+                raise ValueError("symmetric_batch is for method 'sgd'; symmetrise a fixed sample with symmetrize")
+            kind, coef_v, dh, input_kind, input_scale, seed, symmetric = 0, np.zeros(d), 1, 0, 1.0, 0, False
+        if X_eval is not None or y_eval is not None:
+            if X_eval is None or y_eval is None:
+                raise ValueError("X_eval and y_eval go together")
+            X_eval, y_eval = _sample(X_eval, y_eval, d)
+        # saved states, per-chunk partial gradients, RK4 stages
+        _checks.check_size(len(steps) * m * (d + 2) + _chunks(n) * (m * (d + 2)) + 6 * m * (d + 1)
+                           + (_chunks(n) * 512 * d if online else 0),
+                           f"the particle run (m = {m}, d = {d}, {len(steps)} saves, {n} samples per step)")
+        A, Bs, loss = self._k.train(a0, B0, X, y, METHODS.index(method), lr, n_steps, steps, input_kind,
+                                    input_scale, kind, coef_v, dh, n, seed, symmetric)
+        A = np.asarray(A)
+        Bs = np.asarray(Bs).reshape(len(steps), m, d)
+        return self._diagnose(np.asarray(steps), lr, A, Bs, np.asarray(loss), None if online else (X, y),
+                              (X_eval, y_eval) if X_eval is not None else None, basis)
+
+    def _diagnose(self, steps, lr, A, Bs, loss, train_sample, eval_sample, basis) -> ParticleTrajectory:
+        S, m, d = Bs.shape
+        w = np.einsum("sj,sjk->sk", A, Bs) / (2.0 * m)
+        norms = np.linalg.norm(Bs, axis=2)
+        mass = A * norms
+        lin_sample = train_sample if train_sample is not None else eval_sample
+        linearity = None
+        if lin_sample is not None:
+            Xl = lin_sample[0]
+            linearity = np.array([np.max(np.abs(self._k.predict(A[s], Bs[s], Xl) - Xl @ w[s])) for s in range(S)])
+        eval_loss = None
+        if eval_sample is not None:
+            Xe, ye = eval_sample
+            eval_loss = np.array([0.5 * np.mean((self._k.predict(A[s], Bs[s], Xe) - ye) ** 2) for s in range(S)])
+        pair = None
+        if m % 2 == 0:
+            pair = np.maximum(np.abs(A[:, ::2] + A[:, 1::2]).max(axis=1),
+                              np.abs(Bs[:, ::2] + Bs[:, 1::2]).reshape(S, -1).max(axis=1))
+        angle = None
+        if basis is not None:
+            inside = Bs @ basis.T
+            outside = Bs - inside @ basis
+            angle = np.arctan2(np.linalg.norm(outside, axis=2), np.linalg.norm(inside, axis=2))
+        tau = np.array([_tau_masses(mass[s], m) for s in range(S)]).reshape(S, 2)
+        return ParticleTrajectory(steps=steps, times=steps * lr, a=A, B=Bs, loss=loss, eval_loss=eval_loss, w=w,
+                                  linearity_error=linearity, pair_error=pair, balance=A**2 - norms**2, mass=mass,
+                                  angle=angle, tau_plus=tau[:, 0], tau_minus=tau[:, 1])
+
+    def reduced_samples(self, d: int, d_H: int, step: int = 0, n_samples: int = 1000, seed: int = 0) -> np.ndarray:
+        """The Monte Carlo samples of one step of the reduced dynamics: rows (cos phi, sin phi, r, s, r', s').
+
+        cos^2 phi ~ Beta(d_H/2, d_perp/2) (phi ~ tau_0, the angle law of a uniform input),
+        r ~ gamma_{d_H} and s ~ gamma_{d_perp} (r = +-sqrt(U), U ~ Beta(1/2, (k-1)/2)), drawn
+        from the sample's own stream as ratios of chi-square variables: cos^2 phi = X / (X + Y) with
+        X ~ chi2(d_H), Y ~ chi2(d_perp), and r = g / sqrt(g^2 + chi2(d_H - 1)) with g normal. A
+        chi-square of even order 2j is -2 log(u_1 ... u_j) (j uniforms), one of odd order adds the
+        square of a normal. (r', s') is an independent copy of (r, s), used for the predictor: eight
+        normals and about d uniforms per sample.
+
+        Parameters
+        ----------
+        d, d_H : int
+            1 <= d_H < d.
+        step : int, default 0
+        n_samples : int, default 1000
+        seed : int, default 0
+
+        Returns
+        -------
+        ndarray, shape (n_samples, 6)
+
+        Raises
+        ------
+        ValueError
+            On a bad argument.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from intrinsic_flow import symmetries
+        >>> S = symmetries.reduced_samples(30, 5, n_samples=2000)
+        >>> np.allclose(S[:, 0]**2 + S[:, 1]**2, 1.0), S.shape
+        (True, (2000, 6))
+        """
+        d, d_H = _dims(d, d_H)
+        step = _checks.nonnegative_int(step, "step")
+        n_samples = _checks.positive_int(n_samples, "n_samples")
+        _checks.check_size(n_samples * 4, "the reduced samples")
+        return np.asarray(self._k.reduced_samples(d, d_H, _seed(seed), step, n_samples))
+
+    def reduced_train(self, c0, theta0, *, d: int, d_H: int, lr: float = 5e-3, n_steps: int,
+                      n_samples: int = 1000, seed: int = 0, save_every: int | None = None,
+                      save_steps=None) -> ReducedTrajectory:
+        """The reduced angle dynamics of the radial target ||x_H|| (x uniform on S^{d-1}).
+
+        Particles carry signed masses c_j and angles theta_j to H; eps_j = sign c_j(0). Each step
+        draws ``n_samples`` fresh samples (phi_i, r_i, s_i, r'_i, s'_i) (``reduced_samples``), forms
+        psi_ij = relu(cos theta_j cos phi_i r_i + sin theta_j sin phi_i s_i), the residual
+        R_i = cos phi_i - (1/m) sum_j c_j psi'_ij with psi' built from the independent (r'_i, s'_i)
+        (so that R_i psi_ij is unbiased), G_j = (d/N_b) sum_i R_i psi_ij and
+        V_j = dG_j/dtheta_j, and updates c_j <- (1 + 2 lr eps_j G_j) c_j,
+        theta_j <- theta_j + lr eps_j V_j.
+
+        Parameters
+        ----------
+        c0, theta0 : array_like, shape (m,)
+            Initial masses (their signs are eps) and angles (``reduced_init``).
+        d, d_H : int
+            1 <= d_H < d.
+        lr : float, default 5e-3
+        n_steps : int
+        n_samples : int, default 1000
+        seed : int, default 0
+        save_every, save_steps
+            As in ``train``.
+
+        Returns
+        -------
+        ReducedTrajectory
+
+        Raises
+        ------
+        ValueError
+            On a bad argument or buffers beyond config.max_bytes.
+
+        Examples
+        --------
+        >>> from intrinsic_flow import symmetries
+        >>> c, theta = symmetries.reduced_init(64, 10, 2, 0)
+        >>> run = symmetries.reduced_train(c, theta, d=10, d_H=2, lr=5e-3, n_steps=20, n_samples=200)
+        >>> run.c.shape, run.alpha == symmetries.alpha(2)
+        ((21, 64), True)
+        """
+        d, d_H = _dims(d, d_H)
+        c0 = _checks.finite_array(c0, "c0")
+        theta0 = _checks.finite_array(theta0, "theta0")
+        if c0.ndim != 1 or c0.size == 0 or theta0.shape != c0.shape:
+            raise ValueError(f"c0 and theta0 must be non-empty vectors of the same length, got {c0.shape} "
+                             f"and {theta0.shape}")
+        if np.any(c0 == 0):
+            raise ValueError("c0 must have no zero entry (its signs are the particles' eps)")
+        lr = _checks.positive_real(lr, "lr")
+        n_steps = _checks.nonnegative_int(n_steps, "n_steps")
+        n_samples = _checks.positive_int(n_samples, "n_samples")
+        if save_every is None and save_steps is None:
+            save_every = max(1, n_steps // 100)
+        steps = _save_steps(n_steps, save_every, save_steps)
+        m = c0.size
+        _checks.check_size(2 * len(steps) * m + (4 * _chunks(n_samples) + 8) * m,
+                           f"the reduced run (m = {m}, {len(steps)} saves)")
+        C, T, loss = self._k.reduced_train(c0, theta0, d, d_H, lr, n_steps, n_samples, _seed(seed), steps)
+        C, T = np.asarray(C), np.asarray(T)
+        eps = np.sign(c0)
+        tp, tm, w2p, w2m = _reduced_masses(C, T, eps)
+        return ReducedTrajectory(steps=np.asarray(steps), c=C, theta=T, loss=np.asarray(loss), tau_plus=tp,
+                                 tau_minus=tm, w2_plus=w2p, w2_minus=w2m, alpha=alpha(d_H))
+
+
+def reduced_init(m: int, d: int, d_H: int, rng=None) -> tuple:
+    """Initial particles of the reduced dynamics: c_j = +-1 (uniform signs), theta_j ~ tau_0.
+
+    tau_0 is the law of the angle to H of a uniform direction: theta = arccos sqrt(L) with
+    L ~ Beta(d_H/2, d_perp/2), so E cos^2 theta = d_H/d.
+
+    Parameters
+    ----------
+    m, d, d_H : int
+        Particles, dimension, 1 <= d_H < d.
+    rng : numpy Generator, int or None
+
+    Returns
+    -------
+    c0, theta0 : ndarray, shape (m,)
+
+    Raises
+    ------
+    ValueError
+        On a bad argument.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from intrinsic_flow import symmetries
+    >>> c, theta = symmetries.reduced_init(100000, 30, 5, 0)
+    >>> abs(float(np.mean(np.cos(theta)**2)) - 5 / 30) < 3e-3
+    True
+    """
+    m = _checks.positive_int(m, "m")
+    d, d_H = _dims(d, d_H)
+    _checks.check_size(2 * m, f"the reduced particles (m = {m})")
+    rng = _rng(rng)
+    c = rng.choice(np.array([-1.0, 1.0]), size=m)
+    theta = np.arccos(np.sqrt(rng.beta(d_H / 2, (d - d_H) / 2, size=m)))
+    return c, theta
+
+
+def _dims(d, d_H) -> tuple:
+    d = _checks.positive_int(d, "d", 2)
+    d_H = _checks.positive_int(d_H, "d_H")
+    if d_H >= d:
+        raise ValueError(f"d_H must satisfy 1 <= d_H < d = {d}, got {d_H}")
+    return d, d_H
+
+
+def _chunks(n: int) -> int:
+    chunk = max(128, (n + 31) // 32)
+    return (n + chunk - 1) // chunk
+
+
+def _target(target, coef, d_H, d: int) -> tuple:
+    target = _choice(target, "target", TARGETS)
+    kind = TARGETS.index(target)
+    if target == "radial":
+        if d_H is None or not _checks.is_integer(d_H) or not 1 <= d_H <= d:
+            raise ValueError(f"d_H must be an integer in [1, d = {d}] for the radial target, got {d_H!r}")
+        return kind, np.zeros(d), int(d_H)
+    if coef is None:
+        raise ValueError(f"coef (shape ({d},)) is required for the {target} target")
+    coef = _checks.finite_array(coef, "coef")
+    if coef.shape != (d,):
+        raise ValueError(f"coef must have shape (d,) = ({d},), got {coef.shape}")
+    return kind, coef, 1
