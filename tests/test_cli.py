@@ -191,6 +191,51 @@ def test_report_into_a_file_path(tmp_path):
     assert one_line_error(result).startswith("intrinsic-flow report: error: [Errno") and result.stdout == ""
 
 
+# -- reproduce ---------------------------------------------------------------------------------
+def test_reproduce_writes_the_sections_of_the_paper(tmp_path, monkeypatch, capsys):
+    """The command runs the paper's SECTIONS (here one small stand-in) and writes them as a report."""
+    import types
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from intrinsic_flow import reproductions
+    from intrinsic_flow.report import Section
+
+    calls = []
+
+    def section(quick):
+        calls.append(quick)
+        figure, ax = plt.subplots()
+        ax.plot([0, 1], [1, 0])
+        return Section("a stand-in experiment", "one paragraph", [("a falling line", figure)])
+
+    stand_in = types.SimpleNamespace(TITLE="A paper", SECTIONS=[section])
+    monkeypatch.setattr(reproductions, "paper", lambda name: stand_in)
+    assert main(["reproduce", "symmetries", "--quick", "--out", str(tmp_path / "out")]) == 0
+    assert calls == [True]
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "<title>A paper</title>" in page and "a falling line" in page
+    assert (tmp_path / "out" / "figures" / "figure-1-1.png").stat().st_size > 0
+    assert capsys.readouterr().out.startswith("# A paper")
+
+
+def test_reproduce_every_listed_paper_has_sections():
+    from intrinsic_flow import reproductions
+
+    for name in reproductions.PAPERS:
+        module = reproductions.paper(name)
+        assert module.TITLE and module.SECTIONS and all(callable(f) for f in module.SECTIONS), name
+
+
+def test_reproduce_an_unknown_paper_names_the_choices(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["reproduce", "nonsense"])
+    assert exit_.value.code == 2
+    assert "invalid choice: 'nonsense' (choose from" in capsys.readouterr().err
+
+
 # -- inspect, laws and the common options ------------------------------------------------------
 def test_inspect_of_a_huge_model_is_refused_before_allocating():
     line = one_line_error(run("inspect", "--model", "relu", "--widths", "1000000,1000000"))
