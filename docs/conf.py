@@ -134,7 +134,7 @@ def write_api_pages(app=None) -> None:
         "parameterizations.rst": _module_page(
             "intrinsic_flow.parameterizations", intrinsic_flow.parameterizations,
             "abc-parameterised deep networks (IP, IP-LLR, muP, NTK): exponents, coordinate checks and training "
-            "on the C++ core; :doc:`../theory/parameterizations` states the mathematics."),
+            "on the C++ core; :doc:`/theory/parameterizations` states the mathematics."),
         "reference_parameterizations.rst": _module_page(
             "intrinsic_flow.reference.parameterizations", intrinsic_flow.reference.parameterizations,
             "The same functions on the NumPy network (results equal to 1e-12).",
@@ -146,7 +146,7 @@ def write_api_pages(app=None) -> None:
             "intrinsic_flow.symmetries", intrinsic_flow.symmetries,
             "Mean-field two-layer ReLU networks (Hajjar & Chizat, arXiv 2211.08771): particle training, symmetry "
             "diagnostics, the odd-target closed form, alpha and the reduced angle dynamics "
-            "(:doc:`../theory/symmetries`). ``intrinsic_flow.reference.symmetries`` has the same API in NumPy."),
+            "(:doc:`/theory/symmetries`). ``intrinsic_flow.reference.symmetries`` has the same API in NumPy."),
     }
     for name, text in pages.items():
         path = out / name

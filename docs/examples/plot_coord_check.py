@@ -6,7 +6,7 @@ Mean absolute pre-activations of each layer against width, at initialisation (st
 one and two SGD steps, for a network with 3 hidden layers. Under muP every hidden layer stays of
 order one at every width; under the integrable parameterisation (IP) with centred initial weights
 the hidden layers after the first and the output shrink like powers of the width
-(|f| ~ m^(-3/2)), which is why deep IPs do not train (Hajjar, Chizat, Giraud, arXiv 2110.15596).
+(mean :math:`|f| \sim m^{-3/2}`), which is why deep IPs do not train (Hajjar, Chizat, Giraud, arXiv 2110.15596).
 """
 import matplotlib.pyplot as plt
 import numpy as np
