@@ -774,7 +774,7 @@ class SharedReLUNet(_Model):
                    len(src), activation, tuple((new[v],) for v in g.hidden), (g.n_inputs,))
 
     def forward(self, theta, X) -> np.ndarray:
-        """Network output: X of shape (n, *input_shape) -> (n, n_outputs), float64.
+        """Network output: X of shape ``(n, *input_shape)`` -> (n, n_outputs), float64.
 
         A neuron's value is the sum over its incoming edges of w_e x (value of the source after its
         activation), a bias reading 1; "relu" neurons apply max(., 0), "max" neurons take the max
@@ -784,7 +784,7 @@ class SharedReLUNet(_Model):
         Parameters
         ----------
         theta : array_like of shape (n_params,)
-        X : array_like of shape (n, *input_shape)
+        X : array_like of shape ``(n, *input_shape)``
             One input per row (flattened in C order onto the input neurons).
 
         Returns
@@ -794,7 +794,7 @@ class SharedReLUNet(_Model):
         Raises
         ------
         ValueError
-            If ``X`` is not of shape (n, *input_shape), ``theta`` not of length ``n_params``, or either
+            If ``X`` is not of shape ``(n, *input_shape)``, ``theta`` not of length ``n_params``, or either
             has a non-finite entry.
 
         Examples
