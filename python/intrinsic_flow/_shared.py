@@ -78,6 +78,7 @@ class Structure:
         self.is_relu = codes == ACTIVATIONS.index("relu")
         self.channels = channels
         self.fixed = param < 0
+        self.safe_param = np.where(self.fixed, 0, param)  # gathers from theta (fixed edges masked after)
         # level(v): longest number of edges from an input; a sweep handles one level at a time
         level = np.zeros(n_neurons, dtype=np.int64)
         inner = src >= 0
@@ -145,6 +146,10 @@ class Structure:
         self.param_of_edge = param_k[self.param_edges]
         # the parameters on some kept edge, and where their runs start in param_edges
         self.present, self.param_starts = np.unique(self.param_of_edge, return_index=True)
+        # w on the kept edges by one gather (fixed edges patched after): path norms call it per step
+        self.kernel_param = np.where(param_k < 0, 0, param_k)
+        self.kernel_fixed = np.flatnonzero(param_k < 0)
+        self.kernel_fixed_weight = weight[self.kept][self.kernel_fixed]
         # one parameter per edge, in edge order, no fixed or pruned edge: today's DAG (P = I)
         self.identity = bool(src.size == n_params and self.kept.size == src.size
                              and np.array_equal(param, np.arange(n_params)))
@@ -172,20 +177,23 @@ class Structure:
     def edge_weights(self, theta: np.ndarray) -> np.ndarray:
         """w (E,) from theta (D,) (or (..., E) from (..., D))."""
         theta = np.asarray(theta, dtype=np.float64)
-        safe = np.where(self.fixed, 0, self.param)
-        return np.where(self.fixed, self.weight, theta[..., safe])
+        return np.where(self.fixed, self.weight, theta[..., self.safe_param])
 
     def edge_directions(self, v: np.ndarray) -> np.ndarray:
         """P v: a direction in theta moves w by v on parameter edges, 0 on fixed ones."""
-        safe = np.where(self.fixed, 0, self.param)
-        return np.where(self.fixed, 0.0, np.asarray(v, dtype=np.float64)[..., safe])
+        return np.where(self.fixed, 0.0, np.asarray(v, dtype=np.float64)[..., self.safe_param])
 
     def kernel_weights(self, theta: np.ndarray) -> np.ndarray:
         """w on the kept edges (the path kernels' parameters)."""
-        return self.edge_weights(theta)[..., self.kept]
+        w = np.asarray(theta, dtype=np.float64)[..., self.kernel_param]
+        w[..., self.kernel_fixed] = self.kernel_fixed_weight
+        return w
 
     def kernel_directions(self, v: np.ndarray) -> np.ndarray:
-        return self.edge_directions(v)[..., self.kept]
+        """P v on the kept edges (0 on fixed ones)."""
+        d = np.asarray(v, dtype=np.float64)[..., self.kernel_param]
+        d[..., self.kernel_fixed] = 0.0
+        return d
 
     def contract(self, per_edge: np.ndarray) -> np.ndarray:
         """P^T along the last axis: (..., kept edges) -> (..., D), summing the kept edges of each
@@ -557,23 +565,40 @@ class SharedLifting:
         return exact_rank(self.structure, np.asarray(theta, dtype=np.float64))
 
     # -- path-norm sums -----------------------------------------------------------------------
-    def path_sums(self, theta, q):
-        """(S = ||phi||_q^q, dS/dtheta (D,)) from the edge kernel's forward and backward sums on |w|^q."""
+    def path_sums(self, theta, q, grad: bool = True):
+        """(S = ||phi||_q^q, dS/dtheta (D,) or None without ``grad``) from the edge kernel's
+        forward and backward sums on |w|^q."""
         w = self._w(theta)
-        a = np.abs(w) ** q
-        forward, backward = (np.asarray(x) for x in self.edge.path_sums(a))
+        forward, backward = (np.asarray(x) for x in self.edge.path_sums(abs_power(w, q)))
         s = self.structure
         return path_norm_from_sums(s.kernel_src, s.kernel_dst, w, q, forward, backward,
-                                   s.kernel_n_neurons - self.model.n_outputs, s.contract)
+                                   s.kernel_n_neurons - self.model.n_outputs, s.contract, grad)
 
 
-def path_norm_from_sums(src, dst, w, q, forward, backward, first_output, contract=None):
+def abs_power(w: np.ndarray, q: float) -> np.ndarray:
+    """|w|^q, without the general power for q = 1 and 2."""
+    if q == 1:
+        return np.abs(w)
+    if q == 2:
+        return w * w
+    return np.abs(w) ** q
+
+
+def path_norm_from_sums(src, dst, w, q, forward, backward, first_output, contract=None, grad: bool = True):
     """S = sum of forward over the outputs and dS/dw_e = start(e) backward(dst e) q |w_e|^(q-1) sign(w_e)
-    (0 at w_e = 0), contracted to theta by ``contract`` (None: one parameter per edge)."""
+    (0 at w_e = 0), contracted to theta by ``contract`` (None: one parameter per edge); without
+    ``grad``, (S, None)."""
     total = float(np.sum(forward[first_output:]))
+    if not grad:
+        return total, None
     start = np.where(src < 0, 1.0, forward[np.where(src < 0, 0, src)])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        slope = np.where(w != 0, q * np.abs(w) ** (q - 1.0) * np.sign(w), 0.0)
+    if q == 1:
+        slope = np.sign(w)
+    elif q == 2:
+        slope = 2.0 * w
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            slope = np.where(w != 0, q * np.abs(w) ** (q - 1.0) * np.sign(w), 0.0)
     grad = start * backward[dst] * slope
     return total, (grad if contract is None else contract(grad))
 
