@@ -429,6 +429,17 @@ def test_path_norm_equals_the_sum_over_paths(backend, name, q):
 
 
 @pytest.mark.parametrize("name", PATH_NORM_MODELS)
+@pytest.mark.parametrize("q", [1, 2, 3.5])
+def test_path_norm_without_gradient_equals_the_value_with_it(backend, name, q):
+    # the value comes from the forward sweep alone, the gradient from both sweeps: same norm
+    model = PATH_NORM_MODELS[name]()
+    theta = model.init(8)
+    theta[::5] = 0.0
+    norm, _ = backend.path_norm(model, theta, q, return_grad=True)
+    assert backend.path_norm(model, theta, q) == pytest.approx(norm, rel=1e-14)
+
+
+@pytest.mark.parametrize("name", PATH_NORM_MODELS)
 def test_path_norm_gradient_against_finite_differences(backend, name):
     model = PATH_NORM_MODELS[name]()
     theta = model.init(7)

@@ -126,6 +126,9 @@ class PathNormFrontEnd:
             total, grad_s = lifting.path_sums(theta, q, return_grad)
         else:
             g = model.graph
+            if not return_grad:
+                forward = np.asarray(lifting.forward_sums(abs_power(theta, q)))
+                return float(np.sum(forward[g.first_output:]) ** (1.0 / q))
             forward, backward = (np.asarray(x) for x in lifting.path_sums(abs_power(theta, q)))
             total, grad_s = path_norm_from_sums(np.asarray(g.param_src), np.asarray(g.param_dst), theta, q, forward,
                                                 backward, g.first_output, None, return_grad)

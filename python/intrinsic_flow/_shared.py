@@ -569,8 +569,11 @@ class SharedLifting:
         """(S = ||phi||_q^q, dS/dtheta (D,) or None without ``grad``) from the edge kernel's
         forward and backward sums on |w|^q."""
         w = self._w(theta)
-        forward, backward = (np.asarray(x) for x in self.edge.path_sums(abs_power(w, q)))
         s = self.structure
+        if not grad:  # one forward sweep: S is the sum of the forward sums over the outputs
+            forward = np.asarray(self.edge.forward_sums(abs_power(w, q)))
+            return float(np.sum(forward[s.kernel_n_neurons - self.model.n_outputs:])), None
+        forward, backward = (np.asarray(x) for x in self.edge.path_sums(abs_power(w, q)))
         return path_norm_from_sums(s.kernel_src, s.kernel_dst, w, q, forward, backward,
                                    s.kernel_n_neurons - self.model.n_outputs, s.contract, grad)
 
@@ -591,7 +594,8 @@ def path_norm_from_sums(src, dst, w, q, forward, backward, first_output, contrac
     total = float(np.sum(forward[first_output:]))
     if not grad:
         return total, None
-    start = np.where(src < 0, 1.0, forward[np.where(src < 0, 0, src)])
+    start = forward[np.maximum(src, 0)]  # a gather, then the biases' start (the constant 1) patched
+    start[src < 0] = 1.0
     if q == 1:
         slope = np.sign(w)
     elif q == 2:
