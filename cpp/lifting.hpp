@@ -67,7 +67,7 @@ class PathGraph : public Lifting {
 
   // Forward and backward sums of prod a_e over partial paths (path_sums.hpp), (n_neurons,) each:
   // with a = |theta|^q they give the path-norm ||phi(theta)||_q^q and its gradient without paths.
-  void path_sums(const double* a, double* forward, double* backward) const;
+  void path_sums(const double* a, double* forward, double* backward) const;  // backward may be nullptr
 
   // Exact rank of J from the zero pattern of theta alone, in O(D) (see lifting.cpp).
   int exact_rank(const double* theta) const;

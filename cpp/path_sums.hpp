@@ -34,12 +34,13 @@ struct PathGraphView {
 // start (an input, or a bias) to v of prod a_e, backward[v] = the same from v to an output (1 at
 // outputs). With a = theta^2 they build the Gram matrix below; with a = |theta|^q,
 // sum over the outputs of forward = ||phi(theta)||_q^q (the path-norm) and d/da_e of it is
-// start(e) backward(dst e).
+// start(e) backward(dst e). backward == nullptr: the forward sums only (the path-norm without its
+// gradient: half the work).
 template <typename Scalar>
 void path_sums(const PathGraphView& graph, const Scalar* a, Scalar* forward, Scalar* backward) {
   const int n = graph.n_neurons;
   const Scalar zero(0), one(1);
-  for (int v = 0; v < n; ++v) forward[v] = zero, backward[v] = zero;
+  for (int v = 0; v < n; ++v) forward[v] = zero;
   for (int v : graph.topo) {
     if (v < graph.n_inputs) {
       forward[v] = one;
@@ -47,6 +48,8 @@ void path_sums(const PathGraphView& graph, const Scalar* a, Scalar* forward, Sca
     }
     for (int p : graph.in_params[v]) forward[v] = forward[v] + a[p] * (graph.src[p] < 0 ? one : forward[graph.src[p]]);
   }
+  if (backward == nullptr) return;
+  for (int v = 0; v < n; ++v) backward[v] = zero;
   const int first_output = n - graph.n_outputs;
   for (auto it = graph.topo.rbegin(); it != graph.topo.rend(); ++it) {
     const int v = *it;

@@ -186,6 +186,42 @@ def test_default_channels_are_single_neurons_with_parameter_edges():
     assert fixed.known_channels == () and fixed.n_known_laws == 0
 
 
+def test_edge_fields_are_read_only_arrays_with_value_equality():
+    import pickle
+
+    model = itf.SharedReLUNet(**_fields())
+    for name, kind in (("edge_src", "i"), ("edge_dst", "i"), ("edge_param", "i"), ("edge_weight", "f"),
+                       ("activation", "U")):
+        values = getattr(model, name)
+        assert isinstance(values, np.ndarray) and values.dtype.kind == kind and not values.flags.writeable
+        with pytest.raises(ValueError, match="read-only"):
+            values[0] = values[1]
+    # the caller's arrays are copied, not frozen
+    src = np.array([0, 1, 2])
+    same = itf.SharedReLUNet(**_fields(edge_src=src, activation=list(_fields()["activation"])))
+    assert src.flags.writeable
+    src[0] = 1
+    assert same.edge_src[0] == 0
+    # equal fields (tuples or arrays in) give equal models with equal hashes; one changed entry does not
+    assert same == model and hash(same) == hash(model) and same is not model
+    other = itf.SharedReLUNet(**_fields(edge_param=(1, 1, 0)))
+    assert other != model
+    assert {model: 1}[same] == 1
+    # pickling rebuilds through the constructor: equal, still read only
+    back = pickle.loads(pickle.dumps(model))
+    assert back == model and not back.edge_src.flags.writeable
+    np.testing.assert_array_equal(itf.conserved(back, [1.0, 2.0]), itf.conserved(model, [1.0, 2.0]))
+
+
+def test_law_signs_match_the_channel_rescaling():
+    # the conv of the docs example with its two relu neurons as one channel: theta_0, theta_1 enter it
+    model = itf.SharedReLUNet(3, 1, 6, (0, 1, 1, 2, 3, 4), (3, 3, 4, 4, 5, 5), (0, 1, 0, 1, 2, 2), (0,) * 6, 3,
+                              ("identity",) * 3 + ("relu", "relu", "identity"), channels=((3, 4),))
+    np.testing.assert_array_equal(model.structure.law_signs, [[1.0, 1.0, -1.0]])
+    theta = np.array([0.5, -2.0, 3.0])
+    assert itf.conserved(model, theta)[0] == 0.25 + 4.0 - 9.0
+
+
 def _fields(**change):
     fields = dict(n_inputs=2, n_outputs=1, n_neurons=4, edge_src=(0, 1, 2), edge_dst=(2, 2, 3), edge_param=(0, 0, 1),
                   edge_weight=(0.0, 0.0, 0.0), n_params=2, activation=("identity", "identity", "relu", "identity"),
@@ -390,6 +426,17 @@ def test_path_norm_equals_the_sum_over_paths(backend, name, q):
     if not getattr(model, "has_max", False):  # the lifting exists: the q-norm of phi itself
         assert backend.path_norm(model, theta, q) == pytest.approx(np.linalg.norm(backend.lift(model, theta), q),
                                                                    rel=1e-12)
+
+
+@pytest.mark.parametrize("name", PATH_NORM_MODELS)
+@pytest.mark.parametrize("q", [1, 2, 3.5])
+def test_path_norm_without_gradient_equals_the_value_with_it(backend, name, q):
+    # the value comes from the forward sweep alone, the gradient from both sweeps: same norm
+    model = PATH_NORM_MODELS[name]()
+    theta = model.init(8)
+    theta[::5] = 0.0
+    norm, _ = backend.path_norm(model, theta, q, return_grad=True)
+    assert backend.path_norm(model, theta, q) == pytest.approx(norm, rel=1e-14)
 
 
 @pytest.mark.parametrize("name", PATH_NORM_MODELS)

@@ -179,6 +179,17 @@ void define_geometry(py::module_& m) {
              return py::make_tuple(forward, backward);
            },
            py::arg("a"))
+      .def("forward_sums",
+           [](const PathGraph& g, const ThetaRef& a) {
+             check_length(g, a, "a");
+             Vector forward(g.n_neurons());
+             {
+               py::gil_scoped_release release;
+               g.path_sums(a.data(), forward.data(), nullptr);  // no backward sweep
+             }
+             return forward;
+           },
+           py::arg("a"))
       .def("jacobian_derivative",
            [](const PathGraph& g, const ThetaRef& theta, const ThetaRef& direction) {
              check_length(g, theta, "theta");

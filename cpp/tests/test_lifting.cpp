@@ -173,6 +173,9 @@ void test_path_sums_give_the_path_norm() {
     for (int v = n - 2; v < n; ++v) total += forward[v];
     for (double z : phi) expected += std::pow(std::abs(z), q);
     CHECK_NEAR(total, expected, 1e-12);
+    std::vector<double> forward_only(n, -1.0);  // without backward: the same forward sums
+    graph.path_sums(a.data(), forward_only.data(), nullptr);
+    for (int v = 0; v < n; ++v) CHECK_EQ(forward_only[v], forward[v]);
     const int e = 5;  // an edge 2 -> 4 of the first layer: start = forward[2] = 1
     std::vector<double> moved = a, f2(n), b2(n);
     moved[e] += 1.0;

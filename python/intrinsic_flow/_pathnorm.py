@@ -13,7 +13,7 @@ import numpy as np
 
 from . import _checks
 from ._graph import in_out_params, topological_order
-from ._shared import path_norm_from_sums
+from ._shared import abs_power, path_norm_from_sums
 
 
 def _order(q) -> float:
@@ -121,13 +121,17 @@ class PathNormFrontEnd:
         if q == np.inf:
             return self._largest(model, theta, return_grad)
         lifting = self._lifting_of(model)
+        # the gradient (one more pass over the edges, and the contraction to theta) only on request
         if kind == "shared":
-            total, grad_s = lifting.path_sums(theta, q)
+            total, grad_s = lifting.path_sums(theta, q, return_grad)
         else:
             g = model.graph
-            forward, backward = (np.asarray(x) for x in lifting.path_sums(np.abs(theta) ** q))
+            if not return_grad:
+                forward = np.asarray(lifting.forward_sums(abs_power(theta, q)))
+                return float(np.sum(forward[g.first_output:]) ** (1.0 / q))
+            forward, backward = (np.asarray(x) for x in lifting.path_sums(abs_power(theta, q)))
             total, grad_s = path_norm_from_sums(np.asarray(g.param_src), np.asarray(g.param_dst), theta, q, forward,
-                                                backward, g.first_output)
+                                                backward, g.first_output, None, return_grad)
         norm = total ** (1.0 / q)
         if not return_grad:
             return float(norm)

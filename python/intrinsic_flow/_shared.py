@@ -9,6 +9,7 @@ w, and derivatives in theta follow by the chain rule through w = P theta + fixed
 """
 from __future__ import annotations
 
+import functools
 import numbers
 
 import numpy as np
@@ -24,7 +25,7 @@ def _int_vector(value, name: str) -> np.ndarray:
     if isinstance(value, (tuple, list, np.ndarray)):
         array = np.asarray(value)
         if array.ndim == 1 and array.dtype.kind in "iu":  # the fast path for long edge lists
-            return array.astype(np.int64)
+            return array.astype(np.int64)  # a copy the model owns (then frozen)
         if array.ndim == 1 and array.size == 0:
             return np.zeros(0, dtype=np.int64)
     items = _checks._ordered(value, name, "integers")
@@ -32,6 +33,33 @@ def _int_vector(value, name: str) -> np.ndarray:
         bad = next(v for v in items if not _checks.is_integer(v))
         raise ValueError(f"{name} must hold integers, got {bad!r}")
     return np.asarray([int(v) for v in items], dtype=np.int64)
+
+
+def _activation_array(value, n_neurons: int) -> np.ndarray:
+    """The activations as a 1-D array of str (one per neuron); ValueError naming the value."""
+    refused = ValueError(f"activation must be a sequence of {n_neurons} strings (one per neuron, each one of "
+                         f"{ACTIVATIONS}), got {value!r:.80}")
+    if isinstance(value, (str, bytes)) or _checks.is_integer(value):
+        raise refused
+    if not isinstance(value, (tuple, list, np.ndarray)):
+        value = _checks._ordered(value, "activation", "strings")
+    array = np.asarray(value)
+    if array.ndim != 1 or array.size != n_neurons:
+        raise refused
+    if array.dtype.kind == "O" and all(isinstance(a, str) for a in array.tolist()):
+        array = array.astype(str)
+    if array.dtype.kind != "U":
+        bad = next((v for v, a in enumerate(array.tolist()) if not isinstance(a, str)), 0)
+        raise _bad("activation", bad, array[bad].item(), f"accepted: {ACTIVATIONS}")
+    return array
+
+
+def activation_codes(activation: np.ndarray) -> np.ndarray:
+    """Index of each neuron's activation in ACTIVATIONS (int8), -1 for an unknown name."""
+    codes = np.full(len(activation), -1, dtype=np.int8)
+    for k, name in enumerate(ACTIVATIONS):
+        codes[activation == name] = k
+    return codes
 
 
 def _bad(name: str, index, value, accepted: str) -> ValueError:
@@ -45,10 +73,12 @@ class Structure:
         self.n_inputs, self.n_outputs, self.n_neurons, self.n_params = n_inputs, n_outputs, n_neurons, n_params
         self.src, self.dst, self.param, self.weight = src, dst, param, weight
         self.first_output = n_neurons - n_outputs
-        self.is_max = np.asarray([a == "max" for a in activation])
-        self.is_relu = np.asarray([a == "relu" for a in activation])
+        codes = activation_codes(activation)
+        self.is_max = codes == ACTIVATIONS.index("max")
+        self.is_relu = codes == ACTIVATIONS.index("relu")
         self.channels = channels
         self.fixed = param < 0
+        self.safe_param = np.where(self.fixed, 0, param)  # gathers from theta (fixed edges masked after)
         # level(v): longest number of edges from an input; a sweep handles one level at a time
         level = np.zeros(n_neurons, dtype=np.int64)
         inner = src >= 0
@@ -62,14 +92,20 @@ class Structure:
         self.level = level
         order = np.lexsort((dst, level[dst]))
         self.levels = []  # per level >= 1: (edge indices sorted by dst, their dst cuts, dst neurons)
-        for lv in range(1, int(level.max()) + 1 if n_neurons else 1):
-            edges = order[level[dst[order]] == lv]
-            if edges.size == 0:
+        # order is sorted by (level of dst, dst): each level is one run, its dst already sorted
+        level_of = level[dst[order]]
+        cuts = np.searchsorted(level_of, np.arange(1, int(level.max()) + 2 if n_neurons else 1))
+        for lo, hi in zip(cuts[:-1], cuts[1:]):
+            if hi == lo:
                 continue
-            targets, starts = np.unique(dst[edges], return_index=True)
-            self.levels.append((edges, starts, targets))
+            edges = order[lo:hi]
+            d = dst[edges]
+            starts = np.flatnonzero(np.concatenate(([True], d[1:] != d[:-1])))
+            self.levels.append((edges, starts, d[starts]))
         # the signs s_c(i) of the channel rescalings (incoming x lambda, outgoing x 1/lambda)
-        self.law_signs = np.zeros((len(channels), n_params))
+        # the channel each parameter enters and the one it leaves (-1: none); law_signs from them
+        self.law_enter = np.full(n_params, -1, dtype=np.int64)
+        self.law_leave = np.full(n_params, -1, dtype=np.int64)
         # The path kernels run on the useful edges, those on some path from an input or a bias to
         # an output: an input a strided convolution skips, or a neuron cropped by pooling, carries
         # no path (the forward pass still computes it). Neurons renumbered monotonically.
@@ -110,28 +146,54 @@ class Structure:
         self.param_of_edge = param_k[self.param_edges]
         # the parameters on some kept edge, and where their runs start in param_edges
         self.present, self.param_starts = np.unique(self.param_of_edge, return_index=True)
+        # w on the kept edges by one gather (fixed edges patched after): path norms call it per step
+        self.kernel_param = np.where(param_k < 0, 0, param_k)
+        self.kernel_fixed = np.flatnonzero(param_k < 0)
+        self.kernel_fixed_weight = weight[self.kept][self.kernel_fixed]
         # one parameter per edge, in edge order, no fixed or pruned edge: today's DAG (P = I)
         self.identity = bool(src.size == n_params and self.kept.size == src.size
                              and np.array_equal(param, np.arange(n_params)))
+
+    @functools.cached_property
+    def law_signs(self) -> np.ndarray:
+        """(C, D) dense signs s_c(i): +1 where parameter i enters channel c, -1 where it leaves it
+        (built on first use: C x D floats)."""
+        check_size(float(len(self.channels)) * self.n_params, "the signs of the known laws (channels x n_params)")
+        signs = np.zeros((len(self.channels), self.n_params))
+        moved = np.arange(self.n_params)
+        signs[self.law_enter[self.law_enter >= 0], moved[self.law_enter >= 0]] = 1.0
+        signs[self.law_leave[self.law_leave >= 0], moved[self.law_leave >= 0]] = -1.0
+        return signs
+
+    def conserved(self, theta: np.ndarray) -> np.ndarray:
+        """h_c = sum_i s_c(i) theta_i^2 (C,), from the per-parameter channels (no C x D matrix)."""
+        square = np.asarray(theta, dtype=np.float64) ** 2
+        C = len(self.channels)
+        enter, leave = self.law_enter >= 0, self.law_leave >= 0
+        return (np.bincount(self.law_enter[enter], weights=square[enter], minlength=C)
+                - np.bincount(self.law_leave[leave], weights=square[leave], minlength=C))
 
     # -- w = P theta + fixed weights and the contraction P^T ---------------------------------
     def edge_weights(self, theta: np.ndarray) -> np.ndarray:
         """w (E,) from theta (D,) (or (..., E) from (..., D))."""
         theta = np.asarray(theta, dtype=np.float64)
-        safe = np.where(self.fixed, 0, self.param)
-        return np.where(self.fixed, self.weight, theta[..., safe])
+        return np.where(self.fixed, self.weight, theta[..., self.safe_param])
 
     def edge_directions(self, v: np.ndarray) -> np.ndarray:
         """P v: a direction in theta moves w by v on parameter edges, 0 on fixed ones."""
-        safe = np.where(self.fixed, 0, self.param)
-        return np.where(self.fixed, 0.0, np.asarray(v, dtype=np.float64)[..., safe])
+        return np.where(self.fixed, 0.0, np.asarray(v, dtype=np.float64)[..., self.safe_param])
 
     def kernel_weights(self, theta: np.ndarray) -> np.ndarray:
         """w on the kept edges (the path kernels' parameters)."""
-        return self.edge_weights(theta)[..., self.kept]
+        w = np.asarray(theta, dtype=np.float64)[..., self.kernel_param]
+        w[..., self.kernel_fixed] = self.kernel_fixed_weight
+        return w
 
     def kernel_directions(self, v: np.ndarray) -> np.ndarray:
-        return self.edge_directions(v)[..., self.kept]
+        """P v on the kept edges (0 on fixed ones)."""
+        d = np.asarray(v, dtype=np.float64)[..., self.kernel_param]
+        d[..., self.kernel_fixed] = 0.0
+        return d
 
     def contract(self, per_edge: np.ndarray) -> np.ndarray:
         """P^T along the last axis: (..., kept edges) -> (..., D), summing the kept edges of each
@@ -256,16 +318,19 @@ def validate(model) -> tuple:
         what = f"a second bias edge into neuron {dst[k]}" if src[k] < 0 else f"a second edge {src[k]} -> {dst[k]}"
         raise ValueError(f"edge {k} is {what}; at most one edge per pair of neurons and one bias per neuron "
                          "(merge them into one edge, or route one through an identity neuron)")
-    activation = tuple(model.activation) if not isinstance(model.activation, str) else None
-    if activation is None or len(activation) != n_neurons:
-        raise ValueError(f"activation must be a sequence of {n_neurons} strings (one per neuron, each one of "
-                         f"{ACTIVATIONS}), got {model.activation!r:.80}")
-    for v, a in enumerate(activation):
-        if a not in ACTIVATIONS:
-            raise _bad("activation", v, a, f"accepted: {ACTIVATIONS}")
-        if (v < n_inputs or v >= first_output) and a != "identity":
-            raise _bad("activation", v, a, "inputs and outputs must be 'identity'")
-    is_max = np.asarray([a == "max" for a in activation])
+    activation = _activation_array(model.activation, n_neurons)
+    codes = activation_codes(activation)
+    if np.any(codes < 0):
+        v = int(np.flatnonzero(codes < 0)[0])
+        raise _bad("activation", v, activation[v].item(), f"accepted: {ACTIVATIONS}")
+    ends = np.zeros(n_neurons, dtype=bool)
+    ends[:n_inputs] = True
+    ends[first_output:] = True
+    if np.any(ends & (codes != 0)):
+        v = int(np.flatnonzero(ends & (codes != 0))[0])
+        raise _bad("activation", v, activation[v].item(), "inputs and outputs must be 'identity'")
+    activation = activation.astype(f"<U{max(len(a) for a in ACTIVATIONS)}")  # checked: no name is cut
+    is_max = codes == ACTIVATIONS.index("max")
     bias_into_max = (src < 0) & is_max[dst]
     if np.any(bias_into_max):
         k = int(np.flatnonzero(bias_into_max)[0])
@@ -282,7 +347,9 @@ def resolve_channels(value, n_inputs, n_outputs, n_neurons, src, dst, param, act
         fixed = param < 0
         fixed_touch[dst[fixed]] = True
         fixed_touch[src[fixed & (src >= 0)]] = True
-        return tuple((v,) for v in range(n_inputs, first_output) if activation[v] != "max" and not fixed_touch[v])
+        hidden = np.arange(n_inputs, first_output)
+        keep = hidden[(activation[n_inputs:first_output] != "max") & ~fixed_touch[n_inputs:first_output]]
+        return tuple((v,) for v in keep.tolist())
     groups = _checks._ordered(value, "channels", "sequences of hidden neurons")
     seen: dict = {}
     channels = []
@@ -306,12 +373,13 @@ def resolve_channels(value, n_inputs, n_outputs, n_neurons, src, dst, param, act
     return tuple(channels)
 
 
-def law_signs(channels, n_neurons, n_params, src, dst, param, explicit: bool) -> np.ndarray:
-    """(C, D): s_c(i) = [dst e in c] - [src e in c], the same for every edge e of parameter i, so
+def law_signs(channels, n_neurons, n_params, src, dst, param, explicit: bool) -> tuple:
+    """(enter, leave), each (D,): the channel parameter i enters and the one it leaves (-1: none).
+    They give s_c(i) = [dst e in c] - [src e in c], the same for every edge e of parameter i, so
     that rescaling channel c (incoming x lambda, outgoing x 1/lambda) is theta_i -> lambda^s_c(i)
     theta_i; the law is h_c = sum_i s_c(i) theta_i^2. ValueError when a channel's edges do not
     share parameters consistently (or a fixed edge enters or leaves it)."""
-    signs = np.zeros((len(channels), n_params))
+    none = (np.full(n_params, -1, dtype=np.int64), np.full(n_params, -1, dtype=np.int64))
     member = np.full(n_neurons + 1, -1, dtype=np.int64)  # the extra entry: a bias's source
     for c, neurons in enumerate(channels):
         member[list(neurons)] = c
@@ -320,42 +388,36 @@ def law_signs(channels, n_neurons, n_params, src, dst, param, explicit: bool) ->
     hint = ("" if explicit else "; with shared parameters, pass channels= (e.g. one tuple of neurons per "
             "convolution channel), or channels=() for no known laws")
     if not channels:
-        return signs
-    # the net sign of each (channel, edge) touching a channel: +1 into it, -1 out of it (an edge
-    # inside a channel moves nothing); an edge touches at most two channels, so no sorting
+        return none
+    # an edge enters channel dst_c (+1) and/or leaves channel src_c (-1); one inside a channel
+    # moves nothing
     into = (dst_c >= 0) & (dst_c != src_c)
     out_of = (src_c >= 0) & (src_c != dst_c)
-    channel = np.concatenate([dst_c[into], src_c[out_of]])
-    edge = np.concatenate([np.flatnonzero(into), np.flatnonzero(out_of)])
-    net = np.concatenate([np.ones(int(into.sum()), dtype=np.int64), -np.ones(int(out_of.sum()), dtype=np.int64)])
-    fixed = param[edge] < 0
+    fixed = (into | out_of) & (param < 0)
     if np.any(fixed):
-        c, k = int(channel[fixed][0]), int(edge[fixed][0])
+        k = int(np.flatnonzero(fixed)[0])
+        c = int(dst_c[k] if into[k] else src_c[k])
         raise ValueError(f"channel {c} {channels[c][:8]} has the fixed edge {k} ({src[k]} -> {dst[k]}, weight "
                          f"not a parameter) entering or leaving it, so rescaling it is not a symmetry{hint}")
-    # consistent: for each (channel, parameter) moved, one sign, carried by every edge of the parameter
-    pair = channel * n_params + param[edge]
-    keys = pair * 3 + (net + 1)
-    if 3.0 * len(channels) * n_params <= 5e7:  # counts by direct indexing
-        counts = np.bincount(keys, minlength=3 * len(channels) * n_params)
-        per_sign = np.flatnonzero(counts)
-        counts = counts[per_sign]
-    else:
-        per_sign, counts = np.unique(keys, return_counts=True)
-    pairs, sign = per_sign // 3, per_sign % 3 - 1
-    total = np.bincount(param[param >= 0], minlength=n_params)
-    repeated = np.zeros(pairs.size, dtype=bool)
-    repeated[1:] = pairs[1:] == pairs[:-1]
-    repeated[:-1] |= pairs[:-1] == pairs[1:]
-    bad = repeated | (counts != total[pairs % n_params])
+    # consistent: each edge of a parameter enters the same channel (or none) and leaves the same
+    # channel (or none) as the parameter's first edge; then every (channel, parameter) moved has one
+    # sign, carried by all the parameter's edges. O(E), no sorting.
+    has = param >= 0
+    p = param[has]
+    a = np.where(into, dst_c, -1)[has]  # the channel each parameter edge enters (-1: none)
+    b = np.where(out_of, src_c, -1)[has]  # the channel it leaves
+    first_a, first_b = np.empty(n_params, dtype=np.int64), np.empty(n_params, dtype=np.int64)
+    first_a[p[::-1]], first_b[p[::-1]] = a[::-1], b[::-1]  # repeated indices: the last write (first edge) wins
+    bad = (a != first_a[p]) | (b != first_b[p])
     if np.any(bad):
-        c, i = int(pairs[bad][0] // n_params), int(pairs[bad][0] % n_params)
+        k = int(np.flatnonzero(bad)[0])
+        i = int(p[k])
+        c = next(int(x) for x in ((a[k], first_a[i]) if a[k] != first_a[i] else (b[k], first_b[i])) if x >= 0)
         shown = np.flatnonzero(param == i)[:6]
         raise ValueError(f"parameter {i} is shared by edges {shown.tolist()} that channel {c} "
                          f"{channels[c][:8]} rescales differently (incoming, outgoing or neither), so rescaling "
                          f"the channel is not a symmetry{hint}")
-    signs[pairs // n_params, pairs % n_params] = sign
-    return signs
+    return first_a, first_b
 
 
 def structure_of(model) -> Structure:
@@ -363,7 +425,7 @@ def structure_of(model) -> Structure:
     explicit = model.channels is not None
     channels = resolve_channels(model.channels, n_inputs, n_outputs, n_neurons, src, dst, param, activation)
     structure = Structure(n_inputs, n_outputs, n_neurons, src, dst, param, weights, n_params, activation, channels)
-    structure.law_signs = law_signs(channels, n_neurons, n_params, src, dst, param, explicit)
+    structure.law_enter, structure.law_leave = law_signs(channels, n_neurons, n_params, src, dst, param, explicit)
     structure.activation = activation
     return structure
 
@@ -474,7 +536,7 @@ class SharedLifting:
     def conserved(self, theta):
         """h_c = sum_i s_c(i) theta_i^2 (s_c: +1 entering channel c, -1 leaving it)."""
         self._refuse_max("conserved")
-        return self.structure.law_signs @ (np.asarray(theta) ** 2)
+        return self.structure.conserved(theta)
 
     def conserved_jacobian(self, theta):
         self._refuse_max("conserved_jacobian")
@@ -503,23 +565,44 @@ class SharedLifting:
         return exact_rank(self.structure, np.asarray(theta, dtype=np.float64))
 
     # -- path-norm sums -----------------------------------------------------------------------
-    def path_sums(self, theta, q):
-        """(S = ||phi||_q^q, dS/dtheta (D,)) from the edge kernel's forward and backward sums on |w|^q."""
+    def path_sums(self, theta, q, grad: bool = True):
+        """(S = ||phi||_q^q, dS/dtheta (D,) or None without ``grad``) from the edge kernel's
+        forward and backward sums on |w|^q."""
         w = self._w(theta)
-        a = np.abs(w) ** q
-        forward, backward = (np.asarray(x) for x in self.edge.path_sums(a))
         s = self.structure
+        if not grad:  # one forward sweep: S is the sum of the forward sums over the outputs
+            forward = np.asarray(self.edge.forward_sums(abs_power(w, q)))
+            return float(np.sum(forward[s.kernel_n_neurons - self.model.n_outputs:])), None
+        forward, backward = (np.asarray(x) for x in self.edge.path_sums(abs_power(w, q)))
         return path_norm_from_sums(s.kernel_src, s.kernel_dst, w, q, forward, backward,
-                                   s.kernel_n_neurons - self.model.n_outputs, s.contract)
+                                   s.kernel_n_neurons - self.model.n_outputs, s.contract, grad)
 
 
-def path_norm_from_sums(src, dst, w, q, forward, backward, first_output, contract=None):
+def abs_power(w: np.ndarray, q: float) -> np.ndarray:
+    """|w|^q, without the general power for q = 1 and 2."""
+    if q == 1:
+        return np.abs(w)
+    if q == 2:
+        return w * w
+    return np.abs(w) ** q
+
+
+def path_norm_from_sums(src, dst, w, q, forward, backward, first_output, contract=None, grad: bool = True):
     """S = sum of forward over the outputs and dS/dw_e = start(e) backward(dst e) q |w_e|^(q-1) sign(w_e)
-    (0 at w_e = 0), contracted to theta by ``contract`` (None: one parameter per edge)."""
+    (0 at w_e = 0), contracted to theta by ``contract`` (None: one parameter per edge); without
+    ``grad``, (S, None)."""
     total = float(np.sum(forward[first_output:]))
-    start = np.where(src < 0, 1.0, forward[np.where(src < 0, 0, src)])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        slope = np.where(w != 0, q * np.abs(w) ** (q - 1.0) * np.sign(w), 0.0)
+    if not grad:
+        return total, None
+    start = forward[np.maximum(src, 0)]  # a gather, then the biases' start (the constant 1) patched
+    start[src < 0] = 1.0
+    if q == 1:
+        slope = np.sign(w)
+    elif q == 2:
+        slope = 2.0 * w
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            slope = np.where(w != 0, q * np.abs(w) ** (q - 1.0) * np.sign(w), 0.0)
     grad = start * backward[dst] * slope
     return total, (grad if contract is None else contract(grad))
 

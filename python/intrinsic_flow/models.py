@@ -7,6 +7,7 @@ Plain frozen dataclasses shared by both backends (docs/theory/lifting.md). Path-
 from __future__ import annotations
 
 import functools
+import hashlib
 from typing import Sequence
 from dataclasses import dataclass
 
@@ -536,17 +537,11 @@ class DAGReLUNet(_Model):
         return np.stack([value(v) for v in range(first_output, n)], axis=1)
 
 
-def _shared_tuple(values: np.ndarray, low: int | None = None, high: int | None = None) -> tuple:
-    """tuple(values.tolist()) with one Python object per distinct value (integers in [low, high)
-    by direct lookup, other values through np.unique)."""
-    if low is not None:
-        table = np.empty(high - low, dtype=object)
-        table[:] = list(range(low, high))
-        return tuple(table[values - low].tolist())
-    distinct, inverse = np.unique(values, return_inverse=True)
-    table = np.empty(distinct.size, dtype=object)
-    table[:] = distinct.tolist()
-    return tuple(table[inverse.ravel()].tolist())
+def _frozen(values: np.ndarray) -> np.ndarray:
+    """values as a read-only array (the model owns it: callers pass fresh arrays)."""
+    values = np.ascontiguousarray(values)
+    values.flags.writeable = False
+    return values
 
 
 @dataclass(frozen=True)
@@ -572,15 +567,15 @@ class SharedReLUNet(_Model):
     ----------
     n_inputs, n_outputs, n_neurons : int
         Inputs (the first neurons), outputs (the last ones) and all neurons.
-    edge_src, edge_dst : sequence of int
+    edge_src, edge_dst : sequence of int (array_like)
         One entry per edge: source (-1 for a bias) and target neuron, edge_src < edge_dst.
-    edge_param : sequence of int
+    edge_param : sequence of int (array_like)
         One entry per edge: the index into theta, or -1 for a fixed edge.
-    edge_weight : sequence of float
+    edge_weight : sequence of float (array_like)
         One entry per edge: the constant weight of a fixed edge (ignored where edge_param >= 0).
     n_params : int
         D, the length of theta; every index 0..D-1 must appear in ``edge_param``.
-    activation : sequence of str
+    activation : sequence of str (array_like)
         One per neuron: "identity", "relu" or "max" (inputs and outputs "identity"). A "max"
         neuron takes the max of its incoming values (max pooling); models with max neurons are
         accepted by ``path_norm`` only.
@@ -594,6 +589,12 @@ class SharedReLUNet(_Model):
 
     Attributes
     ----------
+    edge_src, edge_dst, edge_param : ndarray of int64, shape (n_edges,)
+        The edge fields as stored: read-only NumPy arrays (a copy of what was passed).
+    edge_weight : ndarray of float64, shape (n_edges,)
+        Read only; 0 where edge_param >= 0.
+    activation : ndarray of str, shape (n_neurons,)
+        Read only.
     n_lifted : int
         d, the number of paths (counted, never listed).
     n_edges, n_hidden, n_known_laws : int
@@ -652,13 +653,13 @@ class SharedReLUNet(_Model):
         set_ = functools.partial(object.__setattr__, self)
         for name in ("n_inputs", "n_outputs", "n_neurons", "n_params"):
             set_(name, int(getattr(self, name)))
-        # tuples whose equal entries share one Python object: 8 bytes per entry, not ~36 (long
-        # edge lists of convolutions repeat few distinct neurons, parameters and weights)
-        set_("edge_src", _shared_tuple(structure.src, -1, self.n_neurons))
-        set_("edge_dst", _shared_tuple(structure.dst, 0, self.n_neurons))
-        set_("edge_param", _shared_tuple(structure.param, -1, self.n_params))
-        set_("edge_weight", _shared_tuple(np.where(structure.fixed, structure.weight, 0.0)))
-        set_("activation", tuple(structure.activation))
+        # read-only NumPy arrays (int64, float64, str): 8 bytes per edge and field, validated
+        # vectorised; the structure shares them
+        set_("edge_src", _frozen(structure.src))
+        set_("edge_dst", _frozen(structure.dst))
+        set_("edge_param", _frozen(structure.param))
+        set_("edge_weight", _frozen(np.where(structure.fixed, structure.weight, 0.0)))
+        set_("activation", _frozen(structure.activation))
         set_("channels", structure.channels if self.channels is not None else None)
         set_("input_shape", _shared.input_shape(self.input_shape, self.n_inputs))
         self.__dict__["structure"] = structure  # derived arrays, read only (not a field)
@@ -695,14 +696,39 @@ class SharedReLUNet(_Model):
         """Whether some neuron is a max neuron (then only ``path_norm`` accepts the model)."""
         return bool(np.any(self.structure.is_max))
 
-    def __hash__(self) -> int:  # the fields are long tuples: hashed once
+    _ARRAYS = ("edge_src", "edge_dst", "edge_param", "edge_weight", "activation")
+
+    def _scalars(self) -> tuple:
+        return (self.n_inputs, self.n_outputs, self.n_neurons, self.n_params, self.channels, self.input_shape)
+
+    def __hash__(self) -> int:
+        """Hash of the scalar fields and a digest of the (read-only) arrays, computed once: the
+        models key caches (``lru_cache``), so later hashes are O(1)."""
         cached = self.__dict__.get("_hash")
         if cached is None:
-            cached = hash((self.n_inputs, self.n_outputs, self.n_neurons, self.edge_src, self.edge_dst,
-                           self.edge_param, self.edge_weight, self.n_params, self.activation, self.channels,
-                           self.input_shape))
+            digest = hashlib.blake2b(digest_size=16)
+            for name in self._ARRAYS:
+                values = getattr(self, name)
+                digest.update(f"{name}:{values.dtype.str}:{values.size};".encode())
+                digest.update(values.view(np.uint8))
+            cached = hash(self._scalars() + (digest.digest(),))
             self.__dict__["_hash"] = cached
         return cached
+
+    def __eq__(self, other: object) -> bool:
+        """Equal fields (the arrays compared entry by entry, after the cached hashes)."""
+        if self is other:
+            return True
+        if type(other) is not type(self):
+            return NotImplemented
+        return (hash(self) == hash(other) and self._scalars() == other._scalars()
+                and all(np.array_equal(getattr(self, name), getattr(other, name)) for name in self._ARRAYS))
+
+    def __reduce__(self):
+        # rebuilt through the constructor: validated, arrays read-only again
+        return type(self), (self.n_inputs, self.n_outputs, self.n_neurons, self.edge_src, self.edge_dst,
+                            self.edge_param, self.edge_weight, self.n_params, self.activation, self.channels,
+                            self.input_shape)
 
     @classmethod
     def from_dag(cls, dag: "DAGReLUNet | ReLUNet") -> "SharedReLUNet":
@@ -767,14 +793,17 @@ class SharedReLUNet(_Model):
                 indegree[v] -= 1
                 if indegree[v] == 0 and v < first_output:
                     heapq.heappush(ready, v)
-        src = tuple(new[u] if u >= 0 else -1 for u in g.param_src)
-        dst = tuple(new[v] for v in g.param_dst)
-        activation = tuple("relu" if g.n_inputs <= v < first_output else "identity" for v in range(g.n_neurons))
-        return cls(g.n_inputs, g.n_outputs, g.n_neurons, src, dst, tuple(range(len(src))), (0.0,) * len(src),
-                   len(src), activation, tuple((new[v],) for v in g.hidden), (g.n_inputs,))
+        new = np.asarray(new, dtype=np.int64)
+        param_src = np.asarray(g.param_src, dtype=np.int64)
+        src = np.where(param_src >= 0, new[np.maximum(param_src, 0)], -1)
+        dst = new[np.asarray(g.param_dst, dtype=np.int64)]
+        activation = np.full(g.n_neurons, "identity")
+        activation[g.n_inputs:first_output] = "relu"
+        return cls(g.n_inputs, g.n_outputs, g.n_neurons, src, dst, np.arange(src.size), np.zeros(src.size),
+                   src.size, activation, tuple((int(new[v]),) for v in g.hidden), (g.n_inputs,))
 
     def forward(self, theta, X) -> np.ndarray:
-        """Network output: X of shape (n, *input_shape) -> (n, n_outputs), float64.
+        """Network output: X of shape ``(n, *input_shape)`` -> (n, n_outputs), float64.
 
         A neuron's value is the sum over its incoming edges of w_e x (value of the source after its
         activation), a bias reading 1; "relu" neurons apply max(., 0), "max" neurons take the max
@@ -784,7 +813,7 @@ class SharedReLUNet(_Model):
         Parameters
         ----------
         theta : array_like of shape (n_params,)
-        X : array_like of shape (n, *input_shape)
+        X : array_like of shape ``(n, *input_shape)``
             One input per row (flattened in C order onto the input neurons).
 
         Returns
@@ -794,7 +823,7 @@ class SharedReLUNet(_Model):
         Raises
         ------
         ValueError
-            If ``X`` is not of shape (n, *input_shape), ``theta`` not of length ``n_params``, or either
+            If ``X`` is not of shape ``(n, *input_shape)``, ``theta`` not of length ``n_params``, or either
             has a non-finite entry.
 
         Examples

@@ -36,6 +36,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ._shared import ACTIVATIONS
+
 __all__ = ["from_torch", "validate", "load_theta", "ConservationMonitor", "ValidationReport"]
 
 _INSTALL = 'PyTorch is needed here: pip install "intrinsic-flow[torch]" (or pip install torch)'
@@ -89,25 +91,33 @@ class _Builder:
     def __init__(self, input_shape):
         self.n = int(np.prod(input_shape))
         self.src, self.dst, self.param, self.weight = [], [], [], []
-        self.activation = ["identity"] * self.n
+        # activations per block of neurons (first neuron, code in _shared.ACTIVATIONS): no list per neuron
+        self.blocks, self.codes = [0], [0]
 
     def materialize(self, value, activation: str = "identity", copy: bool = False) -> _Neurons:
         """Neurons holding ``value`` (new ones unless it is already identity/relu neurons and not ``copy``)."""
         if isinstance(value, _Neurons) and activation == "identity" and not copy:
             return value
         if isinstance(value, _Neurons) and activation == "relu" and not copy and \
-                all(self.activation[i] == "relu" for i in value.ids.ravel()):
+                np.all(self.activation_of(value.ids.ravel()) == ACTIVATIONS.index("relu")):
             return value  # relu of relu
         affine = _as_affine(value)
         size = int(np.prod(affine.shape))
         base = self.n
         self.n += size
-        self.activation += [activation] * size
+        self.blocks.append(base)
+        self.codes.append(ACTIVATIONS.index(activation))
         self.src.append(affine.src)
         self.dst.append(affine.dst + base)
         self.param.append(affine.param)
         self.weight.append(affine.weight)
         return _Neurons(np.arange(base, base + size).reshape(affine.shape))
+
+
+    def activation_of(self, ids: np.ndarray) -> np.ndarray:
+        """The activation codes of neurons ``ids``."""
+        block = np.searchsorted(np.asarray(self.blocks), ids, side="right") - 1
+        return np.asarray(self.codes, dtype=np.int8)[block]
 
 
 def _pair(value, n: int, name: str) -> tuple:
@@ -713,7 +723,7 @@ def _finish(builder: _Builder, output: _Neurons, n_params: int, input_shape) -> 
     src, dst, param, weight = src[edge_keep], dst[edge_keep], param[edge_keep], weight[edge_keep]
     src = np.where(src >= 0, new_id[np.maximum(src, 0)], -1)
     dst = new_id[dst]
-    activation = [a for a, k in zip(builder.activation, keep) if k]
+    activation = np.asarray(ACTIVATIONS)[builder.activation_of(np.flatnonzero(keep))]
     n_neurons = int(keep.sum())
     # channels: neurons joined by fixed edges, and the destinations (sources) of each parameter's
     # edges, must be rescaled by the same factor; components without an input or output are channels
@@ -729,12 +739,13 @@ def _finish(builder: _Builder, output: _Neurons, n_params: int, input_shape) -> 
     bad[np.unique(labels[n_neurons - n_out:])] = True
     hidden = np.arange(n_in, n_neurons - n_out)
     hidden = hidden[~bad[labels[hidden]]]
-    groups: dict = {}
-    for v in hidden:
-        groups.setdefault(int(labels[v]), []).append(int(v))
+    # hidden neurons grouped by label (groups in the order of their first neuron, neurons sorted)
+    order = np.argsort(labels[hidden], kind="stable")
+    cuts = np.flatnonzero(np.diff(labels[hidden][order])) + 1
+    groups = {int(members[0]): members.tolist() for members in np.split(hidden[order], cuts) if members.size}
     fields = dict(n_inputs=n_in, n_outputs=n_out, n_neurons=n_neurons, edge_src=src, edge_dst=dst,
                   edge_param=param, edge_weight=np.where(param >= 0, 0.0, weight), n_params=n_params,
-                  activation=tuple(activation), input_shape=tuple(input_shape))
+                  activation=activation, input_shape=tuple(input_shape))
     return fields, sorted(groups.values())
 
 
@@ -808,8 +819,7 @@ def _build(fields: dict, groups: list):
 
     is_max = np.asarray(fields["activation"]) == "max"
     channels = tuple(tuple(g) for g in groups if not is_max[g].any())
-    return SharedReLUNet(channels=channels, **{k: (tuple(v.tolist()) if isinstance(v, np.ndarray) else v)
-                                               for k, v in fields.items()})
+    return SharedReLUNet(channels=channels, **fields)  # the arrays as they are (the model copies them)
 
 
 # -- public functions -------------------------------------------------------------------------------

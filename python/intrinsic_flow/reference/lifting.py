@@ -133,6 +133,10 @@ class PathLifting:
         gram[np.diag_indices(self.n_params)] = start * backward[self.dst]
         return gram
 
+    def forward_sums(self, a: np.ndarray) -> np.ndarray:
+        """The forward sums of ``path_sums`` alone (the path-norm without its gradient)."""
+        return self.path_sums(a)[0]
+
     def path_sums(self, a: np.ndarray) -> tuple:
         """(forward, backward), (n_neurons,) each: forward[v] sums prod a_e over the partial paths
         from a start (an input, or a bias) to v, backward[v] over those from v to an output (as
