@@ -342,10 +342,11 @@ def test_train_learns_and_backends_agree():
 
 
 def test_train_ipllr_bias_learns_and_backends_agree():
-    runs = [backend.train("ipllr_bias", n_hidden=3, width=64, n_steps=30, batch=32, lr=0.05, eval_every=10)
+    runs = [backend.train("ipllr_bias", n_hidden=2, width=64, n_steps=40, batch=32, lr=0.2, eval_every=10)
             for backend in BACKENDS]
     assert np.all(np.isfinite(runs[0]["loss"]))
-    assert runs[0]["loss"].iloc[-5:].mean() < runs[0]["loss"].iloc[:5].mean()
+    assert runs[0]["loss"].iloc[-5:].mean() < 0.75 * runs[0]["loss"].iloc[:5].mean()
+    assert runs[0]["test_accuracy"].iloc[-1] > 0.2  # 10 classes: chance is 0.1
     _close(runs[0][["loss", "abs_f"]].to_numpy(), runs[1][["loss", "abs_f"]].to_numpy(), 1e-10)
 
 
