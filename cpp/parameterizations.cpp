@@ -91,8 +91,8 @@ AbcLoss parse_abc_loss(const std::string& name) {
 }
 
 AbcNetwork::AbcNetwork(std::vector<RowMatrix> weights, Vector bias0, std::vector<double> scales,
-                       const std::string& activation, const std::string& loss)
-    : weights_(std::move(weights)), bias0_(std::move(bias0)), scales_(std::move(scales)),
+                       const std::string& activation, const std::string& loss, std::vector<Vector> biases)
+    : weights_(std::move(weights)), bias0_(std::move(bias0)), biases_(std::move(biases)), scales_(std::move(scales)),
       activation_(parse_activation(activation)), loss_(parse_abc_loss(loss)) {
   if (weights_.size() < 2) throw std::invalid_argument("an abc network needs at least 2 weight matrices");
   if (scales_.size() != weights_.size())
@@ -108,6 +108,16 @@ AbcNetwork::AbcNetwork(std::vector<RowMatrix> weights, Vector bias0, std::vector
   }
   if (bias0_.size() != width)
     throw std::invalid_argument("bias0 has " + std::to_string(bias0_.size()) + " entries, expected the width " + std::to_string(width));
+  if (!biases_.empty()) {
+    if (biases_.size() + 1 != weights_.size())
+      throw std::invalid_argument("biases has " + std::to_string(biases_.size()) + " entries, expected none or one per later layer (" +
+                                  std::to_string(weights_.size() - 1) + ")");
+    for (size_t l = 0; l < biases_.size(); ++l)
+      if (biases_[l].size() != weights_[l + 1].rows())
+        throw std::invalid_argument("bias " + std::to_string(l + 1) + " has " + std::to_string(biases_[l].size()) + " entries, expected " +
+                                    std::to_string(weights_[l + 1].rows()));
+    biases_grad_ = biases_;
+  }
 }
 
 void AbcNetwork::ensure_batch(Index batch) {
@@ -138,6 +148,7 @@ void AbcNetwork::forward(const ColRef& x) {
       out.middleRows(r, n).noalias() = w.middleRows(r, n) * in;
       if (l == 0) out.middleRows(r, n).colwise() += bias0_.segment(r, n);
       out.middleRows(r, n) *= s;
+      if (l > 0 && !biases_.empty()) out.middleRows(r, n).colwise() += biases_[l - 1].segment(r, n);  // unscaled
     });
     if (l == last) break;
     ColMatrix& act = post_[l];
@@ -173,8 +184,8 @@ void AbcNetwork::check_batch(const ColRef& x, const ColRef& targets) const {
                                 "), expected (batch, n_out) = (" + std::to_string(x.cols()) + ", " + std::to_string(output_dim()) + ")");
 }
 
-void AbcNetwork::backward(const ColRef& x, const std::vector<double>* lrs, std::vector<RowMatrix>* grad_weights,
-                          Vector* grad_bias0) {
+void AbcNetwork::backward(const ColRef& x, const std::vector<double>* lrs, const std::vector<double>* bias_lrs,
+                          std::vector<RowMatrix>* grad_weights, Vector* grad_bias0, std::vector<Vector>* grad_biases) {
   const Activation kind = activation_;
   for (size_t step = 0; step < weights_.size(); ++step) {
     const size_t l = weights_.size() - 1 - step;
@@ -192,43 +203,54 @@ void AbcNetwork::backward(const ColRef& x, const std::vector<double>* lrs, std::
     } else {
       bias_grad_ = s * error.rowwise().sum();
     }
+    // beta_l (l > 0) is added after the scale: its gradient is the error summed over the batch
+    // (serial, in a fixed order), taken before the error buffer is reused.
+    if (l > 0 && !biases_.empty()) biases_grad_[l - 1].noalias() = error.rowwise().sum();
     if (lrs) {
       const double rate = (*lrs)[l] * s;
       for_row_blocks(w.rows(), 2.0 * static_cast<double>(w.size()) * static_cast<double>(in.cols()), [&](Index r, Index n) {
         w.middleRows(r, n).noalias() -= rate * error.middleRows(r, n) * in.transpose();
       });
-      if (l == 0) bias0_ -= (*lrs)[0] * bias_grad_;
+      const double bias_rate = bias_lrs->empty() ? (*lrs)[l] : (*bias_lrs)[l];
+      if (l == 0) bias0_ -= bias_rate * bias_grad_;
+      else if (!biases_.empty()) biases_[l - 1] -= bias_rate * biases_grad_[l - 1];
     } else {
       RowMatrix& grad = (*grad_weights)[l];
       for_row_blocks(w.rows(), 2.0 * static_cast<double>(w.size()) * static_cast<double>(in.cols()), [&](Index r, Index n) {
         grad.middleRows(r, n).noalias() = s * error.middleRows(r, n) * in.transpose();
       });
       if (l == 0) *grad_bias0 = bias_grad_;
+      else if (!biases_.empty()) (*grad_biases)[l - 1] = biases_grad_[l - 1];
     }
     if (l > 0) std::swap(delta_, delta_next_);
   }
 }
 
 double AbcNetwork::loss_and_gradients(const ColRef& x, const ColRef& targets, std::vector<RowMatrix>& grad_weights,
-                                      Vector& grad_bias0) {
+                                      Vector& grad_bias0, std::vector<Vector>& grad_biases) {
   check_batch(x, targets);
   forward(x);
   const double value = loss_value(targets);
   grad_weights.resize(weights_.size());
   for (size_t l = 0; l < weights_.size(); ++l) grad_weights[l].resize(weights_[l].rows(), weights_[l].cols());
   grad_bias0.resize(bias0_.size());
-  backward(x, nullptr, &grad_weights, &grad_bias0);
+  grad_biases = biases_;
+  backward(x, nullptr, nullptr, &grad_weights, &grad_bias0, &grad_biases);
   return value;
 }
 
-double AbcNetwork::sgd_step(const ColRef& x, const ColRef& targets, const std::vector<double>& lrs) {
+double AbcNetwork::sgd_step(const ColRef& x, const ColRef& targets, const std::vector<double>& lrs,
+                            const std::vector<double>& bias_lrs) {
   if (lrs.size() != weights_.size())
     throw std::invalid_argument("lrs has " + std::to_string(lrs.size()) + " entries, expected one per weight matrix (" +
+                                std::to_string(weights_.size()) + ")");
+  if (!bias_lrs.empty() && bias_lrs.size() != weights_.size())
+    throw std::invalid_argument("bias_lrs has " + std::to_string(bias_lrs.size()) + " entries, expected none or one per layer (" +
                                 std::to_string(weights_.size()) + ")");
   check_batch(x, targets);
   forward(x);
   const double value = loss_value(targets);
-  backward(x, &lrs, nullptr, nullptr);
+  backward(x, &lrs, &bias_lrs, nullptr, nullptr, nullptr);
   return value;
 }
 

@@ -63,7 +63,7 @@ def _problem(activation="tanh", loss="cross_entropy", scheme="ntk", width=20, n_
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_gradients_match_finite_differences(activation, loss):
     model, x, y = _problem(activation, loss, width=6)
-    _, grads, grad_bias = model.gradients(x, y)
+    _, grads, grad_bias, _ = model.gradients(x, y)
     weights, bias = model.network.weights, model.network.bias0
     scales = [6.0 ** (-e) for e in model.exponents[0]]
 
@@ -84,6 +84,41 @@ def test_gradients_match_finite_differences(activation, loss):
         assert (loss_at(weights, plus) - loss_at(weights, minus)) / (2 * eps) == pytest.approx(grad_bias[k], abs=1e-8)
 
 
+@pytest.mark.parametrize("loss", ["cross_entropy", "mse"])
+@pytest.mark.parametrize("activation", ["gelu", "tanh"])
+def test_ipllr_bias_gradients_match_finite_differences(activation, loss):
+    """The unscaled biases beta_1 .. beta_L of ipllr_bias (and the weights beside them)."""
+    model, x, y = _problem(activation, loss, scheme="ipllr_bias", width=6)
+    _, grads, grad_bias0, grad_biases = model.gradients(x, y)
+    weights, bias0, biases = model.network.weights, model.network.bias0, model.network.biases
+    assert [b.shape for b in biases] == [(6,), (6,), (4,)] and [g.shape for g in grad_biases] == [(6,), (6,), (4,)]
+    scales = [6.0 ** (-e) for e in model.exponents[0]]
+
+    def loss_at(ws, bs):
+        return core.AbcNetwork(ws, bias0, scales, activation, loss, bs).loss_and_gradients(x, np.eye(4)[y])[0]
+
+    eps = 1e-6
+    for l, b in enumerate(biases):
+        for k in range(b.shape[0]):
+            plus, minus = [v.copy() for v in biases], [v.copy() for v in biases]
+            plus[l][k] += eps
+            minus[l][k] -= eps
+            assert (loss_at(weights, plus) - loss_at(weights, minus)) / (2 * eps) == pytest.approx(grad_biases[l][k], abs=1e-8)
+    for l, w in enumerate(weights):
+        plus, minus = [v.copy() for v in weights], [v.copy() for v in weights]
+        plus[l][0, 1] += eps
+        minus[l][0, 1] -= eps
+        assert (loss_at(plus, biases) - loss_at(minus, biases)) / (2 * eps) == pytest.approx(grads[l][0, 1], abs=1e-8)
+
+
+def test_only_ipllr_bias_has_hidden_biases():
+    for scheme in core.SCHEMES:
+        for backend in BACKENDS:
+            model = _problem(scheme=scheme, width=8, backend=backend)[0]
+            assert len(model.network.biases) == (3 if scheme == "ipllr_bias" else 0)
+            assert len(model.bias_learning_rates(0.1)) == (4 if scheme == "ipllr_bias" else 0)
+
+
 def _close(a, b, tol=1e-12):
     a, b = np.asarray(a), np.asarray(b)
     assert a.shape == b.shape
@@ -98,7 +133,7 @@ def test_core_equals_reference(activation, loss):
     for backend in BACKENDS:
         model, x, y = _problem(activation, loss, scheme="mup", width=150, backend=backend)
         hidden, out = model.forward(x)
-        value, grads, grad_bias = model.gradients(x, y)
+        value, grads, grad_bias, _ = model.gradients(x, y)
         losses = [model.step(x, y, 0.2) for _ in range(4)]
         results.append((hidden, out, value, grads, grad_bias, losses, model.network.weights, model.network.bias0))
     (h_c, f_c, v_c, g_c, b_c, l_c, w_c, b0_c), (h_r, f_r, v_r, g_r, b_r, l_r, w_r, b0_r) = results
@@ -107,10 +142,62 @@ def test_core_equals_reference(activation, loss):
     _close([v_c] + l_c, [v_r] + l_r)
 
 
+@pytest.mark.parametrize("activation", ["relu", "elu"])
+def test_ipllr_bias_core_equals_reference(activation):
+    """Forward, gradients of weights and biases, and 3 SGD steps (warm-up, then after) to 1e-12."""
+    results = []
+    for backend in BACKENDS:
+        model, x, y = _problem(activation, scheme="ipllr_bias", width=150, backend=backend)
+        hidden, out = model.forward(x)
+        value, grads, grad_bias0, grad_biases = model.gradients(x, y)
+        losses = [model.step(x, y, 0.05) for _ in range(3)]
+        net = model.network
+        results.append((list(hidden) + [out] + list(grads) + [grad_bias0] + list(grad_biases) + net.weights + [net.bias0]
+                        + list(net.biases), [value] + losses))
+    (arrays_c, values_c), (arrays_r, values_r) = results
+    assert len(arrays_c) == len(arrays_r) == 3 + 1 + 4 + 1 + 3 + 4 + 1 + 3
+    for a, b in zip(arrays_c, arrays_r):
+        _close(a, b)
+    _close(values_c, values_r)
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=["core", "reference"])
+def test_ipllr_bias_steps_use_the_bias_rates(backend):
+    """Two SGD steps on a tiny network (2 hidden layers of width 3, tanh, MSE) against the update
+    written out here: every parameter moves by its rate times its gradient in closed form, the
+    biases with lr m^{-e} for e = bias_lr_exponents(2, warmup=True) = (-3/2, -1, 0), then (-1, -1, 0)."""
+    m, lr = 3, 0.07
+    model = backend.abc_network("ipllr_bias", d_in=2, width=m, n_out=2, n_hidden=2, activation="tanh", loss="mse", seed=4)
+    x = np.array([[0.5, -1.0], [1.5, 0.25], [-0.75, 0.5], [0.1, 0.9]])
+    y = np.array([0, 1, 1, 0])
+    t = np.eye(2)[y]
+    for step, e_bias in enumerate([(-1.5, -1.0, 0.0), (-1.0, -1.0, 0.0)]):
+        w, b0, (b1, b2) = model.network.weights, model.network.bias0, model.network.biases
+        s0, s1, s2 = 1.0, 1.0 / m, 1.0 / m  # a = (0, 1, 1)
+        h1 = s0 * (x @ w[0].T + b0)
+        h2 = s1 * (np.tanh(h1) @ w[1].T) + b1
+        f = s2 * (np.tanh(h2) @ w[2].T) + b2
+        e2 = (f - t) / x.shape[0]
+        d2 = (e2 @ w[2]) * s2 * (1 - np.tanh(h2) ** 2)
+        d1 = (d2 @ w[1]) * s1 * (1 - np.tanh(h1) ** 2)
+        grad_w = [s0 * d1.T @ x, s1 * d2.T @ np.tanh(h1), s2 * e2.T @ np.tanh(h2)]
+        grad_b = [s0 * d1.sum(axis=0), d2.sum(axis=0), e2.sum(axis=0)]
+        c = core.abc_exponents("ipllr_bias", 2, warmup=step == 0)[2]
+        bias_rates = [lr * m ** (-e) for e in e_bias]
+        assert model.bias_learning_rates(lr) == pytest.approx(bias_rates, rel=1e-15)
+        value = model.step(x, y, lr)
+        assert value == pytest.approx(0.5 * np.sum((f - t) ** 2) / x.shape[0], rel=1e-13)
+        for new, old, grad, rate in zip(model.network.weights, w, grad_w, [lr * m ** (-e) for e in c]):
+            _close(new, old - rate * grad, 1e-13)
+        for new, old, grad, rate in zip([model.network.bias0] + list(model.network.biases), [b0, b1, b2], grad_b,
+                                        bias_rates):
+            _close(new, old - rate * grad, 1e-13)
+
+
 def test_sgd_step_uses_per_layer_rates():
     model, x, y = _problem(scheme="ip", width=16)
     before = model.network.weights
-    _, grads, _ = model.gradients(x, y)
+    _, grads, _, _ = model.gradients(x, y)
     rates = model.learning_rates(0.3)
     np.testing.assert_allclose(rates, [0.3 * 16.0 ** (-c) for c in core.abc_exponents("ip", 3)[2]], rtol=1e-15)
     model.step(x, y, 0.3)
@@ -144,20 +231,23 @@ def test_calibration_sets_unit_update_contributions():
 
 def test_results_do_not_depend_on_thread_count():
     threads = intrinsic_flow.build_info()["threads"]
-    weights = []
+    weights = {"mup": [], "ipllr_bias": []}
     try:
         for n in (1, 2):
             intrinsic_flow.set_num_threads(n)
-            model, _, _ = _problem("gelu", scheme="mup", width=320)  # products big enough to run in parallel
-            x = np.random.default_rng(1).standard_normal((64, 5))
-            y = np.arange(64) % 4
-            for _ in range(3):
-                model.step(x, y, 0.1)
-            weights.append(model.network.weights)
+            for scheme, params in weights.items():
+                model, _, _ = _problem("gelu", scheme=scheme, width=320)  # products big enough to run in parallel
+                x = np.random.default_rng(1).standard_normal((64, 5))
+                y = np.arange(64) % 4
+                for _ in range(3):
+                    model.step(x, y, 0.1)
+                params.append(model.network.weights + [model.network.bias0] + list(model.network.biases))
     finally:
         intrinsic_flow.set_num_threads(threads)
-    for a, b in zip(*weights):
-        np.testing.assert_array_equal(a, b)
+    for params in weights.values():
+        assert len(params[0]) == len(params[1])
+        for a, b in zip(*params):
+            np.testing.assert_array_equal(a, b)
 
 
 def test_non_centred_initialisation_has_mean_one():
@@ -251,6 +341,15 @@ def test_train_learns_and_backends_agree():
     _close(runs[0][["loss", "abs_f"]].to_numpy(), runs[1][["loss", "abs_f"]].to_numpy(), 1e-10)
 
 
+def test_train_ipllr_bias_learns_and_backends_agree():
+    runs = [backend.train("ipllr_bias", n_hidden=2, width=64, n_steps=40, batch=32, lr=0.2, eval_every=10)
+            for backend in BACKENDS]
+    assert np.all(np.isfinite(runs[0]["loss"]))
+    assert runs[0]["loss"].iloc[-5:].mean() < 0.75 * runs[0]["loss"].iloc[:5].mean()
+    assert runs[0]["test_accuracy"].iloc[-1] > 0.2  # 10 classes: chance is 0.1
+    _close(runs[0][["loss", "abs_f"]].to_numpy(), runs[1][["loss", "abs_f"]].to_numpy(), 1e-10)
+
+
 def test_load_digits_is_standardised_and_split():
     pytest.importorskip("sklearn")
     from intrinsic_flow.datasets import load_digits
@@ -287,8 +386,11 @@ def test_bad_input(backend, restore_max_bytes):
         backend.abc_network("ip", 3, 8, 2, 2, activation="softplus")
     with pytest.raises(ValueError, match="width must be an integer >= 1"):
         backend.abc_network("ip", 3, 0, 2, 2)
-    with pytest.raises(ValueError, match="hidden biases"):
-        backend.abc_network("ipllr_bias", 3, 8, 2, 2)
+    with pytest.raises(ValueError, match="bias_lrs has 2 entries"):
+        backend.abc_network("ipllr_bias", 3, 8, 2, 2).network.sgd_step(np.ones((4, 3)), np.ones((4, 2)), [0.1] * 3,
+                                                                        [0.1] * 2)
+    with pytest.raises(ValueError, match="bias"):
+        backend.AbcNetwork([np.ones((8, 3)), np.ones((2, 8))], np.ones(8), [1.0, 1.0], "relu", "mse", [np.ones(3)])
     with pytest.raises(ValueError, match="lr must be a finite number > 0"):
         backend.coord_check("mup", [8], lr=float("nan"))
     with pytest.raises(ValueError, match="non-finite"):

@@ -39,11 +39,15 @@ py::array_t<double> to_rows(const Eigen::MatrixXd& columns) {
 
 void define_parameterizations(py::module_& m) {
   py::class_<AbcNetwork>(m, "AbcNetwork")
-      .def(py::init<std::vector<RowMatrix>, Vector, std::vector<double>, const std::string&, const std::string&>(),
-           py::arg("weights"), py::arg("bias0"), py::arg("scales"), py::arg("activation"), py::arg("loss"))
+      .def(py::init<std::vector<RowMatrix>, Vector, std::vector<double>, const std::string&, const std::string&,
+                    std::vector<Vector>>(),
+           py::arg("weights"), py::arg("bias0"), py::arg("scales"), py::arg("activation"), py::arg("loss"),
+           py::arg("biases") = std::vector<Vector>{})
       .def_property_readonly("n_matrices", &AbcNetwork::n_matrices)
       .def_property_readonly("weights", [](const AbcNetwork& net) { return net.weights(); })
       .def_property_readonly("bias0", [](const AbcNetwork& net) { return net.bias0(); })
+      .def_property_readonly("biases", [](const AbcNetwork& net) { return net.biases(); },
+                             "beta_1 .. beta_L (unscaled biases of the later layers), empty if none")
       .def_property_readonly("last_output", [](const AbcNetwork& net) { return to_rows(net.output()); },
                              "f (batch, n_out) of the last forward pass (that of the last sgd_step: before its update)")
       .def("forward", [](AbcNetwork& net, const Batch& x) {
@@ -61,19 +65,21 @@ void define_parameterizations(py::module_& m) {
         const ColMap target_columns = as_columns(targets, "targets");
         std::vector<RowMatrix> grads;
         Vector grad_bias;
+        std::vector<Vector> grad_biases;
         double value;
         {
           py::gil_scoped_release release;
-          value = net.loss_and_gradients(columns, target_columns, grads, grad_bias);
+          value = net.loss_and_gradients(columns, target_columns, grads, grad_bias, grad_biases);
         }
-        return py::make_tuple(value, grads, grad_bias);
+        return py::make_tuple(value, grads, grad_bias, grad_biases);
       }, py::arg("x"), py::arg("targets"))
-      .def("sgd_step", [](AbcNetwork& net, const Batch& x, const Batch& targets, const std::vector<double>& lrs) {
+      .def("sgd_step", [](AbcNetwork& net, const Batch& x, const Batch& targets, const std::vector<double>& lrs,
+                          const std::vector<double>& bias_lrs) {
         const ColMap columns = as_columns(x, "x");
         const ColMap target_columns = as_columns(targets, "targets");
         py::gil_scoped_release release;
-        return net.sgd_step(columns, target_columns, lrs);
-      }, py::arg("x"), py::arg("targets"), py::arg("lrs"));
+        return net.sgd_step(columns, target_columns, lrs, bias_lrs);
+      }, py::arg("x"), py::arg("targets"), py::arg("lrs"), py::arg("bias_lrs") = std::vector<double>{});
 }
 
 }  // namespace intrinsic_flow::bindings

@@ -1,6 +1,7 @@
 // The abc network: gradients against central finite differences (every activation and both
-// losses), an SGD step equals weights minus lr times the gradient, results bit-identical for 1
-// and 2 threads, and bad shapes throw.
+// losses, with and without the unscaled biases of the later layers), an SGD step equals weights
+// minus lr times the gradient (biases with their own rates), results bit-identical for 1 and 2
+// threads, and bad shapes throw.
 #include <cmath>
 #include <random>
 #include <stdexcept>
@@ -96,14 +97,63 @@ void test_sgd_step_is_gradient_step() {
   CHECK(worst < 1e-13);
 }
 
+std::vector<Vector> later_biases(const Problem& p) {
+  std::vector<Vector> biases;
+  for (size_t l = 1; l < p.weights.size(); ++l)
+    biases.push_back(Vector::LinSpaced(p.weights[l].rows(), -0.5, 0.7 + 0.1 * static_cast<double>(l)));
+  return biases;
+}
+
+void test_later_biases() {
+  Problem p = make_problem(3, 6, 4, 3, 5, 5);
+  const std::vector<Vector> biases = later_biases(p);
+  AbcNetwork net(p.weights, p.bias0, p.scales, "gelu", "cross_entropy", biases);
+  std::vector<RowMatrix> grads;
+  Vector grad_bias;
+  std::vector<Vector> grad_biases;
+  const double before = net.loss_and_gradients(p.x, p.targets, grads, grad_bias, grad_biases);
+  const double eps = 1e-6;
+  double worst = 0.0;
+  for (size_t l = 0; l < biases.size(); ++l) {
+    for (Eigen::Index i = 0; i < biases[l].size(); ++i) {
+      std::vector<Vector> plus = biases, minus = biases;
+      plus[l][i] += eps;
+      minus[l][i] -= eps;
+      AbcNetwork np(p.weights, p.bias0, p.scales, "gelu", "cross_entropy", plus);
+      AbcNetwork nm(p.weights, p.bias0, p.scales, "gelu", "cross_entropy", minus);
+      std::vector<RowMatrix> g;
+      Vector gb;
+      const double fd = (np.loss_and_gradients(p.x, p.targets, g, gb) - nm.loss_and_gradients(p.x, p.targets, g, gb)) / (2 * eps);
+      worst = std::max(worst, std::abs(fd - grad_biases[l][i]));
+    }
+  }
+  check::report(worst < 1e-7, "finite differences of the later biases, worst " + std::to_string(worst), __FILE__, __LINE__);
+  const std::vector<double> lrs = {0.3, 0.2, 0.1, 0.05}, bias_lrs = {0.7, 0.6, 0.5, 0.4};
+  CHECK(net.sgd_step(p.x, p.targets, lrs, bias_lrs) == before);
+  double moved = (net.bias0() - (p.bias0 - bias_lrs[0] * grad_bias)).cwiseAbs().maxCoeff();
+  for (size_t l = 0; l < biases.size(); ++l) {
+    moved = std::max(moved, (net.biases()[l] - (biases[l] - bias_lrs[l + 1] * grad_biases[l])).cwiseAbs().maxCoeff());
+    moved = std::max(moved, (net.weights()[l] - (p.weights[l] - lrs[l] * grads[l])).cwiseAbs().maxCoeff());
+  }
+  CHECK(moved < 1e-13);
+  bool threw = false;
+  try {
+    net.sgd_step(p.x, p.targets, lrs, {0.1});
+  } catch (const std::invalid_argument&) {
+    threw = true;
+  }
+  CHECK(threw);
+}
+
 void test_thread_count_invariance() {
   std::vector<RowMatrix> results[2];
   for (int threads : {1, 2}) {
     set_max_threads(threads);
     Problem p = make_problem(5, 300, 4, 3, 64, 3);  // products above the parallel threshold
-    AbcNetwork net(p.weights, p.bias0, p.scales, "gelu", "cross_entropy");
-    for (int step = 0; step < 3; ++step) net.sgd_step(p.x, p.targets, {0.05, 0.05, 0.05, 0.05});
+    AbcNetwork net(p.weights, p.bias0, p.scales, "gelu", "cross_entropy", later_biases(p));
+    for (int step = 0; step < 3; ++step) net.sgd_step(p.x, p.targets, {0.05, 0.05, 0.05, 0.05}, {0.1, 0.2, 0.3, 0.4});
     results[threads - 1] = net.weights();
+    for (const Vector& b : net.biases()) results[threads - 1].push_back(b);
   }
   bool identical = true;
   for (size_t l = 0; l < results[0].size(); ++l) identical = identical && (results[0][l].array() == results[1][l].array()).all();
@@ -141,6 +191,7 @@ void test_bad_shapes_throw() {
 int main() {
   test_gradients_match_finite_differences();
   test_sgd_step_is_gradient_step();
+  test_later_biases();
   test_thread_count_invariance();
   test_bad_shapes_throw();
   return check::finish("test_parameterizations");

@@ -165,17 +165,22 @@ class AbcNetwork:
     """
     abc-parameterised fully connected network: forward, gradients and SGD (parameterizations)
     """
-    def __init__(self, weights: collections.abc.Sequence[numpy.typing.ArrayLike], bias0: numpy.typing.ArrayLike, scales: collections.abc.Sequence[typing.SupportsFloat], activation: str, loss: str) -> None:
+    def __init__(self, weights: collections.abc.Sequence[numpy.typing.ArrayLike], bias0: numpy.typing.ArrayLike, scales: collections.abc.Sequence[typing.SupportsFloat], activation: str, loss: str, biases: collections.abc.Sequence[numpy.typing.ArrayLike] = ...) -> None:
         ...
     def forward(self, x: numpy.typing.ArrayLike) -> tuple[list[numpy.typing.NDArray[numpy.float64]], numpy.typing.NDArray[numpy.float64]]:
         ...
-    def loss_and_gradients(self, x: numpy.typing.ArrayLike, targets: numpy.typing.ArrayLike) -> tuple[float, list[numpy.typing.NDArray[numpy.float64]], numpy.typing.NDArray[numpy.float64]]:
+    def loss_and_gradients(self, x: numpy.typing.ArrayLike, targets: numpy.typing.ArrayLike) -> tuple[float, list[numpy.typing.NDArray[numpy.float64]], numpy.typing.NDArray[numpy.float64], list[numpy.typing.NDArray[numpy.float64]]]:
         ...
-    def sgd_step(self, x: numpy.typing.ArrayLike, targets: numpy.typing.ArrayLike, lrs: collections.abc.Sequence[typing.SupportsFloat]) -> float:
+    def sgd_step(self, x: numpy.typing.ArrayLike, targets: numpy.typing.ArrayLike, lrs: collections.abc.Sequence[typing.SupportsFloat], bias_lrs: collections.abc.Sequence[typing.SupportsFloat] = ...) -> float:
         ...
     @property
     def bias0(self) -> numpy.typing.NDArray[numpy.float64]:
         ...
+    @property
+    def biases(self) -> list[numpy.typing.NDArray[numpy.float64]]:
+        """
+        beta_1 .. beta_L (unscaled biases of the later layers), empty if none
+        """
     @property
     def last_output(self) -> numpy.typing.NDArray[numpy.float64]:
         """

@@ -18,7 +18,6 @@ import numpy as np
 from . import _checks
 
 SCHEMES = ("ip", "ipllr", "ipllr_bias", "mup", "ntk", "standard")
-TRAINABLE_SCHEMES = ("ip", "ipllr", "mup", "ntk", "standard")
 ACTIVATIONS = ("relu", "gelu", "elu", "tanh", "sigmoid")
 LOSSES = ("cross_entropy", "mse")
 # Variance of the hidden initial weights per activation, as in the authors' code (sigmoid: 1).
@@ -74,7 +73,8 @@ def abc_exponents(scheme: str, n_hidden: int, *, warmup: bool = False) -> tuple:
     With m the width and L = ``n_hidden``, the network has L + 1 weight matrices W_0 .. W_L and
 
     - forward: ``h_1 = m^{-a_0} (W_0 x + beta_0)``, ``h_{l+1} = m^{-a_l} W_l sigma(h_l)``,
-      ``f = m^{-a_L} W_L sigma(h_L)``;
+      ``f = m^{-a_L} W_L sigma(h_L)`` (``ipllr_bias`` adds a bias beta_l that does not scale with
+      m to every later layer, including f; see :func:`bias_lr_exponents`);
     - initialisation: ``W_l = m^{-b_l} U_l`` with U_l of a law independent of m;
     - SGD learning rate of W_l: ``eta m^{-c_l}``.
 
@@ -143,7 +143,9 @@ def bias_lr_exponents(n_hidden: int, *, warmup: bool = False) -> np.ndarray:
     """Learning-rate exponents of the biases of ``ipllr_bias`` (biases that do not scale with m).
 
     One entry per layer with a bias: ``-(L - l + 2)/2`` for the hidden layers l = 1..L and 0 for
-    the output layer during the warm-up step; -1 and 0 afterwards.
+    the output layer during the warm-up step; -1 and 0 afterwards. Bias l gets the SGD learning
+    rate ``eta m^{-e_l}`` (``AbcModel.bias_learning_rates``); entry 0 is the first layer's bias
+    beta_0, entries 1..L - 1 the biases of h_2 .. h_L and entry L that of f.
 
     Parameters
     ----------
@@ -175,14 +177,6 @@ def _choice(value, name: str, accepted: tuple) -> str:
     if not isinstance(value, str) or value not in accepted:
         raise ValueError(f"{name} must be one of {', '.join(accepted)}, got {value!r}")
     return value
-
-
-def _trainable(scheme) -> str:
-    scheme = _scheme(scheme)
-    if scheme not in TRAINABLE_SCHEMES:
-        raise ValueError(f"scheme = {scheme!r} has hidden biases, which the network does not model; "
-                         f"accepted for training: {', '.join(TRAINABLE_SCHEMES)} (abc_exponents gives its table)")
-    return scheme
 
 
 def _seed(value, name: str = "seed") -> int:
@@ -241,7 +235,8 @@ class AbcModel:
     Built by :func:`abc_network`. ``network`` is the backend's network (its weights move in place
     with :meth:`step`); ``step_count`` counts the SGD steps taken (IP-LLR switches its learning
     rates after the first); ``initial_base_lrs`` holds IP-LLR's calibrated first-step base rates
-    (None: the base rate ``lr`` itself).
+    of the weights (None: the base rate ``lr`` itself). Only ``ipllr_bias`` networks have the
+    biases beta_1 .. beta_L (``network.biases``); their rates are :meth:`bias_learning_rates`.
     """
 
     network: object
@@ -276,15 +271,27 @@ class AbcModel:
             base = np.asarray(self.initial_base_lrs, dtype=np.float64)
         return [float(rate * float(self.width) ** (-e)) for rate, e in zip(base, c)]
 
+    def bias_learning_rates(self, lr: float, step: int | None = None) -> list:
+        """Rates ``lr m^{-e_l}`` of the biases beta_0 .. beta_L of ``ipllr_bias`` at SGD step ``step``
+        (default: the next one), e from :func:`bias_lr_exponents` (warm-up exponents at step 0).
+        The base rate is ``lr`` itself: the calibration of IP-LLR sets the weights' rates only.
+        Empty for the other schemes (beta_0 then moves with the first weight matrix's rate)."""
+        if self.scheme != "ipllr_bias":
+            return []
+        step = self.step_count if step is None else step
+        e = bias_lr_exponents(self.n_hidden, warmup=step == 0)
+        return [float(lr) * float(self.width) ** (-k) for k in e]
+
     def step(self, x, labels, lr: float) -> float:
         """One SGD step on the batch (x (B, d), integer labels (B,)); returns the loss before it."""
         value = self.network.sgd_step(np.ascontiguousarray(x, dtype=np.float64), _targets(labels, self.n_out),
-                                      self.learning_rates(lr))
+                                      self.learning_rates(lr), self.bias_learning_rates(lr))
         self.step_count += 1
         return float(value)
 
     def gradients(self, x, labels) -> tuple:
-        """(loss, [dloss/dW_l], dloss/dbeta_0) at the current weights."""
+        """(loss, [dloss/dW_l], dloss/dbeta_0, [dloss/dbeta_l, l = 1..L]) at the current weights (the
+        last list is empty without the biases of ``ipllr_bias``)."""
         return self.network.loss_and_gradients(np.ascontiguousarray(x, dtype=np.float64),
                                                _targets(labels, self.n_out))
 
@@ -297,11 +304,15 @@ def _abc_network(network_class, scheme: str, d_in: int, width: int, n_out: int, 
     ``W_l = m^{-b_l} U_l`` with U_0 (and beta_0) ~ N(0, v/(d+1)), hidden U_l ~ N(mu, v), output
     U_L ~ N(mu, 1), where v is 2 (ReLU), 4 (GELU) or 1 (ELU, tanh, sigmoid) and mu =
     ``init_mean`` (0: centred; 1: the non-centred variant). Layer l is scaled by m^{-a_l} in the
-    forward pass (see :func:`abc_exponents`).
+    forward pass (see :func:`abc_exponents`). For ``ipllr_bias`` the later layers also get biases
+    that are added after the scale, ``h_{l+1} = m^{-a_l} W_l x_l + beta_l`` and
+    ``f = m^{-a_L} W_L x_L + beta_L``, drawn as the authors' code does: beta_l ~ N(0, v) for the
+    hidden layers and beta_L ~ N(0, 1) for the output, times m^{-b_l} (= 1), centred whatever
+    ``init_mean``, after all the weights (the other schemes draw exactly as before).
 
     Parameters
     ----------
-    scheme : {"ip", "ipllr", "mup", "ntk", "standard"}
+    scheme : {"ip", "ipllr", "ipllr_bias", "mup", "ntk", "standard"}
     d_in, width, n_out, n_hidden : int
         Input dimension d, width m, number of outputs, number of hidden layers L.
     activation : {"relu", "gelu", "elu", "tanh", "sigmoid"}
@@ -330,7 +341,7 @@ def _abc_network(network_class, scheme: str, d_in: int, width: int, n_out: int, 
     >>> [w.shape for w in model.network.weights]
     [(32, 4), (32, 32), (3, 32)]
     """
-    scheme = _trainable(scheme)
+    scheme = _scheme(scheme)
     d_in, width, n_out = (_checks.positive_int(v, k) for v, k in ((d_in, "d_in"), (width, "width"), (n_out, "n_out")))
     L = _n_hidden(n_hidden)
     activation = _choice(activation, "activation", ACTIVATIONS)
@@ -354,7 +365,12 @@ def _abc_network(network_class, scheme: str, d_in: int, width: int, n_out: int, 
         weights.append(u)
     weights.append((rng.standard_normal((n_out, width)) + mean) * m ** (-b[L]))
     scales = [m ** (-e) for e in a]
-    network = network_class(weights, bias0, scales, activation, loss)
+    if scheme == "ipllr_bias":
+        biases = [rng.standard_normal(width) * (math.sqrt(v) * m ** (-b[l])) for l in range(1, L)]
+        biases.append(rng.standard_normal(n_out) * m ** (-b[L]))
+        network = network_class(weights, bias0, scales, activation, loss, biases)
+    else:
+        network = network_class(weights, bias0, scales, activation, loss)
     return AbcModel(network, scheme, width, L, n_out, activation, loss)
 
 
@@ -365,12 +381,14 @@ def _calibrate_base_lrs(network_class, model: AbcModel, x0, y0, x1, cap: float =
     the network; then, on the batch x1 and layer by layer from the input, the base rate of layer l
     is ``1 / mean |m^{-a_l} dW_l x_l|``, capped at ``cap``, where x_l is propagated with the
     calibrated updates included (each layer's update then moves its pre-activations by about 1).
-    Sets ``model.initial_base_lrs`` and returns it.
+    Sets ``model.initial_base_lrs`` and returns it. For ``ipllr_bias`` the trial step moves the
+    biases too (rates of :func:`bias_lr_exponents`), the pre-activations include them, and only
+    the weights' updates are measured: the biases keep the base rate ``lr``.
 
     Parameters
     ----------
     model : AbcModel
-        An ``ipllr`` network before its first step.
+        An ``ipllr`` or ``ipllr_bias`` network before its first step.
     x0, y0 : array
         The batch of the trial step.
     x1 : array
@@ -399,10 +417,13 @@ def _calibrate_base_lrs(network_class, model: AbcModel, x0, y0, x1, cap: float =
     weights0, bias0 = model.network.weights, model.network.bias0
     a = abc_exponents(model.scheme, model.n_hidden)[0]
     scales = [float(model.width) ** (-e) for e in a]
-    trial = network_class(weights0, bias0, scales, model.activation, model.loss)
+    with_biases = model.scheme == "ipllr_bias"
+    biases = model.network.biases if with_biases else []
+    trial = (network_class(weights0, bias0, scales, model.activation, model.loss, biases) if with_biases
+             else network_class(weights0, bias0, scales, model.activation, model.loss))
     c = abc_exponents(model.scheme, model.n_hidden, warmup=True)[2]
     trial.sgd_step(np.ascontiguousarray(x0, dtype=np.float64), _targets(np.asarray(y0), model.n_out),
-                   [float(model.width) ** (-e) for e in c])
+                   [float(model.width) ** (-e) for e in c], model.bias_learning_rates(1.0, step=0))
     weights1, bias1 = trial.weights, trial.bias0
     x = np.asarray(x1, dtype=np.float64)
     base = []
@@ -411,8 +432,11 @@ def _calibrate_base_lrs(network_class, model: AbcModel, x0, y0, x1, cap: float =
         update = x @ (w1 - w0).T
         if l == 0:
             initial = initial + bias0
-            update = update + (bias1 - bias0)
+            if not with_biases:
+                update = update + (bias1 - bias0)
         initial, update = s * initial, s * update
+        if l > 0 and with_biases:
+            initial = initial + biases[l - 1]
         rate = min(1.0 / max(float(np.mean(np.abs(update))), 1e-300), cap)
         base.append(rate)
         x = activate(model.activation, initial + rate * update)
@@ -511,7 +535,7 @@ def _coord_check(network_class, scheme: str, widths, n_hidden: int = 3, activati
 
     Parameters
     ----------
-    scheme : {"ip", "ipllr", "mup", "ntk", "standard"}
+    scheme : {"ip", "ipllr", "ipllr_bias", "mup", "ntk", "standard"}
     widths : sequence of int
     n_hidden : int
         L, the number of hidden layers (L + 1 weight matrices).
@@ -529,7 +553,7 @@ def _coord_check(network_class, scheme: str, widths, n_hidden: int = 3, activati
     init_mean : float
         0 (centred) or the mean of the non-centred initialisation.
     calibrate : bool
-        For ipllr: calibrate the warm-up base rates (:func:`calibrate_base_lrs`) on the batch.
+        For ipllr and ipllr_bias: calibrate the warm-up base rates (:func:`calibrate_base_lrs`) on the batch.
 
     Returns
     -------
@@ -554,7 +578,7 @@ def _coord_check(network_class, scheme: str, widths, n_hidden: int = 3, activati
     24
     """
     frame_class = _coord_check_class()
-    scheme = _trainable(scheme)
+    scheme = _scheme(scheme)
     widths = _widths(widths)
     L = _n_hidden(n_hidden)
     n_steps = _checks.nonnegative_int(n_steps, "n_steps")
@@ -594,13 +618,14 @@ def _train(network_class, scheme: str, data=None, n_hidden: int = 6, width: int 
     """Train an abc-parameterised network with mini-batch SGD.
 
     Mini-batches of ``batch`` samples are drawn without replacement from a seeded permutation of
-    the training set (a new one each epoch). Learning rates are ``lr m^{-c_l}``; for ``ipllr`` the
-    first step uses the warm-up exponents and, if ``calibrate``, the calibrated base rates of
-    :func:`calibrate_base_lrs` (computed on the first two batches).
+    the training set (a new one each epoch). Learning rates are ``lr m^{-c_l}``; for ``ipllr`` and
+    ``ipllr_bias`` the first step uses the warm-up exponents and, if ``calibrate``, the calibrated
+    base rates of :func:`calibrate_base_lrs` (computed on the first two batches); the biases of
+    ``ipllr_bias`` move with ``lr m^{-e_l}``, e from :func:`bias_lr_exponents`.
 
     Parameters
     ----------
-    scheme : {"ip", "ipllr", "mup", "ntk", "standard"}
+    scheme : {"ip", "ipllr", "ipllr_bias", "mup", "ntk", "standard"}
     data : Dataset or tuple (x, y[, x_test, y_test]), optional
         Default: ``intrinsic_flow.datasets.gaussian_mixture()``.
     n_hidden, width : int
@@ -638,7 +663,7 @@ def _train(network_class, scheme: str, data=None, n_hidden: int = 6, width: int 
     _coord_check_class()  # raises ImportError without pandas
     import pandas as pd
 
-    scheme = _trainable(scheme)
+    scheme = _scheme(scheme)
     x, y, x_test, y_test, n_classes = _data(data)
     n_steps = _checks.positive_int(n_steps, "n_steps")
     batch = min(_checks.positive_int(batch, "batch"), x.shape[0])

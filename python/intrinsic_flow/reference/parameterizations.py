@@ -5,8 +5,8 @@ is written once in ``intrinsic_flow._parameterizations`` and runs here on :class
 NumPy twin of the core network. The mathematics is in docs/theory/parameterizations.md.
 
 Conventions (L hidden layers, L + 1 weight matrices W_0 .. W_L, scales s_l = m^{-a_l}):
-``h_1 = s_0 (W_0 x + beta_0)``, ``x_l = sigma(h_l)``, ``h_{l+1} = s_l W_l x_l``,
-``f = s_L W_L x_L``; batches are rows. The loss is averaged over the batch.
+``h_1 = s_0 (W_0 x + beta_0)``, ``x_l = sigma(h_l)``, ``h_{l+1} = s_l W_l x_l (+ beta_l)``,
+``f = s_L W_L x_L (+ beta_L)`` (the unscaled biases beta_1 .. beta_L are optional); batches are rows. The loss is averaged over the batch.
 """
 from __future__ import annotations
 
@@ -19,13 +19,18 @@ from .._parameterizations import (ACTIVATIONS, LOSSES, SCHEMES, AbcModel, abc_ex
 class AbcNetwork:
     """The NumPy twin of the core's ``AbcNetwork``: same constructor, methods and results."""
 
-    def __init__(self, weights, bias0, scales, activation: str, loss: str) -> None:
+    def __init__(self, weights, bias0, scales, activation: str, loss: str, biases=()) -> None:
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation = '{activation}' is not known; accepted: {', '.join(ACTIVATIONS)}")
         if loss not in LOSSES:
             raise ValueError(f"loss = '{loss}' is not known; accepted: {', '.join(LOSSES)}")
         self._weights = [np.array(w, dtype=np.float64) for w in weights]
         self._bias0 = np.array(bias0, dtype=np.float64)
+        self._biases = [np.array(b, dtype=np.float64) for b in biases]
+        if self._biases and (len(self._biases) != len(self._weights) - 1
+                             or any(b.shape != (w.shape[0],) for b, w in zip(self._biases, self._weights[1:]))):
+            raise ValueError(f"biases must be none or one vector per later layer ({len(self._weights) - 1}) of its "
+                             f"output size, got shapes {[b.shape for b in self._biases]}")
         self._scales = [float(s) for s in scales]
         self._activation = activation
         self._loss_name = loss
@@ -43,6 +48,11 @@ class AbcNetwork:
     def bias0(self) -> np.ndarray:
         return self._bias0.copy()
 
+    @property
+    def biases(self) -> list:
+        """beta_1 .. beta_L (unscaled biases of the later layers), empty if none."""
+        return [b.copy() for b in self._biases]
+
     def _forward(self, x: np.ndarray) -> tuple:
         pre, post = [], [x]
         last = len(self._weights) - 1
@@ -51,6 +61,8 @@ class AbcNetwork:
             if index == 0:
                 z = z + self._bias0
             z = z * s
+            if index > 0 and self._biases:
+                z = z + self._biases[index - 1]
             if index == last:
                 self._last_output = z
                 return pre, post, z
@@ -84,14 +96,17 @@ class AbcNetwork:
         value, error = self._loss(out, targets)
         grads = [None] * len(self._weights)
         grad_bias = None
+        grad_biases = [None] * len(self._biases)
         for index in range(len(self._weights) - 1, -1, -1):
             s = self._scales[index]
             grads[index] = s * (error.T @ post[index])
+            if index > 0 and self._biases:
+                grad_biases[index - 1] = error.sum(axis=0)
             if index == 0:
                 grad_bias = s * error.sum(axis=0)
             else:
                 error = (s * (error @ self._weights[index])) * derivative(self._activation, pre[index - 1])
-        return value, grads, grad_bias
+        return value, grads, grad_bias, grad_biases
 
     def _check(self, x, targets) -> tuple:
         x = np.asarray(x, dtype=np.float64)
@@ -102,19 +117,25 @@ class AbcNetwork:
         return x, targets
 
     def loss_and_gradients(self, x, targets) -> tuple:
-        """(loss, [dloss/dW_l], dloss/dbeta_0)."""
+        """(loss, [dloss/dW_l], dloss/dbeta_0, [dloss/dbeta_l for l = 1..L] or [])."""
         x, targets = self._check(x, targets)
         return self._backward(x, targets)
 
-    def sgd_step(self, x, targets, lrs) -> float:
-        """W_l <- W_l - lrs[l] dloss/dW_l (beta_0 with lrs[0]); returns the loss before the step."""
+    def sgd_step(self, x, targets, lrs, bias_lrs=()) -> float:
+        """W_l <- W_l - lrs[l] dloss/dW_l, beta_l <- beta_l - bias_lrs[l] dloss/dbeta_l (bias_lrs empty:
+        lrs); returns the loss before the step."""
         x, targets = self._check(x, targets)
         if len(lrs) != len(self._weights):
             raise ValueError(f"lrs has {len(lrs)} entries, expected one per weight matrix ({len(self._weights)})")
-        value, grads, grad_bias = self._backward(x, targets)
+        if len(bias_lrs) not in (0, len(self._weights)):
+            raise ValueError(f"bias_lrs has {len(bias_lrs)} entries, expected none or one per layer ({len(self._weights)})")
+        bias_lrs = list(bias_lrs) if len(bias_lrs) else list(lrs)
+        value, grads, grad_bias, grad_biases = self._backward(x, targets)
         for w, g, rate in zip(self._weights, grads, lrs):
             w -= rate * g
-        self._bias0 -= lrs[0] * grad_bias
+        self._bias0 -= bias_lrs[0] * grad_bias
+        for b, g, rate in zip(self._biases, grad_biases, bias_lrs[1:]):
+            b -= rate * g
         return value
 
 
