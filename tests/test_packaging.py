@@ -35,7 +35,7 @@ def test_sdist_leaves_out_generated_output(tmp_path, monkeypatch):
     for name in ("pyproject.toml", "README.md", "LICENSE", "CMakeLists.txt"):
         (project / name).parent.mkdir(parents=True, exist_ok=True)
         (project / name).write_bytes((ROOT / name).read_bytes())
-    generated = ["intrinsic-flow-report/report.html", "dist/old.whl", "wheelhouse/old.whl", "build/dev/x.o",
+    generated = ["intrinsic-flow-report/report.html", "intrinsic-flow-symmetries/report.html", "dist/old.whl", "wheelhouse/old.whl", "build/dev/x.o",
                  "python/intrinsic_flow/_core_avx2.so"]
     for name in ["python/intrinsic_flow/__init__.py", "cpp/lifting.cpp", *generated]:
         (project / name).parent.mkdir(parents=True, exist_ok=True)
@@ -48,4 +48,4 @@ def test_sdist_leaves_out_generated_output(tmp_path, monkeypatch):
         names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
     assert {"LICENSE", "python/intrinsic_flow/__init__.py", "cpp/lifting.cpp"} <= names
     assert not names & set(generated)
-    assert not any(name.startswith(("intrinsic-flow-report", "dist/", "wheelhouse/", "build/")) for name in names)
+    assert not any(name.startswith(("intrinsic-flow-report", "intrinsic-flow-symmetries", "dist/", "wheelhouse/", "build/")) for name in names)
