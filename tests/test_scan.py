@@ -471,3 +471,30 @@ def test_unknown_file_format(tmp_path, name):
     result = scan_fn(itf.LinearNet([2, 2, 2]), 2)
     with pytest.raises(ValueError, match="scan files end in .npz or .parquet"):
         result.save(tmp_path / name)
+
+
+def test_ctrl_c_while_a_file_is_written_reads_as_an_interruption(tmp_path, monkeypatch):
+    """Ctrl-C inside np.savez makes zipfile's cleanup raise a ValueError; saving must still raise
+    KeyboardInterrupt (the command then exits 130 and keeps its parts) and leave no temporary file."""
+    import numpy.lib.format
+
+    result = scan_fn(itf.LinearNet([2, 2, 2]), n_samples=4, seed=0, progress=False)
+
+    def interrupted_write(*args, **kwargs):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise ValueError("Can't close the ZIP file while there is an open writing handle on it.")
+
+    monkeypatch.setattr(numpy.lib.format, "write_array", interrupted_write)
+    with pytest.raises(KeyboardInterrupt):
+        result.save(tmp_path / "scan.npz")
+    assert list(tmp_path.iterdir()) == []
+
+    def broken_write(*args, **kwargs):  # any other failure keeps its own type
+        raise ValueError("disk trouble")
+
+    monkeypatch.setattr(numpy.lib.format, "write_array", broken_write)
+    with pytest.raises(ValueError, match="disk trouble"):
+        result.save(tmp_path / "scan.npz")
+    assert list(tmp_path.iterdir()) == []

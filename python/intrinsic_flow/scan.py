@@ -254,17 +254,36 @@ def _write_scan_file(path: pathlib.Path, spec: dict, rows: dict) -> None:
     checksum = _checksum(header, rows, columns)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".partial")
-    if fmt == "npz":
-        with open(temporary, "wb") as handle:
-            np.savez(handle, header=np.array(header), checksum=np.array(checksum), **rows)
-    else:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+    try:
+        if fmt == "npz":
+            with open(temporary, "wb") as handle:
+                np.savez(handle, header=np.array(header), checksum=np.array(checksum), **rows)
+        else:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
 
-        table = pa.table(rows).replace_schema_metadata(
-            {b"intrinsic_flow_scan": header.encode(), b"intrinsic_flow_checksum": checksum.encode()})
-        pq.write_table(table, temporary)
+            table = pa.table(rows).replace_schema_metadata(
+                {b"intrinsic_flow_scan": header.encode(), b"intrinsic_flow_checksum": checksum.encode()})
+            pq.write_table(table, temporary)
+    except BaseException as error:
+        temporary.unlink(missing_ok=True)
+        # Ctrl-C inside np.savez makes zipfile's cleanup raise a ValueError that hides the
+        # KeyboardInterrupt: an interruption must still read as one.
+        if _caused_by_interrupt(error):
+            raise KeyboardInterrupt() from None
+        raise
     os.replace(temporary, path)
+
+
+def _caused_by_interrupt(error: BaseException) -> bool:
+    """Whether ``error`` is a KeyboardInterrupt or was raised while handling one."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, KeyboardInterrupt):
+            return True
+        seen.add(id(error))
+        error = error.__context__
+    return False
 
 
 def _read_raw(path: pathlib.Path) -> tuple:
