@@ -24,7 +24,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _timing import ratio, run_peer  # noqa: E402
+from _timing import best_time, ratio, run_peer  # noqa: E402
 
 PEERS = ["core", "reference", "torch"]
 D_IN, N_OUT, N_HIDDEN, BATCH = 64, 10, 6, 128
@@ -42,16 +42,6 @@ def _flops(width: int) -> float:
     return 6.0 * BATCH * params
 
 
-def _best(function, repeat: int) -> float:
-    function()
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 def _ours(backend_name: str, width: int, steps: int, repeat: int, threads: int) -> dict:
     import intrinsic_flow
 
@@ -62,7 +52,7 @@ def _ours(backend_name: str, width: int, steps: int, repeat: int, threads: int) 
         import intrinsic_flow.reference.parameterizations as backend
     model = backend.abc_network("mup", D_IN, width, N_OUT, N_HIDDEN, seed=0, batch=BATCH)
     x, y = _problem(width, max(steps, 1))
-    step = _best(lambda: model.step(x[0], y[0], 0.01), repeat)
+    step = best_time(lambda: model.step(x[0], y[0], 0.01), repeat)
     run = None
     if steps:
         start = time.perf_counter()
@@ -98,7 +88,7 @@ def _torch(width: int, steps: int, repeat: int, threads: int) -> dict:
             for p, g in zip(weights + [bias], grads):
                 p.sub_(0.01 * g)
 
-    step = _best(lambda: sgd_step(0), repeat)
+    step = best_time(lambda: sgd_step(0), repeat)
     run = None
     if steps:
         start = time.perf_counter()
@@ -112,7 +102,7 @@ def _gemm_rate(threads: int) -> float:
     """flop/s of one large float64 matmul (numpy's BLAS)."""
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((2048, 2048)), rng.standard_normal((2048, 2048))
-    return 2.0 * 2048**3 / _best(lambda: a @ b, 3)
+    return 2.0 * 2048**3 / best_time(lambda: a @ b, 3)
 
 
 def peer(name: str, width: int, steps: int, repeat: int, threads: int) -> None:

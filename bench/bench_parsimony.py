@@ -21,11 +21,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
-import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _timing import best_time, run_peer  # noqa: E402
 
 PEERS = ("core", "reference", "jax")
 SIZES = {30: 2000, 100: 300, 500: 10}  # d -> steps per timed run
@@ -40,16 +41,6 @@ def problem(d: int, r: int = 3, depth: int = 3):
     target = low_rank_truncation(rng.standard_normal((d, d)), r)
     factors = initial_factors((d,) * (depth + 1), 1.0, "orthogonal", rng)
     return target, pack(factors), [d] * (depth + 1)
-
-
-def _best(run, repeat: int) -> float:
-    run()  # warm-up (and compilation for jax)
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def peer_numpy(name: str, repeat: int) -> dict:
@@ -70,7 +61,7 @@ def peer_numpy(name: str, repeat: int) -> dict:
         def run():
             return descent(dims, theta0, empty, target, empty, 1.0, False, [LR] * 3, 0.0, n, 0, 0.0)
 
-        out[str(d)] = _best(run, repeat if d < 500 else 1) / n
+        out[str(d)] = best_time(run, repeat if d < 500 else 1) / n
     if name == "core":
         from intrinsic_flow import parsimony
         parsimony.compress(500, 5, 3, 1.0, LR, 2, reduction="sum", save_every=0)  # warm-up
@@ -108,7 +99,7 @@ def peer_jax(repeat: int) -> dict:
             ws, values = train(factors)
             jax.block_until_ready(values)
 
-        out[str(d)] = _best(run, repeat if d < 500 else 1) / n
+        out[str(d)] = best_time(run, repeat if d < 500 else 1) / n
     return out
 
 
@@ -123,12 +114,9 @@ def main(argv=None) -> int:
         return 0
     results = {}
     for peer in PEERS:
-        proc = subprocess.run([sys.executable, __file__, "--peer", peer, "--repeat", str(args.repeat)],
-                              capture_output=True, text=True, env=dict(os.environ))
-        if proc.returncode != 0:
-            print(f"{peer:10s} skipped: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
-            continue
-        results[peer] = json.loads(proc.stdout.strip().splitlines()[-1])
+        result = run_peer(__file__, peer, "--repeat", str(args.repeat))
+        if result is not None:
+            results[peer] = result
     core = results.get("core")
     print("deep linear GD, L = 3, seconds per step (ratio = peer / core)")
     print(f"{'d':>5s} {'core':>11s} " + " ".join(f"{p:>22s}" for p in PEERS[1:]))

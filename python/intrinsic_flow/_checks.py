@@ -390,3 +390,13 @@ def polynomials(polys, n_vars) -> tuple:
             terms[exponents] = terms.get(exponents, 0) + _coefficient(coefficient, f"polys[{q}][{exponents}]")
         checked.append(tuple(sorted((e, c) for e, c in terms.items() if c != 0)))
     return n_vars, tuple(checked)
+
+
+def resolve_rng(rng) -> np.random.Generator:
+    """``rng`` as a NumPy Generator: a Generator as is, an integer seed or None (fresh entropy) through
+    ``np.random.default_rng``; anything else is refused by name."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or is_integer(rng):
+        return np.random.default_rng(rng)
+    raise ValueError(f"rng must be a numpy Generator, an integer seed or None, got {rng!r}")

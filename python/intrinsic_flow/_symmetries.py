@@ -252,17 +252,9 @@ def odd_cubic_coef(d: int, rng=None) -> np.ndarray:
     8.48528
     """
     d = _checks.positive_int(d, "d")
-    rng = _rng(rng)
+    rng = _checks.resolve_rng(rng)
     z = rng.standard_normal(d) / math.sqrt(d)
     return math.sqrt(2.0 * d**3 / 15.0) / np.linalg.norm(z) * z
-
-
-def _rng(rng) -> np.random.Generator:
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None or _checks.is_integer(rng):
-        return np.random.default_rng(rng)
-    raise ValueError(f"rng must be a numpy Generator, an integer seed or None, got {rng!r}")
 
 
 # -- the model of the library and the particle layout --------------------------------------------
@@ -405,7 +397,7 @@ def init_particles(m: int, d: int, rng=None, paired: bool = False) -> tuple:
     if paired and m % 2:
         raise ValueError(f"m must be even for a paired initialisation, got m = {m}")
     _checks.check_size(m * (d + 1), f"the particles (m = {m}, d = {d})")
-    rng = _rng(rng)
+    rng = _checks.resolve_rng(rng)
     n = m // 2 if paired else m
     G = rng.standard_normal((n, d))
     B = G / np.linalg.norm(G, axis=1, keepdims=True)
@@ -1148,7 +1140,7 @@ def reduced_init(m: int, d: int, d_H: int, rng=None) -> tuple:
     m = _checks.positive_int(m, "m")
     d, d_H = _dims(d, d_H)
     _checks.check_size(2 * m, f"the reduced particles (m = {m})")
-    rng = _rng(rng)
+    rng = _checks.resolve_rng(rng)
     c = rng.choice(np.array([-1.0, 1.0]), size=m)
     theta = np.arccos(np.sqrt(rng.beta(d_H / 2, (d - d_H) / 2, size=m)))
     return c, theta

@@ -18,14 +18,6 @@ from ._typing import Array
 from ._graph import PathGraph, count_paths as _count_paths, longest_path, topological_order  # noqa: F401
 
 
-def _resolve_rng(rng) -> np.random.Generator:
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None or _checks.is_integer(rng):
-        return np.random.default_rng(rng)
-    raise ValueError(f"rng must be a numpy Generator, an integer seed or None, got {rng!r}")
-
-
 class _Model:
     """What every model offers on top of its own layout."""
 
@@ -64,7 +56,7 @@ class _Model:
         """
         from .inits import initialize
 
-        return initialize(self, _resolve_rng(rng), scheme, **options)
+        return initialize(self, _checks.resolve_rng(rng), scheme, **options)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import _checks
 from ._typing import Array
-from .models import _Model, _resolve_rng
+from .models import _Model
 
 
 @dataclass(frozen=True)
@@ -277,7 +277,7 @@ class LinearNeuralODE(_Model):
         >>> np.round(h[:3] * 64, 6)
         array([0.5, 0. , 0.5])
         """
-        rng = _resolve_rng(rng)
+        rng = _checks.resolve_rng(rng)
         _checks.check_size(self.n_params, "theta (n_params values)")  # before any scheme allocates
         if scheme == "gaussian":
             unknown = set(options) - {"std"}

@@ -149,11 +149,9 @@ class PolynomialMap:
 
     def init(self, rng: np.random.Generator | int | None = None, scheme: str = "gaussian") -> Array:
         """Standard Gaussian theta of shape (n_vars,) (``scheme`` "gaussian" only)."""
-        from .models import _resolve_rng
-
         if scheme != "gaussian":
             raise ValueError(f"PolynomialMap supports init scheme 'gaussian' only, got {scheme!r}")
-        return _resolve_rng(rng).standard_normal(self.n_vars)
+        return _checks.resolve_rng(rng).standard_normal(self.n_vars)
 
     def unflatten(self, theta) -> np.ndarray:
         return _checks.theta(self, theta)
