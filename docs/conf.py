@@ -5,9 +5,12 @@ name is documented and a renamed or moved name never leaves a stale page behind.
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 import pathlib
+import re
+import sys
 
 import intrinsic_flow
 import intrinsic_flow.losses
@@ -20,6 +23,7 @@ import intrinsic_flow.reference.parameterizations
 import intrinsic_flow.symmetries
 
 HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE / "_ext"))
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 project = "intrinsic-flow"
@@ -30,14 +34,16 @@ version = release
 
 extensions = [
     "sphinx.ext.autodoc",
-    "sphinx.ext.mathjax",
+    "sphinx.ext.autosummary",
+    "offline_math",  # MathJax from _static: formulas render without a network (docs/_ext)
     "numpydoc",
     "myst_parser",
     "sphinx_gallery.gen_gallery",
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
-exclude_patterns = ["_build", "**.ipynb_checkpoints", "examples"]
+exclude_patterns = ["_build", "**.ipynb_checkpoints", "examples", "sg_execution_times.rst",
+                    "**/sg_execution_times.rst"]
 myst_enable_extensions = ["dollarmath", "amsmath", "deflist"]
 myst_heading_anchors = 3
 
@@ -64,6 +70,8 @@ sphinx_gallery_conf = {
     "remove_config_comments": True,
     "show_memory": False,
     "within_subsection_order": "FileNameSortKey",
+    # its page loads jQuery and DataTables from CDNs: the documentation stays readable offline
+    "write_computation_times": False,
 }
 try:  # the PyTorch example runs only where the torch extra (and scikit-learn) is installed
     import sklearn  # noqa: F401
@@ -74,84 +82,193 @@ except ImportError:
 
 # -- API pages from __all__ ------------------------------------------------------------------------
 
+# The default backend's names by topic: one page each, and a summary table of each on the page
+# intrinsic_flow. A name of __all__ in no topic (or in two) stops the build.
+TOPICS = [
+    ("models", "Models",
+     "The networks and maps whose parameters theta are lifted to z = phi(theta) "
+     "(:doc:`/theory/lifting`).",
+     ["ReLUNet", "DAGReLUNet", "SharedReLUNet", "LinearNet", "LinearNeuralODE", "PolynomialMap"]),
+    ("geometry", "Geometry of phi",
+     "The lifting, its Jacobian, products with it without forming it, the metric on the lifted space, "
+     "Gram matrices and path-norms; the ``_batch`` forms take a batch of thetas (:doc:`/theory/lifting`).",
+     ["lift", "lift_jacobian", "lift_vjp", "lift_jvp", "metric", "metric_derivative", "lift_gram", "joint_gram",
+      "path_norm", "lift_batch", "lift_jacobian_batch", "lift_vjp_batch", "lift_jvp_batch", "metric_batch",
+      "lift_gram_batch"]),
+    ("ranks", "Ranks",
+     "Ranks of the Jacobians of phi and of the known laws, and how sure they are (:doc:`/theory/ranks`).",
+     ["rank_lift", "rank_joint", "rank_info", "rank_lift_batch", "rank_joint_batch", "numerical_rank",
+      "singular_gap", "RankInfo"]),
+    ("laws", "Conservation laws",
+     "The known laws, their Jacobians, and the number of independent laws from the Lie algebra generated "
+     "by the gradients of phi (:doc:`/theory/laws`).",
+     ["conserved", "conserved_jacobian", "conserved_batch", "conserved_jacobian_batch", "lie_trace",
+      "count_conservation_laws", "known_laws_complete", "polynomial_laws", "LieTrace", "PolynomialLaws",
+      "LIE_MAX_WORK"]),
+    ("criteria", "Criteria",
+     "Whether the gradient flow of theta is an intrinsic flow of z at a point (:doc:`/theory/criteria`).",
+     ["criteria", "criteria_batch", "balanced_representative", "Criteria", "INCLUSION_TOL"]),
+    ("flows", "Flows",
+     "Gradient flows of theta, the intrinsic flow of z and their comparison (:doc:`/theory/flows`).",
+     ["gradient_flow", "gradient_descent", "intrinsic_metric", "intrinsic_flow", "compare_flows", "Trajectory",
+      "FlowComparison", "FlowError"]),
+    ("scans", "Scans",
+     "The criteria over many draws of theta, in parallel, with checkpoints and summaries.",
+     ["scan", "ScanResult", "ScanSummary"]),
+    ("settings", "Settings and build",
+     "Memory limit, threads and the compiled core in use.",
+     ["config", "build_info", "set_num_threads"]),
+]
+
+# the other modules, one page each: (file, module, intro, same_as)
+MODULES = [
+    ("losses", intrinsic_flow.losses,
+     "Losses f(z) whose gradient flows run in the core; any Python callable "
+     "``f(z) -> (value, gradient)`` works as well, more slowly.", None),
+    ("torch", intrinsic_flow.torch,
+     "PyTorch models in (the ``torch`` extra): translation to a path-lifting model with shared "
+     "parameters, theta back into the module, and the conservation laws along training (:doc:`/torch`).", None),
+    ("parsimony", intrinsic_flow.parsimony,
+     "Deep linear networks and the law of parsimony (Yaras et al., arXiv 2306.01154): training loops "
+     "in the core, the invariant subspace, the compressed network, deep matrix completion and "
+     "progressive separation (:doc:`/theory/parsimony`). ``intrinsic_flow.reference.parsimony`` has the "
+     "same API on NumPy.", None),
+    ("symmetries", intrinsic_flow.symmetries,
+     "Mean-field two-layer ReLU networks (Hajjar & Chizat, arXiv 2211.08771): particle training, symmetry "
+     "diagnostics, the odd-target closed form, alpha and the reduced angle dynamics "
+     "(:doc:`/theory/symmetries`). ``intrinsic_flow.reference.symmetries`` has the same API in NumPy.", None),
+    ("parameterizations", intrinsic_flow.parameterizations,
+     "abc-parameterised deep networks (IP, IP-LLR, muP, NTK): exponents, coordinate checks and training "
+     "on the C++ core (:doc:`/theory/parameterizations`).", None),
+    ("reference_parameterizations", intrinsic_flow.reference.parameterizations,
+     "The same functions on the NumPy network (results equal to 1e-12). Names in the table that are "
+     "not documented below are the very objects of :mod:`intrinsic_flow.parameterizations`; their "
+     "links lead there.", intrinsic_flow.parameterizations),
+    ("datasets", intrinsic_flow.datasets,
+     "Small classification data sets: scikit-learn's digits and a Gaussian mixture.", None),
+]
+
+# module constants defined where their comment cannot be read (files of other modules)
+DATA_DOCS = {
+    "SCHEMES": "The parameterisation schemes ``abc_exponents`` and ``abc_network`` accept.",
+    "ACTIVATIONS": "The activations ``abc_network`` accepts.",
+}
+
+
+def _documented(module, name):
+    """(qualified name, object) of what the page documents for module.name: a module that is also its
+    main function (intrinsic_flow.scan, intrinsic_flow.criteria) stands for that function."""
+    obj = getattr(module, name)
+    if inspect.ismodule(obj):
+        function = getattr(obj, "__function__", None)
+        if function is not None and getattr(obj, name, None) is function:
+            return f"{obj.__name__}.{name}", function
+        return None, obj
+    return f"{module.__name__}.{name}", obj
+
+
 def _directive(qualified: str, obj) -> str:
     if inspect.isclass(obj):
         return f".. autoclass:: {qualified}\n"
-    if inspect.isfunction(obj) or inspect.isbuiltin(obj) or callable(obj) and not inspect.ismodule(obj):
+    if callable(obj):
         return f".. autofunction:: {qualified}\n"
-    return f".. autodata:: {qualified}\n   :annotation:\n"
+    return f".. autodata:: {qualified}\n   :no-value:\n"
+
+
+def _summary(names: list[str], current: str) -> list[str]:
+    """An autosummary table of qualified names (relative to the current module, as autosummary
+    wants them), each shown by its last component."""
+    relative = [name.removeprefix(current + ".") for name in names]
+    return [".. autosummary::", "   :nosignatures:", ""] + [f"   ~{name}" for name in relative] + [""]
+
+
+def _entries(module, names, same_as=None):
+    """(table rows, directives) of module's names; names that are the objects of same_as link there."""
+    rows, directives = [], []
+    for name in names:
+        qualified, obj = _documented(module, name)
+        if qualified is None:
+            continue
+        if same_as is not None and getattr(same_as, name, None) is obj:
+            rows.append(_documented(same_as, name)[0])
+            continue
+        rows.append(qualified)
+        directives.append(_directive(qualified, obj))
+    return rows, directives
+
+
+def _header(title: str, module, intro: str) -> list[str]:
+    return [title, "=" * len(title), "", f".. currentmodule:: {module.__name__}", "", intro, ""]
 
 
 def _module_page(title: str, module, intro: str, same_as=None) -> str:
-    lines = [title, "=" * len(title), "", f".. module:: {module.__name__}", "   :no-index:", "", intro, ""]
-    names = list(dict.fromkeys(module.__all__))
-    shared = []
-    for name in names:
-        obj = getattr(module, name)
-        if inspect.ismodule(obj):
-            # a module that is also its main function (intrinsic_flow.scan, intrinsic_flow.criteria):
-            # document the function, which the module holds under its own name
-            function = getattr(obj, "__function__", None)
-            if function is not None and getattr(obj, name, None) is function:
-                lines += [_directive(f"{obj.__name__}.{name}", function)]
+    rows, directives = _entries(module, list(dict.fromkeys(module.__all__)), same_as)
+    return "\n".join(_header(title, module, intro) + _summary(rows, module.__name__) + directives) + "\n"
+
+
+def _check_topics(module) -> None:
+    listed = [name for _, _, _, names in TOPICS for name in names]
+    public = [name for name in module.__all__ if _documented(module, name)[0] is not None]
+    doubled = sorted({name for name in listed if listed.count(name) > 1})
+    missing = sorted(set(public) - set(listed))
+    unknown = sorted(set(listed) - set(module.__all__))
+    if doubled or missing or unknown:
+        raise RuntimeError(f"docs/conf.py TOPICS: missing {missing}, listed twice {doubled}, "
+                           f"not in __all__ {unknown}")
+
+
+def _topic_pages() -> dict[str, str]:
+    """The page intrinsic_flow (a table per topic) and one page per topic."""
+    _check_topics(intrinsic_flow)
+    intro = ("The default backend: models, geometry of phi, conservation laws, criteria, flows and scans on the "
+             "C++ core. Every name below is importable from ``intrinsic_flow``; the submodules have pages of "
+             "their own (:doc:`losses`, :doc:`torch`, ...).")
+    index = _header("intrinsic_flow", intrinsic_flow, intro)
+    index += [".. toctree::", "   :hidden:", ""] + [f"   intrinsic_flow/{key}" for key, *_ in TOPICS] + [""]
+    pages = {}
+    for key, title, text, names in TOPICS:
+        rows, directives = _entries(intrinsic_flow, names)
+        index += [title, "-" * len(title), "", f":doc:`intrinsic_flow/{key}`: {text}", ""] + _summary(rows, "intrinsic_flow")
+        pages[f"intrinsic_flow/{key}.rst"] = "\n".join(
+            _header(title, intrinsic_flow, text) + _summary(rows, "intrinsic_flow") + directives) + "\n"
+    pages["intrinsic_flow.rst"] = "\n".join(index) + "\n"
+    return pages
+
+
+def _reference_page() -> str:
+    """intrinsic_flow.reference by the same topics; names shared with the default backend link there."""
+    reference = intrinsic_flow.reference
+    intro = ("The NumPy reference backend: the same names, signatures and results (to 1e-12) in plain NumPy, "
+             "without compiled code. Names in the tables that are not documented on this page are the very "
+             "objects of :doc:`intrinsic_flow` (the models and result types); their links lead there.")
+    lines = _header("intrinsic_flow.reference", reference, intro)
+    names = [name for name in reference.__all__]
+    for _, title, _, topic in TOPICS:
+        chosen = [name for name in topic if name in names]
+        if not chosen:
             continue
-        if same_as is not None and getattr(same_as, name, None) is obj:
-            shared.append(name)
-            continue
-        lines += [_directive(f"{module.__name__}.{name}", obj)]
-    if shared:
-        links = ", ".join(f":obj:`~{same_as.__name__}.{name}`" for name in shared)
-        lines += ["Shared with the default backend (the same objects): " + links + ".", ""]
+        rows, directives = _entries(reference, chosen, same_as=intrinsic_flow)
+        lines += [title, "-" * len(title), ""] + _summary(rows, reference.__name__) + directives
+    left = sorted(set(names) - {name for *_, topic in TOPICS for name in topic})
+    if left:
+        raise RuntimeError(f"docs/conf.py TOPICS: intrinsic_flow.reference names in no topic: {left}")
     return "\n".join(lines) + "\n"
 
 
 def write_api_pages(app=None) -> None:
     out = HERE / "api" / "generated"
-    out.mkdir(parents=True, exist_ok=True)
-    pages = {
-        "intrinsic_flow.rst": _module_page(
-            "intrinsic_flow", intrinsic_flow,
-            "The default backend: models, geometry of phi, conservation laws, criteria, scans and flows "
-            "on the C++ core."),
-        "reference.rst": _module_page(
-            "intrinsic_flow.reference", intrinsic_flow.reference,
-            "The NumPy reference backend: the same names, signatures and results (to 1e-12) in plain "
-            "NumPy, without compiled code.", same_as=intrinsic_flow),
-        "losses.rst": _module_page(
-            "intrinsic_flow.losses", intrinsic_flow.losses,
-            "Losses f(z) whose gradient flows run in the core; any Python callable "
-            "``f(z) -> (value, gradient)`` works as well, more slowly."),
-        "parsimony.rst": _module_page(
-            "intrinsic_flow.parsimony", intrinsic_flow.parsimony,
-            "Deep linear networks and the law of parsimony (Yaras et al., arXiv 2306.01154): training loops "
-            "in the core, the invariant subspace, the compressed network, deep matrix completion and "
-            "progressive separation. ``intrinsic_flow.reference.parsimony`` has the same API on NumPy."),
-        "torch.rst": _module_page(
-            "intrinsic_flow.torch", intrinsic_flow.torch,
-            "PyTorch models in (the ``torch`` extra): translation to a path-lifting model with shared "
-            "parameters, theta back into the module, and the conservation laws along training "
-            "(:doc:`/torch`)."),
-        "parameterizations.rst": _module_page(
-            "intrinsic_flow.parameterizations", intrinsic_flow.parameterizations,
-            "abc-parameterised deep networks (IP, IP-LLR, muP, NTK): exponents, coordinate checks and training "
-            "on the C++ core; :doc:`/theory/parameterizations` states the mathematics."),
-        "reference_parameterizations.rst": _module_page(
-            "intrinsic_flow.reference.parameterizations", intrinsic_flow.reference.parameterizations,
-            "The same functions on the NumPy network (results equal to 1e-12).",
-            same_as=intrinsic_flow.parameterizations),
-        "datasets.rst": _module_page(
-            "intrinsic_flow.datasets", intrinsic_flow.datasets,
-            "Small classification data sets: scikit-learn's digits and a Gaussian mixture."),
-        "symmetries.rst": _module_page(
-            "intrinsic_flow.symmetries", intrinsic_flow.symmetries,
-            "Mean-field two-layer ReLU networks (Hajjar & Chizat, arXiv 2211.08771): particle training, symmetry "
-            "diagnostics, the odd-target closed form, alpha and the reduced angle dynamics "
-            "(:doc:`/theory/symmetries`). ``intrinsic_flow.reference.symmetries`` has the same API in NumPy."),
-    }
+    pages = _topic_pages()
+    pages["reference.rst"] = _reference_page()
+    for name, module, intro, same_as in MODULES:
+        pages[f"{name}.rst"] = _module_page(module.__name__, module, intro, same_as)
     for name, text in pages.items():
         path = out / name
+        path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists() or path.read_text() != text:
             path.write_text(text)
+    for stale in out.rglob("*.rst"):  # a page of a topic or module since removed
+        if stale.relative_to(out).as_posix() not in pages:
+            stale.unlink()
 
 
 write_api_pages()
@@ -159,13 +276,75 @@ write_api_pages()
 
 # -- docstrings ------------------------------------------------------------------------------------
 
+MATH_ROLE = re.compile(r"(:math:`[^`]*`)")
+
+
 def escape_bars(app, what, name, obj, options, lines) -> None:
     """Docstrings write norms as |x|, which reStructuredText reads as a substitution: escape the
-    bars (lines of a grid table, which start with | or +, are left alone)."""
+    bars, except in mathematics (``.. math::`` blocks and :math: roles, where ``\\|`` is TeX's norm)
+    and in the lines of a grid table (which start with | or +)."""
+    block_indent = None  # indentation of the current ``.. math::`` directive, None outside one
     for k, line in enumerate(lines):
-        if not line.lstrip().startswith(("|", "+")):
-            lines[k] = line.replace("|", r"\|")
+        indent = len(line) - len(line.lstrip())
+        if block_indent is not None:
+            if not line.strip() or indent > block_indent:
+                continue
+            block_indent = None
+        if line.lstrip().startswith(".. math::"):
+            block_indent = indent
+            continue
+        if line.lstrip().startswith(("|", "+")):
+            continue
+        parts = MATH_ROLE.split(line)
+        lines[k] = "".join(part if part.startswith(":math:`") else part.replace("|", r"\|") for part in parts)
+
+
+def _constant_doc(obj, short: str) -> list[str] | None:
+    """The comment of a module constant (``#:`` before it or a string after it) in the module that
+    defines it; autodoc would otherwise show the docstring of its type (float, tuple)."""
+    from sphinx.pycode import ModuleAnalyzer
+
+    for module_name, module in sorted(sys.modules.items()):
+        if not module_name.startswith("intrinsic_flow") or getattr(module, short, None) is not obj:
+            continue
+        try:
+            docs = ModuleAnalyzer.for_module(module_name).find_attr_docs()
+        except Exception:  # a compiled module has no source to read
+            continue
+        if ("", short) in docs:
+            return [line for line in docs[("", short)]]
+    if short in DATA_DOCS:
+        return [DATA_DOCS[short], ""]
+    return None
+
+
+def constant_docstrings(app, what, name, obj, options, lines) -> None:
+    if what == "data" and type(obj).__module__ == "builtins":
+        doc = _constant_doc(obj, name.rsplit(".", 1)[-1])
+        if doc is None:
+            raise RuntimeError(f"{name} has no comment: write '#: ...' above it in its module")
+        lines[:] = doc
+
+
+def skip_undocumented(app, what, name, obj, skip, options):
+    """Class members without a docstring of their own are left out (their class's docstring
+    describes its fields): no empty entries. Data attributes of classes (dataclass fields,
+    constants) are always described there."""
+    if what not in ("class", "exception") or skip:
+        return None
+    if isinstance(obj, (property, functools.cached_property)):
+        doc = obj.__doc__
+    elif inspect.isroutine(obj) or isinstance(obj, (classmethod, staticmethod)):
+        doc = inspect.getdoc(obj)
+        if doc and not inspect.isfunction(inspect.unwrap(getattr(obj, "__func__", obj))):
+            # a compiled method's docstring starts with its signature(s): keep only the prose
+            doc = "\n".join(line for line in doc.splitlines() if not re.match(rf"^\s*(\d+\. )?{name}\(", line))
+    else:
+        return True
+    return True if not (doc or "").strip() else None
 
 
 def setup(app):
     app.connect("autodoc-process-docstring", escape_bars, priority=400)
+    app.connect("autodoc-process-docstring", constant_docstrings, priority=300)
+    app.connect("autodoc-skip-member", skip_undocumented)

@@ -40,6 +40,8 @@ class RankInfo:
 
 
 # -- criteria ----------------------------------------------------------------------------------
+#: Default threshold of ``Criteria.kernel_inclusion``: the kernel K = ker J ∩ ker Jh counts as
+#: included in the kernel of the metric's derivative when ``inclusion_residual`` is at most this.
 INCLUSION_TOL = 1e-8
 
 # Integer and boolean fields of Criteria, then floating ones: the columns of a scan.
