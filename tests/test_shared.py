@@ -586,3 +586,61 @@ def test_laws_of_a_large_cnn_are_counted_without_paths():
     model = b.model(32, 12)
     assert model.n_params ** 3 > itf.LIE_MAX_WORK  # beyond the budget of the polynomial trace
     assert itf.count_conservation_laws(model) == ref.count_conservation_laws(model) == 24
+
+
+# -- sharp edges: bias-only neurons, indices, NumPy bools, budgets -----------------------------
+def bias_fed_net():
+    """Inputs 0, 1; hidden 2 fed by a bias alone, hidden 3 by the inputs; output 4 reads 2 and 3,
+    output 5 is a bias alone: phi = (x0 path, x1 path, b2 v24, b5)."""
+    return itf.SharedReLUNet(2, 2, 6, edge_src=(-1, 0, 1, 2, 3, -1), edge_dst=(2, 3, 3, 4, 4, 5),
+                             edge_param=(0, 1, 2, 3, 4, 5), edge_weight=(0.0,) * 6, n_params=6,
+                             activation=("identity",) * 2 + ("relu", "relu") + ("identity",) * 2)
+
+
+def test_a_neuron_fed_by_a_bias_alone_carries_the_bias_path(backend):
+    model = bias_fed_net()
+    theta = np.array([2.0, 1.0, -1.0, 3.0, 1.0, 8.0])
+    X = np.array([[1.0, 0.0], [0.5, 2.0]])
+    hidden = np.maximum(X @ [1.0, -1.0], 0.0)  # neuron 3
+    expected = np.stack([3.0 * 2.0 + 1.0 * hidden, np.full(2, 8.0)], axis=1)
+    np.testing.assert_allclose(model.forward(theta, X), expected, rtol=1e-15)
+    assert model.n_lifted == 4
+    phi = np.array([1.0 * 1.0, -1.0 * 1.0, 2.0 * 3.0, 8.0])
+    np.testing.assert_allclose(np.sort(backend.lift(model, theta)), np.sort(phi), rtol=1e-15)
+    assert backend.path_norm(model, theta, 1) == pytest.approx(np.sum(np.abs(phi)), rel=1e-14)
+    assert backend.path_norm(model, theta, 2) == pytest.approx(np.linalg.norm(phi), rel=1e-14)
+
+
+def test_indices_beyond_int64_are_refused_not_wrapped():
+    model = bias_fed_net()
+    fields = dict(n_inputs=2, n_outputs=2, n_neurons=6, edge_src=model.edge_src, edge_dst=model.edge_dst,
+                  edge_param=model.edge_param, edge_weight=model.edge_weight, n_params=6,
+                  activation=model.activation)
+    huge = np.uint64(2 ** 64 - 1)
+    for name in ("edge_src", "edge_param", "edge_dst"):
+        values = np.asarray(fields[name]).astype(np.uint64)
+        values[0] = huge
+        with pytest.raises(ValueError, match=name):
+            itf.SharedReLUNet(**{**fields, name: values})
+        listed = [int(v) for v in fields[name]]
+        listed[0] = 2 ** 64 - 1  # a Python int as large
+        with pytest.raises(ValueError, match=name):
+            itf.SharedReLUNet(**{**fields, name: listed})
+
+
+def test_return_grad_takes_numpy_bools(backend):
+    model = bias_fed_net()
+    theta = np.arange(1.0, 7.0)
+    norm, grad = backend.path_norm(model, theta, 2, return_grad=np.True_)
+    assert backend.path_norm(model, theta, 2, return_grad=np.False_) == norm
+    assert grad.shape == (6,)
+
+
+def test_a_huge_parameter_count_is_refused_before_allocating(restore_max_bytes):
+    restore_max_bytes.max_bytes = 64 * 2 ** 20
+    with pytest.raises(ValueError, match="n_params = 1000000000 exceeds the number of edges"):
+        itf.SharedReLUNet(1, 1, 2, edge_src=(0,), edge_dst=(1,), edge_param=(0,), edge_weight=(0.0,),
+                          n_params=10 ** 9, activation=("identity", "identity"))
+    with pytest.raises(ValueError, match="n_neurons = 1000000000000 .*max_bytes"):
+        itf.SharedReLUNet(1, 1, 10 ** 12, edge_src=(0,), edge_dst=(10 ** 12 - 1,), edge_param=(0,), edge_weight=(0.0,),
+                          n_params=1, activation=np.array(["identity"]))

@@ -5,6 +5,7 @@ The translated model must compute what the module computes (float64), keep theta
 by name, and the laws it watches must drift by exactly eta^2 (|grad_in|^2 - |grad_out|^2) per
 SGD step.
 """
+import re
 import subprocess
 import sys
 
@@ -426,3 +427,73 @@ def test_path_norm_of_a_folded_batchnorm_network():
     net = _double(nn.Sequential(nn.Conv1d(1, 2, 2), nn.BatchNorm1d(2), nn.ReLU(), nn.Flatten(), nn.Linear(6, 1)))
     model, theta = from_torch(net, (1, 4), fold_batchnorm=True)
     np.testing.assert_allclose(itf.path_norm(model, theta, 2), _explicit_path_norm(model, theta, 2)[0], rtol=1e-12)
+
+
+# -- sharp edges: padding wider than the kernel, bare layers, budgets ------------------------------
+@pytest.mark.parametrize("net,shape", [
+    (lambda: nn.Sequential(nn.Conv1d(1, 2, 2, padding=2), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 7, 1)), (1, 4)),
+    (lambda: nn.Sequential(nn.Conv2d(1, 2, 2, padding=3, stride=2), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 5 * 5, 2)),
+     (1, 4, 4)),
+    (lambda: nn.Sequential(nn.Conv1d(1, 1, 3, padding=4)), (1, 2)),  # outputs fed by the bias alone
+])
+def test_padding_at_least_the_kernel_gives_positions_fed_by_the_bias_alone(net, shape):
+    _agree(_double(net()), shape)
+
+
+@pytest.mark.parametrize("layer,shape", [
+    (lambda: nn.Linear(3, 2), (3,)),
+    (lambda: nn.Linear(3, 2, bias=False), (4, 3)),
+    (lambda: nn.Conv1d(2, 3, 2, padding=1), (2, 5)),
+    (lambda: nn.Conv2d(1, 2, 3, stride=2), (1, 5, 5)),
+])
+def test_a_bare_layer_is_translated_like_a_sequential_of_it(layer, shape):
+    net = _double(layer())
+    assert validate(net, shape).ok
+    model, theta = _agree(net, shape)
+    wrapped, theta_wrapped = from_torch(nn.Sequential(net), shape)
+    assert model == wrapped
+    np.testing.assert_array_equal(theta, theta_wrapped)
+    np.testing.assert_array_equal(theta, nn.utils.parameters_to_vector(net.parameters()).detach().numpy())
+    assert load_theta(net, 2 * theta) is net
+    np.testing.assert_array_equal(from_torch(net, shape)[1], 2 * theta)
+
+
+@pytest.mark.parametrize("net,shape,match", [
+    (Unused, (2,), "spare.weight"),
+    (lambda: nn.Sequential(nn.Conv1d(1, 1, 3, padding=1, stride=2)), (1, 1), r"0.weight.*carries no edge"),
+])
+def test_validate_is_ok_exactly_when_from_torch_translates(net, shape, match):
+    net = _double(net())
+    with pytest.raises(ValueError, match=match):
+        from_torch(net, shape)
+    report = validate(net, shape)
+    assert not report.ok
+    assert any(re.search(match, e[4]) for e in report.unsupported)
+
+
+def _peak_bytes(call):
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        call()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak
+
+
+def test_translations_beyond_max_bytes_are_refused_before_allocating(restore_max_bytes):
+    restore_max_bytes.max_bytes = 64 * 2 ** 20
+    net = nn.Sequential(nn.Linear(400, 400), nn.ReLU(), nn.Linear(400, 2))  # 16 million edges on 100 positions
+    shape = (100, 400)
+    report = []
+    peak = _peak_bytes(lambda: report.append(validate(net, shape)))
+    assert not report[0].ok and "max_bytes" in report[0].unsupported[0][4]
+    assert peak < 3 * 64 * 2 ** 20
+    with pytest.raises(ValueError, match="max_bytes"):
+        from_torch(net, shape)
+    assert _peak_bytes(lambda: pytest.raises(ValueError, from_torch, net, shape)) < 3 * 64 * 2 ** 20
+    conv = nn.Sequential(nn.Conv2d(16, 16, 5, padding=2))  # 25 * 16 * 16 * 128^2 edges
+    with pytest.raises(ValueError, match="max_bytes"):
+        from_torch(conv, (16, 128, 128))

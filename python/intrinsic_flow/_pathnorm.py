@@ -110,8 +110,7 @@ class PathNormFrontEnd:
         (13,)
         """
         q = _order(q)
-        if not isinstance(return_grad, bool):
-            raise ValueError(f"return_grad must be True or False, got {return_grad!r}")
+        return_grad = _checks.boolean(return_grad, "return_grad")
         kind = getattr(model, "kind", None)
         if kind not in ("path", "shared"):
             raise ValueError(f"path_norm needs a path-lifting model (ReLUNet, DAGReLUNet or SharedReLUNet), got "

@@ -21,10 +21,18 @@ from ._graph import balance, checked_balanced, longest_path, unit_geometric_scal
 ACTIVATIONS = ("identity", "relu", "max")
 
 
+_INT64_MAX = np.iinfo(np.int64).max
+
+
 def _int_vector(value, name: str) -> np.ndarray:
+    """value as a 1-D int64 array (a copy); ValueError naming the entry for a non-integer or an
+    index beyond int64 (an unsigned 2^64 - 1 would otherwise wrap to -1, a bias or a fixed edge)."""
     if isinstance(value, (tuple, list, np.ndarray)):
         array = np.asarray(value)
         if array.ndim == 1 and array.dtype.kind in "iu":  # the fast path for long edge lists
+            if array.dtype.kind == "u" and array.size and int(array.max()) > _INT64_MAX:
+                k = int(np.argmax(array > _INT64_MAX))
+                raise _bad(name, k, int(array[k]), "an index beyond the int64 range")
             return array.astype(np.int64)  # a copy the model owns (then frozen)
         if array.ndim == 1 and array.size == 0:
             return np.zeros(0, dtype=np.int64)
@@ -32,7 +40,11 @@ def _int_vector(value, name: str) -> np.ndarray:
     if any(not _checks.is_integer(v) for v in items):
         bad = next(v for v in items if not _checks.is_integer(v))
         raise ValueError(f"{name} must hold integers, got {bad!r}")
-    return np.asarray([int(v) for v in items], dtype=np.int64)
+    items = [int(v) for v in items]
+    too_large = next((k for k, v in enumerate(items) if not -_INT64_MAX <= v <= _INT64_MAX), None)
+    if too_large is not None:
+        raise _bad(name, too_large, items[too_large], "an index beyond the int64 range")
+    return np.asarray(items, dtype=np.int64)
 
 
 def _activation_array(value, n_neurons: int) -> np.ndarray:
@@ -79,8 +91,10 @@ class Structure:
         self.channels = channels
         self.fixed = param < 0
         self.safe_param = np.where(self.fixed, 0, param)  # gathers from theta (fixed edges masked after)
-        # level(v): longest number of edges from an input; a sweep handles one level at a time
+        # level(v): longest number of edges from an input, at least 1 for every other neuron (one
+        # fed by a bias alone is on level 1); a sweep handles one level at a time
         level = np.zeros(n_neurons, dtype=np.int64)
+        level[n_inputs:] = 1
         inner = src >= 0
         s, t = src[inner], dst[inner]
         while True:  # at most depth rounds, each vectorised over the edges
@@ -289,6 +303,11 @@ def validate(model) -> tuple:
         k = int(np.flatnonzero(~np.isfinite(weights))[0])
         raise _bad("edge_weight", k, float(weights[k]), "weights must be finite")
     n_params = _checks.nonnegative_int(model.n_params, "n_params")
+    if n_params > E:  # before any array over the parameters is allocated
+        raise ValueError(f"n_params = {n_params} exceeds the number of edges ({E}); every parameter must be on an "
+                         "edge, so n_params <= len(edge_param)")
+    check_size(float(n_neurons), f"an array over the n_neurons = {n_neurons} neurons")
+    check_size(float(n_params), f"an array over the n_params = {n_params} parameters")
     first_output = n_neurons - n_outputs
     checks = [
         ("edge_src", src, (src < -1) | (src >= n_neurons), f"accepted: -1 (a bias) or a neuron 0..{n_neurons - 1}"),

@@ -2,7 +2,8 @@
 its theta), ``validate`` (what is supported), ``load_theta`` (theta back into the module) and
 ``ConservationMonitor`` (the known conservation laws watched along a plain PyTorch training loop).
 
-PyTorch is an optional dependency (``pip install "intrinsic-flow[torch]"``): it is imported inside
+PyTorch is an optional dependency (``pip install "intrinsic-flow[torch]"``, from a source checkout
+``pip install ".[torch]"``): it is imported inside
 the functions, so ``import intrinsic_flow`` and ``import intrinsic_flow.torch`` work without it.
 The page ``docs/torch.md`` ("your own network") describes the translation.
 
@@ -36,11 +37,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ._extras import install_hint
 from ._shared import ACTIVATIONS
 
 __all__ = ["from_torch", "validate", "load_theta", "ConservationMonitor", "ValidationReport"]
 
-_INSTALL = 'PyTorch is needed here: pip install "intrinsic-flow[torch]" (or pip install torch)'
+_INSTALL = f"PyTorch is needed here: {install_hint('torch')}, or pip install torch"
 
 
 def _torch():
@@ -91,6 +93,7 @@ class _Builder:
     def __init__(self, input_shape):
         self.n = int(np.prod(input_shape))
         self.src, self.dst, self.param, self.weight = [], [], [], []
+        self.n_edges = 0  # edges made so far (pending ones included): what the budget is checked on
         # activations per block of neurons (first neuron, code in _shared.ACTIVATIONS): no list per neuron
         self.blocks, self.codes = [0], [0]
 
@@ -101,6 +104,8 @@ class _Builder:
         if isinstance(value, _Neurons) and activation == "relu" and not copy and \
                 np.all(self.activation_of(value.ids.ravel()) == ACTIVATIONS.index("relu")):
             return value  # relu of relu
+        if isinstance(value, _Neurons):
+            self.reserve(value.ids.size, "unit edges into new neurons")
         affine = _as_affine(value)
         size = int(np.prod(affine.shape))
         base = self.n
@@ -113,6 +118,18 @@ class _Builder:
         self.weight.append(affine.weight)
         return _Neurons(np.arange(base, base + size).reshape(affine.shape))
 
+
+    def reserve(self, n_edges: float, what: str) -> None:
+        """Count ``n_edges`` more edges (or index temporaries of that size), refused before they are
+        made when the edges so far, four values each (source, target, parameter, weight), exceed
+        config.max_bytes."""
+        from . import _checks
+
+        self.n_edges += float(n_edges)
+        try:
+            _checks.check_size(4.0 * self.n_edges, f"the edges of the translated model ({what}: {int(n_edges)} more)")
+        except ValueError as error:  # reported on the node that asked (validate lists it)
+            raise _Unsupported(str(error)) from None
 
     def activation_of(self, ids: np.ndarray) -> np.ndarray:
         """The activation codes of neurons ``ids``."""
@@ -153,6 +170,7 @@ class _Translator:
 
     def __init__(self, module, input_shape, fold_batchnorm: bool, report: bool = False):
         self.torch = _torch()
+        module = _root(module)
         self.module = module
         self.input_shape = input_shape
         self.fold = fold_batchnorm
@@ -343,6 +361,7 @@ class _Translator:
             raise _Unsupported(f"input of shape {x.shape} does not end with in_features = {layer.in_features}")
         lead = int(np.prod(x.shape[:-1]))
         n_in, n_out = layer.in_features, layer.out_features
+        self.builder.reserve(float(lead) * n_out * (n_in + 1), f"Linear({n_in}, {n_out}) on {lead} positions")
         ids = x.ids.reshape(lead, n_in)
         w = self._offset(name, layer, "weight")
         L, j, i = np.ix_(np.arange(lead), np.arange(n_out), np.arange(n_in))
@@ -377,9 +396,12 @@ class _Translator:
             left = right = tuple(layer.padding)
         out_spatial = tuple(_out_size(s, k, st, l + r, d)
                             for s, k, st, l, r, d in zip(spatial, kernel, stride, left, right, dilation))
-        flat, valid = _windows(spatial, kernel, stride, left, dilation, out_spatial)
         c_out, groups = layer.out_channels, layer.groups
         cin_g, cout_g = layer.in_channels // groups, c_out // groups
+        P, K = int(np.prod(out_spatial)), int(np.prod(kernel))
+        self.builder.reserve(float(c_out) * P * (cin_g * K + 1) + float(P) * K * (nd + 2),
+                             f"{type(layer).__name__} with {c_out} channels of {cin_g} x {K} weights on {P} positions")
+        flat, valid = _windows(spatial, kernel, stride, left, dilation, out_spatial)
         P, K = flat.shape
         ids = x.ids.reshape(layer.in_channels, -1)
         o = np.arange(c_out)[:, None, None, None]
@@ -412,6 +434,9 @@ class _Translator:
         spatial = x.shape[1:]
         out_spatial = tuple(_out_size(s, k, st, 2 * p, d)
                             for s, k, st, p, d in zip(spatial, kernel, stride, padding, dilation))
+        P, K = int(np.prod(out_spatial)), int(np.prod(kernel))
+        self.builder.reserve(float(x.shape[0]) * P * K + float(P) * K * (nd + 2),
+                             f"{type(layer).__name__} of {K} entries on {x.shape[0]} x {P} positions")
         flat, valid = _windows(spatial, kernel, stride, padding, dilation, out_spatial)
         return kernel, out_spatial, flat, valid
 
@@ -458,14 +483,19 @@ class _Translator:
         size = layer.output_size
         size = (size,) * nd if isinstance(size, int) else tuple(size)
         size = tuple(s if s is not None else L for s, L in zip(size, spatial))
+        if len(size) != nd or any(not isinstance(o, int) or o < 1 for o in size):
+            raise _Unsupported(f"output_size={layer.output_size!r}: positive sizes expected, {nd} of them")
+        # output i of a dimension of length L averages inputs floor(i L / o) .. ceil((i + 1) L / o) - 1
+        windows = [(np.arange(o) * L) // o for L, o in zip(spatial, size)]
+        ends = [-((-(np.arange(o) + 1) * L) // o) for L, o in zip(spatial, size)]
+        lengths = [e - b for b, e in zip(windows, ends)]
+        self.builder.reserve(float(x.shape[0]) * np.prod([float(n.sum()) for n in lengths]) * 2,
+                             f"{type(layer).__name__} to {size} on {x.shape[0]} x {spatial}")
         per_dim = []
-        for L, o in zip(spatial, size):
-            outs, ins, ws = [], [], []
-            for i in range(o):
-                start, end = (i * L) // o, -((-(i + 1) * L) // o)
-                for j in range(start, end):
-                    outs.append(i), ins.append(j), ws.append(1.0 / (end - start))
-            per_dim.append((np.array(outs), np.array(ins), np.array(ws)))
+        for start, length in zip(windows, lengths):
+            outs = np.repeat(np.arange(length.size), length)
+            ins = start[outs] + (np.arange(outs.size) - np.repeat(np.cumsum(length) - length, length))
+            per_dim.append((outs, ins, 1.0 / length[outs]))
         # combine the dimensions: every choice of one entry per dimension
         grids = np.meshgrid(*[np.arange(len(d[0])) for d in per_dim], indexing="ij")
         grids = [g.ravel() for g in grids]
@@ -485,6 +515,8 @@ class _Translator:
             raise _Unsupported("only the sum of two tensors is supported (no constants)")
         if a.shape != b.shape:
             raise _Unsupported(f"shapes {a.shape} and {b.shape} differ (broadcasting is not supported)")
+        self.builder.reserve(sum(v.ids.size if isinstance(v, _Neurons) else v.src.size for v in (a, b)),
+                             "an addition")
         left, right = _as_affine(a), _as_affine(b)
         if _overlap(left, right):
             # x + x, two biases on one neuron, ...: the model has at most one edge per pair of
@@ -526,6 +558,8 @@ class _Translator:
         axis = dim - 1
         if all(isinstance(t, _Neurons) for t in tensors):
             return _Neurons(np.concatenate([t.ids for t in tensors], axis=axis))
+        self.builder.reserve(sum(t.ids.size if isinstance(t, _Neurons) else t.src.size for t in tensors) * 2,
+                             "a concatenation")
         offsets = np.cumsum([0] + [int(np.prod(t.shape)) for t in tensors])
         position = np.concatenate([np.arange(int(np.prod(t.shape))).reshape(t.shape) + off
                                    for t, off in zip(tensors, offsets)], axis=axis)
@@ -575,6 +609,18 @@ def _batchnorm_reason(bn) -> str | None:
     return None
 
 
+def _root(module):
+    """The module to trace: a bare layer (``nn.Linear``, ``nn.Conv2d``, ...: a module torch.fx keeps
+    whole) inside an ``nn.Sequential`` of it, whose trace calls it as a module; any other module as it
+    is. The wrapper holds the same parameters in the same order."""
+    torch = _torch()
+    if not isinstance(module, torch.nn.Module):
+        raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+    if not isinstance(module, torch.nn.Sequential) and torch.fx.Tracer().is_leaf_module(module, ""):
+        return torch.nn.Sequential(module)
+    return module
+
+
 def _trace(module):
     torch = _torch()
     if not isinstance(module, torch.nn.Module):
@@ -621,7 +667,12 @@ def _folded(layer, bn):
 def _theta_layout(module, folded: dict):
     """(slots, n_params, theta): slots maps id(parameter) and ("folded", layer, "weight"/"bias") to
     offsets in theta; theta is float64 in the documented order."""
+    from . import _checks
+
     torch = _torch()
+    # theta and its per-tensor float64 copies: refused before copying when beyond the budget
+    _checks.check_size(2.0 * sum(p.numel() for p in module.parameters()), "theta (the module's parameters in "
+                       "float64, and their copies)")
     skip = set()
     for bn_name in folded.values():
         bn = module.get_submodule(bn_name)
@@ -778,21 +829,31 @@ def _laws(terms, n_laws: int, theta) -> np.ndarray:
     return np.bincount(index, weights=sign * np.asarray(theta)[param] ** 2, minlength=n_laws)
 
 
-def _translate(module, input_shape, fold_batchnorm: bool):
+def _translate(module, input_shape, fold_batchnorm):
     """(fields of the model, theta, groups of hidden neurons rescaled together, max ones included)."""
+    from . import _checks
+
     input_shape = _input_shape(input_shape)
-    translator = _Translator(module, input_shape, bool(fold_batchnorm))
+    translator = _Translator(module, input_shape, _checks.boolean(fold_batchnorm, "fold_batchnorm"))
     output = translator.run()
+    fields, groups = _fields(translator, output)
+    return fields, translator.values_of_theta.copy(), groups
+
+
+def _fields(translator, output) -> tuple:
+    """(fields of the model, groups) from a translation that went through: the edges pruned and
+    renumbered, every parameter checked to lie on an edge (ValueError naming it otherwise)."""
+    input_shape = translator.input_shape
     fields, groups = _finish(translator.builder, output, translator.n_params, input_shape)
     used = np.zeros(translator.n_params, dtype=bool)
     used[fields["edge_param"][fields["edge_param"] >= 0]] = True
     if not used.all():
         i = int(np.flatnonzero(~used)[0])
-        name, index = _name_of(module, translator.slots, i)
+        name, index = _name_of(translator.module, translator.slots, i)
         raise ValueError(f"from_torch: parameter {name!r} (entry {index}, theta[{i}]) carries no edge: the module "
                          f"does not use it on an input of shape {input_shape} (an unused layer, or a kernel entry "
                          "that only ever sees padding); the model needs every parameter on some edge")
-    return fields, translator.values_of_theta.copy(), groups
+    return fields, groups
 
 
 def _name_of(module, slots: dict, i: int) -> tuple:
@@ -834,8 +895,10 @@ def from_torch(module: Any, input_shape: Sequence[int] | int, *,
     residual additions (``+``, ``torch.add``), ``torch.cat`` along a non-batch dimension,
     ``nn.AvgPool1d/2d`` and ``nn.AdaptiveAvgPool1d/2d`` (fixed weights), ``nn.MaxPool1d/2d``
     (neurons with activation "max": path norms only), ``nn.Sequential`` and user modules made of
-    these. Anything else raises a ValueError naming the node, the module (qualified name and type)
-    and the operation; ``validate`` lists them all without raising.
+    these, and any of these layers alone (read as ``nn.Sequential(layer)``). Anything else raises
+    a ValueError naming the node, the module (qualified name and type) and the operation;
+    ``validate`` lists them all without raising. A layer whose edges would exceed
+    ``intrinsic_flow.config.max_bytes`` is refused before they are made, naming the size.
 
     Parameters
     ----------
@@ -928,7 +991,11 @@ def validate(module: Any, input_shape: Sequence[int] | int, *, fold_batchnorm: b
     Returns
     -------
     ValidationReport
-        One entry per traced node; a node fed by an unsupported one is reported as such.
+        One entry per traced node; a node fed by an unsupported one is reported as such. When
+        every node is supported, the model is built as ``from_torch`` builds it, and a failure
+        there (a parameter on no edge, the budget ``config.max_bytes``) is one more entry named
+        "model": ``ok`` is True exactly when ``from_torch`` translates the module. A node whose
+        edges would exceed ``config.max_bytes`` is reported, not built.
 
     Raises
     ------
@@ -948,10 +1015,18 @@ def validate(module: Any, input_shape: Sequence[int] | int, *, fold_batchnorm: b
     >>> report.ok, report.unsupported[0][2], report.unsupported[0][4]
     (False, "module '1' (Tanh)", 'this module type is not supported')
     """
+    from . import _checks
+
     input_shape = _input_shape(input_shape)
-    translator = _Translator(module, input_shape, bool(fold_batchnorm), report=True)
-    translator.run()
-    return ValidationReport(tuple(translator.entries))
+    translator = _Translator(module, input_shape, _checks.boolean(fold_batchnorm, "fold_batchnorm"), report=True)
+    output = translator.run()
+    entries = translator.entries
+    if all(entry[3] for entry in entries):  # every node went through: what from_torch does next
+        try:
+            _build(*_fields(translator, output))
+        except ValueError as error:
+            entries.append(("model", "model", "the translated model", False, str(error)))
+    return ValidationReport(tuple(entries))
 
 
 def load_theta(module: Any, theta: Any, *, fold_batchnorm: bool = False) -> Any:
@@ -991,15 +1066,16 @@ def load_theta(module: Any, theta: Any, *, fold_batchnorm: bool = False) -> Any:
     from . import _checks
 
     torch = _torch()
-    folded = _fold_pairs(_trace(module), module) if fold_batchnorm else {}
-    slots, n_params, _ = _theta_layout(module, folded)
+    root = _root(module)
+    folded = _fold_pairs(_trace(root), root) if fold_batchnorm else {}
+    slots, n_params, _ = _theta_layout(root, folded)
     theta = _checks.finite_array(theta, "theta", (n_params,))
     with torch.no_grad():
         for p in module.parameters():
             if id(p) in slots:
                 p.copy_(torch.from_numpy(theta[slots[id(p)]:slots[id(p)] + p.numel()].reshape(tuple(p.shape))))
         for layer_name, bn_name in folded.items():
-            layer, bn = module.get_submodule(layer_name), module.get_submodule(bn_name)
+            layer, bn = root.get_submodule(layer_name), root.get_submodule(bn_name)
             w = slots[("folded", layer_name, "weight")]
             layer.weight.copy_(torch.from_numpy(theta[w:w + layer.weight.numel()].reshape(tuple(layer.weight.shape))))
             b = slots[("folded", layer_name, "bias")]
