@@ -5,11 +5,9 @@ name is documented and a renamed or moved name never leaves a stale page behind.
 """
 from __future__ import annotations
 
-import functools
 import inspect
 import os
 import pathlib
-import re
 import sys
 
 import intrinsic_flow
@@ -36,6 +34,7 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "offline_math",  # MathJax from _static: formulas render without a network (docs/_ext)
+    "api_docstrings",  # docstrings: bars outside maths escaped, no empty member entries (docs/_ext)
     "numpydoc",
     "myst_parser",
     "sphinx_gallery.gen_gallery",
@@ -147,13 +146,6 @@ MODULES = [
     ("datasets", intrinsic_flow.datasets,
      "Small classification data sets: scikit-learn's digits and a Gaussian mixture.", None),
 ]
-
-# module constants defined where their comment cannot be read (files of other modules)
-DATA_DOCS = {
-    "SCHEMES": "The parameterisation schemes ``abc_exponents`` and ``abc_network`` accept.",
-    "ACTIVATIONS": "The activations ``abc_network`` accepts.",
-}
-
 
 def _documented(module, name):
     """(qualified name, object) of what the page documents for module.name: a module that is also its
@@ -272,79 +264,3 @@ def write_api_pages(app=None) -> None:
 
 
 write_api_pages()
-
-
-# -- docstrings ------------------------------------------------------------------------------------
-
-MATH_ROLE = re.compile(r"(:math:`[^`]*`)")
-
-
-def escape_bars(app, what, name, obj, options, lines) -> None:
-    """Docstrings write norms as |x|, which reStructuredText reads as a substitution: escape the
-    bars, except in mathematics (``.. math::`` blocks and :math: roles, where ``\\|`` is TeX's norm)
-    and in the lines of a grid table (which start with | or +)."""
-    block_indent = None  # indentation of the current ``.. math::`` directive, None outside one
-    for k, line in enumerate(lines):
-        indent = len(line) - len(line.lstrip())
-        if block_indent is not None:
-            if not line.strip() or indent > block_indent:
-                continue
-            block_indent = None
-        if line.lstrip().startswith(".. math::"):
-            block_indent = indent
-            continue
-        if line.lstrip().startswith(("|", "+")):
-            continue
-        parts = MATH_ROLE.split(line)
-        lines[k] = "".join(part if part.startswith(":math:`") else part.replace("|", r"\|") for part in parts)
-
-
-def _constant_doc(obj, short: str) -> list[str] | None:
-    """The comment of a module constant (``#:`` before it or a string after it) in the module that
-    defines it; autodoc would otherwise show the docstring of its type (float, tuple)."""
-    from sphinx.pycode import ModuleAnalyzer
-
-    for module_name, module in sorted(sys.modules.items()):
-        if not module_name.startswith("intrinsic_flow") or getattr(module, short, None) is not obj:
-            continue
-        try:
-            docs = ModuleAnalyzer.for_module(module_name).find_attr_docs()
-        except Exception:  # a compiled module has no source to read
-            continue
-        if ("", short) in docs:
-            return [line for line in docs[("", short)]]
-    if short in DATA_DOCS:
-        return [DATA_DOCS[short], ""]
-    return None
-
-
-def constant_docstrings(app, what, name, obj, options, lines) -> None:
-    if what == "data" and type(obj).__module__ == "builtins":
-        doc = _constant_doc(obj, name.rsplit(".", 1)[-1])
-        if doc is None:
-            raise RuntimeError(f"{name} has no comment: write '#: ...' above it in its module")
-        lines[:] = doc
-
-
-def skip_undocumented(app, what, name, obj, skip, options):
-    """Class members without a docstring of their own are left out (their class's docstring
-    describes its fields): no empty entries. Data attributes of classes (dataclass fields,
-    constants) are always described there."""
-    if what not in ("class", "exception") or skip:
-        return None
-    if isinstance(obj, (property, functools.cached_property)):
-        doc = obj.__doc__
-    elif inspect.isroutine(obj) or isinstance(obj, (classmethod, staticmethod)):
-        doc = inspect.getdoc(obj)
-        if doc and not inspect.isfunction(inspect.unwrap(getattr(obj, "__func__", obj))):
-            # a compiled method's docstring starts with its signature(s): keep only the prose
-            doc = "\n".join(line for line in doc.splitlines() if not re.match(rf"^\s*(\d+\. )?{name}\(", line))
-    else:
-        return True
-    return True if not (doc or "").strip() else None
-
-
-def setup(app):
-    app.connect("autodoc-process-docstring", escape_bars, priority=400)
-    app.connect("autodoc-process-docstring", constant_docstrings, priority=300)
-    app.connect("autodoc-skip-member", skip_undocumented)

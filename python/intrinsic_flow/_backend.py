@@ -49,12 +49,18 @@ class Backend:
 
     # -- phi and its derivatives -----------------------------------------------------------
     def lift(self, model: Model, theta: ArrayLike) -> Array:
-        """The lifted vector z = phi(theta).
+        r"""The lifted vector z = phi(theta).
 
-        For path-lifting models (``ReLUNet``, ``DAGReLUNet``) z_p is the product of the parameters
-        along path p, z_p = prod_{e in p} theta_e; for ``LinearNet`` z = (W_L ... W_1).ravel(); for
-        ``LinearNeuralODE`` z = (U_K ... U_1).ravel(). Path order and layouts as in
-        ``docs/theory/lifting.md``.
+        For path-lifting models (``ReLUNet``, ``DAGReLUNet``) entry :math:`p` is the product of the
+        parameters along path :math:`p`; for ``LinearNet`` the end-to-end matrix, raveled; for
+        ``LinearNeuralODE`` the product of the steps, raveled:
+
+        .. math::
+
+            z_p = \prod_{e \in p} \theta_e, \qquad z = \operatorname{vec}(W_L \cdots W_1), \qquad
+            z = \operatorname{vec}(U_K \cdots U_1).
+
+        Path order and layouts as in ``docs/theory/lifting.md``.
 
         Parameters
         ----------
@@ -93,10 +99,13 @@ class Backend:
         return self._lifting(model, paths=True).lift(theta)
 
     def lift_jacobian(self, model: Model, theta: ArrayLike) -> Array:
-        """The Jacobian J = dphi(theta), dense.
+        r"""The Jacobian J = dphi(theta), dense.
 
-        J_pe = d phi_p / d theta_e; for path-liftings J_pe = prod_{g in p, g != e} theta_g when
-        e lies on path p, else 0.
+        .. math::
+
+            J_{pe} = \frac{\partial \phi_p}{\partial \theta_e}(\theta); \qquad
+            \text{for path-liftings } J_{pe} = \prod_{g \in p,\, g \neq e} \theta_g
+            \text{ when } e \in p, \text{ else } 0.
 
         Parameters
         ----------
@@ -134,9 +143,12 @@ class Backend:
         return self._lifting(model, paths=True).jacobian(theta)
 
     def metric(self, model: Model, theta: ArrayLike) -> Array:
-        """The metric M(theta) = J J^T on the lifted space.
+        r"""The metric M(theta) = J J^T on the lifted space.
 
-        J = dphi(theta). For the path-lifting M_pq = z_p z_q sum_{e in p∩q} theta_e^-2.
+        .. math::
+
+            M(\theta) = J J^\top, \quad J = \partial\phi(\theta); \qquad
+            \text{for the path-lifting } M_{pq} = z_p z_q \sum_{e \in p \cap q} \theta_e^{-2}.
 
         Parameters
         ----------
@@ -176,10 +188,13 @@ class Backend:
         return self._lifting(model, paths=True).metric(theta)
 
     def metric_derivative(self, model: Model, theta: ArrayLike, v: ArrayLike) -> Array:
-        """The derivative of the metric M along a direction v.
+        r"""The derivative of the metric M along a direction v.
 
-        dM(theta)[v] = dJ[v] J^T + J dJ[v]^T, with J = dphi(theta) and dJ[v] = d/dt J(theta + t v)
-        at t = 0.
+        .. math::
+
+            \partial M(\theta)[v] = \partial J[v]\, J^\top + J\, \partial J[v]^\top, \qquad
+            J = \partial\phi(\theta), \quad
+            \partial J[v] = \frac{d}{dt} J(\theta + t v) \Big|_{t=0}.
 
         Parameters
         ----------
@@ -222,12 +237,18 @@ class Backend:
 
     # -- products with J, without forming it -------------------------------------------------
     def lift_vjp(self, model: Model, theta: ArrayLike, w: ArrayLike) -> Array:
-        """Vector-Jacobian product J^T w = sum_p w_p grad phi_p(theta).
+        r"""Vector-Jacobian product J^T w = sum_p w_p grad phi_p(theta).
 
-        The gradient of theta -> <w, phi(theta)>, computed without the dense d x D Jacobian: for
-        path-liftings (J^T w)_e = sum_{p ∋ e} w_p prod_{g in p, g != e} theta_g in O(paths x depth);
-        for linear chains (W_L ... W_1) the block of layer l is S_l^T G P_l^T with G = w as
-        (d_out, d_in), S_l = W_L ... W_{l+1} and P_l = W_{l-1} ... W_1.
+        The gradient of :math:`\theta \mapsto \langle w, \phi(\theta) \rangle`, computed without the
+        dense :math:`d \times D` Jacobian. For path-liftings, in O(paths x depth),
+
+        .. math::
+
+            (J^\top w)_e = \sum_{p \ni e} w_p \prod_{g \in p,\, g \neq e} \theta_g ;
+
+        for linear chains :math:`W_L \cdots W_1` the block of layer :math:`l` is
+        :math:`S_l^\top G P_l^\top`, with :math:`G` = ``w`` as (d_out, d_in),
+        :math:`S_l = W_L \cdots W_{l+1}` and :math:`P_l = W_{l-1} \cdots W_1`.
 
         Parameters
         ----------
@@ -269,11 +290,17 @@ class Backend:
         return self._lifting(model, paths=True).vjp(theta, w)
 
     def lift_jvp(self, model: Model, theta: ArrayLike, v: ArrayLike) -> Array:
-        """Jacobian-vector product J v = d/dt phi(theta + t v) at t = 0.
+        r"""Jacobian-vector product J v = d/dt phi(theta + t v) at t = 0.
 
-        Without the dense Jacobian: for path-liftings (J v)_p = sum_{e in p} v_e prod_{g in p, g != e}
-        theta_g in O(paths x depth); for linear chains sum_l S_l V_l P_l (notation of
-        :func:`lift_vjp`, V_l the block of v for layer l).
+        Without the dense Jacobian. For path-liftings, in O(paths x depth),
+
+        .. math::
+
+            (J v)_p = \frac{d}{dt} \phi_p(\theta + t v) \Big|_{t=0}
+            = \sum_{e \in p} v_e \prod_{g \in p,\, g \neq e} \theta_g ;
+
+        for linear chains :math:`\sum_l S_l V_l P_l` (notation of :func:`lift_vjp`, :math:`V_l` the
+        block of ``v`` for layer :math:`l`).
 
         Parameters
         ----------
@@ -316,13 +343,21 @@ class Backend:
         return self._lifting(model, paths=True).jvp(theta, v)
 
     def conserved(self, model: Model, theta: ArrayLike) -> Array:
-        """The known conservation laws h(theta).
+        r"""The known conservation laws h(theta).
 
-        For ReLU nets one law per hidden neuron nu (by layer, then index),
-        h_nu = |incoming weights|^2 + b_nu^2 - |outgoing weights|^2; for ``LinearNet`` the upper triangles (row by row) of
-        H_l = W_{l+1}^T W_{l+1} - W_l W_l^T; for ``LinearNeuralODE`` those of
-        H_k = U_{k+1}^T U_{k+1} - U_k U_k^T. The order is given in ``docs/theory/laws.md``
-        (parameter layouts in ``docs/theory/lifting.md``).
+        For ReLU nets one law per hidden neuron :math:`\nu` (by layer, then index); for ``LinearNet``
+        the upper triangles (row by row) of :math:`H_l`; for ``LinearNeuralODE`` those of
+        :math:`H_k`:
+
+        .. math::
+
+            h_\nu = \|\text{incoming weights of } \nu\|^2 + b_\nu^2 - \|\text{outgoing weights of } \nu\|^2,
+
+            H_l = W_{l+1}^\top W_{l+1} - W_l W_l^\top, \qquad
+            H_k = U_{k+1}^\top U_{k+1} - U_k U_k^\top.
+
+        The order is given in ``docs/theory/laws.md`` (parameter layouts in
+        ``docs/theory/lifting.md``).
 
         Parameters
         ----------
@@ -358,7 +393,13 @@ class Backend:
         return self._lifting(model).conserved(theta)
 
     def conserved_jacobian(self, model: Model, theta: ArrayLike) -> Array:
-        """The Jacobian Jh = dh(theta) of the known laws.
+        r"""The Jacobian Jh = dh(theta) of the known laws.
+
+        .. math::
+
+            (J_h)_{ke} = \frac{\partial h_k}{\partial \theta_e}(\theta),
+
+        one row per law of :func:`conserved`, in its order.
 
         Parameters
         ----------
@@ -395,7 +436,12 @@ class Backend:
         return self._lifting(model).conserved_jacobian(theta)
 
     def lift_gram(self, model: Model, theta: ArrayLike, n_threads: int | None = None) -> Array:
-        """The Gram matrix G = J^T J of the Jacobian J = dphi(theta).
+        r"""The Gram matrix G = J^T J of the Jacobian J = dphi(theta).
+
+        .. math::
+
+            G = J^\top J \in \mathbb{R}^{D \times D}, \qquad
+            G_{ef} = \sum_p J_{pe} J_{pf}.
 
         For path-lifting models computed without enumerating paths.
 
@@ -441,9 +487,14 @@ class Backend:
         return self._run(n_threads, lambda: lifting.gram(theta))
 
     def joint_gram(self, model: Model, theta: ArrayLike, n_threads: int | None = None) -> Array:
-        """The Gram matrix J^T J + Jh^T Jh of the stacked Jacobian [J; Jh].
+        r"""The Gram matrix J^T J + Jh^T Jh of the stacked Jacobian [J; Jh].
 
-        J = dphi(theta), Jh = dh(theta) (the known laws).
+        .. math::
+
+            \begin{bmatrix} J \\ J_h \end{bmatrix}^\top \begin{bmatrix} J \\ J_h \end{bmatrix}
+            = J^\top J + J_h^\top J_h, \qquad J = \partial\phi(\theta), \quad J_h = \partial h(\theta)
+
+        (:math:`h` the known laws).
 
         Parameters
         ----------
@@ -487,15 +538,28 @@ class Backend:
     # -- ranks -----------------------------------------------------------------------------
     def rank_info(self, model: Model, theta: ArrayLike, which: str = "lift", rtol: float | None = None,
                   n_threads: int | None = None) -> RankInfo:
-        """Rank of J (``which="lift"``) or of [J; Jh] (``which="joint"``) with its singular values.
+        r"""Rank of J (``which="lift"``) or of [J; Jh] (``which="joint"``) with its singular values.
 
-        Taken on the Gram matrix J^T J (or J^T J / ||J||_F^2 + Jh^T Jh / ||Jh||_F^2, each block at
-        unit trace) at the rank point of theta: for path-lifting models the balanced point of its
-        neuron-rescaling orbit (phi unchanged, |incoming|^2 = |outgoing|^2 at every hidden neuron)
-        divided by the geometric mean of its |entries|, so rescaling a neuron by 1e8 or theta by
-        1e30 changes no rank; for linear nets theta over its geometric mean; other models theta.
-        Eigenvalues above rtol * largest count (default rtol = 10 D eps); ``singular_values`` are
-        their square roots.
+        Taken on the Gram matrix
+
+        .. math::
+
+            G = J^\top J \qquad \text{or} \qquad
+            G = \frac{J^\top J}{\|J\|_F^2} + \frac{J_h^\top J_h}{\|J_h\|_F^2}
+            \quad \text{(each block at unit trace)},
+
+        .. math::
+
+            \operatorname{rank} = \#\{\lambda \in \operatorname{spec}(G) :
+            \lambda > \mathrm{rtol} \cdot \lambda_{\max}\}, \qquad
+            \mathrm{rtol} = 10\, D\, \varepsilon \text{ by default},
+
+        at the rank point of theta: for path-lifting models the balanced point of its
+        neuron-rescaling orbit (:math:`\phi` unchanged, :math:`\|\text{incoming}\|^2 =
+        \|\text{outgoing}\|^2` at every hidden neuron) divided by the geometric mean of its
+        :math:`|\text{entries}|`, so rescaling a neuron by 1e8 or theta by 1e30 changes no rank; for
+        linear nets theta over its geometric mean; other models theta. ``singular_values`` are the
+        square roots of the eigenvalues.
 
         Parameters
         ----------
@@ -565,12 +629,18 @@ class Backend:
 
     def rank_lift(self, model: Model, theta: ArrayLike, rtol: float | None = None, method: str = "gram",
                   n_threads: int | None = None) -> int:
-        """Rank of dphi(theta), scale-invariant.
+        r"""Rank of dphi(theta), scale-invariant.
 
         ``method="gram"`` (default): numerical rank of the scaled Gram matrix (see :func:`rank_info`),
-        O(D^3), with rtol. ``method="exact"`` (path-lifting models): from the zero pattern of
-        theta alone, in O(D): J diag(theta) = diag(phi) A makes the rank an integer property of
-        the graph of nonzero weights (no tolerance involved).
+        :math:`O(D^3)`, with rtol. ``method="exact"`` (path-lifting models): from the zero pattern of
+        theta alone, in :math:`O(D)`: the identity
+
+        .. math::
+
+            J \operatorname{diag}(\theta) = \operatorname{diag}(\phi(\theta))\, A,
+            \qquad A_{pe} = 1 \text{ if } e \in p \text{ else } 0,
+
+        makes the rank an integer property of the graph of nonzero weights (no tolerance involved).
 
         Parameters
         ----------
@@ -617,10 +687,16 @@ class Backend:
         return self.rank_info(model, theta, "lift", rtol, n_threads).rank
 
     def rank_joint(self, model: Model, theta: ArrayLike, rtol: float | None = None, n_threads: int | None = None) -> int:
-        """Rank of [dphi(theta); dh(theta)] via the Gram form.
+        r"""Rank of [dphi(theta); dh(theta)] via the Gram form.
 
-        The numerical rank of the stacked Jacobian of phi and of the known laws h, taken as in
-        :func:`rank_info` with ``which="joint"``. D means theta is recoverable from (z, h).
+        The numerical rank of the stacked Jacobian of :math:`\phi` and of the known laws :math:`h`,
+
+        .. math::
+
+            \operatorname{rank} \begin{bmatrix} \partial\phi(\theta) \\ \partial h(\theta) \end{bmatrix},
+
+        taken as in :func:`rank_info` with ``which="joint"``. :math:`D` means theta is recoverable
+        from :math:`(z, h)`.
 
         Parameters
         ----------
