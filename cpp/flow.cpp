@@ -5,6 +5,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "interrupt.hpp"
+
 namespace intrinsic_flow {
 
 namespace {
@@ -349,6 +351,7 @@ FlowResult integrate_rk4(const GradientField& field, const Vector& theta0, const
   RungeKuttaStepper rk(kClassicRK4, theta0.size());
   Vector y = theta0, y_new(theta0.size());
   for (size_t step = 0; step < times.size(); ++step) {
+    poll_interrupt();
     const double t = times[step];
     const double value = velocity(field, y, rk.k(0), result.n_evaluations);
     if (std::isnan(value)) {
@@ -385,6 +388,7 @@ FlowResult integrate_rk45(const GradientField& field, const Vector& theta0, cons
   size_t next_stop = 1;
   long n_steps = 0;
   while (next_stop < stops.size()) {
+    poll_interrupt();
     if (++n_steps > max_steps) {
       stop(result, t, "more than max_steps = " + std::to_string(max_steps) + " steps");
       return result;
@@ -441,6 +445,7 @@ FlowResult gradient_descent(const GradientField& field, const Vector& theta0, do
   FlowResult result;
   Vector y = theta0, v;
   for (int step = 0; step <= n_steps; ++step) {
+    poll_interrupt();
     const double value = velocity(field, y, v, result.n_evaluations);
     if (std::isnan(value)) {
       stop(result, step, kNonFinite);

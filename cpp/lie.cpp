@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "interrupt.hpp"
 #include "parallel.hpp"
 #include "path_sums.hpp"
 
@@ -403,6 +404,7 @@ LieTraceResult lie_trace_modular(const TermTable& lifted, const TermTable& laws,
   Echelon echelon(n);
   std::vector<const Field*> basis;
   for (const auto& f : fields) {
+    poll_interrupt();
     if (echelon.add(value_at(f, point, n))) basis.push_back(&f);
     if (echelon.rank() == rank0) break;
   }
@@ -419,6 +421,7 @@ LieTraceResult lie_trace_modular(const TermTable& lifted, const TermTable& laws,
   while (true) {
     std::vector<std::pair<const Field*, const Field*>> kept;  // (f in basis, g of the last level)
     for (const Field* g : newest) {
+      poll_interrupt();
       const std::vector<u64> jac_g = jacobian_at(*g, point, n), value_g = value_at(*g, point, n);
       std::vector<std::vector<u64>> candidates(basis.size());
       parallel_for_static<long>(static_cast<long>(basis.size()), worth_threads(double(basis.size()) * n * n),

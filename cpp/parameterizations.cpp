@@ -47,7 +47,7 @@ constexpr double kInvSqrt2Pi = 0.39894228040143267794;
 
 double activate(Activation act, double h) {
   switch (act) {
-    case Activation::relu: return h > 0.0 ? h : 0.0;
+    case Activation::relu: return h < 0.0 ? 0.0 : h;  // a NaN stays NaN
     case Activation::gelu: return 0.5 * h * (1.0 + std::erf(h * kInvSqrt2));
     case Activation::elu: return h > 0.0 ? h : std::expm1(h);
     case Activation::tanh: return std::tanh(h);
@@ -58,9 +58,9 @@ double activate(Activation act, double h) {
 
 double derivative(Activation act, double h) {
   switch (act) {
-    case Activation::relu: return h > 0.0 ? 1.0 : 0.0;
+    case Activation::relu: return h > 0.0 ? 1.0 : (h <= 0.0 ? 0.0 : h);  // NaN for NaN
     case Activation::gelu: return 0.5 * (1.0 + std::erf(h * kInvSqrt2)) + h * kInvSqrt2Pi * std::exp(-0.5 * h * h);
-    case Activation::elu: return h > 0.0 ? 1.0 : std::exp(h);
+    case Activation::elu: return h > 0.0 ? 1.0 : std::exp(h);  // exp(NaN) = NaN
     case Activation::tanh: {
       const double t = std::tanh(h);
       return 1.0 - t * t;

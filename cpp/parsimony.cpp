@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "interrupt.hpp"
 #include "parallel.hpp"
 
 namespace intrinsic_flow {
@@ -152,6 +153,7 @@ TrainResult train_gradient_descent(const DeepLinearLoss& loss, const Vector& the
   };
   long step = 0;
   for (;; ++step) {
+    poll_interrupt();
     const double value = loss.value_and_gradient(theta.data(), gradient.data(), needed);
     result.losses.push_back(value);
     if (!std::isfinite(value) || !gradient.allFinite()) {

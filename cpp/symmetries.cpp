@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "interrupt.hpp"
 #include "parallel.hpp"
 
 namespace intrinsic_flow {
@@ -281,6 +282,7 @@ ParticleResult particle_train(const VectorRef& a0, const RowMatrixRef& B0, const
   const double h = options.lr;
   long next = 0;
   for (long step = 0; step <= options.n_steps; ++step) {
+    poll_interrupt();
     const bool save = next < n_saves && options.save_steps[static_cast<size_t>(next)] == step;
     if (step == options.n_steps && !save) break;
     const double loss = system.velocity(a, Bt, X, y, step, va, vBt);
@@ -344,6 +346,7 @@ ReducedResult reduced_train(const VectorRef& c0, const VectorRef& theta0, const 
   const double inv_m = 1.0 / static_cast<double>(m);
   long next = 0;
   for (long step = 0; step <= options.n_steps; ++step) {
+    poll_interrupt();
     const bool save = next < n_saves && options.save_steps[static_cast<size_t>(next)] == step;
     if (step == options.n_steps && !save) break;
     cos_t = theta.array().cos();

@@ -25,7 +25,8 @@ if [[ $reuse == 0 || -z "$(ls dist/intrinsic_flow-*.whl 2>/dev/null)" ]]; then
   echo "== build"
   rm -rf dist
   start=$SECONDS
-  "$python" -m pip wheel . -w dist --no-deps -q
+  # every level, whatever this machine supports (a source install builds only its own)
+  "$python" -m pip wheel . -w dist --no-deps -q -Ccmake.define.INTRINSIC_FLOW_CPU_VARIANTS=all
   echo "built in $((SECONDS - start)) s"
 fi
 rm -rf wheelhouse
@@ -45,6 +46,7 @@ names = zipfile.ZipFile(sys.argv[1]).namelist()
 assert any(n.endswith(".dist-info/licenses/LICENSE") or n.endswith(".dist-info/LICENSE") for n in names), "no LICENSE in the wheel"
 assert any("libgomp" in n for n in names), "libgomp is not bundled"
 assert not any("intrinsic-flow-report" in n for n in names), "a generated report is in the wheel"
+assert any(n.startswith("intrinsic_flow/theory/") and n.endswith(".md") for n in names), "no theory pages in the wheel"
 print("wheel contents: LICENSE and libgomp present")
 EOF
 

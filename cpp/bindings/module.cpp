@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "interrupt.hpp"
 #include "parallel.hpp"
 #include "topics.hpp"
 
@@ -52,10 +53,25 @@ std::string simd_in_use() {
   return sets.empty() ? std::string("none") : sets;
 }
 
+// Ctrl-C: the core's long loops poll this between steps (cpp/interrupt.hpp). PyErr_CheckSignals
+// runs Python's handler, which leaves KeyboardInterrupt (or the handler's own exception) set.
+bool python_interrupted() {
+  py::gil_scoped_acquire gil;
+  return PyErr_CheckSignals() != 0;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(INTRINSIC_FLOW_MODULE, m) {
   m.doc() = "intrinsic-flow core: Eigen + OpenMP kernels behind the public Python API";
+  set_interrupt_check(&python_interrupted);
+  py::register_exception_translator([](std::exception_ptr error) {
+    try {
+      if (error) std::rethrow_exception(error);
+    } catch (const Interrupted&) {
+      if (!PyErr_Occurred()) PyErr_SetNone(PyExc_KeyboardInterrupt);
+    }
+  });
   m.def("build_info", [] {
     py::dict info;
     info["eigen"] = EIGEN_VERSION_STRING;

@@ -28,3 +28,25 @@ function(intrinsic_flow_variant_flags variant out)
     set(${out} -march=x86-64-v4 -mtune=generic PARENT_SCOPE)
   endif()
 endfunction()
+
+# The best level of the machine that compiles (cpp/cmake/host_level.cpp, run at configure time),
+# in out; every level of this architecture when it cannot be run here (cross-compiling).
+function(intrinsic_flow_host_level out)
+  if(NOT INTRINSIC_FLOW_X86_64)
+    set(${out} baseline PARENT_SCOPE)
+    return()
+  endif()
+  if(NOT CMAKE_CROSSCOMPILING)
+    try_run(_run_result _compile_result "${CMAKE_BINARY_DIR}/host_level"
+            "${CMAKE_CURRENT_FUNCTION_LIST_DIR}/host_level.cpp"
+            CMAKE_FLAGS -DCMAKE_CXX_STANDARD=17
+            RUN_OUTPUT_VARIABLE _level)
+    string(STRIP "${_level}" _level)
+    if(_compile_result AND _run_result EQUAL 0 AND _level IN_LIST INTRINSIC_FLOW_ALL_CPU_LEVELS)
+      set(${out} ${_level} PARENT_SCOPE)
+      return()
+    endif()
+  endif()
+  message(STATUS "intrinsic-flow: the CPU level of this machine is unknown; building every level")
+  set(${out} ${INTRINSIC_FLOW_ALL_CPU_LEVELS} PARENT_SCOPE)
+endfunction()

@@ -1,11 +1,14 @@
 // The Runge-Kutta stepper and its two tableaus on y' = -A y (the gradient flow of
 // l = 1/2 y^T A y, A diagonal), whose exact solution is y_i(t) = exp(-a_i t) y_i(0).
+#include <chrono>
 #include <cmath>
 #include <limits>
+#include <thread>
 #include <vector>
 
 #include "check.hpp"
 #include "flow.hpp"
+#include "interrupt.hpp"
 
 using namespace intrinsic_flow;
 
@@ -151,7 +154,26 @@ void test_rk45_stops() {
 
 }  // namespace
 
+// An interruption check that says stop: a long integration ends with Interrupted at its next poll
+// (within 50 ms of the check being due), and no check (the default) never interrupts.
+bool always_stop() { return true; }
+
+void test_interrupt_stops_the_loops() {
+  DiagonalQuadratic field(kRates);
+  const std::vector<double> times = grid(200000, 1.0);
+  const std::vector<bool> save(times.size(), false);
+  set_interrupt_check(&always_stop);
+  std::this_thread::sleep_for(std::chrono::milliseconds(60));  // the first poll is due
+  const auto begin = std::chrono::steady_clock::now();
+  auto integrate = [&] { integrate_rk4(field, start(), times, save); };
+  CHECK_THROWS(integrate(), Interrupted, "interrupted");
+  CHECK(std::chrono::steady_clock::now() - begin < std::chrono::seconds(1));
+  set_interrupt_check(nullptr);
+  CHECK(integrate_rk4(field, start(), grid(10, 1.0), std::vector<bool>(11, true)).states.size() == 11);
+}
+
 int main() {
+  test_interrupt_stops_the_loops();
   test_tableaus_are_consistent();
   test_rk4_one_step_is_the_stability_polynomial();
   test_rk4_converges_with_order_four();

@@ -81,6 +81,19 @@ void test_gradients_match_finite_differences() {
   }
 }
 
+// A NaN input gives NaN outputs for every activation (ReLU must not clamp it to 0).
+void test_nan_input_stays_nan() {
+  for (const char* act : {"relu", "gelu", "elu", "tanh", "sigmoid"}) {
+    Problem p = make_problem(3, 6, 4, 2, 2, 3);
+    AbcNetwork net(p.weights, p.bias0, p.scales, act, "mse");
+    p.x(0, 0) = std::nan("");
+    net.forward(p.x);
+    const Eigen::MatrixXd out = net.output();
+    check::report(out.col(0).array().isNaN().all() && out.col(1).allFinite(),
+                  std::string("NaN input propagates through ") + act, __FILE__, __LINE__);
+  }
+}
+
 void test_sgd_step_is_gradient_step() {
   Problem p = make_problem(4, 70, 3, 2, 6, 11);
   AbcNetwork net(p.weights, p.bias0, p.scales, "tanh", "cross_entropy");
@@ -190,6 +203,7 @@ void test_bad_shapes_throw() {
 
 int main() {
   test_gradients_match_finite_differences();
+  test_nan_input_stays_nan();
   test_sgd_step_is_gradient_step();
   test_later_biases();
   test_thread_count_invariance();
