@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _checks
+from ._extras import install_hint
 
 __all__ = ["Dataset", "gaussian_mixture", "load_digits"]
 
@@ -60,7 +61,8 @@ def load_digits(test_fraction: float = 0.25, seed: int = 0) -> Dataset:
     Raises
     ------
     ImportError
-        Without scikit-learn (``pip install 'intrinsic-flow[parameterizations]'``).
+        Without scikit-learn (``pip install "intrinsic-flow[parameterizations]"``, from a source
+        checkout ``pip install ".[parameterizations]"``).
 
     Examples
     --------
@@ -72,7 +74,7 @@ def load_digits(test_fraction: float = 0.25, seed: int = 0) -> Dataset:
     try:
         from sklearn.datasets import load_digits as sklearn_digits
     except ImportError:  # pragma: no cover - depends on the environment
-        raise ImportError("load_digits needs scikit-learn: pip install 'intrinsic-flow[parameterizations]'") from None
+        raise ImportError(f"load_digits needs scikit-learn: {install_hint('parameterizations')}") from None
     test_fraction = _checks.positive_real(test_fraction, "test_fraction")
     seed = _checks.nonnegative_int(seed, "seed")
     digits = sklearn_digits()

@@ -22,6 +22,7 @@ from typing import Any, Mapping, NamedTuple, Sequence
 import numpy as np
 
 from . import _checks
+from ._extras import install_hint
 from ._derived import Derived
 from ._graph import longest_path, path_table
 from ._typing import Array, Model
@@ -108,12 +109,13 @@ class PolynomialMap:
     def from_sympy(cls, expressions, symbols) -> "PolynomialMap":
         """From SymPy expressions polynomial in ``symbols`` (the variables, in theta order).
 
-        Needs SymPy (``pip install "intrinsic-flow[sympy]"``); coefficients must be rational.
+        Needs SymPy (``pip install "intrinsic-flow[sympy]"``, from a source checkout
+        ``pip install ".[sympy]"``); coefficients must be rational.
         """
         try:
             import sympy
         except ImportError:  # pragma: no cover - exercised only without sympy
-            raise ImportError("PolynomialMap.from_sympy needs SymPy: pip install sympy") from None
+            raise ImportError(f"PolynomialMap.from_sympy needs SymPy: {install_hint('sympy')}") from None
         symbols = list(symbols)
         polys = []
         for expression in expressions:

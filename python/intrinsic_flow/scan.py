@@ -44,6 +44,7 @@ from typing import Sequence
 import numpy as np
 
 from . import _checks
+from ._extras import install_hint
 from ._callable_module import make_callable
 from ._typing import Model
 from ._config import config
@@ -222,14 +223,18 @@ def _scan_files(path: pathlib.Path) -> list:
     return ([path] if path.exists() else []) + sorted(parts_dir(path).glob("*.npz"), key=order)
 
 
-def _format_of(path: pathlib.Path) -> str:
+def _format_of(path: pathlib.Path, purpose: str = "") -> str:
+    """'npz' or 'parquet' by the suffix; for purpose 'reading' or 'writing' a .parquet file, a
+    ValueError saying so when pyarrow is missing."""
     if path.suffix == ".npz":
         return "npz"
     if path.suffix == ".parquet":
-        try:
-            import pyarrow  # noqa: F401
-        except ImportError:  # pragma: no cover - depends on the environment
-            raise ValueError("writing .parquet needs pyarrow (pip install 'intrinsic-flow[scan]'); use .npz") from None
+        if purpose:
+            try:
+                import pyarrow  # noqa: F401
+            except ImportError:
+                remedy = "or save the scan as .npz" if purpose == "reading" else "or use .npz"
+                raise ValueError(f"{purpose} .parquet needs pyarrow: {install_hint('scan')}; {remedy}") from None
         return "parquet"
     raise ValueError(f"scan files end in .npz or .parquet, got {str(path)!r}")
 
@@ -247,7 +252,7 @@ def _checksum(header: str, rows: dict, columns) -> str:
 def _write_scan_file(path: pathlib.Path, spec: dict, rows: dict) -> None:
     """Write rows and spec to a .npz or .parquet file, atomically (a temporary file, then a rename),
     so an interruption never leaves a half-written file; the directory is created if missing."""
-    fmt = _format_of(path)
+    fmt = _format_of(path, "writing")
     columns = columns_for(spec["checks"])
     rows = {c: np.asarray(rows[c], dtype=column_dtype(c)) for c in columns}
     header = json.dumps({**spec, "version": FORMAT_VERSION})
@@ -288,7 +293,7 @@ def _caused_by_interrupt(error: BaseException) -> bool:
 
 def _read_raw(path: pathlib.Path) -> tuple:
     """(header, checksum, rows) as stored in one .npz or .parquet scan file."""
-    if _format_of(path) == "npz":
+    if _format_of(path, "reading") == "npz":
         # numpy leaks its own handle when the archive is damaged: open the file here
         with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as data:
             if "header" not in data.files or "checksum" not in data.files:
@@ -310,6 +315,7 @@ def _read_scan_file(path: pathlib.Path) -> tuple:
     parsed (truncated, overwritten, foreign), has another format version, lacks columns or does
     not match its checksum (rows or description edited)."""
     remedy = "remove it and its rows will be evaluated again"
+    _format_of(path, "reading")  # a missing pyarrow is not a damaged file
     try:
         header, stored, rows = _read_raw(path)
         spec = json.loads(header)
@@ -592,7 +598,7 @@ class ScanResult:
         try:
             import pandas as pd
         except ImportError:  # pragma: no cover - depends on the environment
-            raise ImportError("to_pandas needs pandas: pip install 'intrinsic-flow[scan]'") from None
+            raise ImportError(f"to_pandas needs pandas: {install_hint('scan')}") from None
         rows = self.rows
         frame = pd.DataFrame({c: rows[c] for c in self.columns})
         frame["model"] = pd.Categorical.from_codes(rows["model"], [model_name(m) for m in self.models])
@@ -639,8 +645,11 @@ class ScanResult:
 
         Raises
         ------
+        FileNotFoundError
+            When neither the file nor its parts exist.
         ValueError
-            When the file does not exist, has another suffix or format version, or is damaged.
+            When the file has another suffix or format version, is damaged, or is a ``.parquet`` file
+            and pyarrow is missing.
 
         Examples
         --------
@@ -655,10 +664,11 @@ class ScanResult:
         (5, True)
         """
         path = pathlib.Path(path)
-        _format_of(path)
+        _format_of(path)  # the suffix; pyarrow only when a .parquet file is read
         files = _scan_files(path)
         if not files:
-            raise ValueError(f"scan file {str(path)!r} does not exist")
+            raise FileNotFoundError(f"scan file {str(path)!r} does not exist (nor its parts in "
+                                    f"{str(parts_dir(path))!r})")
         spec, first = _read_scan_file(files[0])
         return cls._from_files(spec, files, first)
 
@@ -734,7 +744,7 @@ def _dask_client(address, timeout: float):
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError:  # pragma: no cover - depends on the environment
-        raise ImportError("executor='dask' needs dask.distributed: pip install 'intrinsic-flow[dask]'") from None
+        raise ImportError(f"executor='dask' needs dask.distributed: {install_hint('dask')}") from None
     if address is None:
         cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None)
         client = Client(cluster)
@@ -901,7 +911,7 @@ def scan(models: Model | Sequence[Model], n_samples: int, *, init: object = "gau
     done, kept, starts, stops = [], [], np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     if checkpoint is not None:
         checkpoint = pathlib.Path(checkpoint)
-        _format_of(checkpoint)
+        _format_of(checkpoint, "writing")
         checkpoint.parent.mkdir(parents=True, exist_ok=True)  # an unwritable path fails now, before any work
         files = _scan_files(checkpoint)
         if files:
