@@ -5,7 +5,8 @@ request too large for memory (MemoryError), a file or a connection that fails (O
 missing optional dependency (ImportError) print one line ``intrinsic-flow COMMAND: error: ...``
 and exit with status 2, like a bad option; Ctrl-C prints one line and exits with 130. Any other
 exception is a bug: one line saying so, with a hint to rerun with ``--debug``, which shows the
-traceback (of every error), and status 1.
+traceback (of every error), and status 1. A bad option is one line too (argparse's usage block is
+left out: ``--help`` shows it).
 """
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ import importlib
 import os
 import re
 import sys
+from decimal import Decimal
 
 from . import __version__
 from .commands import NAMES
+from .commands._args import shown as _shown
 
 EXPECTED_ERRORS = (ValueError, TypeError, OverflowError, MemoryError, OSError, ImportError)
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
@@ -26,16 +29,27 @@ def max_bytes(text: str) -> int:
     """``--max-bytes``: a number of bytes, with an optional K, M, G or T suffix (powers of 1024)."""
     match = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)(?:e(\d+))?\s*([KMGT]?)i?B?\s*", text, re.I)
     if not match:
-        raise argparse.ArgumentTypeError(f"expected a number of bytes such as 4G, 512M or 1000000, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a number of bytes such as 4G, 512M or 1000000, got {_shown(text)}")
     digits, exponent, unit = match.groups()
-    value = float(digits) * 10 ** int(exponent or 0) * _UNITS[unit.upper()]
+    # exact decimal arithmetic: 1e400 overflows a float, and 10 ** 99999999 takes minutes as an int
+    exponent = exponent.lstrip("0") if exponent else ""
+    if len(exponent) > 3:  # beyond 1e999: larger than any limit, whatever the digits
+        exponent = "999"
+    value = Decimal(digits).scaleb(int(exponent or 0)) * _UNITS[unit.upper()]
     if not 1 <= value < 2**63:
-        raise argparse.ArgumentTypeError(f"expected a number of bytes between 1 and 2^63, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a number of bytes between 1 and 2^63, got {_shown(text)}")
     return int(value)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``PROG: error: MESSAGE`` and status 2, without the usage block."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="intrinsic-flow",
         description="Conservation laws, intrinsic-dynamics criteria and flows of z = phi(theta).")
     parser.add_argument("--version", action="version", version=f"intrinsic-flow {__version__}")
@@ -71,8 +85,7 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
+        parser.error(f"a COMMAND is needed: {', '.join(NAMES)} (intrinsic-flow --help describes them)")
     from ._config import config
 
     saved_max_bytes = config.max_bytes

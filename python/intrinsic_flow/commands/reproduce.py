@@ -1,7 +1,9 @@
 """`intrinsic-flow reproduce PAPER`: rerun the experiments of a paper and write them as a report."""
 from __future__ import annotations
 
+from .._extras import install_hint
 from ..reproductions import PAPERS
+from ._args import name
 
 
 def register(subparsers) -> None:
@@ -12,29 +14,28 @@ def register(subparsers) -> None:
                     "integrable: Hajjar, Chizat & Giraud 2021, integrable parameterisations), print a Markdown "
                     "summary and write DIR/report.html, DIR/report.md and DIR/figures. Each caption says what the "
                     "paper's figure shows and how this one compares.")
-    parser.add_argument("paper", choices=sorted(PAPERS), help="which paper")
+    parser.add_argument("paper", type=name(sorted(PAPERS)), choices=sorted(PAPERS), help="which paper")
     parser.add_argument("--out", default=None, metavar="DIR",
-                        help="output directory (default: intrinsic-flow-PAPER)")
+                        help="output folder (default: intrinsic-flow-PAPER); the report replaces the previous one "
+                             "there only once complete")
     parser.add_argument("--quick", action="store_true", help="scaled-down runs (under a minute on 2 cores)")
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
-    import pathlib
-
     try:  # before any work: the figures need matplotlib, an optional dependency
         import matplotlib  # noqa: F401
     except ImportError:
         raise ImportError('the reproductions draw their figures with matplotlib, which is not installed: '
-                          'pip install "intrinsic-flow[report]"') from None
-    out = pathlib.Path(args.out or f"intrinsic-flow-{args.paper}")
-    out.mkdir(parents=True, exist_ok=True)  # an unwritable --out fails now, not after the work
+                          + install_hint("report")) from None
     from ..report import build_report
     from ..reproductions import paper
+    from ._output import ReportFolder
 
-    module = paper(args.paper)
-    report = build_report(quick=args.quick, sections=module.SECTIONS, title=module.TITLE)
-    print(report.markdown())
-    page = report.write(out)
+    with ReportFolder(args.out or f"intrinsic-flow-{args.paper}") as folder:  # a bad --out fails now
+        module = paper(args.paper)
+        report = build_report(quick=args.quick, sections=module.SECTIONS, title=module.TITLE)
+        print(report.markdown())
+        page = folder.commit(report)  # all or nothing: an interruption leaves --out as it was
     print(f"wrote {page}")
     return 0
