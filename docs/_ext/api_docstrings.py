@@ -2,7 +2,7 @@
 
 - Bars: docstrings write norms as ``|x|`` in prose, which reStructuredText reads as a substitution;
   they are escaped, except in mathematics (``.. math::`` blocks and ``:math:`` roles, where ``\\|``
-  is TeX's norm) and in grid tables.
+  is TeX's norm), in inline literals and in grid tables.
 - Module constants (a float, a tuple) are described by their own comment (``#:`` before them or a
   string after them) in the module that defines them, where autodoc would show the docstring of
   their type ("Convert a string or number to a floating point number").
@@ -18,7 +18,8 @@ import inspect
 import re
 import sys
 
-MATH_ROLE = re.compile(r"(:math:`[^`]*`)")
+# spans where a bar is literal: a :math: role (TeX's norm is \|) and an inline literal
+LITERAL_SPAN = re.compile(r":math:`[^`]*`|``[^`]+``")
 
 # constants whose defining module has no comment for them (the module is not the documentation's)
 CONSTANT_DOCS = {
@@ -27,21 +28,26 @@ CONSTANT_DOCS = {
 }
 
 
-def escape_bars(app, what, name, obj, options, lines) -> None:
-    block_indent = None  # indentation of the current ``.. math::`` directive, None outside one
+def _protected_lines(lines: list[str]) -> set[int]:
+    """Indices of the lines of ``.. math::`` blocks and of grid tables (which start with | or +)."""
+    protected, block_indent = set(), None  # indentation of the current math directive, or None
     for k, line in enumerate(lines):
         indent = len(line) - len(line.lstrip())
-        if block_indent is not None:
-            if not line.strip() or indent > block_indent:
-                continue
+        if block_indent is not None and line.strip() and indent <= block_indent:
             block_indent = None
-        if line.lstrip().startswith(".. math::"):
-            block_indent = indent
-            continue
-        if line.lstrip().startswith(("|", "+")):
-            continue
-        parts = MATH_ROLE.split(line)
-        lines[k] = "".join(part if part.startswith(":math:`") else part.replace("|", r"\|") for part in parts)
+        if block_indent is not None or line.lstrip().startswith((".. math::", "|", "+")):
+            protected.add(k)
+            if line.lstrip().startswith(".. math::"):
+                block_indent = indent
+    return protected
+
+
+def escape_bars(app, what, name, obj, options, lines) -> None:
+    protected = _protected_lines(lines)
+    text = "\n".join(line if k in protected else line.replace("|", "\0") for k, line in enumerate(lines))
+    # inside a span (which may run over lines) a bar stays a bar; elsewhere it is escaped
+    text = LITERAL_SPAN.sub(lambda role: role.group(0).replace("\0", "|"), text)
+    lines[:] = text.replace("\0", r"\|").split("\n")
 
 
 def _constant_doc(obj, short: str) -> list[str] | None:

@@ -115,14 +115,26 @@ class CriteriaFrontEnd:
 
     def criteria(self, model: Model, theta: ArrayLike, *, inclusion_tol: float | None = None,
                  n_threads: int | None = None) -> Criteria:
-        """Intrinsic-dynamics criteria at theta (D,) -> Criteria.
+        r"""Intrinsic-dynamics criteria at theta (D,) -> Criteria.
 
-        With J = dphi(theta) (d, D) and Jh = dh(theta) (N_known, D): rank_lift = rank J,
-        rank_conserved = rank Jh, rank_joint = rank [J; Jh], recoverable (rank_joint == D, theta is
-        locally determined by (phi(theta), h(theta))), kernel_dim = dim ker J ∩ ker Jh, and the
-        kernel-inclusion residual ||theta|| ||dM|_K||_HS / ||M||_F of the metric M = J J^T on
-        K = ker J ∩ ker Jh, with kernel_inclusion (residual <= inclusion_tol, default 1e-8), and the
-        singular-value gaps gap_lift, gap_conserved, gap_joint behind each rank.
+        With :math:`J = \partial\phi(\theta)` (d, D) and :math:`J_h = \partial h(\theta)` (N_known, D):
+
+        .. math::
+
+            \mathtt{rank\_lift} = \operatorname{rank} J, \quad
+            \mathtt{rank\_conserved} = \operatorname{rank} J_h, \quad
+            \mathtt{rank\_joint} = \operatorname{rank} \begin{bmatrix} J \\ J_h \end{bmatrix}, \quad
+            \mathtt{kernel\_dim} = \dim K, \quad K = \ker J \cap \ker J_h,
+
+        .. math::
+
+            \mathtt{inclusion\_residual} =
+            \frac{\|\theta\|\, \|\partial M(\theta)|_K\|_{HS}}{\|M(\theta)\|_F}, \qquad M = J J^\top;
+
+        ``recoverable`` is ``rank_joint == D`` (theta is locally determined by
+        :math:`(\phi(\theta), h(\theta))`), ``kernel_inclusion`` is residual <= ``inclusion_tol``
+        (default 1e-8), and gap_lift, gap_conserved, gap_joint are the singular-value gaps behind
+        each rank.
         Evaluated at the rank point of theta (the point of rank_lift and rank_joint; for path-lifting
         models the balanced representative over its geometric mean), so no answer changes when a
         neuron is rescaled or theta is multiplied by a constant.
@@ -223,13 +235,19 @@ class CriteriaFrontEnd:
         return [criteria_from_row(model.n_params, row, inclusion_tol) for row in rows]
 
     def balanced_representative(self, model: Model, theta: ArrayLike) -> Array:
-        """The rescaling of theta (path-lifting model) with |incoming|^2 = |outgoing|^2 at every
+        r"""The rescaling of theta (path-lifting model) with |incoming|^2 = |outgoing|^2 at every
         hidden neuron; theta (D,) -> (D,), phi unchanged.
 
-        Each hidden neuron's incoming weights are multiplied by some lambda > 0 and its outgoing
-        ones by 1/lambda (which leaves phi(theta) unchanged), with the lambdas chosen so that every
-        law |incoming|^2 - |outgoing|^2 is 0 (``_graph.balance``, one algorithm and tolerance in
-        both backends).
+        Each hidden neuron :math:`\nu`'s incoming weights are multiplied by some
+        :math:`\lambda_\nu > 0` and its outgoing ones by :math:`1/\lambda_\nu` (which leaves
+        :math:`\phi(\theta)` unchanged), with the :math:`\lambda_\nu` chosen so that every law
+        vanishes:
+
+        .. math::
+
+            \|\text{incoming weights of } \nu\|^2 - \|\text{outgoing weights of } \nu\|^2 = 0
+
+        (``_graph.balance``, one algorithm and tolerance in both backends).
 
         Parameters
         ----------

@@ -143,11 +143,16 @@ class FlowBackend:
     def gradient_flow(self, model: Model, theta0: ArrayLike, loss: Loss, t_end: float, *, method: str = "rk4",
                       n_steps: int | None = None, rtol: float | None = None,
                       save_at: ArrayLike | None = None) -> Trajectory:
-        """Integrate the gradient flow of the loss in theta.
+        r"""Integrate the gradient flow of the loss in theta.
 
-        Integrates theta' = -grad l(theta), l = loss o model (that is l(theta) = f(phi(theta))),
-        from theta(0) = theta0 to t_end, and records theta, z = phi(theta), the known laws
-        h(theta) and the loss at the saved times.
+        Integrates, from ``theta0`` to ``t_end``,
+
+        .. math::
+
+            \dot\theta = -\nabla \ell(\theta), \qquad \ell = f \circ \phi, \qquad \theta(0) = \theta_0,
+
+        (``loss`` is :math:`f`, ``model`` is :math:`\phi`) and records theta,
+        :math:`z = \phi(\theta)`, the known laws :math:`h(\theta)` and the loss at the saved times.
 
         Parameters
         ----------
@@ -216,10 +221,15 @@ class FlowBackend:
         return self._trajectory(model, self._integrate(field, theta0, flow_plan), theta0, "gradient_flow", float(t_end))
 
     def gradient_descent(self, model: Model, theta0: ArrayLike, loss: Loss, lr: float, n_steps: int) -> Trajectory:
-        """Run gradient descent on the loss in theta.
+        r"""Run gradient descent on the loss in theta.
 
-        theta_{k+1} = theta_k - lr grad l(theta_k) for k < n_steps, l = loss o model, from
-        theta_0 = theta0; the time t is the step index, 0..n_steps.
+        .. math::
+
+            \theta_{k+1} = \theta_k - \eta\, \nabla \ell(\theta_k), \quad k < \mathtt{n\_steps},
+            \qquad \ell = f \circ \phi,
+
+        from :math:`\theta_0` = ``theta0``, with :math:`\eta` = ``lr``; the time t is the step
+        index, 0..n_steps.
 
         Parameters
         ----------
@@ -281,11 +291,15 @@ class FlowBackend:
     def intrinsic_flow(self, model: Model, z0: ArrayLike, h0: ArrayLike, loss: Loss, t_end: float, *,
                        method: str = "rk4", n_steps: int | None = None, rtol: float | None = None,
                        save_at: ArrayLike | None = None) -> Trajectory:
-        """Integrate the intrinsic flow in z with the laws fixed at h0.
+        r"""Integrate the intrinsic flow in z with the laws fixed at h0.
 
-        Integrates z' = -K(z, h0) grad f(z) from z(0) = z0, where K is the intrinsic metric
-        (``intrinsic_metric``): when z0 = phi(theta0) and h0 = h(theta0), z(t) = phi(theta(t))
-        along the gradient flow of theta, without ever seeing theta.
+        .. math::
+
+            \dot z = -K(z, h_0)\, \nabla f(z), \qquad z(0) = z_0,
+
+        where K is the intrinsic metric (``intrinsic_metric``): when :math:`z_0 = \phi(\theta_0)` and
+        :math:`h_0 = h(\theta_0)`, :math:`z(t) = \phi(\theta(t))` along the gradient flow of theta,
+        without ever seeing theta.
 
         Parameters
         ----------
@@ -371,11 +385,15 @@ class FlowBackend:
     def compare_flows(self, model: Model, theta0: ArrayLike, loss: Loss, t_end: float, *, method: str = "rk4",
                       n_steps: int | None = None, rtol: float | None = None,
                       save_at: ArrayLike | None = None) -> FlowComparison:
-        """Run the theta-flow and the intrinsic flow from the same start and compare them in z.
+        r"""Run the theta-flow and the intrinsic flow from the same start and compare them in z.
 
-        Runs gradient_flow from theta0 and intrinsic_flow from (phi(theta0), h(theta0)) with the
-        same integrator and saved times; max_relative_gap = max_t ||z_theta(t) - z_intrinsic(t)||
-        / ||z_theta(t)||.
+        Runs gradient_flow from theta0 and intrinsic_flow from :math:`(\phi(\theta_0), h(\theta_0))`
+        with the same integrator and saved times;
+
+        .. math::
+
+            \mathtt{max\_relative\_gap} = \max_t
+            \frac{\|z_\theta(t) - z_{\text{intrinsic}}(t)\|}{\|z_\theta(t)\|}.
 
         Parameters
         ----------

@@ -17,22 +17,35 @@ RECOVERY_MAX_ITERATIONS = 200
 
 
 def intrinsic_metric(model, z, h, geometry, route: str = "auto") -> np.ndarray:
-    """The intrinsic metric K(z, h), shape (d, d), with M(theta) = K(phi(theta), h(theta)).
+    r"""The intrinsic metric K(z, h), shape (d, d), with M(theta) = K(phi(theta), h(theta)).
 
-    M(theta) = J J^T is the metric of the lifted flow, J = dphi(theta) (d, D): along a gradient flow
-    of theta, z = phi(theta) moves by z' = -M(theta) grad f(z). K expresses M through z and the
-    values h of the known laws alone, so that z' = -K(z, h0) grad f(z) is a flow in z
-    (``intrinsic_flow``). Per model family:
+    :math:`M(\theta) = J J^\top` is the metric of the lifted flow, :math:`J = \partial\phi(\theta)`
+    (d, D): along a gradient flow of theta, :math:`z = \phi(\theta)` moves by
+    :math:`\dot z = -M(\theta) \nabla f(z)`. K expresses M through z and the values h of the known
+    laws alone,
+
+    .. math::
+
+        M(\theta) = K(\phi(\theta), h(\theta)), \qquad \dot z = -K(z, h_0)\, \nabla f(z),
+
+    so that the second equation is a flow in z (``intrinsic_flow``). Per model family:
 
     - ReLU path-lifting (ReLUNet, DAGReLUNet), off the set of zero weights: route "recovery"
-      recovers theta^2 from (z, h) (see ``recover_squares``) and returns diag(sign z) M(sqrt theta^2)
-      diag(sign z); route "closed" uses the closed forms of two-layer nets (§3.4) and of the
-      scalar depth-3 chain ReLUNet([1, 1, 1, 1]) (§3.5); "auto" takes the closed form where one exists.
-    - LinearNet with two layers under relaxed balance W2^T W2 - W1 W1^T = lam I: A_lam, B_lam of §4.3
-      with projectors and the validity rule (ValueError naming the violated rank condition).
-    - LinearNet with square layers and H_l = lam_l I: the formula of §4.5 (Arora et al. at lam = 0).
-    - LinearNeuralODE: the K -> infinity limit, the logarithmic-mean form of §5 (independent of lam),
-      divided by K = n_steps (the Euclidean metric on the A_k is K times the L^2 metric on A(s)).
+      recovers :math:`\theta^2` from (z, h) (see ``recover_squares``) and returns
+      :math:`\operatorname{diag}(\operatorname{sign} z)\, M(\sqrt{\theta^2})\,
+      \operatorname{diag}(\operatorname{sign} z)`; route "closed" uses the closed forms of
+      two-layer nets (§3.4) and of the scalar depth-3 chain ReLUNet([1, 1, 1, 1]) (§3.5); "auto"
+      takes the closed form where one exists.
+    - LinearNet with two layers under relaxed balance :math:`W_2^\top W_2 - W_1 W_1^\top = \lambda I`:
+      :math:`A_\lambda, B_\lambda` of §4.3 with projectors and the validity rule (ValueError naming
+      the violated rank condition).
+    - LinearNet with square layers and :math:`H_l = \lambda_l I`: the formula of §4.5 (Arora et al.
+      at :math:`\lambda = 0`).
+    - LinearNeuralODE: the :math:`K \to \infty` limit, the logarithmic-mean form of §5 (independent
+      of :math:`\lambda`), divided by K = n_steps (the Euclidean metric on the :math:`A_k` is K
+      times the :math:`L^2` metric on :math:`A(s)`).
+
+    The sections (§) are those of [MPG25]; ``docs/theory/intrinsic.md`` states each formula.
 
     Parameters
     ----------

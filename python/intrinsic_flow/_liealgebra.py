@@ -283,13 +283,24 @@ class LieFrontEnd:
 
     def lie_trace(self, model: Model, theta: ArrayLike | None = None, *, exact: bool = True, seed: int = 0,
                   n_threads: int | None = None) -> LieTrace:
-        """dim Lie(W_phi) at a point and the number of conservation laws N = D - dim.
+        r"""dim Lie(W_phi) at a point and the number of conservation laws N = D - dim.
 
-        W_phi is spanned by the fields grad phi_q, q = 1..d. The trace computes the levels
-        W_0 = W_phi, W_{k+1} = W_k + [W_0, W_k] (brackets [f, g] = Dg f - Df g) at one point x
-        until a level adds nothing, or until the dimension reaches D - rank of the known laws'
-        gradients (then the known laws are complete); dim Lie(W_phi)(x) is the last dimension
-        and N = D - dim the number of independent conservation laws near a generic point.
+        :math:`W_\phi` is spanned by the fields :math:`\nabla\phi_q`, :math:`q = 1, \dots, d`. The
+        trace computes the levels
+
+        .. math::
+
+            W_0 = W_\phi, \qquad W_{k+1} = W_k + [W_0, W_k], \qquad [f, g] = Dg\, f - Df\, g,
+
+        at one point x until a level adds nothing, or until the dimension reaches D minus the rank
+        of the known laws' gradients (then the known laws are complete);
+        :math:`\dim \mathrm{Lie}(W_\phi)(x)` is the last dimension and
+
+        .. math::
+
+            N = D - \dim \mathrm{Lie}(W_\phi)(x)
+
+        the number of independent conservation laws near a generic point.
 
         Parameters
         ----------
@@ -345,8 +356,12 @@ class LieFrontEnd:
 
     def count_conservation_laws(self, model: Model, theta: ArrayLike | None = None, *, exact: bool = True,
                                 seed: int = 0, n_threads: int | None = None) -> int:
-        """N = D - dim Lie(W_phi)(x), the number of independent conservation laws near a generic
+        r"""N = D - dim Lie(W_phi)(x), the number of independent conservation laws near a generic
         point (options as for ``lie_trace``).
+
+        .. math::
+
+            N = D - \dim \mathrm{Lie}(W_\phi)(x).
 
         Parameters
         ----------
@@ -388,8 +403,12 @@ class LieFrontEnd:
 
     def known_laws_complete(self, model: Model, theta: ArrayLike | None = None, *, exact: bool = True,
                             seed: int = 0, n_threads: int | None = None) -> bool:
-        """Whether the known laws are all the laws: rank of their gradients at the point
+        r"""Whether the known laws are all the laws: rank of their gradients at the point
         == D - dim Lie(W_phi) (options as for ``lie_trace``).
+
+        .. math::
+
+            \operatorname{rank} \partial h(x) = D - \dim \mathrm{Lie}(W_\phi)(x).
 
         Parameters
         ----------

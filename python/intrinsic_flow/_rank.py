@@ -47,11 +47,14 @@ def _info(singular_values: np.ndarray, threshold: float) -> RankInfo:
 
 
 def singular_gap(A: ArrayLike, rtol: float | None = None) -> RankInfo:
-    """Rank of a matrix A (M, N) by SVD, with the singular values around the cut.
+    r"""Rank of a matrix A (M, N) by SVD, with the singular values around the cut.
 
-    The rank is the number of singular values above rtol * sigma_max, rtol defaulting to
-    min(M, N) * eps: the tolerance grows with min(M, N), never with the number of rows
-    (``docs/theory/ranks.md``).
+    .. math::
+
+        \operatorname{rank} A = \#\{i : \sigma_i > \mathrm{rtol} \cdot \sigma_{\max}\}, \qquad
+        \mathrm{rtol} = \min(M, N)\, \varepsilon \text{ by default}:
+
+    the tolerance grows with min(M, N), never with the number of rows (``docs/theory/ranks.md``).
 
     Parameters
     ----------
@@ -95,7 +98,11 @@ def singular_gap(A: ArrayLike, rtol: float | None = None) -> RankInfo:
 
 
 def numerical_rank(A: ArrayLike, rtol: float | None = None) -> int:
-    """Number of singular values of A above rtol * sigma_max (rtol default min(M, N) * eps).
+    r"""Number of singular values of A above rtol * sigma_max (rtol default min(M, N) * eps).
+
+    .. math::
+
+        \operatorname{rank} A = \#\{i : \sigma_i(A) > \mathrm{rtol} \cdot \sigma_{\max}(A)\}.
 
     See ``singular_gap`` for the singular values around the cut.
 

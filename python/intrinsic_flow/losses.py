@@ -26,10 +26,16 @@ __all__ = ["LiftedQuadratic", "Regression"]
 
 
 class LiftedQuadratic:
-    """f(z) = 1/2 sum_p w_p^2 (z_p - target_p)^2; target (d,), weights (d,) or None (all ones).
+    r"""f(z) = 1/2 sum_p w_p^2 (z_p - target_p)^2; target (d,), weights (d,) or None (all ones).
 
-    A loss of the lifted variable z = phi(theta): its gradient is grad f(z) = w^2 * (z - target),
-    and the flows compute the gradient in theta as J^T grad f(z) (J = dphi(theta)) in the core.
+    A loss of the lifted variable :math:`z = \phi(\theta)`:
+
+    .. math::
+
+        f(z) = \frac12 \sum_p w_p^2 (z_p - t_p)^2, \qquad \nabla f(z) = w^2 \odot (z - t),
+
+    (:math:`t` the target), and the flows compute the gradient in theta as
+    :math:`J^\top \nabla f(z)` (:math:`J = \partial\phi(\theta)`) in the core.
 
     Parameters
     ----------
@@ -86,12 +92,21 @@ class LiftedQuadratic:
 
 
 class Regression:
-    """Mean squared error 1/(2n) sum_i ||g_theta(x_i) - y_i||^2 on X (n, d_in), Y (n, d_out).
+    r"""Mean squared error 1/(2n) sum_i ||g_theta(x_i) - y_i||^2 on X (n, d_in), Y (n, d_out).
 
-    g_theta is the network's function. For linear models (LinearNet, LinearNeuralODE) the loss is
-    a function of z: f(Z) = 1/(2n) ||X Z^T - Y||_F^2 with Z = z.reshape(d_out, d_in), and calling
-    it on z gives (f(z), grad f(z)); for ReLU networks it depends on the activation pattern, so
-    only theta-flows (``gradient_flow``, ``gradient_descent``) accept it.
+    .. math::
+
+        \ell(\theta) = \frac{1}{2n} \sum_{i=1}^n \|g_\theta(x_i) - y_i\|^2,
+
+    :math:`g_\theta` the network's function. For linear models (LinearNet, LinearNeuralODE) the
+    loss is a function of z,
+
+    .. math::
+
+        f(Z) = \frac{1}{2n} \|X Z^\top - Y\|_F^2,
+
+    with Z = ``z.reshape(d_out, d_in)``, and calling it on z gives (f(z), grad f(z)); for ReLU networks it depends on the activation
+    pattern, so only theta-flows (``gradient_flow``, ``gradient_descent``) accept it.
 
     Parameters
     ----------

@@ -61,11 +61,17 @@ class _Model:
 
 @dataclass(frozen=True)
 class ReLUNet(_Model):
-    """Layered ReLU network, widths input first: [d_in, h_1, ..., d_out].
+    r"""Layered ReLU network, widths input first: [d_in, h_1, ..., d_out].
 
-    Layer l computes x_l = relu(W_l x_{l-1} + b_l) (no ReLU on the output layer). Its
-    path-lifting z = phi(theta) has one entry per path from an input or a bias to an output, the
-    product of the parameters along it (``docs/theory/lifting.md``).
+    Layer :math:`l` computes (no ReLU on the output layer :math:`L`)
+
+    .. math::
+
+        x_l = \operatorname{relu}(W_l x_{l-1} + b_l), \qquad
+        z_p = \phi_p(\theta) = \prod_{e \in p} \theta_e :
+
+    its path-lifting :math:`z = \phi(\theta)` has one entry per path :math:`p` from an input or a
+    bias to an output, the product of the parameters along it (``docs/theory/lifting.md``).
 
     Parameters
     ----------
@@ -305,13 +311,19 @@ class ReLUNet(_Model):
 
 @dataclass(frozen=True)
 class DAGReLUNet(_Model):
-    """ReLU network on a directed acyclic graph (skip connections allowed).
+    r"""ReLU network on a directed acyclic graph (skip connections allowed).
 
     Neurons are 0..n-1 with n = 1 + the largest index in ``edges``; 0..n_inputs-1 are the inputs,
     the last n_outputs the outputs (no activation), the rest hidden (ReLU). An edge (u, v) means
     u -> v. Parameter order: one weight per edge in the order of ``edges``, then one bias per
-    entry of ``bias``. z = phi(theta) has one entry per path from an input or a bias to an
-    output (``docs/theory/lifting.md``).
+    entry of ``bias``. :math:`z = \phi(\theta)` has one entry per path from an input or a bias to
+    an output,
+
+    .. math::
+
+        \phi_p(\theta) = \prod_{e \in p} \theta_e
+
+    (``docs/theory/lifting.md``).
 
     Parameters
     ----------
@@ -538,22 +550,35 @@ def _frozen(values: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class SharedReLUNet(_Model):
-    """ReLU network on a DAG whose edges carry shared parameters or fixed weights (convolutions,
+    r"""ReLU network on a DAG whose edges carry shared parameters or fixed weights (convolutions,
     pooling, skips).
 
     Edge e goes from neuron ``edge_src[e]`` (-1: a bias, from the constant 1) to ``edge_dst[e]`` and
-    carries w_e = theta[edge_param[e]], or the constant ``edge_weight[e]`` when edge_param[e] = -1.
-    Many edges may share one parameter (a convolution kernel sits on every position). Neurons are
-    numbered in a topological order (every edge has edge_src < edge_dst); 0..n_inputs-1 are the
-    inputs, the last n_outputs the outputs. The path-lifting has one entry per path of edges from
-    an input or a bias to an output, phi_p(theta) = prod_{e in p} w_e, and
-    d phi_p / d theta_i = sum over the edges e of p carrying i of prod_{g in p, g != e} w_g
-    (= multiplicity of i in p x phi_p / theta_i off zeros); see ``docs/theory/lifting.md``.
+    carries :math:`w_e` = ``theta[edge_param[e]]``, or the constant ``edge_weight[e]`` when
+    ``edge_param[e] = -1``. Many edges may share one parameter (a convolution kernel sits on every
+    position). Neurons are numbered in a topological order (every edge has edge_src < edge_dst);
+    0..n_inputs-1 are the inputs, the last n_outputs the outputs. The path-lifting has one entry
+    per path of edges from an input or a bias to an output:
 
-    Known laws: one per *channel* c (a group of hidden neurons rescaled together: incoming
-    weights x lambda, outgoing x 1/lambda), h_c(theta) = sum_i s_c(i) theta_i^2 with s_c(i) = +1
-    for a parameter entering c, -1 for one leaving it, 0 otherwise. Each parameter must be
-    rescaled the same way on all its edges, and no fixed edge may enter or leave a channel.
+    .. math::
+
+        \phi_p(\theta) = \prod_{e \in p} w_e, \qquad
+        \frac{\partial \phi_p}{\partial \theta_i} = \sum_{e \in p,\ e \text{ carries } i}\
+        \prod_{g \in p,\, g \neq e} w_g
+
+    (the multiplicity of :math:`i` in :math:`p` times :math:`\phi_p / \theta_i` off zeros); see
+    ``docs/theory/lifting.md``.
+
+    Known laws: one per *channel* :math:`c` (a group of hidden neurons rescaled together: incoming
+    weights times :math:`\lambda`, outgoing times :math:`1/\lambda`),
+
+    .. math::
+
+        h_c(\theta) = \sum_i s_c(i)\, \theta_i^2,
+
+    with :math:`s_c(i) = +1` for a parameter entering :math:`c`, :math:`-1` for one leaving it,
+    0 otherwise. Each parameter must be rescaled the same way on all its edges, and no fixed edge
+    may enter or leave a channel.
 
     Parameters
     ----------
@@ -844,10 +869,15 @@ class SharedReLUNet(_Model):
 
 @dataclass(frozen=True)
 class LinearNet(_Model):
-    """Deep linear network, widths input first; phi(theta) = (W_L ... W_1).ravel().
+    r"""Deep linear network, widths input first: the lifting is the end-to-end matrix.
 
-    Parameter order: ``W_l.ravel()`` for l = 1..L, W_l of shape (d_l, d_{l-1}). Known laws: the
-    upper triangles (row by row) of H_l = W_{l+1}^T W_{l+1} - W_l W_l^T, l = 1..L-1.
+    Parameter order: ``W_l.ravel()`` for l = 1..L, :math:`W_l` of shape (d_l, d_{l-1}). Known
+    laws: the upper triangles (row by row) of :math:`H_l`,
+
+    .. math::
+
+        \phi(\theta) = \operatorname{vec}(W_L \cdots W_1), \qquad
+        H_l = W_{l+1}^\top W_{l+1} - W_l W_l^\top, \quad l = 1, \dots, L - 1.
 
     Parameters
     ----------

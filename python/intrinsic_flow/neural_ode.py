@@ -21,12 +21,19 @@ from .models import _Model
 
 @dataclass(frozen=True)
 class LinearNeuralODE(_Model):
-    """x' = A(s) x, A piecewise constant on ``n_steps`` pieces of [0, 1]; x in R^n.
+    r"""Linear neural ODE x' = A(s) x, A piecewise constant on ``n_steps`` pieces of [0, 1]; x in R^n.
 
-    theta = (A_1, ..., A_K) with K = ``n_steps``, each n x n ravelled; step k applies
-    U_k = I + A_k / K and z = phi(theta) = (U_K ... U_1).ravel() (``docs/theory/intrinsic.md``).
+    :math:`\theta = (A_1, \dots, A_K)` with K = ``n_steps``, each n x n ravelled; step k applies
+    :math:`U_k`, and the lifting is the end-to-end map (``docs/theory/intrinsic.md``):
+
+    .. math::
+
+        \dot x = A(s)\, x, \qquad U_k = I + \frac{A_k}{K}, \qquad
+        z = \phi(\theta) = \operatorname{vec}(U_K \cdots U_1).
+
     Known laws: for k = 1..K-1 the upper triangles (row by row) of
-    H_k = U_{k+1}^T U_{k+1} - U_k U_k^T, those of the linear chain U_K ... U_1.
+    :math:`H_k = U_{k+1}^\top U_{k+1} - U_k U_k^\top`, those of the linear chain
+    :math:`U_K \cdots U_1`.
 
     Parameters
     ----------
