@@ -35,10 +35,16 @@ MODULUS = 2**61 - 1
 # -- a user's own polynomial phi ---------------------------------------------------------------
 @dataclass(frozen=True)
 class PolynomialMap:
-    """phi: R^n_vars -> R^d given by d polynomials; a model like the networks (kind "poly").
+    r"""phi: R^n_vars -> R^d given by d polynomials; a model like the networks (kind "poly").
 
-    ``polys``: a sequence of d polynomials, each a dict ``{exponent tuple: coefficient}`` with
-    exponent tuples of length ``n_vars`` (``{(1, 1, 1): 1}`` is x_0 x_1 x_2). Coefficients are
+    .. math::
+
+        \phi_q(\theta) = \sum_{\alpha} c_{q,\alpha}\, \theta_0^{\alpha_0} \cdots \theta_{n-1}^{\alpha_{n-1}},
+        \qquad q = 1, \dots, d, \quad n = \mathtt{n\_vars}.
+
+    ``polys``: a sequence of d polynomials, each a dict ``{exponent tuple: coefficient}``
+    (:math:`\alpha \mapsto c_{q,\alpha}`) with exponent tuples of length ``n_vars``
+    (``{(1, 1, 1): 1}`` is :math:`x_0 x_1 x_2`). Coefficients are
     integers, fractions or finite floats (floats are read exactly as the binary fractions they
     are). Zero coefficients are dropped. ``PolynomialMap.from_sympy`` builds one from SymPy
     expressions. theta is the vector of the n_vars variables; there are no known laws.
@@ -466,10 +472,16 @@ def _rational_kernel_of(rows: list, n_unknowns: int) -> list:
 
 
 def polynomial_laws(model: Model, degree: int, *, inhomogeneous: bool = False, seed: int = 0) -> PolynomialLaws:
-    """Every polynomial conservation law of ``degree`` (docs/theory/laws.md).
+    r"""Every polynomial conservation law of ``degree`` (docs/theory/laws.md).
 
-    Solves, over Q and exactly, the linear system  <grad P, grad phi_q> = 0 identically in theta,
-    for q = 1..d, on the coefficients of a generic polynomial P: homogeneous of ``degree``, or of
+    Solves, over :math:`\mathbb{Q}` and exactly, the linear system
+
+    .. math::
+
+        \langle \nabla P(\theta), \nabla \phi_q(\theta) \rangle = 0
+        \quad \text{identically in } \theta, \qquad q = 1, \dots, d,
+
+    on the coefficients of a generic polynomial P: homogeneous of ``degree``, or of
     every degree 0..degree with ``inhomogeneous=True``. Returns a ``PolynomialLaws`` list: a basis
     of the solutions as dicts {exponent tuple (length D): integer coefficient}, each scaled to
     coprime integers, and ``n_independent``, the rank of their gradients at a random point of F_p

@@ -1097,16 +1097,24 @@ def load_theta(module: Any, theta: Any, *, fold_batchnorm: bool = False) -> Any:
 # -- conservation laws ------------------------------------------------------------------------------
 
 class ConservationMonitor:
-    """The known conservation laws of a PyTorch module, recorded along a plain training loop.
+    r"""The known conservation laws of a PyTorch module, recorded along a plain training loop.
 
-    One law per channel of ``from_torch(module, input_shape)`` (a hidden neuron of an MLP, a
-    hidden channel of a CNN together with the pooling that follows it):
-    h_g = sum of theta_i^2 over the parameters entering channel g (weights and biases) minus the
-    sum over the parameters leaving it. Gradient flow conserves every h_g; one SGD step of size
-    eta changes it by exactly eta^2 (|grad_in|^2 - |grad_out|^2), so the drift per step scales
-    like eta^2. Momentum keeps that order for a fixed momentum coefficient (with a constant
-    growing like 1/(1 - beta)^2), while Adam's per-coordinate scaling breaks the symmetry already
-    at first order: its drift per step scales like eta (``docs/torch.md``).
+    One law per channel :math:`g` of ``from_torch(module, input_shape)`` (a hidden neuron of an
+    MLP, a hidden channel of a CNN together with the pooling that follows it): the squares of the
+    parameters entering the channel (weights and biases) minus those of the parameters leaving it,
+
+    .. math::
+
+        h_g(\theta) = \sum_{i \in \mathrm{in}(g)} \theta_i^2 - \sum_{i \in \mathrm{out}(g)} \theta_i^2,
+        \qquad
+        h_g(\theta - \eta \nabla\ell) - h_g(\theta)
+        = \eta^2 \bigl(\|\nabla_{\mathrm{in}(g)} \ell\|^2 - \|\nabla_{\mathrm{out}(g)} \ell\|^2\bigr).
+
+    Gradient flow conserves every :math:`h_g`; one SGD step of size :math:`\eta` changes it by
+    exactly the second expression, so the drift per step scales like :math:`\eta^2`. Momentum
+    keeps that order for a fixed momentum coefficient :math:`\beta` (with a constant growing like
+    :math:`1/(1 - \beta)^2`), while Adam's per-coordinate scaling breaks the symmetry already at
+    first order: its drift per step scales like :math:`\eta` (``docs/torch.md``).
 
     Use it as a callback (``monitor.step()`` after ``optimizer.step()``), or pass ``optimizer``:
     then every ``optimizer.step()`` records (a step post-hook), inside a ``with`` block or until
