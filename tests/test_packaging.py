@@ -49,3 +49,19 @@ def test_sdist_leaves_out_generated_output(tmp_path, monkeypatch):
     assert {"LICENSE", "python/intrinsic_flow/__init__.py", "cpp/lifting.cpp"} <= names
     assert not names & set(generated)
     assert not any(name.startswith(("intrinsic-flow-report", "intrinsic-flow-symmetries", "dist/", "wheelhouse/", "build/")) for name in names)
+
+
+def test_submodules_load_on_attribute_access():
+    """``itf.parsimony`` works without importing the submodule first (PEP 562), and importing the
+    package does not import the topic modules."""
+    import subprocess
+    import sys
+
+    script = ("import sys, intrinsic_flow as itf\n"
+              "assert 'intrinsic_flow.parsimony' not in sys.modules and 'intrinsic_flow.symmetries' not in sys.modules\n"
+              "assert callable(itf.parsimony.factorization) and callable(itf.reference.parsimony.factorization)\n"
+              "assert itf.symmetries.alpha(2) > 3 and 'parsimony' in dir(itf)\n"
+              "try:\n    itf.no_such_name\nexcept AttributeError as e:\n    assert 'no_such_name' in str(e)\n"
+              "else:\n    raise SystemExit('no AttributeError')\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr

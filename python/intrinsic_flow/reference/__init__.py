@@ -1,5 +1,7 @@
 """The NumPy reference backend: the ground truth, same API as ``intrinsic_flow``, no compiled code.
-Every public name is imported here by name."""
+Every public name is imported here by name; the paper modules (``parsimony``, ``symmetries``,
+``parameterizations``) load on first attribute access."""
+import importlib as _importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # a type checker sees the function: the module below is callable as it
@@ -31,3 +33,17 @@ __all__ = ["ReLUNet", "DAGReLUNet", "SharedReLUNet", "LinearNet", "LinearNeuralO
            "intrinsic_metric", "intrinsic_flow", "compare_flows", "Trajectory", "FlowComparison",
            "FlowError", "LIE_MAX_WORK", "LieTrace", "lie_trace", "count_conservation_laws",
            "known_laws_complete", "polynomial_laws", "PolynomialMap", "PolynomialLaws"]
+
+# Loaded when first asked for (PEP 562), like the submodules of intrinsic_flow.
+_SUBMODULES = frozenset({"criteria", "flows", "geometry", "lie", "lifting", "linear", "neural_ode",
+                         "parameterizations", "parsimony", "symmetries"})
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return _importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | _SUBMODULES)
