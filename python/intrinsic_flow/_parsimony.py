@@ -33,7 +33,7 @@ import numpy as np
 from . import _checks
 from ._typing import Array, ArrayLike
 
-__all__ = ["Parsimony", "rho_flow", "separation", "FactorizationResult", "CompressionResult",
+__all__ = ["Parsimony", "rho_flow", "separation", "completion_problem", "FactorizationResult", "CompressionResult",
            "CompletionResult", "SeparationResult"]
 
 REDUCTIONS = ("mean", "sum")
@@ -56,6 +56,18 @@ def _check_rank(d, r) -> tuple:
     if d <= 2 * r:
         raise ValueError(f"d must be > 2r (the invariant subspace has dimension 2r = {2 * r}), got d = {d}, r = {r}")
     return d, r
+
+
+def _check_observed(observed, d) -> int:
+    """⌊observed·d²⌋, the number of observed entries, after checking that it is ≥ 1."""
+    observed = _checks.finite_real(observed, "observed")
+    if not 0.0 < observed <= 1.0:
+        raise ValueError(f"observed must be a fraction in (0, 1], got {observed!r}")
+    n_observed = int(observed * d * d)
+    if n_observed < 1:
+        raise ValueError(f"observed = {observed!r} of {d * d} entries leaves no observed entry (the mask "
+                         "must hold at least one)")
+    return n_observed
 
 
 def _check_common(depth, eps, lr, n_steps, name_steps="n_steps") -> tuple:
@@ -131,10 +143,66 @@ def low_rank_truncation(matrix: np.ndarray, r: int) -> np.ndarray:
 
 
 def invariant_basis(w1: np.ndarray, g0: np.ndarray, r: int) -> np.ndarray:
-    """V_{1,1} (d_0 × 2r): an orthonormal basis of row(G₀) + W_1(0)ᵀ col(G₀), the top 2r right singular
-    vectors of [G₀; G₀ᵀ W_1(0)] (G₀ from :func:`target_gradient`, or the masked gradient for completion)."""
-    stacked = np.vstack([g0, g0.T @ w1])
-    return np.linalg.svd(stacked)[2][:2 * r].T.copy()
+    """V_{1,1} (d_0 × 2r): an orthonormal basis of row(G₀,r) + W_1(0)ᵀ col(G₀,r), where G₀,r = U_r Σ_r V_rᵀ
+    is the best rank-r approximation of G₀ (d_1 × d_0).
+
+    The law acts on this 2r-dimensional space. For factorisation G₀ (from :func:`target_gradient`) has
+    rank r and G₀,r = G₀. For completion G₀ is the first masked gradient, of full rank: its rank-r part
+    carries the target's directions, while the rest is noise of the mask; without the truncation the
+    basis would follow that noise and miss W_1(0)ᵀ col(G₀,r), a block ε^L times smaller in [G₀; G₀ᵀW_1].
+    Computed as the left singular vectors of [V_r, W_1(0)ᵀU_r] (d_0 × 2r), in decreasing order.
+    """
+    u, _, vt = np.linalg.svd(g0, full_matrices=False)
+    spanning = np.hstack([vt[:r].T, w1.T @ u[:, :r]])
+    return np.linalg.svd(spanning, full_matrices=False)[0][:, :2 * r].copy()
+
+
+def capture(basis: np.ndarray, matrix: np.ndarray, r: int) -> float:
+    """How much of the r-dimensional column space of ``matrix`` lies in span(``basis``): the mean of the
+    squared cosines of the principal angles, ‖P_B Q_r‖_F² / r with Q_r the top r left singular vectors of
+    ``matrix`` and P_B the orthogonal projector on span(basis). 1 when col(matrix) ⊂ span(basis)."""
+    q = np.linalg.svd(matrix, full_matrices=False)[0][:, :r]
+    b = np.linalg.qr(basis)[0]
+    return float(np.sum((b.T @ q) ** 2) / r)
+
+
+def completion_problem(d: int, r: int, observed: float, seed: int = 0) -> tuple:
+    """The authors' deep-matrix-completion data: Φ, the rank-r truncation of a d × d standard Gaussian
+    matrix (drawn first), and a 0/1 mask Ω with exactly ⌊observed·d²⌋ ones chosen uniformly.
+
+    Parameters
+    ----------
+    d, r : int
+        Size and rank, d > 2r.
+    observed : float
+        Fraction of observed entries in (0, 1].
+    seed : int
+
+    Returns
+    -------
+    tuple
+        (Φ (d, d), Ω (d, d)).
+
+    Raises
+    ------
+    ValueError
+        d ≤ 2r, or ``observed`` outside (0, 1] or leaving no observed entry.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from intrinsic_flow import parsimony
+    >>> target, mask = parsimony.completion_problem(10, 2, 0.3)
+    >>> int(np.linalg.matrix_rank(target)), int(mask.sum())
+    (2, 30)
+    """
+    d, r = _check_rank(d, r)
+    n_observed = _check_observed(observed, d)
+    rng = np.random.default_rng(_checks.nonnegative_int(seed, "seed"))
+    target = low_rank_truncation(rng.standard_normal((d, d)), r)
+    mask = np.zeros(d * d)
+    mask[rng.choice(d * d, size=n_observed, replace=False)] = 1.0
+    return target, mask.reshape(d, d)
 
 
 def first_layer_gradient(factors, inputs, targets, mask, scale: float) -> np.ndarray:
@@ -376,7 +444,8 @@ class CompressionResult:
     ``gaps`` (n_saved,): ‖W_{L:1}^orig(t) − W_{L:1}^comp(t)‖_F at the saved ``steps``, where W^comp =
     U_{L,1} W̃_{L:1}(t) V_{1,1}ᵀ (+ (ρ_t/ε)^L W_{L:1}(0)P⊥ when ``complement``); ``max_gap`` their
     maximum; ``gaps_without_complement`` the same without the term (equal to ``gaps`` when not
-    ``complement``). ``seconds_original`` / ``seconds_compressed``: wall times of the two runs.
+    ``complement``). ``seconds_original`` / ``seconds_compressed``: wall times of the two runs;
+    ``cpu_original`` / ``cpu_compressed``: their processor times (all threads).
     """
 
     complement: bool
@@ -394,10 +463,19 @@ class CompressionResult:
     end_to_end_compressed: np.ndarray
     n_params_original: int
     n_params_compressed: int
+    cpu_original: float = 0.0
+    cpu_compressed: float = 0.0
 
     @property
     def speedup(self) -> float:
+        """Wall time of the original run over that of the compressed one."""
         return self.seconds_original / max(self.seconds_compressed, 1e-12)
+
+    @property
+    def cpu_speedup(self) -> float:
+        """Processor time of the original run over that of the compressed one (steadier than wall
+        time on a shared machine)."""
+        return self.cpu_original / max(self.cpu_compressed, 1e-12)
 
     def summary(self) -> str:
         return (f"compressed network ({'with' if self.complement else 'without'} the complement term): "
@@ -410,7 +488,9 @@ class CompressionResult:
 class CompletionResult:
     """Deep matrix completion: ``recovery_error`` is the loss on the unobserved entries (same
     reduction as the training loss), ``n_steps`` the steps taken, ``converged`` whether the training
-    loss reached ``tol``; ``loss`` holds the training loss at every step."""
+    loss reached ``tol``; ``loss`` holds the training loss at every step. For a compressed run,
+    ``invariant_basis`` is V_{1,1} and ``left_basis`` U_{L,1} (d × 2r̂) at the start. ``seconds`` is
+    the wall time of the training loop, ``cpu_seconds`` its processor time (all threads)."""
 
     recovery_error: float
     n_steps: int
@@ -424,6 +504,9 @@ class CompletionResult:
     gamma: float = 0.0
     recovery_curve: np.ndarray | None = None
     curve_steps: np.ndarray | None = None
+    invariant_basis: np.ndarray | None = None
+    left_basis: np.ndarray | None = None
+    cpu_seconds: float = 0.0
 
 
 @dataclass
@@ -544,7 +627,7 @@ class Parsimony:
     def train(self, factors: Sequence[ArrayLike], target: ArrayLike, lr: float, n_steps: int, *,
               inputs: ArrayLike | None = None, mask: ArrayLike | None = None, reduction: str = "mean",
               momentum: float = 0.0, learning_rates: Sequence[float] | None = None, save_every: int = 1,
-              tol: float = 0.0, method: str = "gd", activation: str = "linear") -> tuple:
+              tol: float = 0.0, method: str = "gd", activation: str = "linear", check_every: int = 1) -> tuple:
         """Train a deep linear network from given factors: the loop behind every function here.
 
         Minimises l = (s/2)‖Ω ⊙ (W_L ⋯ W_1 X − Y)‖²_F by gradient descent θ ← θ − η v,
@@ -578,6 +661,9 @@ class Parsimony:
         method : {"gd", "rk4"}
         activation : {"linear", "relu"}
             ReLU on the hidden layers (gd only).
+        check_every : int
+            Test the stopping rule l ≤ tol only at multiples of this many steps (the authors test it
+            after each block of 100 steps); 1 tests it at every step. gd without momentum only.
 
         Returns
         -------
@@ -637,8 +723,55 @@ class Parsimony:
             rates = [_checks.finite_real(x, "learning_rates[...]") for x in learning_rates]
             if len(rates) != len(factors) or min(rates) < 0:
                 raise ValueError(f"learning_rates must hold {len(factors)} numbers >= 0, got {learning_rates!r}")
-        return self._descent(dims, theta0, inputs, target, mask, scale, activation == "relu", rates, momentum,
-                             n_steps, save_every, tol)
+        check_every = _checks.positive_int(check_every, "check_every")
+        if check_every > 1 and momentum:
+            raise ValueError("check_every > 1 restarts the loop between checks: it needs momentum = 0")
+        args = (dims, inputs, target, mask, scale, activation == "relu", rates, momentum)
+        if check_every == 1 or not tol:
+            return self._descent(args[0], theta0, *args[1:], n_steps, save_every, tol)
+        return self._descent_checked(args, theta0, n_steps, save_every, tol, check_every)
+
+    def _descent_checked(self, args, theta0, n_steps, save_every, tol, check_every):
+        """Gradient descent that stops at the first multiple of ``check_every`` steps where l ≤ tol: runs
+        to the first step with l ≤ tol, then on to the next multiple, and goes on if l > tol there. The
+        saved states are those of one uninterrupted run (every ``save_every`` steps, and the last)."""
+        dims, rest = args[0], args[1:]
+        parts, theta, done = [], theta0, 0
+
+        def call(length, stop, every):
+            nonlocal theta, done
+            states, steps, losses, info = self._descent(dims, theta, *rest, length, every, stop)
+            parts.append((states, np.asarray(steps) + done, np.asarray(losses)))
+            theta, done = states[-1], done + info["steps_done"]
+            return info["converged"], info["steps_done"]
+
+        def run(length, stop):
+            """``length`` steps (fewer if l ≤ stop first) from step ``done``, saving on the global grid of
+            save_every (a run that starts off the grid first goes to it); returns whether it stopped."""
+            head = (-done) % save_every if save_every else 0
+            if head:
+                converged, taken = call(min(head, length), stop, 0)
+                if converged or taken == length:
+                    return converged
+                length -= taken
+            return call(length, stop, save_every)[0]
+
+        while True:
+            converged = run(n_steps - done, tol)
+            if not converged or done % check_every == 0:
+                break
+            run(min(check_every - done % check_every, n_steps - done), 0.0)
+            converged = bool(parts[-1][2][-1] <= tol)
+            if converged or done == n_steps:
+                break
+        # each part starts where the previous one ended: drop its first state and loss; keep the states of
+        # an uninterrupted run (a part started off the grid of save_every saves off it)
+        states = np.concatenate([parts[0][0]] + [p[0][1:] for p in parts[1:]])
+        steps = np.concatenate([parts[0][1]] + [p[1][1:] for p in parts[1:]])
+        losses = np.concatenate([parts[0][2]] + [p[2][1:] for p in parts[1:]])
+        on_grid = (steps % save_every == 0) if save_every else (steps == 0)
+        on_grid[-1] = True
+        return states[on_grid], steps[on_grid], losses, {"steps_done": done, "converged": converged, "finite": True}
 
     # -- factorisation and the law -----------------------------------------------------------------
     def _problem(self, d, r, depth, eps, seed, init, target, inputs):
@@ -815,13 +948,13 @@ class Parsimony:
         left = end_to_end(factors0) @ right / eps ** depth
         compressed0 = [right.T] + [eps * np.eye(2 * r) for _ in range(depth)] + [left]
         rates = [0.0] + [lr] * depth + [0.0]
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         states, steps, loss_original, _ = self.train(factors0, target, lr, n_steps, reduction=reduction,
                                                      save_every=save_every)
-        middle = time.perf_counter()
+        middle, middle_cpu = time.perf_counter(), time.process_time()
         states_c, steps_c, loss_compressed, _ = self.train(compressed0, target, lr, n_steps, reduction=reduction,
                                                            learning_rates=rates, save_every=save_every)
-        finished = time.perf_counter()
+        finished, finished_cpu = time.perf_counter(), time.process_time()
         comp_dims = (d,) + (2 * r,) * (depth + 1) + (d,)
         original = end_to_end(unpack(states, dims))
         compressed = end_to_end(unpack(states_c, comp_dims))
@@ -837,23 +970,29 @@ class Parsimony:
             seconds_original=middle - started, seconds_compressed=finished - middle, loss_original=loss_original,
             loss_compressed=loss_compressed, invariant_basis=right, left_basis=left,
             end_to_end_original=original[-1], end_to_end_compressed=compressed[-1],
-            n_params_original=depth * d * d, n_params_compressed=depth * 4 * r * r)
+            n_params_original=depth * d * d, n_params_compressed=depth * 4 * r * r,
+            cpu_original=middle_cpu - started_cpu, cpu_compressed=finished_cpu - middle_cpu)
 
     # -- deep matrix completion ----------------------------------------------------------------------
     def matrix_completion(self, d: int, r: int, observed: float, depth: int, width: int, eps: float, lr: float,
                           max_steps: int, tol: float = 1e-10, seed: int = 0, *, compressed: bool = False,
                           gamma: float = 0.01, rank_estimate: int | None = None, reduction: str = "mean",
-                          init: str = "orthogonal", curve_every: int = 0) -> CompletionResult:
+                          init: str = "orthogonal", curve_every: int = 0, target: ArrayLike | None = None,
+                          mask: ArrayLike | None = None, check_every: int = 1) -> CompletionResult:
         """Deep matrix completion: recover a rank-r d × d matrix Φ from the entries in a mask Ω.
 
-        Φ = A B / r with A (d × r), B (r × d) standard Gaussian; Ω has exactly ⌊observed·d²⌋ entries.
+        By default (Φ, Ω) = :func:`completion_problem` (d, r, observed, seed): the authors' data, Φ the
+        rank-r truncation of a d × d standard Gaussian matrix, Ω with exactly ⌊observed·d²⌋ entries.
         The network W_L ⋯ W_1 (W_1: width × d, W_l: width × width, W_L: d × width, W_l(0) = ε times a
         sliced orthogonal matrix) is trained by gradient descent on l = (s/2)‖Ω ⊙ (W_{L:1} − Φ)‖²_F
-        until l ≤ tol or ``max_steps``. The recovery error is the same loss on 1 − Ω.
+        until l ≤ tol (tested every ``check_every`` steps) or ``max_steps``. The recovery error is the
+        same loss on 1 − Ω.
 
-        ``compressed=True`` trains instead U W̃_L ⋯ W̃_1 Vᵀ built from that initialisation (V = V_{1,1},
-        U = W_{L:1}(0)V/ε^L, W̃_l(0) = εI_{2r}), with the W̃_l at rate η and U, V at the discrepant
-        rate γη (γ = 0 keeps them fixed: the law is not exact here, and the run plateaus).
+        ``compressed=True`` trains instead U W̃_L ⋯ W̃_1 Vᵀ built from that initialisation (needs
+        width = d): with G₀ = ∇_{W_1}l(W(0)) and r̂ = ``rank_estimate``, V = V_{1,1} spans
+        row(G₀,r̂) + W_1(0)ᵀcol(G₀,r̂) (:func:`invariant_basis`), U = W_{L:1}(0)V/ε^L, W̃_l(0) = εI_{2r̂};
+        the W̃_l move at rate η, U and V at the discrepant rate γη (γ = 0 keeps them fixed: the law is
+        not exact for completion, and the run plateaus).
 
         Parameters
         ----------
@@ -872,6 +1011,7 @@ class Parsimony:
         tol : float
             Stop when the training loss is ≤ tol.
         seed : int
+            Seeds (Φ, Ω) when they are not given and, apart, the initialisation.
         compressed : bool
         gamma : float
             γ ≥ 0, the rate factor of U and V in the compressed network.
@@ -881,6 +1021,11 @@ class Parsimony:
         init : {"orthogonal", "gaussian", "uniform"}
         curve_every : int
             When > 0, also record the recovery error every k steps (``recovery_curve``).
+        target, mask : array_like, optional
+            Φ and Ω (d × d) instead of drawing them: the authors keep one (Φ, Ω) for all the runs of
+            an experiment and draw only the initialisation.
+        check_every : int
+            Test l ≤ tol every k steps only (the authors: 100).
 
         Returns
         -------
@@ -890,7 +1035,7 @@ class Parsimony:
         ------
         ValueError
             d ≤ 2r, depth < 2, lr or eps ≤ 0, observed outside (0, 1] or leaving no observed entry,
-            gamma < 0, or a diverging run.
+            gamma < 0, 2r̂ > d, a compressed run of width ≠ d, or a diverging run.
 
         Examples
         --------
@@ -902,13 +1047,7 @@ class Parsimony:
         d, r = _check_rank(d, r)
         depth, eps, lr, max_steps = _check_common(depth, eps, lr, max_steps, "max_steps")
         width = _checks.positive_int(width, "width")
-        observed = _checks.finite_real(observed, "observed")
-        if not 0.0 < observed <= 1.0:
-            raise ValueError(f"observed must be a fraction in (0, 1], got {observed!r}")
-        n_observed = int(observed * d * d)
-        if n_observed < 1:
-            raise ValueError(f"observed = {observed!r} of {d * d} entries leaves no observed entry (the mask "
-                             "must hold at least one)")
+        _check_observed(observed, d)
         tol = _checks.finite_real(tol, "tol")
         gamma = _checks.finite_real(gamma, "gamma")
         if gamma < 0:
@@ -918,29 +1057,31 @@ class Parsimony:
         init = _choice(init, "init", INITS)
         curve_every = _checks.nonnegative_int(curve_every, "curve_every")
         rank = r if rank_estimate is None else _checks.positive_int(rank_estimate, "rank_estimate")
-        if compressed and 2 * rank > min(d, width):
-            raise ValueError(f"the compressed network needs 2 rank_estimate <= min(d, width) = {min(d, width)}, "
-                             f"got rank_estimate = {rank}")
-        rng = np.random.default_rng(_checks.nonnegative_int(seed, "seed"))
+        if compressed and (width != d or 2 * rank > d):
+            raise ValueError(f"the compressed network is built from a start of width d = {d} and needs "
+                             f"2 rank_estimate <= d, got width = {width}, rank_estimate = {rank}")
+        seed = _checks.nonnegative_int(seed, "seed")
         _checks.check_size(depth * max(width, d) ** 2, f"{depth} factors of width {width} and size {d}")
-        target = rng.standard_normal((d, r)) @ rng.standard_normal((r, d)) / r
-        mask = np.zeros(d * d)
-        mask[rng.choice(d * d, size=n_observed, replace=False)] = 1.0
-        mask = mask.reshape(d, d)
+        if target is None or mask is None:
+            drawn_target, drawn_mask = completion_problem(d, r, observed, seed)
+        target = drawn_target if target is None else _checks.finite_array(target, "target", shape=(d, d))
+        mask = drawn_mask if mask is None else _mask(mask, (d, d))
         dims = (d,) + (width,) * (depth - 1) + (d,)
-        factors0 = initial_factors(dims, eps, init, rng)
+        # the initialisation has a stream of its own: the same seed gives the same start whatever the data
+        factors0 = initial_factors(dims, eps, init, np.random.default_rng([seed, 1]))
         scale = 1.0 / target.size if reduction == "mean" else 1.0
-        rates = None
+        rates, right, left = None, None, None
         if compressed:
             g0 = first_layer_gradient(factors0, None, target, mask, scale)
             right = invariant_basis(factors0[0], g0, rank)
             left = end_to_end(factors0) @ right / eps ** depth
             factors0 = [right.T] + [eps * np.eye(2 * rank) for _ in range(depth)] + [left]
             rates = [gamma * lr] + [lr] * depth + [gamma * lr]
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         states, steps, losses, info = self.train(factors0, target, lr, max_steps, mask=mask, reduction=reduction,
-                                                 learning_rates=rates, save_every=curve_every, tol=tol)
-        seconds = time.perf_counter() - started
+                                                 learning_rates=rates, save_every=curve_every, tol=tol,
+                                                 check_every=check_every)
+        seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - started_cpu
         chain = [w.shape for w in factors0]
         run_dims = (chain[0][1],) + tuple(s[0] for s in chain)
         products = end_to_end(unpack(states, run_dims))
@@ -948,22 +1089,24 @@ class Parsimony:
         errors = 0.5 * scale * np.sum((unobserved * (products - target)) ** 2, axis=(1, 2))
         return CompletionResult(
             recovery_error=float(errors[-1]), n_steps=int(info["steps_done"]), converged=bool(info["converged"]),
-            loss=losses, end_to_end=products[-1], target=target, mask=mask, seconds=seconds, compressed=compressed,
-            gamma=gamma if compressed else 0.0, recovery_curve=errors if curve_every else None,
-            curve_steps=steps if curve_every else None)
+            loss=np.asarray(losses), end_to_end=products[-1], target=target, mask=mask, seconds=seconds,
+            compressed=compressed, gamma=gamma if compressed else 0.0,
+            recovery_curve=errors if curve_every else None, curve_steps=steps if curve_every else None,
+            invariant_basis=right, left_basis=left, cpu_seconds=cpu_seconds)
 
     # -- progressive separation ----------------------------------------------------------------------
     def progressive_separation(self, K: int, n: int, depth: int, eps: float, lr: float, activation: str = "linear",
                                *, width: int | None = None, max_steps: int = 20000, tol: float = 1e-6, seed: int = 0,
-                               init: str = "orthogonal", reduction: str = "mean") -> SeparationResult:
+                               init: str = "orthogonal", reduction: str = "mean",
+                               check_every: int = 1) -> SeparationResult:
         """Train the progressive-separation network and measure D_l = tr Σ_W / tr Σ_B at every layer.
 
         N = K·n inputs are the columns of a random N × N orthogonal matrix (so orthonormal), class k
         holding n of them, with one-hot targets (K × N). The network W_L ⋯ W_1 (width ``width``,
         default N; ReLU on the hidden layers for ``activation="relu"``) is trained by gradient descent
-        until l ≤ tol or ``max_steps``. :func:`separation` then gives D_l of the features at layers
-        0, …, L−1, with the least-squares line of log D_l against l. Before training, D_0 is exactly
-        K(n − 1)/(K − 1).
+        until l ≤ tol (tested every ``check_every`` steps) or ``max_steps``. :func:`separation` then gives
+        D_l of the features at layers 0, …, L−1, with the least-squares line of log D_l against l.
+        Before training, D_0 is exactly K(n − 1)/(K − 1).
 
         Parameters
         ----------
@@ -980,6 +1123,9 @@ class Parsimony:
         seed : int
         init : {"orthogonal", "gaussian", "uniform"}
         reduction : {"mean", "sum"}
+        check_every : int
+            Test l ≤ tol every k steps only (the authors: 100). The last layers keep separating fast
+            just after l reaches tol, so D_{L−1} depends on this rule.
 
         Returns
         -------
@@ -1012,7 +1158,7 @@ class Parsimony:
         dims = (N,) + (width,) * (depth - 1) + (K,)
         factors0 = initial_factors(dims, eps, init, rng)
         states, steps, losses, info = self.train(factors0, targets, lr, max_steps, inputs=inputs, reduction=reduction,
-                                                 save_every=0, tol=tol, activation=activation)
+                                                 save_every=0, tol=tol, activation=activation, check_every=check_every)
         factors = unpack(states[-1], dims)
         features, hidden = [inputs.T], inputs
         for w in factors[:-1]:

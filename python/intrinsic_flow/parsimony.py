@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from . import _core
 from ._parsimony import (CompletionResult, CompressionResult, FactorizationResult, Parsimony,  # noqa: F401
-                         SeparationResult, rho_flow, separation)
+                         SeparationResult, completion_problem, rho_flow, separation)
 
-__all__ = ["factorization", "compress", "rho_flow", "matrix_completion", "separation", "progressive_separation",
-           "train", "FactorizationResult", "CompressionResult", "CompletionResult", "SeparationResult"]
+__all__ = ["factorization", "compress", "rho_flow", "matrix_completion", "completion_problem", "separation",
+           "progressive_separation", "train", "FactorizationResult", "CompressionResult", "CompletionResult",
+           "SeparationResult"]
 
 
 class _CoreKernels:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import numpy as np
 
 from .._parsimony import (CompletionResult, CompressionResult, FactorizationResult, Parsimony,  # noqa: F401
-                          SeparationResult, rho_flow, separation, unpack)
+                          SeparationResult, completion_problem, rho_flow, separation, unpack)
 
-__all__ = ["factorization", "compress", "rho_flow", "matrix_completion", "separation", "progressive_separation",
-           "train", "FactorizationResult", "CompressionResult", "CompletionResult", "SeparationResult",
+__all__ = ["factorization", "compress", "rho_flow", "matrix_completion", "completion_problem", "separation",
+           "progressive_separation", "train", "FactorizationResult", "CompressionResult", "CompletionResult",
+           "SeparationResult",
            "value_and_gradient"]
 
 
