@@ -302,6 +302,10 @@ void PathGraph::path_sums(const double* a, double* forward, double* backward) co
   intrinsic_flow::path_sums<double>(view(), a, forward, backward);
 }
 
+void PathGraph::log_path_sums(const double* log_w, double q, double* forward, double* backward) const {
+  intrinsic_flow::log_path_sums(view(), log_w, q, forward, backward);
+}
+
 PathGraphView PathGraph::view() const {
   return {n_neurons_, n_inputs_, n_outputs_, param_src_, param_dst_, topo_, in_params_, out_params_};
 }

@@ -68,6 +68,9 @@ class PathGraph : public Lifting {
   // Forward and backward sums of prod a_e over partial paths (path_sums.hpp), (n_neurons,) each:
   // with a = |theta|^q they give the path-norm ||phi(theta)||_q^q and its gradient without paths.
   void path_sums(const double* a, double* forward, double* backward) const;  // backward may be nullptr
+  // The same in log space (log_path_sums in path_sums.hpp): log_w = log|theta| (-inf at zeros),
+  // forward/backward = (1/q) log of the sums of |theta|^q products; for any scale of theta and any q > 0.
+  void log_path_sums(const double* log_w, double q, double* forward, double* backward) const;
 
   // Exact rank of J from the zero pattern of theta alone, in O(D) (see lifting.cpp).
   int exact_rank(const double* theta) const;

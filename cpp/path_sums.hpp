@@ -10,7 +10,10 @@
 // and G_ef = G_fe; in a DAG at most one of the two orders has N != 0.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "parallel.hpp"
@@ -58,6 +61,49 @@ void path_sums(const PathGraphView& graph, const Scalar* a, Scalar* forward, Sca
       continue;
     }
     for (int p : graph.out_params[v]) backward[v] = backward[v] + a[p] * backward[graph.dst[p]];
+  }
+}
+
+// The same sums in log space, for edge factors |w_e|^q given as log_w = log|w_e| (-inf at a zero
+// weight) and the order q > 0: forward[v] = (1/q) log sum over partial paths from a start to v of
+// prod |w_e|^q, backward[v] the same from v to an output (0 at inputs, resp. outputs; -inf where the
+// sum is 0). Each neuron takes a log-sum-exp of its terms t_e = forward[src e] + log_w[e] in units
+// of 1/q, m + (1/q) log sum_e exp(q (t_e - m)) with m = max_e t_e, so that no power, product or sum
+// leaves the float64 range whatever the scale of w, the length of the paths or q (the path-norm is
+// exp of the output sums, computed by the caller). backward == nullptr: the forward sums only.
+inline double log_sum_exp_q(const double* terms, int n, double q) {
+  double top = -std::numeric_limits<double>::infinity();
+  for (int k = 0; k < n; ++k) top = std::max(top, terms[k]);
+  if (top == -std::numeric_limits<double>::infinity()) return top;
+  double sum = 0.0;
+  for (int k = 0; k < n; ++k) sum += std::exp(q * (terms[k] - top));
+  return top + std::log(sum) / q;
+}
+
+inline void log_path_sums(const PathGraphView& graph, const double* log_w, double q, double* forward,
+                          double* backward) {
+  const int n = graph.n_neurons;
+  std::vector<double> terms;
+  for (int v : graph.topo) {
+    if (v < graph.n_inputs) {
+      forward[v] = 0.0;
+      continue;
+    }
+    terms.clear();
+    for (int p : graph.in_params[v]) terms.push_back(log_w[p] + (graph.src[p] < 0 ? 0.0 : forward[graph.src[p]]));
+    forward[v] = log_sum_exp_q(terms.data(), static_cast<int>(terms.size()), q);
+  }
+  if (backward == nullptr) return;
+  const int first_output = n - graph.n_outputs;
+  for (auto it = graph.topo.rbegin(); it != graph.topo.rend(); ++it) {
+    const int v = *it;
+    if (v >= first_output) {
+      backward[v] = 0.0;
+      continue;
+    }
+    terms.clear();
+    for (int p : graph.out_params[v]) terms.push_back(log_w[p] + backward[graph.dst[p]]);
+    backward[v] = log_sum_exp_q(terms.data(), static_cast<int>(terms.size()), q);
   }
 }
 

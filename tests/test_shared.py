@@ -644,3 +644,107 @@ def test_a_huge_parameter_count_is_refused_before_allocating(restore_max_bytes):
     with pytest.raises(ValueError, match="n_neurons = 1000000000000 .*max_bytes"):
         itf.SharedReLUNet(1, 1, 10 ** 12, edge_src=(0,), edge_dst=(10 ** 12 - 1,), edge_param=(0,), edge_weight=(0.0,),
                           n_params=1, activation=np.array(["identity"]))
+
+
+# -- path norms at any scale: rescaled neurons, large q ---------------------------------------------
+def rescaled(model, theta, scale):
+    """theta with one hidden channel (a neuron of a DAG) rescaled: incoming x scale, outgoing / scale
+    (phi unchanged), and the factor each entry was multiplied by."""
+    theta = np.asarray(theta, dtype=np.float64)
+    factor = np.ones(theta.size)
+    if model.kind == "shared":
+        s = model.structure
+        factor[s.law_enter == 0] *= scale
+        factor[s.law_leave == 0] /= scale
+    else:
+        g = model.graph
+        v = g.hidden[1]
+        factor[np.asarray(g.param_dst) == v] *= scale
+        factor[np.asarray(g.param_src) == v] /= scale
+    return theta * factor, factor
+
+
+def path_norm_in_logs(model, theta, q):
+    """(||phi||_q, its gradient) from the listed paths, in logs: N = exp((1/q) log sum_p |phi_p|^q)
+    and dN/dw_e = sum_{p through e} N (|phi_p| / N)^q / w_e, summed over a parameter's edges."""
+    if model.kind == "shared":
+        w, found, contract = model.structure.kernel_weights(theta), list_paths(model.edge_graph), model.structure.contract
+    else:
+        w, found, contract = np.asarray(theta), list_paths(model.graph), (lambda x: x)
+    with np.errstate(divide="ignore"):
+        log_w = np.log(np.abs(w))
+    logs = np.array([np.sum(log_w[p]) for p in found])
+    top = logs.max()
+    log_norm = top + np.log(np.sum(np.exp(q * (logs - top)))) / q
+    per_edge = np.zeros(w.size)
+    for p, log_phi in zip(found, logs):
+        for e in p:
+            if w[e] != 0:
+                per_edge[e] += np.sign(w[e]) * np.exp(log_norm + q * (log_phi - log_norm) - log_w[e])
+    return np.exp(log_norm), contract(per_edge), logs
+
+
+LAW_MODELS = ["mlp-bias", "mlp-bias-shared", "dag", "cnn-avg-pool"]
+
+
+@pytest.mark.parametrize("name", LAW_MODELS)
+@pytest.mark.parametrize("scale", [1e120, 1e160, 1e-160])
+def test_path_norm_is_invariant_under_extreme_rescalings(backend, name, scale):
+    model = PATH_NORM_MODELS[name]()
+    theta = model.init(4)
+    moved, factor = rescaled(model, theta, scale)
+    assert np.ptp(np.log10(np.abs(moved))) > 150  # |w|^2 of some entry leaves the float64 range
+    for q in (0.5, 1, 2, 3.5, np.inf):
+        norm, grad = backend.path_norm(model, theta, q, return_grad=True)
+        moved_norm, moved_grad = backend.path_norm(model, moved, q, return_grad=True)
+        assert np.isfinite(moved_norm) and moved_norm == pytest.approx(norm, rel=1e-12)
+        # d/dtheta of the same function composed with the rescaling: grad(moved) * factor = grad(theta)
+        np.testing.assert_allclose(moved_grad * factor, grad, rtol=1e-9, atol=1e-12 * np.abs(grad).max())
+
+
+@pytest.mark.parametrize("name", PATH_NORM_MODELS)
+@pytest.mark.parametrize("q", [800, 1000])
+def test_path_norm_of_large_order_lies_between_the_largest_path_and_its_bound(backend, name, q):
+    model = PATH_NORM_MODELS[name]()
+    theta = 0.3 * model.init(5)  # every |phi_p| < 1: |phi_p|^q underflows
+    expected, expected_grad, logs = path_norm_in_logs(model, theta, q)
+    assert q * logs.max() < np.log(np.finfo(float).tiny)
+    norm, grad = backend.path_norm(model, theta, q, return_grad=True)
+    largest = np.exp(logs.max())
+    assert largest <= norm <= largest * logs.size ** (1.0 / q) * (1 + 1e-14)
+    assert norm == pytest.approx(expected, rel=1e-12)
+    assert backend.path_norm(model, theta, q) == norm
+    np.testing.assert_allclose(grad, expected_grad, rtol=1e-9, atol=1e-12 * np.abs(expected_grad).max())
+
+
+def test_path_norms_in_range_take_the_plain_sweep(backend, monkeypatch):
+    """Where nothing leaves the float64 range the plain sums are used (the log-space ones are only
+    a fallback); out of range, the log-space ones."""
+    import intrinsic_flow._pathnorm as pathnorm
+
+    calls = []
+    original = pathnorm._log_norm
+    monkeypatch.setattr(pathnorm, "_log_norm", lambda *args: calls.append(1) or original(*args))
+    for name in PATH_NORM_MODELS:
+        model = PATH_NORM_MODELS[name]()
+        theta = model.init(2)
+        theta[::7] = 0.0  # zero weights: sums of exact zeros are exact
+        for q in (1, 2, 3.5):
+            backend.path_norm(model, theta, q, return_grad=True)
+            backend.path_norm(model, theta, q)
+    assert not calls
+    model = PATH_NORM_MODELS["mlp-bias"]()
+    backend.path_norm(model, model.init(2), 800)
+    assert calls
+
+
+def test_a_path_norm_beyond_the_float64_range_is_refused(backend):
+    net = itf.ReLUNet([2, 3, 3, 1], bias=True)
+    theta = np.full(net.n_params, 1e200)  # phi_p = 1e600
+    for q in (1, 2, np.inf):
+        with pytest.raises(ValueError, match="beyond the float64 range"):
+            backend.path_norm(net, theta, q)
+    # (sum_p 1)^(1/q) for q = 1e-3: d^1000
+    with pytest.raises(ValueError, match="beyond the float64 range"):
+        backend.path_norm(net, np.ones(net.n_params), 1e-3)
+    assert backend.path_norm(net, np.ones(net.n_params), 10 ** 400) == 1.0  # an integer order beyond float64: inf

@@ -3,6 +3,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cmath>
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -190,6 +191,19 @@ void define_geometry(py::module_& m) {
              return forward;
            },
            py::arg("a"))
+      .def("log_path_sums",
+           [](const PathGraph& g, const ThetaRef& log_w, double q, bool backward) -> py::tuple {
+             check_length(g, log_w, "log_w");
+             if (!(q > 0.0) || !std::isfinite(q)) throw std::invalid_argument("q must be a positive finite number");
+             Vector forward_sums(g.n_neurons()), backward_sums(backward ? g.n_neurons() : 0);
+             {
+               py::gil_scoped_release release;
+               g.log_path_sums(log_w.data(), q, forward_sums.data(), backward ? backward_sums.data() : nullptr);
+             }
+             if (!backward) return py::make_tuple(forward_sums, py::none());
+             return py::make_tuple(forward_sums, backward_sums);
+           },
+           py::arg("log_w"), py::arg("q"), py::arg("backward") = true)
       .def("jacobian_derivative",
            [](const PathGraph& g, const ThetaRef& theta, const ThetaRef& direction) {
              check_length(g, theta, "theta");

@@ -2,6 +2,7 @@
 // form, the Gram matrix by path sums against J^T J, the balanced representative's invariants, and
 // the exact rank from the zero pattern.
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "check.hpp"
@@ -184,6 +185,68 @@ void test_path_sums_give_the_path_norm() {
   }
 }
 
+void test_log_path_sums_are_the_logs_of_the_path_sums_at_any_scale() {
+  // In range, (1/q) log of the plain sums; after rescaling a hidden neuron by 1e200 (phi unchanged,
+  // |theta|^q out of range for q = 2) the output sums are the same and finite; at q = 800 with
+  // |theta| < 1 (every |theta|^q underflows) they are the logs computed term by term.
+  PathGraph graph = layered({3, 4, 3, 2}, {true, true, true});
+  const int D = graph.n_params(), n = graph.n_neurons();
+  const std::vector<double> theta = sample(D, 0.3);
+  std::vector<double> log_w(D);
+  for (int e = 0; e < D; ++e) log_w[e] = std::log(std::abs(theta[e]));
+  for (double q : {0.5, 1.0, 2.0, 3.5}) {
+    std::vector<double> a(D), forward(n), backward(n), log_forward(n), log_backward(n);
+    for (int e = 0; e < D; ++e) a[e] = std::pow(std::abs(theta[e]), q);
+    graph.path_sums(a.data(), forward.data(), backward.data());
+    graph.log_path_sums(log_w.data(), q, log_forward.data(), log_backward.data());
+    for (int v = 0; v < n; ++v) {
+      CHECK_NEAR(log_forward[v], std::log(forward[v]) / q, 1e-13);
+      CHECK_NEAR(log_backward[v], std::log(backward[v]) / q, 1e-13);
+    }
+  }
+  // neuron 4 (the second hidden neuron of the first layer): incoming (weights 4..6 of 4 * 3 and
+  // its bias) x 1e200, outgoing / 1e200
+  std::vector<double> moved = log_w, plain(n), scaled(n);
+  const double shift = std::log(1e200);
+  std::vector<int> src, dst;
+  {
+    std::vector<int> first = {0, 3, 7, 10};
+    for (int l = 0; l < 3; ++l) {
+      const int in = first[l + 1] - first[l], out = (l == 2 ? 2 : first[l + 2] - first[l + 1]);
+      for (int j = 0; j < out; ++j)
+        for (int i = 0; i < in; ++i) src.push_back(first[l] + i), dst.push_back(first[l + 1] + j);
+      for (int j = 0; j < out; ++j) src.push_back(-1), dst.push_back(first[l + 1] + j);
+    }
+  }
+  for (int e = 0; e < D; ++e) {
+    if (dst[e] == 4) moved[e] += shift;
+    if (src[e] == 4) moved[e] -= shift;
+  }
+  graph.log_path_sums(log_w.data(), 2.0, plain.data(), nullptr);
+  graph.log_path_sums(moved.data(), 2.0, scaled.data(), nullptr);
+  for (int v = n - 2; v < n; ++v) CHECK_NEAR(scaled[v], plain[v], 1e-12);
+  CHECK(std::abs(scaled[4] - plain[4] - shift) < 1e-9);
+  // q = 800: the forward sum at the first output against a direct log-sum-exp over the paths
+  std::vector<double> phi(graph.n_lifted()), at_800(n);
+  graph.lift(theta.data(), phi.data());
+  graph.log_path_sums(log_w.data(), 800.0, at_800.data(), nullptr);
+  double top = -1e300;
+  for (double z : phi) top = std::max(top, std::log(std::abs(z)));
+  double sum = 0.0;
+  for (double z : phi) sum += std::exp(800.0 * (std::log(std::abs(z)) - top));
+  const double expected = top + std::log(sum) / 800.0;
+  const double both = std::max(at_800[n - 2], at_800[n - 1]);
+  const double combined = both + std::log(std::exp(800.0 * (at_800[n - 2] - both)) + std::exp(800.0 * (at_800[n - 1] - both))) / 800.0;
+  CHECK_NEAR(combined, expected, 1e-12);
+  CHECK(std::isfinite(combined) && combined >= top - 1e-12 && combined <= top + std::log(double(phi.size())) / 800.0);
+  CHECK(std::abs(800.0 * top) > 709.0);  // max |phi_p|^800 itself is beyond the float64 range
+  // a zero weight: -inf, and a neuron fed by zero weights alone has the sum -inf
+  std::vector<double> zeros(D, -std::numeric_limits<double>::infinity()), none(n);
+  graph.log_path_sums(zeros.data(), 1.0, none.data(), nullptr);
+  CHECK_EQ(none[0], 0.0);
+  CHECK(none[n - 1] == -std::numeric_limits<double>::infinity());
+}
+
 }  // namespace
 
 int main() {
@@ -194,5 +257,6 @@ int main() {
   test_exact_rank();
   test_exact_rank_batch_is_parallel_and_identical();
   test_path_sums_give_the_path_norm();
+  test_log_path_sums_are_the_logs_of_the_path_sums_at_any_scale();
   return check::finish("test_lifting");
 }

@@ -3,9 +3,17 @@
 One forward and one backward sweep of the graph on a_e = |w_e|^q (w: the edge weights) give
 S = sum_p prod_{e in p} a_e = ||phi(theta)||_q^q and dS/da_e = start(e) backward(dst e); no path
 is listed. The kernels are the path sums of the core (cpp/path_sums.hpp) or of the reference.
+
+These plain sums leave the float64 range as soon as |w_e|^q or a partial product does (a neuron
+rescaled by 1e160, which leaves phi unchanged, or q = 800 with |w| < 1). Each result of the plain
+sweep is therefore checked (every |w_e|^q of a nonzero weight and every sum a normal number, no
+sum of nonzero terms exactly 0); when a check fails the same sums are taken in log space,
+(1/q) log of each sum by a log-sum-exp over each neuron's terms, so that the norm and its
+gradient are those of phi whatever the scale of theta and the order q.
 """
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any, Callable
 
@@ -13,31 +21,199 @@ import numpy as np
 
 from . import _checks
 from ._graph import in_out_params, topological_order
-from ._shared import abs_power, path_norm_from_sums
+
+TINY = np.finfo(np.float64).tiny  # the smallest normal number: below it, products lose digits
+LOWEST_SUM = 1e-280  # a nonzero sum below this may have lost its dominant terms to underflow
+LOG_LARGEST = math.log(np.finfo(np.float64).max)
 
 
 def _order(q) -> float:
-    if isinstance(q, bool) or not isinstance(q, numbers.Real) or np.isnan(float(q)) or float(q) <= 0:
+    if isinstance(q, bool) or not isinstance(q, numbers.Real):
         raise ValueError(f"q must be a positive real number or inf (1 for the l1 path-norm, 2 for l2, ...), got {q!r}")
-    return float(q)
+    try:
+        value = float(q)
+    except OverflowError:  # an integer beyond float64: the norm is the largest path to float64 accuracy
+        value = math.inf
+    if np.isnan(value) or value <= 0:
+        raise ValueError(f"q must be a positive real number or inf (1 for the l1 path-norm, 2 for l2, ...), got {q!r}")
+    return value
+
+
+def abs_power(w: np.ndarray, q: float) -> np.ndarray:
+    """|w|^q, without the general power for q = 1 and 2 (overflow and underflow left to the checks)."""
+    with np.errstate(over="ignore", under="ignore"):
+        if q == 1:
+            return np.abs(w)
+        if q == 2:
+            return w * w
+        return np.abs(w) ** q
+
+
+def log_sum_exp(values: np.ndarray, q: float) -> float:
+    """(1/q) log sum_k exp(q values_k), by the largest value (-inf for none or all -inf)."""
+    top = float(np.max(values)) if values.size else -math.inf
+    if top == -math.inf:
+        return top
+    return top + math.log(float(np.sum(np.exp(q * (values - top))))) / q
+
+
+class _Graph:
+    """The edge graph the sums run on: the backend's kernel (``forward_sums``, ``path_sums``,
+    ``log_path_sums``), the weights w on its edges, their sources and targets (-1: a bias), the
+    first output, and ``contract`` (per-edge values to theta; None: one parameter per edge)."""
+
+    def __init__(self, model, lifting, theta) -> None:
+        if model.kind == "shared":
+            s = model.structure
+            self.kernel, self.w, self.contract = lifting.edge, s.kernel_weights(theta), s.contract
+            self._src, self._dst = s.kernel_src, s.kernel_dst
+            self.first_output = s.kernel_n_neurons - model.n_outputs
+        else:
+            g = model.graph
+            self.kernel, self.w, self.contract = lifting, theta, None
+            self._src, self._dst = g.param_src, g.param_dst  # tuples: arrays on first need
+            self.first_output = g.first_output
+
+    @property
+    def src(self) -> np.ndarray:
+        self._src = np.asarray(self._src, dtype=np.int64)
+        return self._src
+
+    @property
+    def dst(self) -> np.ndarray:
+        self._dst = np.asarray(self._dst, dtype=np.int64)
+        return self._dst
+
+    def start(self, forward: np.ndarray, bias_value: float) -> np.ndarray:
+        """forward at the source of each edge, ``bias_value`` at a bias."""
+        values = forward[np.maximum(self.src, 0)]
+        values[self.src < 0] = bias_value
+        return values
+
+
+def _sums_exact(graph: _Graph, a: np.ndarray, sums: np.ndarray, forward: bool) -> bool:
+    """Whether plain sums (forward, or backward) on a = |w|^q lost nothing to the float64 range:
+    all finite (an overflow reaches every sum after it), every |w_e|^q of a nonzero weight normal,
+    every nonzero sum above LOWEST_SUM (then a term lost to underflow is below its sum's last
+    digit), and no sum 0 while one of its terms has two nonzero factors (all of them underflowed)."""
+    if not np.all(np.isfinite(sums)):
+        return False
+    if a.size and a.min() < TINY and np.any((a < TINY) & (graph.w != 0)):  # the second pass only with zeros
+        return False
+    if np.any((sums != 0) & (sums < LOWEST_SUM)):
+        return False
+    if np.all(sums != 0):
+        return True
+    if forward:
+        receiver, sender = graph.dst, graph.start(sums, 1.0)
+    else:
+        inner = graph.src >= 0
+        receiver, sender = np.where(inner, graph.src, 0), np.where(inner, sums[graph.dst], 0.0)
+    return not np.any((sums[receiver] == 0) & (a != 0) & (sender != 0))
+
+
+def _plain_gradient(graph: _Graph, q: float, a, forward, backward, norm: float, total: float):
+    """d||phi||_q / dw_e = start(e) backward(dst e) q |w_e|^(q-1) sign(w_e) S^(1/q - 1) / q per edge
+    (0 at w_e = 0, and everywhere when the norm is 0)."""
+    w = graph.w
+    if q == 1:
+        slope = np.sign(w)
+    elif q == 2:
+        slope = 2.0 * w
+    else:
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            slope = np.where(w != 0, q * a / np.where(w != 0, w, 1.0), 0.0)
+    if total == 0:
+        return np.zeros(w.size)
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        return graph.start(forward, 1.0) * backward[graph.dst] * slope * (norm / (q * total))
+
+
+def _log_norm(graph: _Graph, q: float, grad: bool):
+    """(log ||phi||_q, log forward sums, log backward sums or None), in log space."""
+    with np.errstate(divide="ignore"):
+        log_w = np.log(np.abs(graph.w))
+    with np.errstate(under="ignore"):
+        forward, backward = graph.kernel.log_path_sums(log_w, q, grad)
+    forward = np.asarray(forward)
+    return log_sum_exp(forward[graph.first_output:], q), log_w, forward, backward
+
+
+def _log_gradient(graph: _Graph, q: float, log_norm: float, log_w, forward, backward) -> np.ndarray:
+    """d||phi||_q / dw_e = ||phi||_q r_e / w_e with r_e = start(e) |w_e|^q backward(dst e) / S, the
+    share of S on the paths through e, in logs: sign(w_e) exp(log N - log|w_e| + q (log start(e) +
+    log|w_e| + log backward(dst e) - log N)), the last bracket <= 0."""
+    w = graph.w
+    if log_norm == -math.inf:
+        return np.zeros(w.size)
+    backward = np.asarray(backward)
+    start = graph.start(forward, 0.0)
+    with np.errstate(invalid="ignore", over="ignore"):
+        exponent = log_norm - log_w + q * (start + log_w + backward[graph.dst] - log_norm)
+        per_edge = np.where(w != 0, np.sign(w) * np.exp(np.where(w != 0, exponent, -np.inf)), 0.0)
+    if not np.all(np.isfinite(per_edge)):
+        e = int(np.flatnonzero(~np.isfinite(per_edge))[0])
+        raise ValueError(f"the gradient of the path-norm is beyond the float64 range at the edge weight w = "
+                         f"{w[e]!r} (its entry is about exp({exponent[e]:.1f})); rescale theta")
+    return per_edge
+
+
+def _beyond_range(log_norm: float, q: float) -> ValueError:
+    return ValueError(f"the path-norm ||phi(theta)||_q (q = {q!r}) is exp({log_norm:.6g}), beyond the float64 range; "
+                      "theta (or, for q < 1, the number of paths) is too large for its value to be represented")
+
+
+def q_norm(graph: _Graph, q: float, grad: bool):
+    """(||phi||_q, per-edge gradient or None): the plain sweeps where they are exact, else (for the
+    norm, or for the gradient alone) the log-space ones."""
+    a = abs_power(graph.w, q)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):  # out of range: checked below
+        if grad:
+            forward, backward = (np.asarray(x) for x in graph.kernel.path_sums(a))
+        else:
+            forward, backward = np.asarray(graph.kernel.forward_sums(a)), None
+    norm = None
+    if _sums_exact(graph, a, forward, True):
+        total = float(np.sum(forward[graph.first_output:]))
+        with np.errstate(over="ignore", under="ignore"):
+            norm = float(np.float64(total) ** (1.0 / q))  # inf when beyond the range (then in logs)
+        norm = norm if math.isfinite(norm) else None
+    if not grad and norm is not None:
+        return norm, None
+    if norm is not None and _sums_exact(graph, a, backward, False):
+        per_edge = _plain_gradient(graph, q, a, forward, backward, norm, total)
+        if np.all(np.isfinite(per_edge)):
+            return norm, per_edge
+    log_norm, log_w, log_forward, log_backward = _log_norm(graph, q, grad)
+    if log_norm > LOG_LARGEST:
+        raise _beyond_range(log_norm, q)
+    if norm is None:
+        norm = math.exp(log_norm)
+    if not grad:
+        return norm, None
+    return norm, _log_gradient(graph, q, math.log(norm) if norm > 0 else log_norm, log_w, log_forward, log_backward)
 
 
 def _largest_path(graph, w: np.ndarray) -> tuple:
-    """(max_p prod_{e in p} |w_e|, the edges of one path reaching it) by one sweep in topological
-    order (max-product instead of sum-product), ties to the first edge in parameter order."""
-    a = np.abs(w)
+    """(max_p sum_{e in p} log|w_e| (-inf when every path has a zero weight), the edges of one path
+    reaching it) by one max-plus sweep in topological order, in logs so that no partial product
+    leaves the float64 range; ties to the first edge in parameter order."""
+    with np.errstate(divide="ignore"):
+        la = np.log(np.abs(w))
     order = topological_order(graph)
     incoming = in_out_params(graph)[0]
-    best, via = np.zeros(graph.n_neurons), np.full(graph.n_neurons, -1)
+    best, via = np.full(graph.n_neurons, -np.inf), np.full(graph.n_neurons, -1)
     src = np.asarray(graph.param_src)
     for v in order:
         if v < graph.n_inputs:
-            best[v] = 1.0
+            best[v] = 0.0
             continue
         edges = incoming[v]
-        values = a[edges] * np.where(src[edges] < 0, 1.0, best[np.maximum(src[edges], 0)])
-        k = int(np.argmax(values)) if edges.size else -1
-        best[v], via[v] = (values[k], edges[k]) if edges.size else (0.0, -1)
+        if not edges.size:
+            continue
+        values = la[edges] + np.where(src[edges] < 0, 0.0, best[np.maximum(src[edges], 0)])
+        k = int(np.argmax(values))
+        best[v], via[v] = values[k], edges[k]
     outputs = np.arange(graph.first_output, graph.n_neurons)
     v = int(outputs[np.argmax(best[outputs])])
     top, path = float(best[v]), []
@@ -66,7 +242,10 @@ class PathNormFrontEnd:
         of a ``SharedReLUNet`` count as unit sums (every path through them). The gradient follows
         from one backward pass: dS/dw_e = F(src e) B(dst e) q |w_e|^(q-1) sign(w_e), with F, B the
         forward and backward sums (F = 1 at a bias source), summed over the edges of each shared
-        parameter, and d||phi||_q = S^(1/q - 1) dS / q.
+        parameter, and d||phi||_q = S^(1/q - 1) dS / q. Where |w_e|^q or a sum leaves the float64
+        range (a neuron rescaled by 1e160, q = 800 with small weights) the sweeps run in log space
+        (a log-sum-exp at each neuron): the result is invariant under the rescaling symmetries and
+        lies in [max_p |phi_p|, d^(1/q) max_p |phi_p|] whatever the scale of theta and q.
 
         Parameters
         ----------
@@ -93,8 +272,9 @@ class PathNormFrontEnd:
         ------
         ValueError
             If ``q`` is not a positive real or inf, ``return_grad`` not a bool, ``theta`` not a
-            finite vector of length D, or the model is not a path-lifting model (``LinearNet``: its
-            lifting is the product matrix, whose q-norm is that of :func:`lift`).
+            finite vector of length D, the model is not a path-lifting model (``LinearNet``: its
+            lifting is the product matrix, whose q-norm is that of :func:`lift`), or the norm (or
+            an entry of its gradient) itself is beyond the float64 range.
 
         Examples
         --------
@@ -119,23 +299,12 @@ class PathNormFrontEnd:
         theta = _checks.theta(model, theta)
         if q == np.inf:
             return self._largest(model, theta, return_grad)
-        lifting = self._lifting_of(model)
+        graph = _Graph(model, self._lifting_of(model), theta)
         # the gradient (one more pass over the edges, and the contraction to theta) only on request
-        if kind == "shared":
-            total, grad_s = lifting.path_sums(theta, q, return_grad)
-        else:
-            g = model.graph
-            if not return_grad:
-                forward = np.asarray(lifting.forward_sums(abs_power(theta, q)))
-                return float(np.sum(forward[g.first_output:]) ** (1.0 / q))
-            forward, backward = (np.asarray(x) for x in lifting.path_sums(abs_power(theta, q)))
-            total, grad_s = path_norm_from_sums(np.asarray(g.param_src), np.asarray(g.param_dst), theta, q, forward,
-                                                backward, g.first_output, None, return_grad)
-        norm = total ** (1.0 / q)
+        norm, per_edge = q_norm(graph, q, return_grad)
         if not return_grad:
             return float(norm)
-        scale = norm / (q * total) if total > 0 else 0.0  # S^(1/q - 1) / q
-        return float(norm), np.asarray(grad_s, dtype=np.float64) * scale
+        return float(norm), np.asarray(per_edge if graph.contract is None else graph.contract(per_edge), dtype=np.float64)
 
     @staticmethod
     def _largest(model, theta, return_grad: bool):
@@ -146,11 +315,18 @@ class PathNormFrontEnd:
             contract = model.structure.contract
         else:
             graph, w, contract = model.graph, theta, None
-        top, path = _largest_path(graph, w)
+        log_top, path = _largest_path(graph, w)
+        if log_top > LOG_LARGEST:
+            raise _beyond_range(log_top, math.inf)
+        top = math.exp(log_top)
         if not return_grad:
             return top
         per_edge = np.zeros(w.size)
-        a = np.abs(w)
-        for k, e in enumerate(path):
-            per_edge[e] += np.sign(w[e]) * np.prod(a[path[:k] + path[k + 1:]])
+        with np.errstate(divide="ignore"):
+            la = np.log(np.abs(w))
+        for e in path:  # sign(w_e) prod_{g != e} |w_g| = sign(w_e) exp(log_top - log|w_e|)
+            if w[e] != 0:
+                per_edge[e] += np.sign(w[e]) * math.exp(min(log_top - la[e], LOG_LARGEST + 1.0))
+        if not np.all(np.isfinite(per_edge)):
+            raise ValueError("the gradient of the path-norm (q = inf) is beyond the float64 range; rescale theta")
         return top, (per_edge if contract is None else contract(per_edge))

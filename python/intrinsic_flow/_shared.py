@@ -583,48 +583,6 @@ class SharedLifting:
         self._refuse_max("rank_lift(method='exact')")
         return exact_rank(self.structure, np.asarray(theta, dtype=np.float64))
 
-    # -- path-norm sums -----------------------------------------------------------------------
-    def path_sums(self, theta, q, grad: bool = True):
-        """(S = ||phi||_q^q, dS/dtheta (D,) or None without ``grad``) from the edge kernel's
-        forward and backward sums on |w|^q."""
-        w = self._w(theta)
-        s = self.structure
-        if not grad:  # one forward sweep: S is the sum of the forward sums over the outputs
-            forward = np.asarray(self.edge.forward_sums(abs_power(w, q)))
-            return float(np.sum(forward[s.kernel_n_neurons - self.model.n_outputs:])), None
-        forward, backward = (np.asarray(x) for x in self.edge.path_sums(abs_power(w, q)))
-        return path_norm_from_sums(s.kernel_src, s.kernel_dst, w, q, forward, backward,
-                                   s.kernel_n_neurons - self.model.n_outputs, s.contract, grad)
-
-
-def abs_power(w: np.ndarray, q: float) -> np.ndarray:
-    """|w|^q, without the general power for q = 1 and 2."""
-    if q == 1:
-        return np.abs(w)
-    if q == 2:
-        return w * w
-    return np.abs(w) ** q
-
-
-def path_norm_from_sums(src, dst, w, q, forward, backward, first_output, contract=None, grad: bool = True):
-    """S = sum of forward over the outputs and dS/dw_e = start(e) backward(dst e) q |w_e|^(q-1) sign(w_e)
-    (0 at w_e = 0), contracted to theta by ``contract`` (None: one parameter per edge); without
-    ``grad``, (S, None)."""
-    total = float(np.sum(forward[first_output:]))
-    if not grad:
-        return total, None
-    start = forward[np.maximum(src, 0)]  # a gather, then the biases' start (the constant 1) patched
-    start[src < 0] = 1.0
-    if q == 1:
-        slope = np.sign(w)
-    elif q == 2:
-        slope = 2.0 * w
-    else:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            slope = np.where(w != 0, q * np.abs(w) ** (q - 1.0) * np.sign(w), 0.0)
-    grad = start * backward[dst] * slope
-    return total, (grad if contract is None else contract(grad))
-
 
 def exact_rank(structure, theta: np.ndarray) -> int:
     """rank J exactly from theta's zero pattern and the sharing, without listing paths.

@@ -156,6 +156,35 @@ class PathLifting:
             backward[v] = 1.0 if v >= self.first_output else np.sum(a[p] * backward[self.dst[p]])
         return forward, backward
 
+    def log_path_sums(self, log_w: np.ndarray, q: float, backward: bool = True) -> tuple:
+        """The path sums of |theta|^q in log space (as log_path_sums in cpp/path_sums.hpp), from
+        log_w = log|theta| (-inf at zeros): forward[v] = (1/q) log sum over partial paths from a
+        start to v of prod |theta_e|^q, backward[v] the same from v to an output (None without
+        ``backward``). Each neuron takes m + (1/q) log sum_e exp(q (t_e - m)) over its terms t_e
+        (m their max; -inf when there are none or all are -inf): nothing leaves the float64 range."""
+        n = self.graph.n_neurons
+        order = topological_order(self.graph)
+
+        def combine(terms: np.ndarray) -> float:
+            top = np.max(terms) if terms.size else -np.inf
+            if top == -np.inf:
+                return -np.inf
+            return float(top + np.log(np.sum(np.exp(q * (terms - top)))) / q)
+
+        forward = np.zeros(n)
+        for v in order:
+            if v >= self.graph.n_inputs:
+                p = self.in_params[v]
+                forward[v] = combine(log_w[p] + np.where(self.src[p] < 0, 0.0, forward[self.src[p]]))
+        if not backward:
+            return forward, None
+        back = np.zeros(n)
+        for v in reversed(order):
+            if v < self.first_output:
+                p = self.out_params[v]
+                back[v] = combine(log_w[p] + back[self.dst[p]])
+        return forward, back
+
     def exact_rank(self, theta: np.ndarray) -> int:
         """rank J from the zero pattern of theta alone (J diag(theta) = diag(phi) A, docs/theory/ranks.md).
 
