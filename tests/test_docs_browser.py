@@ -9,6 +9,7 @@ docs extra or Chromium is not installed (`pip install ".[docs]"`, `apt-get insta
 import ast
 import html.parser
 import importlib.metadata
+import importlib.util
 import json
 import pathlib
 import re
@@ -69,18 +70,24 @@ def _with_math(module):
     return names
 
 
-def _api_page() -> tuple[str, int]:
-    import inspect
+# the modules of the API pages whose docstrings are checked (torch only where it is installed)
+API_MODULES = ("intrinsic_flow", "intrinsic_flow.losses", "intrinsic_flow.parsimony", "intrinsic_flow.symmetries",
+               "intrinsic_flow.parameterizations", "intrinsic_flow.datasets", "intrinsic_flow.torch")
 
-    import intrinsic_flow
-    import intrinsic_flow.losses
+
+def _api_page() -> tuple[str, int]:
+    import importlib
+    import inspect
 
     lines = ["API formulas", "============", ""]
     count = 0
-    for module in (intrinsic_flow, intrinsic_flow.losses):
+    for module_name in API_MODULES:
+        if module_name.endswith(".torch") and importlib.util.find_spec("torch") is None:
+            continue
+        module = importlib.import_module(module_name)
         for name, obj in _with_math(module):
-            qualified = f"{obj.__module__}.{name}" if inspect.ismodule(getattr(module, name)) else \
-                f"{module.__name__}.{name}"
+            attribute = getattr(module, name)  # a module that is also its function documents the function
+            qualified = f"{attribute.__name__}.{name}" if inspect.ismodule(attribute) else f"{module.__name__}.{name}"
             kind = "autoclass" if inspect.isclass(obj) else "autofunction"
             lines += [f".. {kind}:: {qualified}", "   :no-index:", ""]
             count += 1
@@ -126,6 +133,9 @@ window.addEventListener("load", () => {
       errors: errors,
       text: text.textContent,
       fetched: performance.getEntriesByType("resource").map(e => e.name).filter(n => !n.startsWith("file:")),
+      wide: [...document.querySelectorAll("div.math, mjx-container[display='true']")]
+          .filter(e => e.scrollWidth > e.clientWidth + 1)
+          .map(e => e.textContent.slice(0, 60)),
     });
   };
   if (window.MathJax && MathJax.startup) { MathJax.startup.promise.then(report); }
@@ -187,6 +197,8 @@ def test_formulas_render_offline(site, page, tmp_path):
     assert found["fetched"] == []
     if page == "api.html":
         assert n_entries >= 10, "docstrings with formulas"
+        # a docstring's display formula fits the column of a 1200-pixel window (no scroll bar)
+        assert found["wide"] == [], "wider than the column:\n" + "\n".join(found["wide"])
 
 
 def test_screenshot_of_a_theory_page(site, tmp_path):

@@ -57,7 +57,9 @@ class Backend:
 
         .. math::
 
-            z_p = \prod_{e \in p} \theta_e, \qquad z = \operatorname{vec}(W_L \cdots W_1), \qquad
+            z_p &= \prod_{e \in p} \theta_e \quad \text{(paths)},
+
+            z &= \operatorname{vec}(W_L \cdots W_1) \quad \text{or} \quad
             z = \operatorname{vec}(U_K \cdots U_1).
 
         Path order and layouts as in ``docs/theory/lifting.md``.
@@ -103,9 +105,10 @@ class Backend:
 
         .. math::
 
-            J_{pe} = \frac{\partial \phi_p}{\partial \theta_e}(\theta); \qquad
-            \text{for path-liftings } J_{pe} = \prod_{g \in p,\, g \neq e} \theta_g
-            \text{ when } e \in p, \text{ else } 0.
+            J_{pe} &= \frac{\partial \phi_p}{\partial \theta_e}(\theta);
+
+            J_{pe} &= \prod_{g \in p,\, g \neq e} \theta_g \ \text{ if } e \in p, \text{ else } 0
+            \quad \text{(path-liftings)}.
 
         Parameters
         ----------
@@ -147,8 +150,9 @@ class Backend:
 
         .. math::
 
-            M(\theta) = J J^\top, \quad J = \partial\phi(\theta); \qquad
-            \text{for the path-lifting } M_{pq} = z_p z_q \sum_{e \in p \cap q} \theta_e^{-2}.
+            M(\theta) &= J J^\top, \qquad J = \partial\phi(\theta);
+
+            M_{pq} &= z_p z_q \sum_{e \in p \cap q} \theta_e^{-2} \quad \text{(path-lifting)}.
 
         Parameters
         ----------
@@ -192,9 +196,9 @@ class Backend:
 
         .. math::
 
-            \partial M(\theta)[v] = \partial J[v]\, J^\top + J\, \partial J[v]^\top, \qquad
-            J = \partial\phi(\theta), \quad
-            \partial J[v] = \frac{d}{dt} J(\theta + t v) \Big|_{t=0}.
+            \partial M(\theta)[v] &= \partial J[v]\, J^\top + J\, \partial J[v]^\top,
+
+            \partial J[v] &= \frac{d}{dt} J(\theta + t v) \Big|_{t=0}, \qquad J = \partial\phi(\theta).
 
         Parameters
         ----------
@@ -345,16 +349,18 @@ class Backend:
     def conserved(self, model: Model, theta: ArrayLike) -> Array:
         r"""The known conservation laws h(theta).
 
-        For ReLU nets one law per hidden neuron :math:`\nu` (by layer, then index); for ``LinearNet``
-        the upper triangles (row by row) of :math:`H_l`; for ``LinearNeuralODE`` those of
-        :math:`H_k`:
+        For ReLU nets one law per hidden neuron :math:`\nu` (by layer, then index), with
+        :math:`w_{\mathrm{in}}(\nu)` its incoming weights, :math:`b_\nu` its bias and
+        :math:`w_{\mathrm{out}}(\nu)` its outgoing weights; for ``LinearNet`` the upper triangles
+        (row by row) of :math:`H_l`; for ``LinearNeuralODE`` those of :math:`H_k`:
 
         .. math::
 
-            h_\nu = \|\text{incoming weights of } \nu\|^2 + b_\nu^2 - \|\text{outgoing weights of } \nu\|^2,
+            h_\nu &= \|w_{\mathrm{in}}(\nu)\|^2 + b_\nu^2 - \|w_{\mathrm{out}}(\nu)\|^2,
 
-            H_l = W_{l+1}^\top W_{l+1} - W_l W_l^\top, \qquad
-            H_k = U_{k+1}^\top U_{k+1} - U_k U_k^\top.
+            H_l &= W_{l+1}^\top W_{l+1} - W_l W_l^\top,
+
+            H_k &= U_{k+1}^\top U_{k+1} - U_k U_k^\top.
 
         The order is given in ``docs/theory/laws.md`` (parameter layouts in
         ``docs/theory/lifting.md``).
@@ -544,15 +550,13 @@ class Backend:
 
         .. math::
 
-            G = J^\top J \qquad \text{or} \qquad
-            G = \frac{J^\top J}{\|J\|_F^2} + \frac{J_h^\top J_h}{\|J_h\|_F^2}
-            \quad \text{(each block at unit trace)},
+            G &= J^\top J \quad \text{or} \quad
+            G = \frac{J^\top J}{\|J\|_F^2} + \frac{J_h^\top J_h}{\|J_h\|_F^2},
 
-        .. math::
+            \operatorname{rank} &= \#\{\lambda \in \operatorname{spec}(G) :
+            \lambda > \mathrm{rtol} \cdot \lambda_{\max}\},
 
-            \operatorname{rank} = \#\{\lambda \in \operatorname{spec}(G) :
-            \lambda > \mathrm{rtol} \cdot \lambda_{\max}\}, \qquad
-            \mathrm{rtol} = 10\, D\, \varepsilon \text{ by default},
+        each block at unit trace, with :math:`\mathrm{rtol} = 10\, D\, \varepsilon` by default,
 
         at the rank point of theta: for path-lifting models the balanced point of its
         neuron-rescaling orbit (:math:`\phi` unchanged, :math:`\|\text{incoming}\|^2 =

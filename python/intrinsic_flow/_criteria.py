@@ -121,15 +121,18 @@ class CriteriaFrontEnd:
 
         .. math::
 
-            \mathtt{rank\_lift} = \operatorname{rank} J, \quad
-            \mathtt{rank\_conserved} = \operatorname{rank} J_h, \quad
-            \mathtt{rank\_joint} = \operatorname{rank} \begin{bmatrix} J \\ J_h \end{bmatrix}, \quad
-            \mathtt{kernel\_dim} = \dim K, \quad K = \ker J \cap \ker J_h,
+            \mathtt{rank\_lift} &= \operatorname{rank} J,
 
-        .. math::
+            \mathtt{rank\_conserved} &= \operatorname{rank} J_h,
 
-            \mathtt{inclusion\_residual} =
-            \frac{\|\theta\|\, \|\partial M(\theta)|_K\|_{HS}}{\|M(\theta)\|_F}, \qquad M = J J^\top;
+            \mathtt{rank\_joint} &= \operatorname{rank} \begin{bmatrix} J \\ J_h \end{bmatrix},
+
+            \mathtt{kernel\_dim} &= \dim K,
+
+            \mathtt{inclusion\_residual} &=
+            \frac{\|\theta\|\, \|\partial M(\theta)|_K\|_{HS}}{\|M(\theta)\|_F},
+
+        with :math:`K = \ker J \cap \ker J_h` and :math:`M = J J^\top`;
 
         ``recoverable`` is ``rank_joint == D`` (theta is locally determined by
         :math:`(\phi(\theta), h(\theta))`), ``kernel_inclusion`` is residual <= ``inclusion_tol``

@@ -290,7 +290,9 @@ class LieFrontEnd:
 
         .. math::
 
-            W_0 = W_\phi, \qquad W_{k+1} = W_k + [W_0, W_k], \qquad [f, g] = Dg\, f - Df\, g,
+            W_0 &= W_\phi, \qquad W_{k+1} = W_k + [W_0, W_k],
+
+            {}[f, g] &= Dg\, f - Df\, g,
 
         at one point x until a level adds nothing, or until the dimension reaches D minus the rank
         of the known laws' gradients (then the known laws are complete);

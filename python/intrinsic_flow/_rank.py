@@ -22,6 +22,24 @@ NOT_REPRESENTABLE = ("the Gram matrix of dphi at the rank point of theta is not 
                      "for path-lifting models rank_lift(model, theta, method='exact') needs no Gram matrix")
 
 
+RANK_MAX_WORK = 1e11
+"""Budget of one Gram rank of a ``SharedReLUNet``: about m^3 operations for the eigenvalues of its
+m x m Gram matrix (m = min(d, D): J J^T when there are fewer paths than parameters), half a
+minute or so. Refused above it, before the matrix is formed; ``method="exact"`` needs no matrix."""
+
+
+def check_rank_work(n_lifted: float, n_params: int, what: str) -> None:
+    """Refuse (ValueError naming the work and the knob) a Gram rank whose eigenvalue problem, of
+    size m = min(d, D), exceeds RANK_MAX_WORK operations (m^3, plus d^2 D to form J J^T)."""
+    m = min(float(n_lifted), float(n_params))
+    work = m ** 3 + (m * m * n_params if n_lifted < n_params else 0.0)
+    if work > RANK_MAX_WORK:
+        raise ValueError(f"{what} needs the eigenvalues of a {int(m)} x {int(m)} Gram matrix (d = {n_lifted:.6g} "
+                         f"paths, D = {n_params} parameters), about {work:.1e} operations, more than the budget "
+                         f"intrinsic_flow._rank.RANK_MAX_WORK = {RANK_MAX_WORK:.0e}; rank_lift(model, theta, "
+                         "method='exact') gives the rank of dphi in O(D) without a tolerance, or raise the budget")
+
+
 def checked_ranks(ranks):
     """ranks (int or array) unchanged, or ValueError when a backend marked one with -1."""
     if np.any(np.asarray(ranks) < 0):
@@ -51,10 +69,10 @@ def singular_gap(A: ArrayLike, rtol: float | None = None) -> RankInfo:
 
     .. math::
 
-        \operatorname{rank} A = \#\{i : \sigma_i > \mathrm{rtol} \cdot \sigma_{\max}\}, \qquad
-        \mathrm{rtol} = \min(M, N)\, \varepsilon \text{ by default}:
+        \operatorname{rank} A = \#\{i : \sigma_i > \mathrm{rtol} \cdot \sigma_{\max}\},
 
-    the tolerance grows with min(M, N), never with the number of rows (``docs/theory/ranks.md``).
+    with :math:`\mathrm{rtol} = \min(M, N)\, \varepsilon` by default: the tolerance grows with
+    min(M, N), never with the number of rows (``docs/theory/ranks.md``).
 
     Parameters
     ----------

@@ -67,8 +67,9 @@ class ReLUNet(_Model):
 
     .. math::
 
-        x_l = \operatorname{relu}(W_l x_{l-1} + b_l), \qquad
-        z_p = \phi_p(\theta) = \prod_{e \in p} \theta_e :
+        x_l &= \operatorname{relu}(W_l x_{l-1} + b_l),
+
+        z_p &= \phi_p(\theta) = \prod_{e \in p} \theta_e :
 
     its path-lifting :math:`z = \phi(\theta)` has one entry per path :math:`p` from an input or a
     bias to an output, the product of the parameters along it (``docs/theory/lifting.md``).
@@ -562,8 +563,9 @@ class SharedReLUNet(_Model):
 
     .. math::
 
-        \phi_p(\theta) = \prod_{e \in p} w_e, \qquad
-        \frac{\partial \phi_p}{\partial \theta_i} = \sum_{e \in p,\ e \text{ carries } i}\
+        \phi_p(\theta) &= \prod_{e \in p} w_e,
+
+        \frac{\partial \phi_p}{\partial \theta_i} &= \sum_{e \in p,\ e \text{ carries } i}\
         \prod_{g \in p,\, g \neq e} w_g
 
     (the multiplicity of :math:`i` in :math:`p` times :math:`\phi_p / \theta_i` off zeros); see
@@ -876,8 +878,9 @@ class LinearNet(_Model):
 
     .. math::
 
-        \phi(\theta) = \operatorname{vec}(W_L \cdots W_1), \qquad
-        H_l = W_{l+1}^\top W_{l+1} - W_l W_l^\top, \quad l = 1, \dots, L - 1.
+        \phi(\theta) &= \operatorname{vec}(W_L \cdots W_1),
+
+        H_l &= W_{l+1}^\top W_{l+1} - W_l W_l^\top, \quad l = 1, \dots, L - 1.
 
     Parameters
     ----------

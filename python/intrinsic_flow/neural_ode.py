@@ -28,8 +28,9 @@ class LinearNeuralODE(_Model):
 
     .. math::
 
-        \dot x = A(s)\, x, \qquad U_k = I + \frac{A_k}{K}, \qquad
-        z = \phi(\theta) = \operatorname{vec}(U_K \cdots U_1).
+        \dot x &= A(s)\, x, \qquad U_k = I + \frac{A_k}{K},
+
+        z &= \phi(\theta) = \operatorname{vec}(U_K \cdots U_1).
 
     Known laws: for k = 1..K-1 the upper triangles (row by row) of
     :math:`H_k = U_{k+1}^\top U_{k+1} - U_k U_k^\top`, those of the linear chain

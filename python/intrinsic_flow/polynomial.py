@@ -40,7 +40,9 @@ class PolynomialMap:
     .. math::
 
         \phi_q(\theta) = \sum_{\alpha} c_{q,\alpha}\, \theta_0^{\alpha_0} \cdots \theta_{n-1}^{\alpha_{n-1}},
-        \qquad q = 1, \dots, d, \quad n = \mathtt{n\_vars}.
+        \qquad q = 1, \dots, d,
+
+    with n = ``n_vars``.
 
     ``polys``: a sequence of d polynomials, each a dict ``{exponent tuple: coefficient}``
     (:math:`\alpha \mapsto c_{q,\alpha}`) with exponent tuples of length ``n_vars``

@@ -1105,10 +1105,10 @@ class ConservationMonitor:
 
     .. math::
 
-        h_g(\theta) = \sum_{i \in \mathrm{in}(g)} \theta_i^2 - \sum_{i \in \mathrm{out}(g)} \theta_i^2,
-        \qquad
+        h_g(\theta) &= \sum_{i \in \mathrm{in}(g)} \theta_i^2 - \sum_{i \in \mathrm{out}(g)} \theta_i^2,
+
         h_g(\theta - \eta \nabla\ell) - h_g(\theta)
-        = \eta^2 \bigl(\|\nabla_{\mathrm{in}(g)} \ell\|^2 - \|\nabla_{\mathrm{out}(g)} \ell\|^2\bigr).
+        &= \eta^2 \bigl(\|\nabla_{\mathrm{in}(g)} \ell\|^2 - \|\nabla_{\mathrm{out}(g)} \ell\|^2\bigr).
 
     Gradient flow conserves every :math:`h_g`; one SGD step of size :math:`\eta` changes it by
     exactly the second expression, so the drift per step scales like :math:`\eta^2`. Momentum
