@@ -26,7 +26,12 @@ DOCS = ROOT / "docs"
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 # settings of docs/conf.py that shape how a page and a docstring are parsed, copied as written there
 SETTINGS = ("myst_enable_extensions", "myst_heading_anchors", "html_theme", "autodoc_typehints",
-            "autodoc_inherit_docstrings", "numpydoc_show_class_members", "numpydoc_xref_param_type")
+            "autodoc_inherit_docstrings", "autodoc_default_options", "numpydoc_show_class_members",
+            "numpydoc_xref_param_type")
+# classes whose fields and properties had entries with a name and nothing else
+CLASSES = ("intrinsic_flow.ReLUNet", "intrinsic_flow.LinearNet", "intrinsic_flow.RankInfo", "intrinsic_flow.Criteria",
+           "intrinsic_flow.LieTrace", "intrinsic_flow.Trajectory", "intrinsic_flow.ScanResult",
+           "intrinsic_flow.parsimony.FactorizationResult", "intrinsic_flow.datasets.Dataset")
 # TeX left as text: a command, or the delimiters Sphinx writes around formulas for MathJax
 RAW_TEX = re.compile(r"\\[A-Za-z]+|\\\(|\\\)|\\\[|\\\]|\$\$")
 
@@ -91,6 +96,7 @@ def _api_page() -> tuple[str, int]:
             kind = "autoclass" if inspect.isclass(obj) else "autofunction"
             lines += [f".. {kind}:: {qualified}", "   :no-index:", ""]
             count += 1
+    lines += ["Classes", "-------", ""] + [f".. autoclass:: {name}\n   :no-index:\n" for name in CLASSES]
     return "\n".join(lines) + "\n", count
 
 
@@ -180,6 +186,16 @@ def test_pages_name_no_web_script_or_style(site):
     for page in pages:
         assert not remote.search(page.read_text(encoding="utf-8")), page.name
     assert (out / "_static" / "mathjax" / "tex-svg.js").is_file()
+
+
+def test_api_entries_are_never_empty(site):
+    """Every entry of the API page (classes, their methods and properties) has a text of its own."""
+    _, out, _, _ = site
+    page = (out / "api.html").read_text(encoding="utf-8")
+    entries = re.findall(r'<dl class="py (\w+)">\s*<dt[^>]*>(.*?)</dt>\s*<dd>(.*?)</dd>', page, re.S)
+    assert len(entries) > 20
+    empty = [re.sub("<[^>]+>", "", title).strip() for _, title, body in entries if not re.sub("<[^>]+>", "", body).strip()]
+    assert empty == []
 
 
 @pytest.mark.parametrize("page", ["theory/laws.html", "theory/lifting.html", "theory/intrinsic.html",
