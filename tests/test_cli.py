@@ -505,6 +505,29 @@ def test_widths_name_the_problem(text, problem, capsys):
     assert len(line) < 300  # the offending text is shortened, not echoed in full
 
 
+def test_undecodable_bytes_in_arguments(tmp_path):
+    """A file name with bytes that are not UTF-8 (a lone surrogate in Python) is printed escaped, even
+    where the output stream is strict (PYTHONIOENCODING=utf-8:strict, as a UTF-8 terminal often is)."""
+    strict = {**os.environ, "PYTHONIOENCODING": "utf-8:strict"}
+    command = [sys.executable, "-m", "intrinsic_flow.cli"]
+    out = os.fsencode(tmp_path) + b"/\xff.npz"
+    result = subprocess.run(command + [b"scan", b"--model", b"linear", b"--widths", b"2,2", b"--samples", b"3",
+                                       b"--out", out], capture_output=True, env=strict, timeout=120)
+    assert result.returncode == 0 and result.stderr == b"", result.stderr
+    assert f"rows saved to {os.fsdecode(tmp_path)}/\\udcff.npz".encode() in result.stdout
+    assert os.path.exists(out)
+    result = subprocess.run(command + [b"laws", b"--model", b"linear", b"--widths", b"2,2", b"\xff"],
+                            capture_output=True, env=strict, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr == b"intrinsic-flow: error: unrecognized arguments: \\udcff\n"
+
+
+def test_undecodable_bytes_in_process(capsys):
+    """main() in a program whose streams are strict (pytest's are): the error still prints."""
+    line = usage_error(Result(capsys, ["laws", "--model", "linear", "--widths", "2,2", "\udcff"]))
+    assert line == "intrinsic-flow: error: unrecognized arguments: \\udcff"
+
+
 BUG = """
 import intrinsic_flow.commands.inspect as inspect
 def broken(model, seed=0):

@@ -11,7 +11,9 @@ left out: ``--help`` shows it).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import io
 import os
 import re
 import sys
@@ -81,7 +83,28 @@ def _describe(error: BaseException) -> str:
     return text
 
 
+@contextlib.contextmanager
+def _escaped_output():
+    """stdout and stderr write what they cannot encode as escapes (\\udcff for a file name's byte
+    that is not UTF-8) rather than fail after the work is done; as they were afterwards."""
+    strict = [stream for stream in (sys.stdout, sys.stderr)
+              if isinstance(stream, io.TextIOWrapper) and not stream.closed and stream.errors == "strict"]
+    for stream in strict:
+        stream.reconfigure(errors="backslashreplace")
+    try:
+        yield
+    finally:
+        for stream in strict:
+            with contextlib.suppress(ValueError):  # closed meanwhile
+                stream.reconfigure(errors="strict")
+
+
 def main(argv=None) -> int:
+    with _escaped_output():
+        return _main(argv)
+
+
+def _main(argv) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
