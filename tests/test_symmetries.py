@@ -230,6 +230,52 @@ def test_reduced_dynamics_moves_mass_towards_H():
     assert plus.sum() == pytest.approx(run.tau_plus[-1]) and minus.sum() == pytest.approx(run.tau_minus[-1])
 
 
+def test_reduced_features_represent_the_radial_target_with_alpha_delta_0():
+    """alpha delta_0 (all the mass aligned with H) gives f~(phi) = cos phi = ||x_H|| exactly, for any d, d_H."""
+    phi = np.linspace(0.0, np.pi / 2, 9)
+    for d, d_H in ((30, 5), (10, 2), (5, 1), (40, 35), (4, 3)):
+        f = core.alpha(d_H) * core.reduced_features([0.0], phi, d, d_H)[0]
+        np.testing.assert_allclose(f, np.cos(phi), rtol=0, atol=1e-12)
+    # a neuron orthogonal to H sees sin phi E[s_+], s ~ gamma_{d_perp}: 1 / alpha(d_perp) sin phi
+    f = core.reduced_features([np.pi / 2], phi, 30, 5)[0]
+    np.testing.assert_allclose(f, np.sin(phi) / core.alpha(25), rtol=0, atol=1e-12)
+
+
+def test_reduced_features_against_monte_carlo_on_spheres():
+    """E relu(b . x) over uniform directions of H and H-perp, with independent draws of r and s."""
+    d, d_H, n = 30, 5, 1_000_000
+    rng = np.random.default_rng(0)
+
+    def coordinate(k):  # first coordinate of a uniform point of S^{k-1}
+        g = rng.standard_normal((n, k))
+        return g[:, 0] / np.linalg.norm(g, axis=1)
+
+    r, s = coordinate(d_H), coordinate(d - d_H)
+    pairs = [(0.3, 0.7), (1.2, 1.4), (1.5, 0.2), (0.78, 0.78), (2.0, 0.5)]
+    features = core.reduced_features([t for t, _ in pairs], [p for _, p in pairs], d, d_H)
+    for k, (theta, phi) in enumerate(pairs):
+        values = np.maximum(np.cos(theta) * np.cos(phi) * r + np.sin(theta) * np.sin(phi) * s, 0.0)
+        folded = abs(np.cos(theta)) * np.cos(phi) * r + abs(np.sin(theta)) * np.sin(phi) * s
+        assert abs(features[k, k] - values.mean()) < 4 * values.std() / math.sqrt(n)
+        assert abs(features[k, k] - np.maximum(folded, 0).mean()) < 4 * values.std() / math.sqrt(n)
+
+
+def test_reduced_features_converge_in_the_nodes_and_are_shared_by_the_backends():
+    theta = np.linspace(0.0, np.pi / 2, 41)
+    phi = np.linspace(0.0, np.pi / 2, 37)
+    for d, d_H in ((30, 5), (40, 38), (10, 2), (3, 1)):
+        fine = core.reduced_features(theta, phi, d, d_H, n_nodes=400)
+        assert np.abs(core.reduced_features(theta, phi, d, d_H) - fine).max() < 1e-6
+        assert np.all(fine >= 0)
+    assert ref.reduced_features is core.reduced_features  # a front-end function, no kernel
+    with pytest.raises(ValueError):
+        core.reduced_features([0.1], [0.2], 5, 5)
+    with pytest.raises(ValueError):
+        core.reduced_features([[0.1]], [0.2], 10, 2)
+    with pytest.raises(ValueError):
+        core.reduced_features([0.1], [0.2], 10, 2, n_nodes=0)
+
+
 @pytest.mark.slow
 def test_reduced_o3_full_size():
     d, d_H = 30, 5

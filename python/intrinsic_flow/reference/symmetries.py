@@ -11,13 +11,13 @@ import numpy as np
 from .._symmetries import (OddTargetConstants, ParticleTrajectory, ReducedTrajectory, SymmetriesBackend, alpha,
                            angles_to_subspace, from_theta, init_particles, linear_surrogate, mean_field_model,
                            odd_cubic_coef, odd_target_bound, odd_target_constants, odd_target_loss, odd_target_ode,
-                           pair_symmetry_error, reduced_init, symmetrize, tau_histogram, to_theta)
+                           pair_symmetry_error, reduced_features, reduced_init, symmetrize, tau_histogram, to_theta)
 
 __all__ = ["mean_field_model", "to_theta", "from_theta", "init_particles", "symmetrize", "odd_cubic_coef",
            "draw_inputs", "target_values", "predict", "train", "ParticleTrajectory", "pair_symmetry_error",
            "linear_surrogate", "angles_to_subspace", "tau_histogram", "odd_target_constants",
            "OddTargetConstants", "odd_target_ode", "odd_target_bound", "odd_target_loss", "alpha", "reduced_init",
-           "reduced_samples", "reduced_train", "ReducedTrajectory"]
+           "reduced_samples", "reduced_train", "reduced_features", "ReducedTrajectory"]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
