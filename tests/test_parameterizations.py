@@ -214,19 +214,77 @@ def test_ipllr_switches_after_warmup():
     np.testing.assert_allclose(model.learning_rates(0.1), [0.1 * 16.0 ** (-c) for c in cold], rtol=1e-15)
 
 
-def test_calibration_sets_unit_update_contributions():
-    """After calibration, the first layer's update moves its pre-activations by exactly 1 on average."""
-    for backend in BACKENDS:
-        model, x, y = _problem("relu", scheme="ipllr", width=64, backend=backend)
-        base = backend.calibrate_base_lrs(model, x, y, x)
-        assert base.shape == (4,) and np.all(base > 0)
-        hidden0, _ = model.forward(x)
-        model.initial_base_lrs = base
-        model.step(x, y, 1.0)
-        hidden1, _ = model.forward(x)
-        assert np.mean(np.abs(hidden1[0] - hidden0[0])) == pytest.approx(1.0, rel=1e-10)
+def _update_contributions(model, initial, x):
+    """mean |m^(-a_l) (W_l(1) - W_l(0)) x_l(1)| per layer of a ReLU network, x_l(1) the inputs of layer l after
+    the step (the first layer's includes its bias update); computed here from the weights, independently of the
+    library."""
+    weights, bias0 = model.network.weights, model.network.bias0
+    scales = [model.width ** (-e) for e in model.exponents[0]]
+    hidden, _ = model.forward(x)
+    inputs = [x] + [np.maximum(h, 0.0) for h in hidden]
+    sizes = []
+    for l, (w, w0, s, xl) in enumerate(zip(weights, initial[0], scales, inputs)):
+        update = xl @ (w - w0).T + (bias0 - initial[1] if l == 0 else 0.0)
+        sizes.append(float(np.mean(np.abs(s * update))))
+    return np.array(sizes)
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=["core", "reference"])
+def test_calibration_rules_hit_their_targets(backend):
+    """After the calibrated first step, each layer's update moves its pre-activations on the measuring batch by
+    its target on average: the authors' rule keeps lr on the first layer and targets 1 (hidden) and 0.1 (output);
+    the unit rule targets 1 everywhere."""
+    rng = np.random.default_rng(3)
+    x0, x1 = rng.standard_normal((16, 5)), rng.standard_normal((16, 5))
+    y0 = rng.integers(0, 4, size=16)
+    for rule, targets in (("authors", [None, 1.0, 1.0, 0.1]), ("unit", [1.0, 1.0, 1.0, 1.0])):
+        model = backend.abc_network("ipllr", d_in=5, width=64, n_out=4, n_hidden=3, activation="relu", seed=2)
+        initial = (model.network.weights, model.network.bias0)
+        base = backend.calibrate_base_lrs(model, x0, y0, x1, lr=0.03, rule=rule)
+        assert base.shape == (4,) and np.all(base > 0) and np.all(base < 500)  # no cap reached
+        if rule == "authors":
+            assert base[0] == 0.03
+        model.step(x0, y0, 0.03)
+        sizes = _update_contributions(model, initial, x1)
+        for size, target in zip(sizes, targets):
+            if target is not None:
+                assert size == pytest.approx(target, rel=1e-9)
     with pytest.raises(ValueError, match="ipllr network before its first step"):
-        core.calibrate_base_lrs(_problem(scheme="mup")[0], x, y, x)
+        core.calibrate_base_lrs(_problem(scheme="mup")[0], x0, y0, x0)
+    with pytest.raises(ValueError, match="rule must be one of"):
+        core.calibrate_base_lrs(_problem(scheme="ipllr")[0], x0, y0, x0, rule="mean")
+
+
+def test_train_calibrates_ipllr_but_not_ipllr_bias_by_default():
+    """As the authors' code: IP-LLR's first step is calibrated, IP-LLR with unscaled biases keeps the base rate."""
+    def losses(scheme, **kwargs):
+        return core.train(scheme, n_hidden=3, width=32, n_steps=3, batch=16, lr=0.05, eval_every=3,
+                          **kwargs)["loss"].to_numpy()
+
+    np.testing.assert_array_equal(losses("ipllr"), losses("ipllr", calibrate=True))
+    assert not np.array_equal(losses("ipllr"), losses("ipllr", calibrate=False))
+    assert not np.array_equal(losses("ipllr"), losses("ipllr", calibration_rule="unit"))
+    np.testing.assert_array_equal(losses("ipllr_bias"), losses("ipllr_bias", calibrate=False))
+    assert not np.array_equal(losses("ipllr_bias"), losses("ipllr_bias", calibrate=True))
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=["core", "reference"])
+def test_lr_factors_multiply_the_rates(backend):
+    model, x, y = _problem(scheme="ipllr", width=16, backend=backend)
+    plain = model.learning_rates(0.1)
+    model.lr_factors = np.array([12.0, 1.0, 1.0, 0.5])
+    np.testing.assert_allclose(model.learning_rates(0.1), np.array(plain) * [12.0, 1.0, 1.0, 0.5], rtol=1e-15)
+    before = model.network.weights
+    _, grads, _, _ = model.gradients(x, y)
+    rates = model.learning_rates(0.1)
+    model.step(x, y, 0.1)
+    for w0, w1, g, rate in zip(before, model.network.weights, grads, rates):
+        _close(w1, w0 - rate * g, 1e-13)
+    runs = [b.train("ip", n_hidden=2, width=32, n_steps=10, batch=16, lr=0.1, lr_factors=[10.0, 1.0, 1.0],
+                    eval_every=10) for b in BACKENDS]
+    _close(runs[0][["loss", "abs_f"]].to_numpy(), runs[1][["loss", "abs_f"]].to_numpy(), 1e-10)
+    with pytest.raises(ValueError, match="lr_factors must be 3 numbers > 0"):
+        backend.train("ip", n_hidden=2, width=8, n_steps=1, lr_factors=[1.0, 1.0])
 
 
 def test_results_do_not_depend_on_thread_count():
@@ -248,6 +306,18 @@ def test_results_do_not_depend_on_thread_count():
         assert len(params[0]) == len(params[1])
         for a, b in zip(*params):
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("scheme", ["ip", "mup"])
+def test_first_layer_draws_as_the_authors(scheme):
+    """W_0 ~ N(0, v/(d+1)) m^(-b_0) and its bias beta_0 ~ N(0, v) m^(-b_0) (not divided by d + 1), v = 2 for
+    ReLU and for the sigmoid."""
+    d, m = 63, 4000
+    for activation, v in (("relu", 2.0), ("sigmoid", 2.0), ("gelu", 4.0)):
+        model = core.abc_network(scheme, d_in=d, width=m, n_out=2, n_hidden=1, activation=activation, seed=5)
+        scale = m ** (-core.abc_exponents(scheme, 1)[1][0])
+        assert np.std(model.network.bias0) / scale == pytest.approx(math.sqrt(v), rel=0.05)
+        assert np.std(model.network.weights[0]) / scale == pytest.approx(math.sqrt(v / (d + 1)), rel=0.01)
 
 
 def test_non_centred_initialisation_has_mean_one():
