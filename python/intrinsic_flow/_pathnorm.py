@@ -233,19 +233,33 @@ class PathNormFrontEnd:
         self._lifting_of = lifting_of
 
     def path_norm(self, model, theta, q: float = 1, return_grad: bool = False):
-        """The path-norm ||phi(theta)||_q = (sum_p |phi_p(theta)|^q)^(1/q), without listing paths.
+        r"""The path-norm ||phi(theta)||_q = (sum_p |phi_p(theta)|^q)^(1/q), without listing paths.
 
-        phi is the path-lifting (one entry per path from an input or a bias to an output, the
-        product of the weights along it; biases included as in :func:`lift`). One forward pass of
-        the network on the weights |w_e|^q with all inputs (and the bias source) equal to 1 and
-        every neuron summing its incoming values gives S = ||phi||_q^q at the outputs; max neurons
-        of a ``SharedReLUNet`` count as unit sums (every path through them). The gradient follows
-        from one backward pass: dS/dw_e = F(src e) B(dst e) q |w_e|^(q-1) sign(w_e), with F, B the
-        forward and backward sums (F = 1 at a bias source), summed over the edges of each shared
-        parameter, and d||phi||_q = S^(1/q - 1) dS / q. Where |w_e|^q or a sum leaves the float64
+        .. math::
+
+            \|\phi(\theta)\|_q = \Bigl(\sum_p |\phi_p(\theta)|^q\Bigr)^{1/q}
+            = S^{1/q}, \qquad S = \sum_p \prod_{e \in p} |w_e|^q .
+
+        :math:`\phi` is the path-lifting (one entry per path from an input or a bias to an output,
+        the product of the weights along it; biases included as in :func:`lift`). One forward pass
+        of the network on the weights :math:`|w_e|^q` with all inputs (and the bias source) equal
+        to 1 and every neuron summing its incoming values gives :math:`S` at the outputs; max
+        neurons of a ``SharedReLUNet`` count as unit sums (every path through them). The gradient
+        follows from one backward pass, with :math:`F, B` the forward and backward sums
+        (:math:`F = 1` at a bias source), summed over the edges of each shared parameter:
+
+        .. math::
+
+            \frac{\partial S}{\partial w_e} &= F(\mathrm{src}\, e)\, B(\mathrm{dst}\, e)\,
+            q\, |w_e|^{q-1} \operatorname{sign}(w_e),
+
+            \partial \|\phi\|_q &= \tfrac{1}{q}\, S^{1/q - 1}\, \partial S.
+
+        Where :math:`|w_e|^q` or a sum leaves the float64
         range (a neuron rescaled by 1e160, q = 800 with small weights) the sweeps run in log space
         (a log-sum-exp at each neuron): the result is invariant under the rescaling symmetries and
-        lies in [max_p |phi_p|, d^(1/q) max_p |phi_p|] whatever the scale of theta and q.
+        lies in :math:`[\max_p |\phi_p|,\ d^{1/q} \max_p |\phi_p|]` whatever the scale of theta
+        and q.
 
         Parameters
         ----------
