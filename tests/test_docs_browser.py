@@ -32,6 +32,8 @@ SETTINGS = ("myst_enable_extensions", "myst_heading_anchors", "html_theme", "aut
 CLASSES = ("intrinsic_flow.ReLUNet", "intrinsic_flow.LinearNet", "intrinsic_flow.RankInfo", "intrinsic_flow.Criteria",
            "intrinsic_flow.LieTrace", "intrinsic_flow.Trajectory", "intrinsic_flow.ScanResult",
            "intrinsic_flow.parsimony.FactorizationResult", "intrinsic_flow.datasets.Dataset")
+# pages whose display formulas may still be wider than the column of a 1200-pixel window
+WIDTH_UNCHECKED = {"theory/parsimony.html", "theory/symmetries.html", "theory/parameterizations.html"}
 # TeX left as text: a command, or the delimiters Sphinx writes around formulas for MathJax
 RAW_TEX = re.compile(r"\\[A-Za-z]+|\\\(|\\\)|\\\[|\\\]|\$\$")
 
@@ -213,7 +215,8 @@ def test_formulas_render_offline(site, page, tmp_path):
     assert found["fetched"] == []
     if page == "api.html":
         assert n_entries >= 10, "docstrings with formulas"
-        # a docstring's display formula fits the column of a 1200-pixel window (no scroll bar)
+    if page not in WIDTH_UNCHECKED:
+        # a display formula fits the text column of a 1200-pixel window (no scroll bar)
         assert found["wide"] == [], "wider than the column:\n" + "\n".join(found["wide"])
 
 
