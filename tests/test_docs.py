@@ -87,3 +87,70 @@ def test_docstring_examples_run(name):
         intrinsic_flow.set_num_threads(threads)
     assert result.attempted > 0, f"{name} has no docstring example"
     assert result.failed == 0
+
+
+# -- the documentation's own Sphinx extensions (docs/_ext), without a Sphinx build ------------------
+
+def _extension(name):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "docs" / "_ext" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bars_are_escaped_in_prose_only():
+    escape = _extension("api_docstrings").escape_bars
+    lines = ["a norm |x| and :math:`\\|x\\| =", "   \\|y\\|` then ``a|b``", "", ".. math::", "",
+             "    \\|z\\|_F", "", "after |q|", "| a | grid |"]
+    escape(None, "function", "f", None, None, lines)
+    assert lines == ["a norm \\|x\\| and :math:`\\|x\\| =", "   \\|y\\|` then ``a|b``", "", ".. math::", "",
+                     "    \\|z\\|_F", "", "after \\|q\\|", "| a | grid |"]
+
+
+def test_members_without_their_own_docstring_are_skipped():
+    skip = _extension("api_docstrings").skip_undocumented
+
+    class Example:
+        field = 3
+
+        def documented(self):
+            """Text."""
+
+        def bare(self):
+            pass
+
+        @property
+        def size(self):
+            return 1
+
+    members = {name: Example.__dict__[name] for name in ("field", "documented", "bare", "size")}
+    assert {name: skip(None, "class", name, obj, False, {}) for name, obj in members.items()} == \
+        {"field": True, "documented": None, "bare": True, "size": True}
+    assert skip(None, "module", "bare", members["bare"], False, {}) is None  # module-level names: autodoc decides
+
+
+def test_formulas_are_served_from_the_documentation_itself():
+    """MathJax comes from _static (the docs extra's package), never from a CDN."""
+    import tomllib
+
+    conf = (ROOT / "docs" / "conf.py").read_text(encoding="utf-8")
+    assert '"offline_math"' in conf and "sphinx.ext.mathjax" not in conf
+    assert "mathjax_path" not in conf  # set by the extension, to a file under _static
+    offline = _extension("offline_math")
+    assert "://" not in offline.MATHJAX_PATH and not offline.MATHJAX_PATH.startswith("/")
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["optional-dependencies"]["docs"]
+    assert any(requirement.startswith(offline.PACKAGE) for requirement in extra)
+
+
+def test_mathjax_bundle_is_copied(tmp_path):
+    offline = _extension("offline_math")
+    try:
+        source = offline.mathjax_source()
+    except RuntimeError:
+        pytest.skip("the docs extra is not installed (sphinx-mathjax-offline)")
+    target = offline.copy_mathjax(source, tmp_path / "_static")
+    assert (target / "tex-svg.js").stat().st_size > 1_000_000
+    assert (target / "input" / "tex" / "extensions" / "boldsymbol.js").is_file()  # loaded on demand
+    assert not (target / "tex-chtml.js").exists()  # the other bundles stay out
