@@ -85,34 +85,37 @@ except ImportError:
 # intrinsic_flow. A name of __all__ in no topic (or in two) stops the build.
 TOPICS = [
     ("models", "Models",
-     "The networks and maps whose parameters theta are lifted to z = phi(theta) "
+     r"The networks and maps whose parameters :math:`\theta` are lifted to :math:`z = \phi(\theta)` "
      "(:doc:`/theory/lifting`).",
      ["ReLUNet", "DAGReLUNet", "SharedReLUNet", "LinearNet", "LinearNeuralODE", "PolynomialMap"]),
-    ("geometry", "Geometry of phi",
+    ("geometry", "Geometry of φ",
      "The lifting, its Jacobian, products with it without forming it, the metric on the lifted space, "
      "Gram matrices and path-norms; the ``_batch`` forms take a batch of thetas (:doc:`/theory/lifting`).",
      ["lift", "lift_jacobian", "lift_vjp", "lift_jvp", "metric", "metric_derivative", "lift_gram", "joint_gram",
       "path_norm", "lift_batch", "lift_jacobian_batch", "lift_vjp_batch", "lift_jvp_batch", "metric_batch",
       "lift_gram_batch"]),
     ("ranks", "Ranks",
-     "Ranks of the Jacobians of phi and of the known laws, and how sure they are (:doc:`/theory/ranks`).",
+     r"Ranks of the Jacobians of :math:`\phi` and of the known laws :math:`h`, and how sure they are "
+     "(:doc:`/theory/ranks`).",
      ["rank_lift", "rank_joint", "rank_info", "rank_lift_batch", "rank_joint_batch", "numerical_rank",
       "singular_gap", "RankInfo"]),
     ("laws", "Conservation laws",
      "The known laws, their Jacobians, and the number of independent laws from the Lie algebra generated "
-     "by the gradients of phi (:doc:`/theory/laws`).",
+     r"by the gradients of :math:`\phi` (:doc:`/theory/laws`).",
      ["conserved", "conserved_jacobian", "conserved_batch", "conserved_jacobian_batch", "lie_trace",
       "count_conservation_laws", "known_laws_complete", "polynomial_laws", "LieTrace", "PolynomialLaws",
       "LIE_MAX_WORK"]),
     ("criteria", "Criteria",
-     "Whether the gradient flow of theta is an intrinsic flow of z at a point (:doc:`/theory/criteria`).",
+     r"Whether the gradient flow of :math:`\theta` is an intrinsic flow of :math:`z` at a point "
+     "(:doc:`/theory/criteria`).",
      ["criteria", "criteria_batch", "balanced_representative", "Criteria", "INCLUSION_TOL"]),
     ("flows", "Flows",
-     "Gradient flows of theta, the intrinsic flow of z and their comparison (:doc:`/theory/flows`).",
+     r"Gradient flows of :math:`\theta`, the intrinsic flow of :math:`z` and their comparison "
+     "(:doc:`/theory/flows`).",
      ["gradient_flow", "gradient_descent", "intrinsic_metric", "intrinsic_flow", "compare_flows", "Trajectory",
       "FlowComparison", "FlowError"]),
     ("scans", "Scans",
-     "The criteria over many draws of theta, in parallel, with checkpoints and summaries.",
+     r"The criteria over many draws of :math:`\theta`, in parallel, with checkpoints and summaries.",
      ["scan", "ScanResult", "ScanSummary"]),
     ("settings", "Settings and build",
      "Memory limit, threads and the compiled core in use.",
@@ -122,7 +125,7 @@ TOPICS = [
 # the other modules, one page each: (file, module, intro, same_as)
 MODULES = [
     ("losses", intrinsic_flow.losses,
-     "Losses f(z) whose gradient flows run in the core; any Python callable "
+     r"Losses :math:`f(z)` whose gradient flows run in the core; any Python callable "
      "``f(z) -> (value, gradient)`` works as well, more slowly.", None),
     ("torch", intrinsic_flow.torch,
      "PyTorch models in (the ``torch`` extra): translation to a path-lifting model with shared "
@@ -146,6 +149,7 @@ MODULES = [
     ("datasets", intrinsic_flow.datasets,
      "Small classification data sets: scikit-learn's digits and a Gaussian mixture.", None),
 ]
+
 
 def _documented(module, name):
     """(qualified name, object) of what the page documents for module.name: a module that is also its
@@ -212,7 +216,8 @@ def _check_topics(module) -> None:
 def _topic_pages() -> dict[str, str]:
     """The page intrinsic_flow (a table per topic) and one page per topic."""
     _check_topics(intrinsic_flow)
-    intro = ("The default backend: models, geometry of phi, conservation laws, criteria, flows and scans on the "
+    intro = (r"The default backend: models, geometry of :math:`\phi`, conservation laws, criteria, flows and "
+             "scans on the "
              "C++ core. Every name below is importable from ``intrinsic_flow``; the submodules have pages of "
              "their own (:doc:`losses`, :doc:`torch`, ...).")
     index = _header("intrinsic_flow", intrinsic_flow, intro)
@@ -234,7 +239,7 @@ def _reference_page() -> str:
              "without compiled code. Names in the tables that are not documented on this page are the very "
              "objects of :doc:`intrinsic_flow` (the models and result types); their links lead there.")
     lines = _header("intrinsic_flow.reference", reference, intro)
-    names = [name for name in reference.__all__]
+    names = list(reference.__all__)
     for _, title, _, topic in TOPICS:
         chosen = [name for name in topic if name in names]
         if not chosen:
@@ -247,7 +252,7 @@ def _reference_page() -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_api_pages(app=None) -> None:
+def write_api_pages() -> None:
     out = HERE / "api" / "generated"
     pages = _topic_pages()
     pages["reference.rst"] = _reference_page()
