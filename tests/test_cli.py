@@ -240,9 +240,10 @@ def test_report_into_an_empty_out(tmp_path, monkeypatch, capsys, out):
 
 
 # -- writing a report: all or nothing ---------------------------------------------------------
-def stand_in_paper(monkeypatch, n_figures, interrupt=None):
-    """reproductions.paper(...) returns one small section of n_figures falling lines; interrupt
-    "section" presses Ctrl-C while it runs, "figure" while the second figure is written."""
+def stand_in_paper(monkeypatch, n_figures, interrupt=None, theory=False):
+    """reproductions.paper(...) returns one small section of n_figures falling lines (linking a
+    theory page when theory); interrupt "section" presses Ctrl-C while it runs, "figure" while the
+    second figure is written."""
     import types
 
     import matplotlib
@@ -260,7 +261,8 @@ def stand_in_paper(monkeypatch, n_figures, interrupt=None):
             figure, ax = plt.subplots()
             ax.plot([0, 1], [k, 0])
             figures.append((f"line {k}", figure))
-        return Section("a stand-in experiment", "one paragraph", figures)
+        text = "one paragraph" + (" ([the ranks](theory/ranks.md))" if theory else "")
+        return Section("a stand-in experiment", text, figures)
 
     stand_in = types.SimpleNamespace(TITLE=f"A paper with {n_figures} figures", SECTIONS=[section])
     monkeypatch.setattr(reproductions, "paper", lambda name: stand_in)
@@ -303,14 +305,17 @@ def test_an_interrupted_reproduce_keeps_the_previous_report(tmp_path, monkeypatc
 
 def test_a_new_report_replaces_its_own_files_only(tmp_path, monkeypatch):
     out = tmp_path / "out"
-    stand_in_paper(monkeypatch, 3)
+    stand_in_paper(monkeypatch, 3, theory=True)
     assert main(["reproduce", "symmetries", "--out", str(out)]) == 0
+    assert "theory/ranks.md" in contents(out)
     (out / "notes.txt").write_text("mine")
     (out / "figures" / "sketch.txt").write_text("mine too")
     stand_in_paper(monkeypatch, 1)
     assert main(["reproduce", "symmetries", "--out", str(out)]) == 0
+    # figures 1-2 and 1-3 and the theory page were the old report's
     assert sorted(contents(out)) == ["figures/figure-1-1.png", "figures/sketch.txt", "notes.txt",
-                                     "report.html", "report.md"]  # figures 1-2 and 1-3 were the old report's
+                                     "report.html", "report.md"]
+    assert sorted(p.name for p in out.iterdir()) == ["figures", "notes.txt", "report.html", "report.md"]
     assert "A paper with 1 figures" in (out / "report.html").read_text()
     assert list(tmp_path.iterdir()) == [out]
 
