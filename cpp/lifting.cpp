@@ -22,8 +22,10 @@ PathGraph::PathGraph(int n_neurons, int n_inputs, int n_outputs, std::vector<int
       n_outputs_(n_outputs),
       param_src_(std::move(param_src)),
       param_dst_(std::move(param_dst)) {
-  if (n_inputs < 1 || n_outputs < 1 || n_inputs + n_outputs > n_neurons)
-    throw std::invalid_argument("PathGraph: need n_inputs >= 1, n_outputs >= 1 and n_inputs + n_outputs <= n_neurons");
+  // n_inputs = 0 is a graph whose paths all start at a bias (the graph of the edges on some path of
+  // a SharedReLUNet whose inputs reach no output).
+  if (n_inputs < 0 || n_outputs < 1 || n_inputs + n_outputs > n_neurons)
+    throw std::invalid_argument("PathGraph: need n_inputs >= 0, n_outputs >= 1 and n_inputs + n_outputs <= n_neurons");
   if (param_src_.size() != param_dst_.size())
     throw std::invalid_argument("PathGraph: param_src and param_dst differ in length");
   out_params_.assign(n_neurons, {});
@@ -150,6 +152,7 @@ void PathGraph::balanced(const double* theta, double* point, bool normalise) con
   std::vector<double> sigma(n_neurons_, 0.0);
   auto shifted = [&](int e) { return log_abs[e] + sigma[param_dst_[e]] - (param_src_[e] < 0 ? 0.0 : sigma[param_src_[e]]); };
   auto log_sum_squares = [&](const std::vector<int>& group) {
+    if (group.size() == 1) return 2.0 * shifted(group[0]);  // the same value, without exp and log
     double top = minus_inf;
     for (int e : group) top = std::max(top, shifted(e));
     if (top == minus_inf) return minus_inf;

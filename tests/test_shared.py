@@ -748,3 +748,73 @@ def test_a_path_norm_beyond_the_float64_range_is_refused(backend):
     with pytest.raises(ValueError, match="beyond the float64 range"):
         backend.path_norm(net, np.ones(net.n_params), 1e-3)
     assert backend.path_norm(net, np.ones(net.n_params), 10 ** 400) == 1.0  # an integer order beyond float64: inf
+
+
+# -- ranks: fewer paths than parameters, the work budget -----------------------------------------
+def chain(n_edges):
+    n = n_edges + 1
+    return itf.SharedReLUNet(1, 1, n, edge_src=np.arange(n_edges), edge_dst=np.arange(1, n),
+                             edge_param=np.arange(n_edges), edge_weight=np.zeros(n_edges), n_params=n_edges,
+                             activation=["identity"] * n)
+
+
+def test_rank_of_a_long_chain_is_fast():
+    import time
+
+    model = chain(10_000)
+    theta = np.random.default_rng(0).standard_normal(model.n_params)
+    start = time.process_time()
+    info = itf.rank_info(model, theta)
+    assert time.process_time() - start < 20.0  # the D x D eigenproblem alone would take minutes
+    assert info.rank == 1 == itf.rank_lift(model, theta, method="exact")
+    assert info.singular_values.shape == (model.n_params,) and np.all(info.singular_values[1:] == 0)
+
+
+@pytest.mark.parametrize("model", [chain(6), bias_fed_net(),
+                                   conv_net(length=4, channels=1, kernel=4, bias=False)], ids=["chain", "bias", "conv"])
+def test_ranks_with_fewer_paths_than_parameters_are_those_of_the_jacobian(backend, model):
+    assert model.n_lifted < model.n_params
+    theta = np.random.default_rng(1).standard_normal(model.n_params)
+    theta[0] *= 1e5  # badly scaled: the rank point takes it out
+    jac = backend.lift_jacobian(model, theta)
+    info = backend.rank_info(model, theta)
+    assert info.rank == backend.rank_lift(model, theta) == np.linalg.matrix_rank(jac)
+    assert info.rank == backend.rank_lift(model, theta, method="exact")
+    assert info.singular_values.shape == (model.n_params,)
+    assert list(backend.rank_lift_batch(model, np.stack([theta, 2 * theta]))) == [info.rank] * 2
+
+
+def test_the_rank_work_budget_is_a_knob(backend, monkeypatch):
+    import intrinsic_flow._rank as rank
+
+    model = PATH_NORM_MODELS["mlp-bias-shared"]()
+    theta = model.init(0)
+    expected = backend.rank_lift(model, theta)
+    monkeypatch.setattr(rank, "RANK_MAX_WORK", 1e3)
+    for call in (lambda: backend.rank_lift(model, theta), lambda: backend.rank_joint(model, theta),
+                 lambda: backend.rank_info(model, theta)):
+        with pytest.raises(ValueError, match=r"RANK_MAX_WORK = 1e\+03.*method='exact'"):
+            call()
+    assert backend.rank_lift(model, theta, method="exact") == expected
+
+
+# -- found by the fuzz (tests/test_shared_fuzz.py) ------------------------------------------------
+def test_a_model_without_parameters_evaluates(backend):
+    """Every edge fixed (n_params = 0): theta is empty, phi and the norms are the fixed weights'."""
+    model = itf.SharedReLUNet(2, 1, 3, edge_src=(0, 1), edge_dst=(2, 2), edge_param=(-1, -1), edge_weight=(0.5, -2.0),
+                              n_params=0, activation=("identity",) * 3)
+    theta = np.zeros(0)
+    np.testing.assert_allclose(model.forward(theta, np.array([[2.0, 1.0]])), [[-1.0]])
+    np.testing.assert_allclose(np.sort(backend.lift(model, theta)), [-2.0, 0.5])
+    norm, grad = backend.path_norm(model, theta, 1, return_grad=True)
+    assert norm == 2.5 and grad.shape == (0,)
+
+
+def test_a_model_whose_inputs_reach_no_output_has_its_bias_paths(backend):
+    only_bias = itf.SharedReLUNet(1, 1, 2, edge_src=(-1,), edge_dst=(1,), edge_param=(0,), edge_weight=(0.0,),
+                                  n_params=1, activation=("identity", "identity"))
+    assert only_bias.edge_graph.n_inputs == 0 and only_bias.n_lifted == 1
+    theta = np.array([-3.0])
+    np.testing.assert_array_equal(backend.lift(only_bias, theta), [-3.0])
+    assert backend.path_norm(only_bias, theta, 2) == 3.0
+    assert backend.rank_lift(only_bias, theta) == backend.rank_lift(only_bias, theta, method="exact") == 1

@@ -497,3 +497,16 @@ def test_translations_beyond_max_bytes_are_refused_before_allocating(restore_max
     conv = nn.Sequential(nn.Conv2d(16, 16, 5, padding=2))  # 25 * 16 * 16 * 128^2 edges
     with pytest.raises(ValueError, match="max_bytes"):
         from_torch(conv, (16, 128, 128))
+
+
+# -- found by the fuzz (tests/test_shared_fuzz.py) ---------------------------------------------------
+@pytest.mark.parametrize("net,shape", [
+    (lambda: nn.Sequential(nn.Conv1d(1, 1, 2, stride=3, padding=2, bias=False), nn.MaxPool1d(2, stride=1),
+                           nn.Flatten(), nn.Linear(2, 1)), (1, 4)),
+    (lambda: nn.Sequential(nn.Conv2d(1, 1, 2, stride=3, padding=2, bias=False), nn.MaxPool2d(2, stride=1),
+                           nn.Flatten(), nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 2)), (1, 3, 4)),
+])
+def test_positions_of_padding_alone_take_part_in_a_max(net, shape):
+    """A convolution without bias is 0 where its window holds padding alone; a max pooling over it
+    takes that 0 into its max."""
+    _agree(_double(net()), shape)

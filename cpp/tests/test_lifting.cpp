@@ -247,6 +247,20 @@ void test_log_path_sums_are_the_logs_of_the_path_sums_at_any_scale() {
   CHECK(none[n - 1] == -std::numeric_limits<double>::infinity());
 }
 
+void test_a_graph_of_bias_paths_alone() {
+  // No input: a hidden neuron 0 fed by the bias 0, the output 1 by neuron 0 (param 1) and a bias (2).
+  PathGraph graph(2, 0, 1, {-1, 0, -1}, {0, 1, 1});
+  graph.enumerate_paths(10.0);
+  CHECK_EQ(graph.n_lifted(), 2);
+  const double theta[3] = {2.0, 3.0, -5.0};
+  double lifted[2];
+  graph.lift(theta, lifted);
+  CHECK_EQ(lifted[0], 6.0);
+  CHECK_EQ(lifted[1], -5.0);
+  CHECK_EQ(graph.exact_rank(theta), 2);
+  CHECK_THROWS(PathGraph(2, -1, 1, {-1}, {1}), std::invalid_argument, "n_inputs >= 0");
+}
+
 }  // namespace
 
 int main() {
@@ -258,5 +272,6 @@ int main() {
   test_exact_rank_batch_is_parallel_and_identical();
   test_path_sums_give_the_path_norm();
   test_log_path_sums_are_the_logs_of_the_path_sums_at_any_scale();
+  test_a_graph_of_bias_paths_alone();
   return check::finish("test_lifting");
 }

@@ -17,6 +17,7 @@ import numpy as np
 from . import _checks
 from ._checks import check_size
 from ._graph import balance, checked_balanced, longest_path, unit_geometric_scale
+from ._rank import check_rank_work
 
 ACTIVATIONS = ("identity", "relu", "max")
 
@@ -188,24 +189,30 @@ class Structure:
                 - np.bincount(self.law_leave[leave], weights=square[leave], minlength=C))
 
     # -- w = P theta + fixed weights and the contraction P^T ---------------------------------
+    def _gather(self, theta, index: np.ndarray) -> np.ndarray:
+        """theta[..., index] as a new array (zeros when D = 0: every edge is then fixed)."""
+        theta = np.asarray(theta, dtype=np.float64)
+        if self.n_params == 0:
+            return np.zeros(theta.shape[:-1] + index.shape)
+        return theta[..., index]
+
     def edge_weights(self, theta: np.ndarray) -> np.ndarray:
         """w (E,) from theta (D,) (or (..., E) from (..., D))."""
-        theta = np.asarray(theta, dtype=np.float64)
-        return np.where(self.fixed, self.weight, theta[..., self.safe_param])
+        return np.where(self.fixed, self.weight, self._gather(theta, self.safe_param))
 
     def edge_directions(self, v: np.ndarray) -> np.ndarray:
         """P v: a direction in theta moves w by v on parameter edges, 0 on fixed ones."""
-        return np.where(self.fixed, 0.0, np.asarray(v, dtype=np.float64)[..., self.safe_param])
+        return np.where(self.fixed, 0.0, self._gather(v, self.safe_param))
 
     def kernel_weights(self, theta: np.ndarray) -> np.ndarray:
         """w on the kept edges (the path kernels' parameters)."""
-        w = np.asarray(theta, dtype=np.float64)[..., self.kernel_param]
+        w = self._gather(theta, self.kernel_param)
         w[..., self.kernel_fixed] = self.kernel_fixed_weight
         return w
 
     def kernel_directions(self, v: np.ndarray) -> np.ndarray:
         """P v on the kept edges (0 on fixed ones)."""
-        d = np.asarray(v, dtype=np.float64)[..., self.kernel_param]
+        d = self._gather(v, self.kernel_param)
         d[..., self.kernel_fixed] = 0.0
         return d
 
@@ -572,12 +579,33 @@ class SharedLifting:
         return unit_geometric_scale(theta)
 
     def rank_lift(self, theta, rtol):
-        """One parameter per edge: the edge kernel's own rank (the DAG's, in the core's solver);
-        otherwise the Gram rank at the rank point (the shared default)."""
+        """(rank, eigenvalues of G = J^T J at the rank point, decreasing). Fewer paths than
+        parameters (d < D): from J J^T (d x d), whose eigenvalues are the nonzero ones of G (the
+        other D - d are 0), in O(d^2 D + d^3) instead of O(D^3). Otherwise, one parameter per
+        edge: the edge kernel's own rank (the DAG's, in the core's solver); else the Gram rank at
+        the rank point (the shared default). Refused beyond _rank.RANK_MAX_WORK."""
         self._refuse_max("rank_lift")
+        d, D = self.model.n_lifted, self.model.n_params
+        check_rank_work(d, D, "rank_lift (method='gram')")
+        if d < D:
+            check_size(float(d) * D, "the Jacobian of phi (d x D) for its rank")
+            self._paths()
+            jac = self.jacobian(self.rank_point(theta))
+            with np.errstate(over="ignore", invalid="ignore"):
+                metric = jac @ jac.T
+            if not np.all(np.isfinite(metric)):
+                return -1, np.zeros(0)
+            eigenvalues = np.concatenate([np.linalg.eigvalsh(metric)[::-1], np.zeros(D - d)])
+            largest = eigenvalues[0] if eigenvalues.size else 0.0
+            return (int(np.sum(eigenvalues > rtol * largest)) if largest > 0 else 0), eigenvalues
         if self.structure.identity:
             return self.edge.rank_lift(self._w(theta), rtol)
         return super().rank_lift(theta, rtol)
+
+    def rank_joint(self, theta, rtol):
+        """The joint Gram rank (D x D, the shared default), refused beyond _rank.RANK_MAX_WORK."""
+        check_rank_work(self.model.n_params, self.model.n_params, "rank_joint")
+        return super().rank_joint(theta, rtol)
 
     def exact_rank(self, theta):
         self._refuse_max("rank_lift(method='exact')")

@@ -761,6 +761,12 @@ def _finish(builder: _Builder, output: _Neurons, n_params: int, input_shape) -> 
     for s_block, d_block in zip(builder.src, builder.dst):
         live = (s_block < 0) | reach[np.maximum(s_block, 0)]
         reach[d_block[live]] = True
+    # a neuron no input or bias reaches is 0: dropped from a sum, but kept where a kept max takes
+    # it in (max(0, v) is not v); blocks from the last, so that a max feeding a max is seen first
+    is_max = builder.activation_of(np.arange(n)) == ACTIVATIONS.index("max")
+    for s_block, d_block in zip(reversed(builder.src), reversed(builder.dst)):
+        into_max = (s_block >= 0) & is_max[d_block] & reach[d_block]
+        reach[s_block[into_max]] = True
     back = np.zeros(n, dtype=bool)
     back[n - n_out:] = True
     for s_block, d_block in zip(reversed(builder.src), reversed(builder.dst)):
