@@ -78,6 +78,7 @@ class LiftedQuadratic:
         return np.ones_like(self.target) if self.weights is None else self.weights ** 2
 
     def check(self, model) -> None:
+        """ValueError unless the target has length ``model.n_lifted``."""
         if self.target.shape != (model.n_lifted,):
             raise ValueError(f"LiftedQuadratic target has length {self.target.size}, expected n_lifted = {model.n_lifted} "
                              f"for {model}")
@@ -153,6 +154,7 @@ class Regression:
         return supports(model, "matrix_chain")
 
     def check(self, model) -> None:
+        """ValueError unless ``model`` is a network with data inputs whose widths fit X and Y."""
         from .models import ReLUNet
 
         if not supports(model, "regression"):

@@ -111,6 +111,7 @@ class Criteria:
         return bool(self.inclusion_residual <= self.inclusion_tol)
 
     def as_dict(self) -> dict:
+        """The fields and the two derived booleans (``recoverable``, ``kernel_inclusion``) by name."""
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         values.update(recoverable=self.recoverable, kernel_inclusion=self.kernel_inclusion)
         return values
