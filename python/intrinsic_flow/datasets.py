@@ -29,6 +29,7 @@ class Dataset:
 
     @property
     def n_classes(self) -> int:
+        """Number of classes: one more than the largest label."""
         return int(max(self.y_train.max(), self.y_test.max())) + 1
 
 

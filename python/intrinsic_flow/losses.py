@@ -75,6 +75,7 @@ class LiftedQuadratic:
 
     @property
     def weights_squared(self) -> np.ndarray:
+        """The squared weights w^2, shape (d,) (ones without weights)."""
         return np.ones_like(self.target) if self.weights is None else self.weights ** 2
 
     def check(self, model) -> None:

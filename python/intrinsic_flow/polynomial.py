@@ -164,9 +164,11 @@ class PolynomialMap:
         return _checks.resolve_rng(rng).standard_normal(self.n_vars)
 
     def unflatten(self, theta) -> np.ndarray:
+        """theta itself, validated (shape (n_vars,)): the variables have no structure to split."""
         return _checks.theta(self, theta)
 
     def flatten(self, theta) -> np.ndarray:
+        """Inverse of ``unflatten``: theta itself, validated."""
         return _checks.theta(self, theta)
 
 
