@@ -1084,12 +1084,14 @@ class Parsimony:
         seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - started_cpu
         chain = [w.shape for w in factors0]
         run_dims = (chain[0][1],) + tuple(s[0] for s in chain)
-        products = end_to_end(unpack(states, run_dims))
         unobserved = 1.0 - mask
-        errors = 0.5 * scale * np.sum((unobserved * (products - target)) ** 2, axis=(1, 2))
+        # one saved state at a time: a stack of d × d products would hold n_saved d² numbers at once
+        errors = np.array([0.5 * scale * np.sum((unobserved * (end_to_end(unpack(state, run_dims)) - target)) ** 2)
+                           for state in states])
+        product = end_to_end(unpack(states[-1], run_dims))
         return CompletionResult(
             recovery_error=float(errors[-1]), n_steps=int(info["steps_done"]), converged=bool(info["converged"]),
-            loss=np.asarray(losses), end_to_end=products[-1], target=target, mask=mask, seconds=seconds,
+            loss=np.asarray(losses), end_to_end=product, target=target, mask=mask, seconds=seconds,
             compressed=compressed, gamma=gamma if compressed else 0.0,
             recovery_curve=errors if curve_every else None, curve_steps=steps if curve_every else None,
             invariant_basis=right, left_basis=left, cpu_seconds=cpu_seconds)
