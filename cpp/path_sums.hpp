@@ -74,10 +74,18 @@ void path_sums(const PathGraphView& graph, const Scalar* a, Scalar* forward, Sca
 inline double log_sum_exp_q(const double* terms, int n, double q) {
   double top = -std::numeric_limits<double>::infinity();
   for (int k = 0; k < n; ++k) top = std::max(top, terms[k]);
-  if (top == -std::numeric_limits<double>::infinity()) return top;
+  // -inf: no term; +inf: a sum beyond float64 already (q near 0), and inf - inf would give NaN
+  if (std::isinf(top)) return top;
   double sum = 0.0;
   for (int k = 0; k < n; ++k) sum += std::exp(q * (terms[k] - top));
   return top + std::log(sum) / q;
+}
+
+// log(a b) for logs a, b that may be -inf (a zero factor) or +inf (a sum beyond float64, q near 0):
+// a zero factor wins, so the term is -inf rather than NaN.
+inline double log_product(double a, double b) {
+  constexpr double minus_inf = -std::numeric_limits<double>::infinity();
+  return (a == minus_inf || b == minus_inf) ? minus_inf : a + b;
 }
 
 inline void log_path_sums(const PathGraphView& graph, const double* log_w, double q, double* forward,
@@ -90,7 +98,7 @@ inline void log_path_sums(const PathGraphView& graph, const double* log_w, doubl
       continue;
     }
     terms.clear();
-    for (int p : graph.in_params[v]) terms.push_back(log_w[p] + (graph.src[p] < 0 ? 0.0 : forward[graph.src[p]]));
+    for (int p : graph.in_params[v]) terms.push_back(log_product(log_w[p], graph.src[p] < 0 ? 0.0 : forward[graph.src[p]]));
     forward[v] = log_sum_exp_q(terms.data(), static_cast<int>(terms.size()), q);
   }
   if (backward == nullptr) return;
@@ -102,7 +110,7 @@ inline void log_path_sums(const PathGraphView& graph, const double* log_w, doubl
       continue;
     }
     terms.clear();
-    for (int p : graph.out_params[v]) terms.push_back(log_w[p] + backward[graph.dst[p]]);
+    for (int p : graph.out_params[v]) terms.push_back(log_product(log_w[p], backward[graph.dst[p]]));
     backward[v] = log_sum_exp_q(terms.data(), static_cast<int>(terms.size()), q);
   }
 }

@@ -818,3 +818,32 @@ def test_a_model_whose_inputs_reach_no_output_has_its_bias_paths(backend):
     np.testing.assert_array_equal(backend.lift(only_bias, theta), [-3.0])
     assert backend.path_norm(only_bias, theta, 2) == 3.0
     assert backend.rank_lift(only_bias, theta) == backend.rank_lift(only_bias, theta, method="exact") == 1
+
+
+def test_bool_edge_weights_are_refused():
+    with pytest.raises(ValueError, match="edge_weight must hold one real number per edge .1., got bools"):
+        itf.SharedReLUNet(1, 1, 2, edge_src=(0,), edge_dst=(1,), edge_param=(-1,), edge_weight=[True], n_params=0,
+                          activation=("identity", "identity"))
+
+
+@pytest.mark.parametrize("q", [1e-300, 1e-320])
+def test_an_order_near_zero_gives_the_norm_or_refuses_it(backend, q):
+    net = itf.ReLUNet([2, 2, 1])
+    with pytest.raises(ValueError, match="beyond the float64 range"):  # (sum_p 1)^(1/q) = 4^(1/q)
+        backend.path_norm(net, np.ones(net.n_params), q)
+    one_path = np.zeros(net.n_params)
+    one_path[[0, 4]] = (3.0, -0.5)  # weights 0 -> 2 and 2 -> 4: phi = (-1.5, 0, 0, 0)
+    assert backend.path_norm(net, one_path, q) == pytest.approx(1.5, rel=1e-15)
+
+
+def test_a_zero_weight_after_a_sum_beyond_float64_gives_no_share(backend):
+    """q = 1e-320: the two paths into neuron 2 sum to 2^(1/q) |b|, beyond float64, but the weight
+    out of it is 0; phi has one nonzero entry, the output's bias, and the norm is its size."""
+    model = itf.SharedReLUNet(1, 1, 3, edge_src=(-1, 0, 1, -1), edge_dst=(1, 1, 2, 2), edge_param=(0, 0, 1, 2),
+                              edge_weight=(0.0,) * 4, n_params=3, activation=("identity", "relu", "identity"),
+                              channels=())
+    theta = np.array([7e-4, 0.0, 5.5e-4])
+    for q in (1e-320, 1e-300, 0.5, 800):
+        norm, grad = backend.path_norm(model, theta, q, return_grad=True)
+        assert norm == pytest.approx(5.5e-4, rel=1e-14)
+        np.testing.assert_allclose(grad, [0.0, 0.0, 1.0], atol=1e-14)

@@ -86,6 +86,8 @@ def random_fields(rng):
             fields["n_neurons"] = n + int(rng.choice([-1, 10 ** 12]))
         elif kind == 7:
             fields["edge_src"] = [True] * E
+            if rng.random() < 0.5:
+                fields["edge_src"], fields["edge_weight"] = src, weight.astype(bool)
         else:
             fields["n_inputs"] = np.float64(n_in)
     return fields, corrupted
@@ -179,6 +181,30 @@ def path_norm_from_paths(model, theta, q):
     return log_norm, (grad if np.all(np.isfinite(grad)) else None)
 
 
+def check_ranks(model, theta, found, w):
+    """rank J: the exact rank (both backends) against the rank of J from the listed paths where
+    its singular values have a clear gap, and the Gram ranks there too."""
+    param = np.asarray(model.edge_param)
+    jac = np.zeros((len(found), model.n_params))
+    with np.errstate(all="ignore"):
+        for row, path in enumerate(found):
+            for k, e in enumerate(path):
+                if param[e] >= 0:
+                    jac[row, param[e]] += np.prod(w[path[:k] + path[k + 1:]])
+    if not np.all(np.isfinite(jac)) or model.n_params == 0:
+        return
+    sv = np.linalg.svd(jac, compute_uv=False) if jac.size else np.zeros(0)
+    top = sv[0] if sv.size else 0.0
+    rank = int(np.sum(sv > 1e-8 * top)) if top > 0 else 0
+    clear = top == 0 or ((rank == sv.size or sv[rank] < 1e-12 * top) and (rank == 0 or sv[rank - 1] > 1e-6 * top))
+    exact = [backend.rank_lift(model, theta, method="exact") for backend in (itf, ref)]
+    assert exact[0] == exact[1], (model, theta, exact)
+    logs = np.log10(np.abs(theta[theta != 0]))
+    if clear and (logs.size == 0 or np.ptp(logs) < 6):
+        assert exact[0] == rank, (model, theta, exact, rank, sv)
+        assert [backend.rank_lift(model, theta) for backend in (itf, ref)] == [rank, rank], (model, theta, sv)
+
+
 def close(a, b, rtol):
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     scale = max(float(np.max(np.abs(b), initial=0.0)), float(np.max(np.abs(a), initial=0.0)))
@@ -214,7 +240,10 @@ def check_graph_case(rng, log):
                 assert close(np.sort(lifted), np.sort(phi), 1e-12), (fields, theta)
             else:
                 assert np.sum(np.isinf(lifted)) == np.sum(np.isinf(phi)), (fields, theta)
-    q = float(rng.choice([np.exp(rng.uniform(np.log(0.05), np.log(1000.0))), 1.0, 2.0, np.inf]))
+    if not model.has_max and model.n_params <= 40 and len(found) <= 400:
+        check_ranks(model, theta, found, w)
+    q = float(rng.choice([np.exp(rng.uniform(np.log(1e-3), np.log(1000.0))), 1.0, 2.0, np.inf,
+                          float(rng.choice([1e-300, 1e-320]))], p=[0.6, 0.1, 0.1, 0.1, 0.1]))
     log_norm, grad = path_norm_from_paths(model, theta, q)
     answers = []
     for backend in (itf, ref):

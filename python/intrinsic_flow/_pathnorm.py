@@ -25,6 +25,7 @@ from ._graph import in_out_params, topological_order
 TINY = np.finfo(np.float64).tiny  # the smallest normal number: below it, products lose digits
 LOWEST_SUM = 1e-280  # a nonzero sum below this may have lost its dominant terms to underflow
 LOG_LARGEST = math.log(np.finfo(np.float64).max)
+SMALLEST_PLAIN_ORDER = 0.01  # below, S^(1/q) amplifies rounding by 1/q: the log-space sums instead
 
 
 def _order(q) -> float:
@@ -52,7 +53,7 @@ def abs_power(w: np.ndarray, q: float) -> np.ndarray:
 def log_sum_exp(values: np.ndarray, q: float) -> float:
     """(1/q) log sum_k exp(q values_k), by the largest value (-inf for none or all -inf)."""
     top = float(np.max(values)) if values.size else -math.inf
-    if top == -math.inf:
+    if math.isinf(top):
         return top
     return top + math.log(float(np.sum(np.exp(q * (values - top))))) / q
 
@@ -133,7 +134,7 @@ def _log_norm(graph: _Graph, q: float, grad: bool):
     """(log ||phi||_q, log forward sums, log backward sums or None), in log space."""
     with np.errstate(divide="ignore"):
         log_w = np.log(np.abs(graph.w))
-    with np.errstate(under="ignore"):
+    with np.errstate(under="ignore", over="ignore"):  # an overflow is a sum beyond float64: +inf, refused after
         forward, backward = graph.kernel.log_path_sums(log_w, q, grad)
     forward = np.asarray(forward)
     return log_sum_exp(forward[graph.first_output:], q), log_w, forward, backward
@@ -146,11 +147,12 @@ def _log_gradient(graph: _Graph, q: float, log_norm: float, log_w, forward, back
     w = graph.w
     if log_norm == -math.inf:
         return np.zeros(w.size)
-    backward = np.asarray(backward)
+    backward = np.asarray(backward)[graph.dst]
     start = graph.start(forward, 0.0)
+    on_paths = (w != 0) & (start > -np.inf) & (backward > -np.inf)  # else a zero factor: no share of S
     with np.errstate(invalid="ignore", over="ignore"):
-        exponent = log_norm - log_w + q * (start + log_w + backward[graph.dst] - log_norm)
-        per_edge = np.where(w != 0, np.sign(w) * np.exp(np.where(w != 0, exponent, -np.inf)), 0.0)
+        exponent = log_norm - log_w + q * (start + log_w + backward - log_norm)
+        per_edge = np.where(on_paths, np.sign(w) * np.exp(np.where(on_paths, exponent, -np.inf)), 0.0)
     if not np.all(np.isfinite(per_edge)):
         e = int(np.flatnonzero(~np.isfinite(per_edge))[0])
         raise ValueError(f"the gradient of the path-norm is beyond the float64 range at the edge weight w = "
@@ -166,6 +168,8 @@ def _beyond_range(log_norm: float, q: float) -> ValueError:
 def q_norm(graph: _Graph, q: float, grad: bool):
     """(||phi||_q, per-edge gradient or None): the plain sweeps where they are exact, else (for the
     norm, or for the gradient alone) the log-space ones."""
+    if q < SMALLEST_PLAIN_ORDER:  # S^(1/q) would multiply the rounding of S by 1/q
+        return _in_logs(graph, q, grad, None)
     a = abs_power(graph.w, q)
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):  # out of range: checked below
         if grad:
@@ -184,8 +188,14 @@ def q_norm(graph: _Graph, q: float, grad: bool):
         per_edge = _plain_gradient(graph, q, a, forward, backward, norm, total)
         if np.all(np.isfinite(per_edge)):
             return norm, per_edge
+    return _in_logs(graph, q, grad, norm)
+
+
+def _in_logs(graph: _Graph, q: float, grad: bool, norm):
+    """(||phi||_q, per-edge gradient or None) by the log-space sums (``norm``: the value of the
+    plain sums when they gave it)."""
     log_norm, log_w, log_forward, log_backward = _log_norm(graph, q, grad)
-    if log_norm > LOG_LARGEST:
+    if not log_norm <= LOG_LARGEST:
         raise _beyond_range(log_norm, q)
     if norm is None:
         norm = math.exp(log_norm)

@@ -303,8 +303,9 @@ def validate(model) -> tuple:
         if values.size != E:
             raise ValueError(f"{name} must have one entry per edge ({E}, as edge_src), got {values.size}")
     weights = _checks.as_array(model.edge_weight, "edge_weight")
-    if weights.shape != (E,) or weights.dtype.kind not in "biuf":
-        raise ValueError(f"edge_weight must hold one real number per edge ({E}), got shape {weights.shape}")
+    if weights.shape != (E,) or weights.dtype.kind not in "iuf":
+        what = "bools" if weights.dtype.kind == "b" else f"shape {weights.shape}"
+        raise ValueError(f"edge_weight must hold one real number per edge ({E}), got {what}")
     weights = weights.astype(np.float64)
     if not np.all(np.isfinite(weights)):
         k = int(np.flatnonzero(~np.isfinite(weights))[0])

@@ -167,22 +167,27 @@ class PathLifting:
 
         def combine(terms: np.ndarray) -> float:
             top = np.max(terms) if terms.size else -np.inf
-            if top == -np.inf:
-                return -np.inf
+            if np.isinf(top):  # no term, or a sum beyond float64 already (q near 0): inf - inf is NaN
+                return float(top)
             return float(top + np.log(np.sum(np.exp(q * (terms - top)))) / q)
+
+        def log_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+            """a + b, -inf where either is -inf (a zero factor wins over a sum beyond float64)."""
+            zero = (a == -np.inf) | (b == -np.inf)
+            return np.where(zero, -np.inf, np.where(zero, 0.0, a) + np.where(zero, 0.0, b))
 
         forward = np.zeros(n)
         for v in order:
             if v >= self.graph.n_inputs:
                 p = self.in_params[v]
-                forward[v] = combine(log_w[p] + np.where(self.src[p] < 0, 0.0, forward[self.src[p]]))
+                forward[v] = combine(log_product(log_w[p], np.where(self.src[p] < 0, 0.0, forward[self.src[p]])))
         if not backward:
             return forward, None
         back = np.zeros(n)
         for v in reversed(order):
             if v < self.first_output:
                 p = self.out_params[v]
-                back[v] = combine(log_w[p] + back[self.dst[p]])
+                back[v] = combine(log_product(log_w[p], back[self.dst[p]]))
         return forward, back
 
     def exact_rank(self, theta: np.ndarray) -> int:
