@@ -473,3 +473,150 @@ def test_bad_input(backend, restore_max_bytes):
     model = backend.abc_network("ip", 3, 8, 2, 2)
     with pytest.raises(ValueError, match="targets have shape"):
         model.network.loss_and_gradients(np.ones((4, 3)), np.ones((4, 3)))
+
+
+# -- no sharp edges (issue 19) ----------------------------------------------------------------------
+
+def _model_and_batch(backend, scheme="mup"):
+    model = backend.abc_network(scheme, d_in=3, width=8, n_out=2, n_hidden=2, seed=0)
+    return model, np.ones((4, 3)), np.array([0, 1, 0, 1])
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=["core", "reference"])
+@pytest.mark.parametrize("lr", [float("nan"), -1.0, 0.0, math.inf, "0.1", True, np.bool_(True), None, 1 + 0j])
+def test_step_and_calibration_refuse_bad_learning_rates(backend, lr):
+    model, x, y = _model_and_batch(backend)
+    with pytest.raises(ValueError, match="lr must be a finite number > 0"):
+        model.step(x, y, lr)
+    with pytest.raises(ValueError, match="lr must be a finite number > 0"):
+        model.learning_rates(lr)
+    assert model.step_count == 0
+    model, x, y = _model_and_batch(backend, "ipllr")
+    with pytest.raises(ValueError, match="lr must be a finite number > 0"):
+        backend.calibrate_base_lrs(model, x, y, x, lr=lr)
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=["core", "reference"])
+@pytest.mark.parametrize("labels, message", [
+    ([0, -1, 0, 1], r"labels must be in \[0, n_out\) = \[0, 2\), got -1"),
+    ([0, 2, 0, 1], r"labels must be in \[0, n_out\) = \[0, 2\), got 2"),
+    ([0.0, 1.0, 0.0, 1.0], "labels must be integers"),
+    ([True, False, True, False], "labels must be integers"),
+    ([0, 1, 0], r"labels must have shape \(batch,\) = \(4,\)"),
+    (None, "labels must be"),
+    ("0101", "labels must be"),
+])
+def test_step_and_gradients_refuse_bad_labels(backend, labels, message):
+    model, x, _ = _model_and_batch(backend)
+    with pytest.raises(ValueError, match=message):
+        model.step(x, labels, 0.1)
+    with pytest.raises(ValueError, match=message):
+        model.gradients(x, labels)
+    model, x, _ = _model_and_batch(backend, "ipllr")
+    with pytest.raises(ValueError, match=message.replace("labels", "y0")):
+        backend.calibrate_base_lrs(model, x, labels, x)
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=["core", "reference"])
+@pytest.mark.parametrize("x, message", [
+    (np.full((4, 3), np.nan), "x contains a non-finite value"),
+    (np.ones((4, 3)) + 1j, "x must be an array of real numbers"),
+    (np.ones(3), r"x must have shape \(batch, d_in\) = \(batch, 3\)"),
+    (np.ones((4, 5)), r"x must have shape \(batch, d_in\) = \(batch, 3\)"),
+    (np.ones((0, 3)), r"x must have shape \(batch, d_in\) = \(batch, 3\) with batch >= 1"),
+    ("abc", "x must be an array of real numbers"),
+    (None, "x must be an array of real numbers"),
+])
+def test_forward_step_and_calibration_refuse_bad_inputs(backend, x, message):
+    model, _, y = _model_and_batch(backend)
+    with pytest.raises(ValueError, match=message):
+        model.forward(x)
+    with pytest.raises(ValueError, match=message):
+        model.gradients(x, y)
+    with pytest.raises(ValueError, match=message):
+        model.step(x, y, 0.1)
+    model, good, _ = _model_and_batch(backend, "ipllr")
+    with pytest.raises(ValueError, match=message.replace("x ", "x0 ").replace("x must", "x0 must")):
+        backend.calibrate_base_lrs(model, x, y, good)
+    with pytest.raises(ValueError, match=message.replace("x ", "x1 ").replace("x must", "x1 must")):
+        backend.calibrate_base_lrs(model, good, y, x)
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=["core", "reference"])
+def test_calibration_refuses_what_is_not_a_model(backend):
+    with pytest.raises(TypeError, match="model must be an AbcModel"):
+        backend.calibrate_base_lrs("model", np.ones((4, 3)), [0, 1, 0, 1], np.ones((4, 3)))
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=["core", "reference"])
+def test_learning_rates_that_overflow_are_refused(backend):
+    # ipllr's warm-up rate of a hidden layer is lr m^{(L+2)/2}: beyond the largest double at m = 100, L = 400
+    model = backend.abc_network("ipllr", d_in=2, width=100, n_out=2, n_hidden=400, seed=0)
+    with pytest.raises(ValueError, match="learning rates overflow"):
+        model.learning_rates(0.1)
+    with pytest.raises(ValueError, match="learning rates overflow"):
+        model.step(np.ones((2, 2)), [0, 1], 0.1)
+    with pytest.raises(ValueError, match="learning rates overflow"):
+        backend.calibrate_base_lrs(model, np.ones((2, 2)), [0, 1], np.ones((2, 2)))
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=["core", "reference"])
+def test_coord_check_refuses_too_much_before_any_work(backend, restore_max_bytes):
+    with pytest.raises(ValueError, match=r"coord_check .* config\.max_bytes"):
+        backend.coord_check("mup", [8], n_hidden=1, n_seeds=10**10)
+    with pytest.raises(ValueError, match=r"coord_check .* config\.max_bytes"):
+        backend.coord_check("mup", [8], n_hidden=1, n_seeds=1, n_steps=10**12)
+    # pure work without memory: a wide network for many steps, few rows
+    with pytest.raises(ValueError, match=r"ABC_MAX_WORK"):
+        backend.coord_check("mup", [8000], n_hidden=2, n_seeds=2, n_steps=10**5, batch=64)
+    with pytest.raises(ValueError, match=r"ABC_MAX_WORK"):
+        backend.train("mup", n_hidden=2, width=4000, n_steps=10**6)
+    with pytest.raises(ValueError, match=r"train .* config\.max_bytes"):
+        backend.train("mup", n_hidden=1, width=2, n_steps=10**12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=["core", "reference"])
+def test_train_with_a_stray_label_refuses_before_allocating(backend, restore_max_bytes):
+    # one label of 10^6 makes 10^6 classes: the network (width 1) fits in 64 MiB, the one-hot
+    # targets and outputs of 40 samples (320 MB each) do not
+    restore_max_bytes.max_bytes = 64 * 2**20
+    x = np.random.default_rng(0).standard_normal((40, 2))
+    y = np.arange(40) % 2
+    y[7] = 10**6
+    with pytest.raises(ValueError, match=r"config\.max_bytes"):
+        backend.train("mup", (x, y), n_hidden=1, width=1, n_steps=1, batch=40)
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=["core", "reference"])
+def test_exponents_respect_the_budget(backend, restore_max_bytes):
+    for n_hidden in (10**12, 10**30):
+        for function in (lambda: backend.abc_exponents("ipllr_bias", n_hidden, warmup=True),
+                         lambda: backend.bias_lr_exponents(n_hidden, warmup=True)):
+            with pytest.raises(ValueError, match=r"config\.max_bytes"):
+                function()
+    restore_max_bytes.max_bytes = 10**6
+    with pytest.raises(ValueError, match=r"config\.max_bytes"):
+        backend.abc_exponents("ip", 10**6)
+    assert backend.abc_exponents("ip", 10**4)[0].shape == (10**4 + 1,)
+
+
+def test_stable_rank_is_scale_invariant_at_extreme_scales():
+    matrix = np.diag([2.0, 1.0])
+    for scale in (1e-300, 1e200, 1e300):
+        assert core.stable_rank(scale * matrix) == pytest.approx(1.25, rel=1e-12)
+
+
+def test_missing_pandas_hint_names_the_extra_and_the_checkout(monkeypatch):
+    import sys
+
+    from intrinsic_flow import _parameterizations
+
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    _parameterizations._coord_check_class.cache_clear()
+    try:
+        with pytest.raises(ImportError, match=r'pip install "intrinsic-flow\[parameterizations\]" \(from a source '
+                                              r'checkout: pip install "\.\[parameterizations\]"\)'):
+            core.coord_check("mup", [8])
+    finally:
+        monkeypatch.undo()
+        _parameterizations._coord_check_class.cache_clear()

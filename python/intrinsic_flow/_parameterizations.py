@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
 import math
 import numbers
 from dataclasses import dataclass, field
@@ -16,13 +17,24 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _checks
+from ._extras import install_hint
 
+#: The abc-parameterisations of :func:`abc_exponents`: integrable (``ip``), IP-LLR with and without
+#: unscaled biases, maximal update (``mup``), neural tangent (``ntk``) and the standard one.
 SCHEMES = ("ip", "ipllr", "ipllr_bias", "mup", "ntk", "standard")
+#: The activations sigma of the hidden layers (GELU with the exact erf, ELU with alpha = 1).
 ACTIVATIONS = ("relu", "gelu", "elu", "tanh", "sigmoid")
 LOSSES = ("cross_entropy", "mse")
 # Variance v of the initial weights per activation, as in the authors' code (their default 2 for sigmoid).
 INIT_VARIANCE = {"relu": 2.0, "gelu": 4.0, "elu": 1.0, "tanh": 1.0, "sigmoid": 2.0}
 MAX_BASE_LR = 500.0
+ABC_MAX_WORK = 1e15
+"""Largest number of multiply-adds a :func:`coord_check` or :func:`train` call may plan (hours on a
+few cores); a call planning more is refused before any work, naming this limit. Raise
+``intrinsic_flow._parameterizations.ABC_MAX_WORK`` to run more."""
+ROW_BYTES = 400
+"""Bytes per row of a coord_check or train table while it is built (a tuple of Python numbers,
+then the DataFrame): the rows are counted against ``config.max_bytes``."""
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _erf = np.frompyfunc(math.erf, 1, 1)  # the C library's erf, as the core uses
@@ -121,22 +133,27 @@ def abc_exponents(scheme: str, n_hidden: int, *, warmup: bool = False) -> tuple:
     L = _n_hidden(n_hidden)
     warmup = _checks.boolean(warmup, "warmup")
     n = L + 1
-    zeros = np.zeros(n)
-    mean_field = np.array([-1.0] + [-2.0] * (L - 1) + [-1.0])
-    integrable = np.array([0.0] + [1.0] * L)
+    _checks.check_size(4.0 * n, f"the exponents of {L} hidden layers")  # a, b, c and one temporary
+
+    def ends(first: float, middle: float, last: float) -> np.ndarray:
+        v = np.full(n, middle)
+        v[0], v[-1] = first, last
+        return v
+
+    integrable = ends(0.0, 1.0, 1.0)
     if scheme == "ip" or (scheme in ("ipllr", "ipllr_bias") and not warmup):
-        return integrable, zeros.copy(), mean_field
+        return integrable, np.zeros(n), ends(-1.0, -2.0, -1.0)
     if scheme == "ipllr":
-        c = np.array([-(L + 1) / 2] + [-(L + 2) / 2] * (L - 1) + [-(L + 1) / 2])
-        return integrable, zeros.copy(), c
+        return integrable, np.zeros(n), ends(-(L + 1) / 2, -(L + 2) / 2, -(L + 1) / 2)
     if scheme == "ipllr_bias":
-        c = np.array([-(L + 1) / 2] + [-(L - l + 4) / 2 for l in range(2, L + 1)] + [-1.0])
-        return integrable, zeros.copy(), c
+        c = -(L - np.arange(n) + 3) / 2.0  # entry k = 1..L - 1 (layer l = k + 1): -(L - l + 4)/2
+        c[0], c[-1] = -(L + 1) / 2, -1.0
+        return integrable, np.zeros(n), c
     if scheme == "mup":
-        return np.array([-0.5] + [0.0] * (L - 1) + [0.5]), np.full(n, 0.5), zeros.copy()
+        return ends(-0.5, 0.0, 0.5), np.full(n, 0.5), np.zeros(n)
     if scheme == "ntk":
-        return np.array([0.0] + [0.5] * L), zeros.copy(), zeros.copy()
-    return zeros.copy(), np.array([0.0] + [0.5] * L), zeros.copy()
+        return ends(0.0, 0.5, 0.5), np.zeros(n), np.zeros(n)
+    return np.zeros(n), ends(0.0, 0.5, 0.5), np.zeros(n)
 
 
 def bias_lr_exponents(n_hidden: int, *, warmup: bool = False) -> np.ndarray:
@@ -166,9 +183,11 @@ def bias_lr_exponents(n_hidden: int, *, warmup: bool = False) -> np.ndarray:
     [-1.5, -1.0, 0.0]
     """
     L = _n_hidden(n_hidden)
-    if _checks.boolean(warmup, "warmup"):
-        return np.array([-(L - l + 2) / 2 for l in range(1, L + 1)] + [0.0])
-    return np.array([-1.0] * L + [0.0])
+    warmup = _checks.boolean(warmup, "warmup")
+    _checks.check_size(2.0 * (L + 1), f"the bias exponents of {L} hidden layers")
+    e = -(L - np.arange(1, L + 2) + 2) / 2.0 if warmup else np.full(L + 1, -1.0)
+    e[-1] = 0.0
+    return e
 
 
 # -- validation ------------------------------------------------------------------------------------
@@ -185,10 +204,73 @@ def _seed(value, name: str = "seed") -> int:
     return int(value)
 
 
+def _n_params(d_in: int, width: int, n_out: int, n_hidden: int) -> float:
+    return float(width) * d_in + width + (n_hidden - 1) * float(width) * width + float(n_out) * width
+
+
+def _batch_bytes(width: int, n_out: int, n_hidden: int, batch: int) -> float:
+    """Doubles of the work buffers of a batch: pre- and post-activations, their gradients, and the
+    one-hot targets, output and output error (batch, n_out)."""
+    return 4.0 * (n_hidden + 1) * width * batch + 3.0 * n_out * batch
+
+
 def _network_bytes(d_in: int, width: int, n_out: int, n_hidden: int, batch: int) -> float:
     """Doubles held by a network and its work buffers (the weights twice: the initial copy is kept)."""
-    params = width * d_in + width + (n_hidden - 1) * width * width + n_out * width
-    return 2.0 * params + 4.0 * n_hidden * width * batch + 4.0 * width * batch
+    return 2.0 * _n_params(d_in, width, n_out, n_hidden) + _batch_bytes(width, n_out, n_hidden, batch)
+
+
+def _check_work(work: float, what: str) -> None:
+    """Refuse, before any work, a call that plans more than ABC_MAX_WORK multiply-adds."""
+    if work > ABC_MAX_WORK:
+        raise ValueError(f"{what} would take about {work:.2g} multiply-adds, more than "
+                         f"intrinsic_flow._parameterizations.ABC_MAX_WORK = {ABC_MAX_WORK:.0e}; use fewer steps, "
+                         "seeds or smaller widths, or raise ABC_MAX_WORK")
+
+
+def _check_rows(n_rows: float, what: str) -> None:
+    _checks.check_size(n_rows, f"{what} ({n_rows:.3g} rows)", itemsize=ROW_BYTES)
+
+
+def _lr(value, name: str = "lr") -> float:
+    return _checks.positive_real(value, name)
+
+
+def _rates(base: np.ndarray, width: int, exponents: np.ndarray, what: str) -> list:
+    """base_l m^{-e_l} as Python floats, refused when one overflows (deep IP-LLR at a large width)."""
+    with np.errstate(over="ignore"):
+        rates = np.asarray(base, dtype=np.float64) * np.power(float(width), -np.asarray(exponents, dtype=np.float64))
+    if not np.all(np.isfinite(rates)):
+        layer = int(np.flatnonzero(~np.isfinite(rates))[0])
+        raise ValueError(f"the {what} learning rates overflow: layer {layer} has base rate {float(base[layer])!r} "
+                         f"times m^{-exponents[layer]:g} with m = {width}, beyond the largest double; use a smaller "
+                         "width, fewer hidden layers or a smaller lr")
+    return [float(r) for r in rates]
+
+
+def _inputs(model, x, name: str = "x") -> np.ndarray:
+    """x as a C-contiguous float64 array of shape (batch, d_in), batch >= 1, finite; its work
+    buffers are counted against config.max_bytes."""
+    d_in = model.input_dim
+    array = _checks.as_array(x, name)
+    if array.ndim != 2 or array.shape[1] != d_in or array.shape[0] < 1:
+        raise ValueError(f"{name} must have shape (batch, d_in) = (batch, {d_in}) with batch >= 1, got {array.shape}")
+    _checks.check_size(_batch_bytes(model.width, model.n_out, model.n_hidden, array.shape[0]),
+                       f"a batch of {array.shape[0]} through an abc network of width {model.width}")
+    return _checks.finite_array(array, name)
+
+
+def _labels(labels, n_out: int, batch: int, name: str = "labels") -> np.ndarray:
+    """Integer class labels of shape (batch,) in [0, n_out)."""
+    array = _checks.as_array(labels, name) if labels is not None else None
+    if array is None or array.dtype.kind not in "iu":
+        kind = "None" if array is None else f"dtype {array.dtype}"
+        raise ValueError(f"{name} must be integers in [0, n_out) = [0, {n_out}), got {kind}")
+    if array.shape != (batch,):
+        raise ValueError(f"{name} must have shape (batch,) = ({batch},), got {array.shape}")
+    bad = (array < 0) | (array >= n_out)
+    if np.any(bad):
+        raise ValueError(f"{name} must be in [0, n_out) = [0, {n_out}), got {array[np.flatnonzero(bad)[0]]}")
+    return array.astype(np.int64)
 
 
 # -- data ------------------------------------------------------------------------------------------
@@ -220,6 +302,8 @@ def _data(data) -> tuple:
                              f"{arr.shape} and {lab.shape}")
         if lab.dtype.kind not in "iu" or lab.min() < 0:
             raise ValueError(f"{name} labels must be integers >= 0, got dtype {lab.dtype}")
+    if x.shape[1] < 1:
+        raise ValueError(f"data x must have at least one feature, got shape {x.shape}")
     if x_test.shape[1] != x.shape[1]:
         raise ValueError(f"test inputs have {x_test.shape[1]} features, training inputs {x.shape[1]}")
     n_classes = int(max(y.max(), y_test.max())) + 1
@@ -251,6 +335,12 @@ class AbcModel:
     initial_base_lrs: np.ndarray | None = None
     step_count: int = 0
     lr_factors: np.ndarray | None = None
+    d_in: int | None = None
+
+    @property
+    def input_dim(self) -> int:
+        """d, the number of input features."""
+        return self.network.weights[0].shape[1] if self.d_in is None else self.d_in
 
     @property
     def exponents(self) -> tuple:
@@ -259,7 +349,7 @@ class AbcModel:
 
     def forward(self, x) -> tuple:
         """(hidden pre-activations [h_1 .. h_L], each (B, m); output f (B, n_out)) for inputs x (B, d)."""
-        return self.network.forward(np.ascontiguousarray(x, dtype=np.float64))
+        return self.network.forward(_inputs(self, x))
 
     def learning_rates(self, lr: float, step: int | None = None) -> list:
         """Per-matrix SGD rates ``lr rho_l m^{-c_l}`` at SGD step ``step`` (default: the next one),
@@ -267,39 +357,45 @@ class AbcModel:
 
         IP-LLR uses its warm-up exponents at step 0 (with the calibrated base rates in place of lr
         when there are some) and the mean-field ones afterwards."""
-        step = self.step_count if step is None else step
+        lr = _lr(lr)
+        step = self.step_count if step is None else _checks.nonnegative_int(step, "step")
         warm = self.scheme in ("ipllr", "ipllr_bias") and step == 0
         c = abc_exponents(self.scheme, self.n_hidden, warmup=warm)[2]
-        base = np.full(c.shape, float(lr))
+        base = np.full(c.shape, lr)
         if warm and self.initial_base_lrs is not None:
             base = np.asarray(self.initial_base_lrs, dtype=np.float64)
         if self.lr_factors is not None:
             base = base * np.asarray(self.lr_factors, dtype=np.float64)
-        return [float(rate * float(self.width) ** (-e)) for rate, e in zip(base, c)]
+        return _rates(base, self.width, c, "weights'")
 
     def bias_learning_rates(self, lr: float, step: int | None = None) -> list:
         """Rates ``lr m^{-e_l}`` of the biases beta_0 .. beta_L of ``ipllr_bias`` at SGD step ``step``
         (default: the next one), e from :func:`bias_lr_exponents` (warm-up exponents at step 0).
         The base rate is ``lr`` itself: the calibration of IP-LLR sets the weights' rates only.
         Empty for the other schemes (beta_0 then moves with the first weight matrix's rate)."""
+        lr = _lr(lr)
+        step = self.step_count if step is None else _checks.nonnegative_int(step, "step")
         if self.scheme != "ipllr_bias":
             return []
-        step = self.step_count if step is None else step
         e = bias_lr_exponents(self.n_hidden, warmup=step == 0)
-        return [float(lr) * float(self.width) ** (-k) for k in e]
+        return _rates(np.full(e.shape, lr), self.width, e, "biases'")
 
     def step(self, x, labels, lr: float) -> float:
-        """One SGD step on the batch (x (B, d), integer labels (B,)); returns the loss before it."""
-        value = self.network.sgd_step(np.ascontiguousarray(x, dtype=np.float64), _targets(labels, self.n_out),
-                                      self.learning_rates(lr), self.bias_learning_rates(lr))
+        """One SGD step on the batch (x (B, d), integer labels (B,) in [0, n_out)); returns the loss
+        before it. Bad input (NaN, shapes, labels out of range, lr not a finite number > 0) raises
+        ValueError before the weights move."""
+        rates, bias_rates = self.learning_rates(lr), self.bias_learning_rates(lr)
+        x = _inputs(self, x)
+        targets = _targets(_labels(labels, self.n_out, x.shape[0]), self.n_out)
+        value = self.network.sgd_step(x, targets, rates, bias_rates)
         self.step_count += 1
         return float(value)
 
     def gradients(self, x, labels) -> tuple:
         """(loss, [dloss/dW_l], dloss/dbeta_0, [dloss/dbeta_l, l = 1..L]) at the current weights (the
         last list is empty without the biases of ``ipllr_bias``)."""
-        return self.network.loss_and_gradients(np.ascontiguousarray(x, dtype=np.float64),
-                                               _targets(labels, self.n_out))
+        x = _inputs(self, x)
+        return self.network.loss_and_gradients(x, _targets(_labels(labels, self.n_out, x.shape[0]), self.n_out))
 
 
 def _abc_network(network_class, scheme: str, d_in: int, width: int, n_out: int, n_hidden: int,
@@ -378,7 +474,7 @@ def _abc_network(network_class, scheme: str, d_in: int, width: int, n_out: int, 
         network = network_class(weights, bias0, scales, activation, loss, biases)
     else:
         network = network_class(weights, bias0, scales, activation, loss)
-    return AbcModel(network, scheme, width, L, n_out, activation, loss)
+    return AbcModel(network, scheme, width, L, n_out, activation, loss, d_in=d_in)
 
 
 CALIBRATION_RULES = ("authors", "unit")
@@ -435,12 +531,17 @@ def _calibrate_base_lrs(network_class, model: AbcModel, x0, y0, x1, lr: float = 
     >>> base.shape, float(base[0])
     ((3,), 0.01)
     """
+    if not isinstance(model, AbcModel):
+        raise TypeError(f"model must be an AbcModel (from abc_network), got {type(model).__name__}")
     if model.scheme not in ("ipllr", "ipllr_bias") or model.step_count != 0:
         raise ValueError(f"calibrate_base_lrs needs an ipllr network before its first step, got scheme "
                          f"{model.scheme!r} after {model.step_count} steps")
-    lr = _checks.positive_real(lr, "lr")
+    lr = _lr(lr)
     rule = _choice(rule, "rule", CALIBRATION_RULES)
     cap = _checks.positive_real(cap, "cap")
+    x0 = _inputs(model, x0, "x0")
+    targets0 = _targets(_labels(y0, model.n_out, x0.shape[0], "y0"), model.n_out)
+    x = _inputs(model, x1, "x1")
     weights0, bias0 = model.network.weights, model.network.bias0
     a = abc_exponents(model.scheme, model.n_hidden)[0]
     scales = [float(model.width) ** (-e) for e in a]
@@ -450,11 +551,9 @@ def _calibrate_base_lrs(network_class, model: AbcModel, x0, y0, x1, lr: float = 
              else network_class(weights0, bias0, scales, model.activation, model.loss))
     c = abc_exponents(model.scheme, model.n_hidden, warmup=True)[2]
     factors = np.ones(len(c)) if model.lr_factors is None else np.asarray(model.lr_factors, dtype=np.float64)
-    trial.sgd_step(np.ascontiguousarray(x0, dtype=np.float64), _targets(np.asarray(y0), model.n_out),
-                   [float(k * float(model.width) ** (-e)) for k, e in zip(factors, c)],
+    trial.sgd_step(x0, targets0, _rates(factors, model.width, c, "trial step's"),
                    model.bias_learning_rates(1.0, step=0))
     weights1, bias1 = trial.weights, trial.bias0
-    x = np.asarray(x1, dtype=np.float64)
     last = len(weights0) - 1
     base = []
     for l, (w0, w1, s) in enumerate(zip(weights0, weights1, scales)):
@@ -481,13 +580,13 @@ def _calibrate_base_lrs(network_class, model: AbcModel, x0, y0, x1, lr: float = 
     return model.initial_base_lrs
 
 
-def _progress(items, what: str):
+def _progress(items, what: str, total: int | None = None):
     """``items`` with a tqdm bar when stderr is a terminal."""
     import sys
 
     from tqdm import tqdm
 
-    return tqdm(items, desc=what, disable=not sys.stderr.isatty(), leave=False)
+    return tqdm(items, desc=what, total=total, disable=not sys.stderr.isatty(), leave=False)
 
 
 # -- coordinate check ------------------------------------------------------------------------------
@@ -497,7 +596,7 @@ def _coord_check_class():
     try:
         import pandas as pd
     except ImportError:  # pragma: no cover - depends on the environment
-        raise ImportError("coord_check and train return pandas DataFrames: pip install 'intrinsic-flow[parameterizations]'") from None
+        raise ImportError(f"coord_check and train return pandas DataFrames: {install_hint('parameterizations')}") from None
 
     class CoordCheck(pd.DataFrame):
         """A coordinate check: one row per (width, layer, step, seed); layer L + 1 is the output.
@@ -621,7 +720,7 @@ def _coord_check(network_class, scheme: str, widths, n_hidden: int = 3, activati
     L = _n_hidden(n_hidden)
     n_steps = _checks.nonnegative_int(n_steps, "n_steps")
     n_seeds = _checks.positive_int(n_seeds, "n_seeds")
-    lr = _checks.positive_real(lr, "lr")
+    lr = _lr(lr)
     batch = _checks.positive_int(batch, "batch")
     calibrate = _checks.boolean(calibrate, "calibrate")
     x, y, _, _, n_classes = _data(data)
@@ -629,9 +728,13 @@ def _coord_check(network_class, scheme: str, widths, n_hidden: int = 3, activati
     for width in widths:  # refuse the largest before drawing anything
         _checks.check_size(_network_bytes(x.shape[1], width, n_classes, L, x.shape[0]),
                            f"an abc network of width {width} with {L + 1} weight matrices")
+    _check_rows(float(len(widths)) * n_seeds * (n_steps + 1) * (L + 1), "the coord_check table")
+    passes = (n_steps + 1) + 3.0 * n_steps + (4.0 if calibrate else 0.0)  # a step is about three passes
+    _check_work(n_seeds * passes * x.shape[0] * sum(_n_params(x.shape[1], w, n_classes, L) for w in widths),
+                f"coord_check of {len(widths)} widths x {n_seeds} seeds x {n_steps} steps")
     rows = []
-    runs = [(width, seed) for width in widths for seed in range(n_seeds)]
-    for width, seed in _progress(runs, "coord_check"):
+    runs = itertools.product(widths, range(n_seeds))
+    for width, seed in _progress(runs, "coord_check", total=len(widths) * n_seeds):
         model = _abc_network(network_class, scheme, x.shape[1], width, n_classes, L, activation, loss, seed,
                              init_mean, x.shape[0])
         if calibrate and scheme in ("ipllr", "ipllr_bias"):
@@ -716,11 +819,18 @@ def _train(network_class, scheme: str, data=None, n_hidden: int = 6, width: int 
     x, y, x_test, y_test, n_classes = _data(data)
     n_steps = _checks.positive_int(n_steps, "n_steps")
     batch = min(_checks.positive_int(batch, "batch"), x.shape[0])
-    lr = _checks.positive_real(lr, "lr")
+    lr = _lr(lr)
     eval_every = _checks.positive_int(eval_every, "eval_every")
+    width, L = _checks.positive_int(width, "width"), _n_hidden(n_hidden)
+    _checks.check_size(_network_bytes(x.shape[1], width, n_classes, L, max(batch, x_test.shape[0])),
+                       f"an abc network of width {width} with {L + 1} weight matrices and {n_classes} outputs")
+    _check_rows(float(n_steps), "the train history")
+    n_evals = n_steps // eval_every + 1
+    _check_work(_n_params(x.shape[1], width, n_classes, L) * (3.0 * n_steps * batch + n_evals * x_test.shape[0]),
+                f"train of width {width} for {n_steps} steps")
     calibrate = scheme == "ipllr" if calibrate is None else _checks.boolean(calibrate, "calibrate")
     calibration_rule = _choice(calibration_rule, "calibration_rule", CALIBRATION_RULES)
-    model = _abc_network(network_class, scheme, x.shape[1], width, n_classes, n_hidden, activation, loss, seed,
+    model = _abc_network(network_class, scheme, x.shape[1], width, n_classes, L, activation, loss, seed,
                          init_mean, max(batch, x_test.shape[0]))
     if lr_factors is not None:
         factors = _checks.finite_array(lr_factors, "lr_factors")
@@ -772,9 +882,16 @@ def stable_rank(matrix) -> float:
     >>> stable_rank(np.outer([1.0, 2.0], [3.0, 4.0, 5.0]))
     1.0
     """
-    matrix = _checks.finite_array(matrix, "matrix")
-    if matrix.ndim != 2 or matrix.size == 0:
-        raise ValueError(f"matrix must be a non-empty 2-d array, got shape {matrix.shape}")
+    array = _checks.as_array(matrix, "matrix")
+    if array.ndim != 2 or array.size == 0:
+        raise ValueError(f"matrix must be a non-empty 2-d array, got shape {array.shape}")
+    _checks.check_size(2.0 * array.size + float(min(array.shape)) ** 2, f"the Gram matrix of a {array.shape} matrix")
+    matrix = _checks.finite_array(array, "matrix")
+    # the ratio does not change with the scale of M: dividing by max |M| keeps squares within doubles
+    top_entry = float(np.max(np.abs(matrix)))
+    if top_entry == 0.0:
+        return 0.0
+    matrix = matrix / top_entry
     # |M|_2^2 is the largest eigenvalue of the smaller Gram matrix (much cheaper than an SVD)
     gram = matrix.T @ matrix if matrix.shape[0] >= matrix.shape[1] else matrix @ matrix.T
     top = float(np.linalg.eigvalsh(gram)[-1])
