@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "interrupt.hpp"
 #include "parallel.hpp"
 #include "path_sums.hpp"
 
@@ -13,6 +14,15 @@ namespace intrinsic_flow {
 
 namespace {
 bool is_output(int v, int n_neurons, int n_outputs) { return v >= n_neurons - n_outputs; }
+
+// A Ctrl-C check between sweeps, on the calling thread only (a batch runs this inside a parallel
+// loop, where no check may run: interrupt.hpp).
+void poll_outside_parallel() {
+#ifdef _OPENMP
+  if (omp_in_parallel()) return;
+#endif
+  poll_interrupt();
+}
 }  // namespace
 
 PathGraph::PathGraph(int n_neurons, int n_inputs, int n_outputs, std::vector<int> param_src,
@@ -161,6 +171,7 @@ void PathGraph::balanced(const double* theta, double* point, bool normalise) con
     return 2.0 * top + std::log(sum);
   };
   for (int sweep = 0; sweep < kBalanceMaxSweeps; ++sweep) {
+    poll_outside_parallel();
     double largest_step = 0.0;
     for (int v : hidden_) {
       const double in = log_sum_squares(in_params_[v]), out = log_sum_squares(out_params_[v]);

@@ -847,3 +847,32 @@ def test_a_zero_weight_after_a_sum_beyond_float64_gives_no_share(backend):
         norm, grad = backend.path_norm(model, theta, q, return_grad=True)
         assert norm == pytest.approx(5.5e-4, rel=1e-14)
         np.testing.assert_allclose(grad, [0.0, 0.0, 1.0], atol=1e-14)
+
+
+@pytest.mark.skipif(__import__("sys").platform == "win32", reason="SIGINT to the own process is POSIX")
+def test_balancing_a_deep_network_stops_on_ctrl_c_within_a_second():
+    """The balancing sweeps of the core (the rank point) poll Ctrl-C: a 20,000-layer network of
+    width 2 takes some 10,000 sweeps, about 20 s, uninterrupted."""
+    import os
+    import signal
+    import threading
+    import time
+
+    net = itf.ReLUNet([1] + [2] * 20_000 + [1])
+    theta = np.random.default_rng(0).standard_normal(net.n_params)
+    sent = []
+
+    def interrupt():
+        sent.append(time.perf_counter())
+        os.kill(os.getpid(), signal.SIGINT)
+
+    timer = threading.Timer(0.4, interrupt)
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            itf.balanced_representative(net, theta)
+    finally:
+        timer.cancel()
+    assert sent and time.perf_counter() - sent[0] < 1.0
+    small = itf.ReLUNet([2, 3, 1])
+    assert itf.balanced_representative(small, small.init(0)).shape == (9,)  # the core works afterwards

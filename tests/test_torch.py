@@ -510,3 +510,18 @@ def test_positions_of_padding_alone_take_part_in_a_max(net, shape):
     """A convolution without bias is 0 where its window holds padding alone; a max pooling over it
     takes that 0 into its max."""
     _agree(_double(net()), shape)
+
+
+def test_huge_input_shapes_and_non_bool_flags_are_refused_by_name():
+    net = nn.Linear(3, 2)
+    for shape in [(10 ** 10, 10 ** 10, 3), (10 ** 30,), (2 ** 62, 4)]:
+        with pytest.raises(ValueError, match="input_shape.*max_bytes"):
+            from_torch(net, shape)
+        with pytest.raises(ValueError, match="input_shape.*max_bytes"):
+            validate(net, shape)
+    for flag in ("yes", 1):
+        with pytest.raises(ValueError, match="fold_batchnorm must be True or False"):
+            from_torch(net, (3,), fold_batchnorm=flag)
+        with pytest.raises(ValueError, match="fold_batchnorm must be True or False"):
+            load_theta(net, np.zeros(8), fold_batchnorm=flag)
+    assert from_torch(net, (3,), fold_batchnorm=np.True_)[0].n_params == 8

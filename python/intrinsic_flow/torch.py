@@ -32,6 +32,7 @@ of length one).
 from __future__ import annotations
 
 import dataclasses
+import math
 import operator
 from typing import Any, Sequence
 
@@ -716,7 +717,10 @@ def _input_shape(input_shape) -> tuple:
     input_shape = tuple(input_shape)
     if not input_shape or any(not _checks.is_integer(s) or int(s) < 1 for s in input_shape):
         raise ValueError(message)
-    return tuple(int(s) for s in input_shape)
+    input_shape = tuple(int(s) for s in input_shape)
+    # one neuron per entry (the product of Python ints: no wrap-around), refused before any is made
+    _checks.check_size(float(math.prod(input_shape)), f"the input neurons of input_shape {input_shape}")
+    return input_shape
 
 
 def _labels(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -1073,7 +1077,7 @@ def load_theta(module: Any, theta: Any, *, fold_batchnorm: bool = False) -> Any:
 
     torch = _torch()
     root = _root(module)
-    folded = _fold_pairs(_trace(root), root) if fold_batchnorm else {}
+    folded = _fold_pairs(_trace(root), root) if _checks.boolean(fold_batchnorm, "fold_batchnorm") else {}
     slots, n_params, _ = _theta_layout(root, folded)
     theta = _checks.finite_array(theta, "theta", (n_params,))
     with torch.no_grad():
