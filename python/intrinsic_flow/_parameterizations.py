@@ -235,15 +235,20 @@ def _lr(value, name: str = "lr") -> float:
     return _checks.positive_real(value, name)
 
 
-def _rates(base: np.ndarray, width: int, exponents: np.ndarray, what: str) -> list:
-    """base_l m^{-e_l} as Python floats, refused when one overflows (deep IP-LLR at a large width)."""
+def _rates(base: np.ndarray, width: int, exponents: np.ndarray, what: str, a: np.ndarray | None = None) -> list:
+    """base_l m^{-e_l} as Python floats, refused when one overflows (deep IP-LLR at a large width, a
+    huge lr), or, given the forward exponents a, when the step factor rate_l m^{-a_l} of the
+    weights' update overflows (the backends would then differ in where inf - inf makes NaN)."""
+    m = float(width)
     with np.errstate(over="ignore"):
-        rates = np.asarray(base, dtype=np.float64) * np.power(float(width), -np.asarray(exponents, dtype=np.float64))
-    if not np.all(np.isfinite(rates)):
-        layer = int(np.flatnonzero(~np.isfinite(rates))[0])
+        rates = np.asarray(base, dtype=np.float64) * np.power(m, -np.asarray(exponents, dtype=np.float64))
+        factors = rates if a is None else rates * np.power(m, -np.asarray(a, dtype=np.float64))
+    if not np.all(np.isfinite(factors)):
+        layer = int(np.flatnonzero(~np.isfinite(factors))[0])
+        scale = "" if a is None else f" and the layer's scale m^{-a[layer]:g}"
         raise ValueError(f"the {what} learning rates overflow: layer {layer} has base rate {float(base[layer])!r} "
-                         f"times m^{-exponents[layer]:g} with m = {width}, beyond the largest double; use a smaller "
-                         "width, fewer hidden layers or a smaller lr")
+                         f"times m^{-exponents[layer]:g}{scale} with m = {width}, beyond the largest double; use a "
+                         "smaller width, fewer hidden layers or a smaller lr")
     return [float(r) for r in rates]
 
 
@@ -360,13 +365,13 @@ class AbcModel:
         lr = _lr(lr)
         step = self.step_count if step is None else _checks.nonnegative_int(step, "step")
         warm = self.scheme in ("ipllr", "ipllr_bias") and step == 0
-        c = abc_exponents(self.scheme, self.n_hidden, warmup=warm)[2]
+        a, _, c = abc_exponents(self.scheme, self.n_hidden, warmup=warm)
         base = np.full(c.shape, lr)
         if warm and self.initial_base_lrs is not None:
             base = np.asarray(self.initial_base_lrs, dtype=np.float64)
         if self.lr_factors is not None:
             base = base * np.asarray(self.lr_factors, dtype=np.float64)
-        return _rates(base, self.width, c, "weights'")
+        return _rates(base, self.width, c, "weights'", a)
 
     def bias_learning_rates(self, lr: float, step: int | None = None) -> list:
         """Rates ``lr m^{-e_l}`` of the biases beta_0 .. beta_L of ``ipllr_bias`` at SGD step ``step``
@@ -551,7 +556,7 @@ def _calibrate_base_lrs(network_class, model: AbcModel, x0, y0, x1, lr: float = 
              else network_class(weights0, bias0, scales, model.activation, model.loss))
     c = abc_exponents(model.scheme, model.n_hidden, warmup=True)[2]
     factors = np.ones(len(c)) if model.lr_factors is None else np.asarray(model.lr_factors, dtype=np.float64)
-    trial.sgd_step(x0, targets0, _rates(factors, model.width, c, "trial step's"),
+    trial.sgd_step(x0, targets0, _rates(factors, model.width, c, "trial step's", a),
                    model.bias_learning_rates(1.0, step=0))
     weights1, bias1 = trial.weights, trial.bias0
     last = len(weights0) - 1
