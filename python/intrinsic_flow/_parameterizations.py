@@ -80,15 +80,19 @@ def _n_hidden(value) -> int:
 
 
 def abc_exponents(scheme: str, n_hidden: int, *, warmup: bool = False) -> tuple:
-    """Exponents (a, b, c) of an abc-parameterisation with ``n_hidden`` hidden layers.
+    r"""Exponents (a, b, c) of an abc-parameterisation with ``n_hidden`` hidden layers.
 
-    With m the width and L = ``n_hidden``, the network has L + 1 weight matrices W_0 .. W_L and
+    With m the width and L = ``n_hidden``, the network has L + 1 weight matrices W_0 .. W_L,
+    initialised as W_l = m^{-b_l} U_l with U_l of a law independent of m, trained by SGD with the
+    learning rate of W_l below, and the forward pass
 
-    - forward: ``h_1 = m^{-a_0} (W_0 x + beta_0)``, ``h_{l+1} = m^{-a_l} W_l sigma(h_l)``,
-      ``f = m^{-a_L} W_L sigma(h_L)`` (``ipllr_bias`` adds a bias beta_l that does not scale with
-      m to every later layer, including f; see :func:`bias_lr_exponents`);
-    - initialisation: ``W_l = m^{-b_l} U_l`` with U_l of a law independent of m;
-    - SGD learning rate of W_l: ``eta m^{-c_l}``.
+    .. math::
+
+        h_1 = m^{-a_0} (W_0 x + \beta_0), \qquad h_{l+1} = m^{-a_l} W_l \, \sigma(h_l), \qquad
+        f = m^{-a_L} W_L \, \sigma(h_L), \qquad \text{learning rate of } W_l: \ \eta \, m^{-c_l}
+
+    (``ipllr_bias`` adds a bias beta_l that does not scale with m to every later layer, including
+    f; see :func:`bias_lr_exponents`).
 
     ========== ====================== ================== ===================================================
     scheme     a                      b                  c
@@ -157,12 +161,18 @@ def abc_exponents(scheme: str, n_hidden: int, *, warmup: bool = False) -> tuple:
 
 
 def bias_lr_exponents(n_hidden: int, *, warmup: bool = False) -> np.ndarray:
-    """Learning-rate exponents of the biases of ``ipllr_bias`` (biases that do not scale with m).
+    r"""Learning-rate exponents of the biases of ``ipllr_bias`` (biases that do not scale with m).
 
-    One entry per layer with a bias: ``-(L - l + 2)/2`` for the hidden layers l = 1..L and 0 for
-    the output layer during the warm-up step; -1 and 0 afterwards. Bias l gets the SGD learning
-    rate ``eta m^{-e_l}`` (``AbcModel.bias_learning_rates``); entry 0 is the first layer's bias
-    beta_0, entries 1..L - 1 the biases of h_2 .. h_L and entry L that of f.
+    One entry per layer with a bias; bias l gets the SGD learning rate eta m^{-e_l}
+    (``AbcModel.bias_learning_rates``), with
+
+    .. math::
+
+        e_l = -\frac{L - l + 2}{2} \ (l = 1, \dots, L), \quad e_{L+1} = 0 \ \text{(warm-up step)};
+        \qquad e_l = -1, \quad e_{L+1} = 0 \ \text{(afterwards)}.
+
+    Entry 0 of the result (e_1) is the first layer's bias beta_0, entries 1..L - 1 the biases of
+    h_2 .. h_L and entry L that of f.
 
     Parameters
     ----------
@@ -406,10 +416,15 @@ class AbcModel:
 def _abc_network(network_class, scheme: str, d_in: int, width: int, n_out: int, n_hidden: int,
                  activation: str = "relu", loss: str = "cross_entropy", seed: int = 0,
                  init_mean: float = 0.0, batch: int = 128) -> AbcModel:
-    """An abc-parameterised fully connected network, initialised at random.
+    r"""An abc-parameterised fully connected network, initialised at random.
 
-    ``W_l = m^{-b_l} U_l`` with U_0 ~ N(0, v/(d+1)), the first layer's bias beta_0 ~ N(0, v)
-    m^{-b_0} (not divided by d + 1), hidden U_l ~ N(mu, v), output U_L ~ N(mu, 1), where v is 2
+    .. math::
+
+        W_l = m^{-b_l} U_l, \quad U_0 \sim \mathcal{N}\!\left(0, \tfrac{v}{d + 1}\right), \quad
+        \beta_0 \sim m^{-b_0} \mathcal{N}(0, v), \quad U_l \sim \mathcal{N}(\mu, v) \ (0 < l < L), \quad
+        U_L \sim \mathcal{N}(\mu, 1)
+
+    (the first layer's bias is not divided by d + 1), where v is 2
     (ReLU, sigmoid), 4 (GELU) or 1 (ELU, tanh), all as the authors' code draws them, and mu =
     ``init_mean`` (0: centred; 1: the non-centred variant). Layer l is scaled by m^{-a_l} in the
     forward pass (see :func:`abc_exponents`). For ``ipllr_bias`` the later layers also get biases
@@ -487,13 +502,19 @@ CALIBRATION_RULES = ("authors", "unit")
 
 def _calibrate_base_lrs(network_class, model: AbcModel, x0, y0, x1, lr: float = 0.01, rule: str = "authors",
                         cap: float = MAX_BASE_LR) -> np.ndarray:
-    """IP-LLR's calibrated base learning rates of the warm-up step.
+    r"""IP-LLR's calibrated base learning rates of the warm-up step.
 
     A trial SGD step with base rate 1 and the warm-up exponents (times ``model.lr_factors``) is
     taken on (x0, y0) on a copy of the network. Then, on the batch x1 and layer by layer from the
-    input, u_l = m^{-a_l} dW_l x_l is the trial update's contribution to the pre-activations of
-    layer l and the base rate eta_l of that layer is chosen so that eta_l mean |u_l| hits a target;
-    x_{l+1} = sigma(m^{-a_l} W_l x_l + eta_l u_l) carries the calibrated update on to the next layer.
+    input, u_l is the trial update's contribution to the pre-activations of layer l and the base
+    rate eta_l of that layer is chosen so that eta_l mean |u_l| hits a target t_l; the calibrated
+    update is carried on to the next layer:
+
+    .. math::
+
+        u_l = m^{-a_l} \, \Delta W_l \, x_l, \qquad
+        \eta_l = \min\!\left(\frac{t_l}{\operatorname{mean} |u_l|}, \text{cap}\right), \qquad
+        x_{l+1} = \sigma\!\left(m^{-a_l} W_l x_l + \eta_l u_l\right).
 
     - ``rule="authors"`` (the default), as ``WarmupSwitchLR.calibrate_base_lr`` of the authors'
       code: the first layer keeps the base rate, eta_0 = ``lr``; hidden layers target 1,
@@ -664,15 +685,24 @@ def _widths(value) -> tuple:
 def _coord_check(network_class, scheme: str, widths, n_hidden: int = 3, activation: str = "relu", n_steps: int = 1,
                  n_seeds: int = 5, data=None, lr: float = 0.1, batch: int = 64, loss: str = "cross_entropy",
                  init_mean: float = 0.0, calibrate: bool = False):
-    """Coordinate check: sizes of pre-activations and of their updates against width.
+    r"""Coordinate check: sizes of pre-activations and of their updates against width.
 
     For every width m and seed, a network of the scheme is initialised, ``n_steps`` SGD steps
-    (learning rates ``lr m^{-c_l}``, see :func:`abc_exponents`) are taken on one fixed batch (the
+    (learning rates lr m^{-c_l}, see :func:`abc_exponents`) are taken on one fixed batch (the
     first ``batch`` training samples), and after each step t (t = 0 is the initialisation) the
-    batch averages mean |h^l(t)|, mean |h^l(t) - h^l(0)|, mean |f(t)| and mean |f(t) - f(0)| are
-    recorded. Under a scheme that is stable and learns features, mean |h^l| and mean |dh^l| stay
-    flat in m (muP); under an integrable one at zero-mean initialisation mean |f(0)| falls like
-    m^{-L/2}.
+    batch averages
+
+    .. math::
+
+        \overline{|h^l(t)|}, \quad \overline{|h^l(t) - h^l(0)|}, \quad \overline{|f(t)|}, \quad
+        \overline{|f(t) - f(0)|}
+
+    are recorded. Under a scheme that is stable and learns features, the first two stay flat in m
+    (muP); under an integrable one at zero-mean initialisation the mean |f(0)| falls like
+    :math:`m^{-L/2}`.
+
+    Calls that would hold more than ``config.max_bytes`` (the networks or the table of results)
+    or take more than ``ABC_MAX_WORK`` multiply-adds are refused before any work.
 
     Parameters
     ----------
@@ -762,14 +792,22 @@ def _train(network_class, scheme: str, data=None, n_hidden: int = 6, width: int 
            lr: float = 0.01, n_steps: int = 100, batch: int = 128, seed: int = 0, loss: str = "cross_entropy",
            init_mean: float = 0.0, calibrate: bool | None = None, calibration_rule: str = "authors",
            lr_factors=None, eval_every: int = 10):
-    """Train an abc-parameterised network with mini-batch SGD.
+    r"""Train an abc-parameterised network with mini-batch SGD.
 
     Mini-batches of ``batch`` samples are drawn without replacement from a seeded permutation of
-    the training set (a new one each epoch). Learning rates are ``lr rho_l m^{-c_l}`` (rho =
-    ``lr_factors``, 1 by default); for ``ipllr`` and ``ipllr_bias`` the first step uses the warm-up
+    the training set (a new one each epoch). The learning rates of the weights W_l and of the
+    biases beta_l of ``ipllr_bias`` are
+
+    .. math::
+
+        \eta_l = \mathrm{lr} \, \rho_l \, m^{-c_l}, \qquad \eta^{\beta}_l = \mathrm{lr} \, m^{-e_l}
+
+    with rho = ``lr_factors`` (1 by default), c from :func:`abc_exponents` and e from
+    :func:`bias_lr_exponents`; for ``ipllr`` and ``ipllr_bias`` the first step uses the warm-up
     exponents and, when calibrated, the base rates of :func:`calibrate_base_lrs` in place of lr
-    (computed on the first two batches, as the authors do); the biases of ``ipllr_bias`` move with
-    ``lr m^{-e_l}``, e from :func:`bias_lr_exponents`.
+    (computed on the first two batches, as the authors do). Calls that would hold more than
+    ``config.max_bytes`` or take more than ``ABC_MAX_WORK`` multiply-adds are refused before any
+    work; a label of class k makes k + 1 outputs.
 
     Parameters
     ----------
@@ -870,7 +908,13 @@ def _train(network_class, scheme: str, data=None, n_hidden: int = 6, width: int 
 
 
 def stable_rank(matrix) -> float:
-    """Stable rank ``|M|_F^2 / |M|_2^2`` of a matrix (1 for rank one, at most its rank).
+    r"""Stable rank of a matrix (1 for rank one, at most its rank):
+
+    .. math::
+
+        \operatorname{srank}(M) = \frac{\|M\|_F^2}{\|M\|_2^2}.
+
+    It does not change with the scale of M (computed on M / max |M_ij|).
 
     Parameters
     ----------
