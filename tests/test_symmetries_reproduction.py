@@ -186,7 +186,9 @@ def check_full(name, section):
         assert all(c.holds for c in section.claims if c.quantity.startswith("max over t"))
     elif name == "O4":
         assert _claim(section, "(τ⁺ − α)/α shrinks").holds and _claim(section, "τ⁻ mass decreases").holds
-        assert _claim(section, "τ⁺ mass exceeds α").value >= 8  # of the authors' 10 values of d_H
+        # resolved above 3 s.e. for d_H <= 25 (7 of 10); at d_H = 30, 33, 35 the excess is ~0.1-0.3 % ± 0.1 %
+        assert _claim(section, "τ⁺ mass exceeds α").value >= 7
+        assert _claim(section, "τ⁺ mass per d_H").holds and _claim(section, "τ⁻ mass at step 2000").holds
     else:
         assert all(c.holds for c in section.claims if c.quantity.startswith(("(a) max_r", "(a) f(u_H)", "(b) τ⁺",
                                                                             "(c)", "(d)")))

@@ -578,8 +578,9 @@ def _legendre2_floor(d, d_H) -> float:
 
 
 def _o5_saves(n_steps, extra=()):
+    """About 60 saved steps, every 10th of the first 600 (where the losses fall fast), the last and ``extra``."""
     return sorted(set(range(0, n_steps + 1, max(1, n_steps // 60))) | set(range(0, min(n_steps, 600) + 1, 10))
-                  | {s for s in extra if s <= n_steps})
+                  | {n_steps} | {s for s in extra if s <= n_steps})
 
 
 def orthogonal_section(quick: bool) -> Section:
@@ -629,7 +630,7 @@ def orthogonal_section(quick: bool) -> Section:
         stairs[K] = _online(a, B, _staircase(K), d=20, batch=small_batch, lr=O5_LR / loss0, n_steps=stair_steps,
                             seed=200 + K, save_steps=stair_saves, X_val=sym.draw_inputs(500, 20, seed=98))[0] / loss0
     legendre_steps = 1500 if quick else 5000
-    legendre_saves = _o5_saves(legendre_steps)
+    legendre_saves = _o5_saves(legendre_steps, extra=(1500,))
     a, B = sym.init_particles(small_m, 20, 300)
     loss0_leg = _first_loss(a, B, _legendre2(20, 5), 20, small_batch, 300)
     legendre = _online(a, B, _legendre2(20, 5), d=20, batch=small_batch, lr=O5_LR / loss0_leg,
