@@ -876,3 +876,20 @@ def test_balancing_a_deep_network_stops_on_ctrl_c_within_a_second():
     assert sent and time.perf_counter() - sent[0] < 1.0
     small = itf.ReLUNet([2, 3, 1])
     assert itf.balanced_representative(small, small.init(0)).shape == (9,)  # the core works afterwards
+
+
+def test_fixed_edges_take_no_part_in_the_gradients_range(backend):
+    """q = 0.0015: ||phi||_q ~ e^705 (in range) and its gradient in theta too; the derivative in a
+    fixed weight 0.001 would be ~e^712, beyond float64, but a fixed weight has no entry."""
+    model = itf.SharedReLUNet(1, 1, 4, edge_src=(2, -1, 0, 1, -1), edge_dst=(3, 3, 2, 2, 1), edge_param=(-1, -1, 0, 1, -1),
+                              edge_weight=(1e-3, 1e-3, 0.0, 0.0, 1e-3), n_params=2,
+                              activation=("identity", "identity", "relu", "identity"), channels=())
+    theta = np.array([-1.56805135, -1.75191973])
+    q = 0.0015372754048843327
+    phi = np.array([theta[0] * 1e-3, 1e-3 * theta[1] * 1e-3, 1e-3])
+    log_norm = np.log(np.sum(np.abs(phi) ** q)) / q
+    assert 700 < log_norm < np.log(np.finfo(float).max)
+    norm, grad = backend.path_norm(model, theta, q, return_grad=True)
+    assert np.log(norm) == pytest.approx(log_norm, rel=1e-12)
+    shares = np.abs(phi) ** q / np.sum(np.abs(phi) ** q)
+    np.testing.assert_allclose(grad, norm * shares[:2] / theta, rtol=1e-10)

@@ -69,11 +69,13 @@ class _Graph:
             self.kernel, self.w, self.contract = lifting.edge, s.kernel_weights(theta), s.contract
             self._src, self._dst = s.kernel_src, s.kernel_dst
             self.first_output = s.kernel_n_neurons - model.n_outputs
+            self.fixed = s.kernel_fixed  # edges of fixed weight: no entry of the gradient
         else:
             g = model.graph
             self.kernel, self.w, self.contract = lifting, theta, None
             self._src, self._dst = g.param_src, g.param_dst  # tuples: arrays on first need
             self.first_output = g.first_output
+            self.fixed = np.zeros(0, dtype=np.int64)
 
     @property
     def src(self) -> np.ndarray:
@@ -127,7 +129,9 @@ def _plain_gradient(graph: _Graph, q: float, a, forward, backward, norm: float, 
     if total == 0:
         return np.zeros(w.size)
     with np.errstate(over="ignore", invalid="ignore", under="ignore"):
-        return graph.start(forward, 1.0) * backward[graph.dst] * slope * (norm / (q * total))
+        per_edge = graph.start(forward, 1.0) * backward[graph.dst] * slope * (norm / (q * total))
+    per_edge[graph.fixed] = 0.0
+    return per_edge
 
 
 def _log_norm(graph: _Graph, q: float, grad: bool):
@@ -150,6 +154,7 @@ def _log_gradient(graph: _Graph, q: float, log_norm: float, log_w, forward, back
     backward = np.asarray(backward)[graph.dst]
     start = graph.start(forward, 0.0)
     on_paths = (w != 0) & (start > -np.inf) & (backward > -np.inf)  # else a zero factor: no share of S
+    on_paths[graph.fixed] = False  # a fixed weight has no entry in the gradient
     with np.errstate(invalid="ignore", over="ignore"):
         exponent = log_norm - log_w + q * (start + log_w + backward - log_norm)
         per_edge = np.where(on_paths, np.sign(w) * np.exp(np.where(on_paths, exponent, -np.inf)), 0.0)
