@@ -170,7 +170,10 @@ def path_norm_from_paths(model, theta, q):
         return -np.inf, np.zeros(model.n_params)
     if q == np.inf:
         return top, None
-    log_norm = top + math.log(float(np.sum(np.exp(q * (logs - top))))) / q
+    with np.errstate(over="ignore"):
+        log_norm = top + math.log(float(np.sum(np.exp(q * (logs - top))))) / q
+    if not log_norm <= LOG_LARGEST:
+        return log_norm, None
     grad = np.zeros(model.n_params)
     param = np.asarray(model.edge_param)
     with np.errstate(over="ignore"):

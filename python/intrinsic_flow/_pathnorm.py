@@ -353,8 +353,9 @@ class PathNormFrontEnd:
         per_edge = np.zeros(w.size)
         with np.errstate(divide="ignore"):
             la = np.log(np.abs(w))
+        fixed = set(model.structure.kernel_fixed.tolist()) if model.kind == "shared" else set()
         for e in path:  # sign(w_e) prod_{g != e} |w_g| = sign(w_e) exp(log_top - log|w_e|)
-            if w[e] != 0:
+            if w[e] != 0 and e not in fixed:  # a fixed weight has no entry in the gradient
                 per_edge[e] += np.sign(w[e]) * math.exp(min(log_top - la[e], LOG_LARGEST + 1.0))
         if not np.all(np.isfinite(per_edge)):
             raise ValueError("the gradient of the path-norm (q = inf) is beyond the float64 range; rescale theta")
