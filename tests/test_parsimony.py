@@ -371,3 +371,34 @@ def test_large_products_are_bit_identical_whatever_the_thread_count():
 
     one, two = _core.with_threads(1, run), _core.with_threads(2, run)
     assert np.array_equal(one, two)
+
+
+@pytest.mark.parametrize("backend", [parsimony, reference], ids=["core", "reference"])
+@pytest.mark.parametrize("r", [1, 2, 3])
+def test_factorization_with_one_middle_value(backend, r):
+    """d = 2r + 1: the middle block is one singular value; rho is that one (not the largest), the law
+    holds exactly (the complement residual is at round-off)."""
+    run = backend.factorization(2 * r + 1, r, 3, 1.0, 0.002, 300, reduction="sum", seed=0)
+    expected = rho_recursion_closed(1.0, 3, 0.002, run.steps)
+    assert np.max(np.abs(run.rho - expected)) < 1e-12
+    assert run.complement_residual.max() < 1e-10
+    assert run.rho[-1] < run.singular_values[-1, 0, 0]
+
+
+def rho_recursion_closed(eps, depth, rate, steps):
+    """rho_{t+1} = rho_t - rate rho_t^(2L-1), computed here independently, at the given steps."""
+    rho = [eps]
+    for _ in range(int(steps[-1])):
+        rho.append(rho[-1] - rate * rho[-1] ** (2 * depth - 1))
+    return np.asarray(rho)[np.asarray(steps, dtype=int)]
+
+
+@pytest.mark.parametrize("backend", [parsimony, reference], ids=["core", "reference"])
+def test_unbounded_requests_are_refused_before_allocating(backend):
+    factors = [0.5 * np.eye(3), 0.5 * np.eye(3)]
+    with pytest.raises(ValueError, match="n_steps"):
+        backend.train(factors, np.eye(3), 0.1, 10**12, method="rk4", save_every=0)
+    with pytest.raises(ValueError, match="max_bytes"):
+        backend.train(factors, np.eye(3), 0.1, 10**12, save_every=0)
+    with pytest.raises(ValueError, match="at least one row"):
+        backend.train([np.zeros((0, 3)), np.zeros((3, 0))], np.zeros((3, 3)), 0.1, 1)

@@ -292,11 +292,12 @@ def _spectra(factors_by_step, r: int | None, width: int):
     angles_left = np.zeros((n_saved, depth, width))
     angles_right = np.zeros((n_saved, depth, width))
     reference = min(1, n_saved - 1)
-    svds = [[np.linalg.svd(w) for w in factors] for factors in factors_by_step]
+    # one SVD at a time against the reference step's: no list of every step's singular vectors
+    # (twice the saved states), so the diagnostics stay within the size checked for the states
     for layer in range(depth):
-        u0, _, vt0 = svds[reference][layer]
+        u0, _, vt0 = np.linalg.svd(factors_by_step[reference][layer])
         for k in range(n_saved):
-            u, s, vt = svds[k][layer]
+            u, s, vt = np.linalg.svd(factors_by_step[k][layer])
             m = len(s)
             values[k, layer, :m] = s
             if k == 0:
@@ -316,10 +317,12 @@ def _spectra(factors_by_step, r: int | None, width: int):
     return values, angles_left, angles_right
 
 
-def _middle_block(values: np.ndarray, size: int) -> tuple:
+def _middle_block(values: np.ndarray, size: int, rho_hint: np.ndarray) -> tuple:
     """ρ (mean of W_1's middle block) and the spread (max over square layers of its range) at each
     saved step. The middle block is the window of ``size`` consecutive sorted singular values with the
-    smallest range: the bottom r values may cross ρ, so it is not always at indices r … d − r − 1."""
+    smallest range: the bottom r values may cross ρ, so it is not always at indices r … d − r − 1.
+    Windows of equal range (always so when size = 1, d = 2r + 1) are told apart by ``rho_hint``, the
+    scale of W_1 on the complement of the invariant subspace: the one nearest to it is taken."""
     n_saved, depth, width = values.shape
     rho, spread = np.empty(n_saved), np.zeros(n_saved)
     for k in range(n_saved):
@@ -328,10 +331,12 @@ def _middle_block(values: np.ndarray, size: int) -> tuple:
             if np.isnan(s).any():
                 continue  # a non-square (output) layer
             ranges = s[:width - size + 1] - s[size - 1:]
-            start = int(np.argmin(ranges))
+            means = np.array([s[i:i + size].mean() for i in range(width - size + 1)])
+            tied = np.flatnonzero(ranges <= ranges.min() + 1e-12 * max(s[0], 1e-300))
+            start = int(tied[np.argmin(np.abs(means[tied] - rho_hint[k]))])
             spread[k] = max(spread[k], ranges[start])
             if layer == 0:
-                rho[k] = s[start:start + size].mean()
+                rho[k] = means[start]
     return rho, spread
 
 
@@ -616,6 +621,8 @@ class Parsimony:
     def _rk4(self, dims, theta0, inputs, targets, mask, scale, dt, n_steps, save_every):
         n_saved = (n_steps // save_every + 2) if save_every else 2
         _check_saves(n_saved, theta0.size)
+        # the core lays out the time grid and its save flags, n_steps + 1 entries each, before it starts
+        _checks.check_size(2.0 * (n_steps + 1), f"the time grid of {n_steps} RK4 steps (n_steps)")
         states, steps, losses, info = self.kernels.rk4(
             list(dims), theta0, _EMPTY if inputs is None else inputs, targets, _EMPTY if mask is None else mask,
             float(scale), False, float(dt), int(n_steps), int(save_every))
@@ -697,6 +704,8 @@ class Parsimony:
                 raise ValueError(f"factors[{l}] has shape {w.shape}, expected ({'d', dims[-1]}) to chain with "
                                  "the previous factor")
             dims.append(w.shape[0])
+        if min(dims) < 1:
+            raise ValueError(f"factors must have at least one row and one column, got widths {dims}")
         lr = _checks.positive_real(lr, "lr")
         n_steps = _checks.nonnegative_int(n_steps, "n_steps")
         save_every = _checks.nonnegative_int(save_every, "save_every")
@@ -874,9 +883,12 @@ class Parsimony:
             rho_predicted = rho_flow(scale * lr * steps, eps, depth)
         factors_by_step = [unpack(state, dims) for state in states]
         values, angles_left, angles_right = _spectra(factors_by_step, r, d)
-        rho, spread = _middle_block(values, d - 2 * r)
         basis = invariant_basis(factors0[0], target_gradient(factors0, inputs, target), r)
         complement = np.eye(d) - basis @ basis.T
+        # ε ‖W_1(t)P⊥‖_F / ‖W_1(0)P⊥‖_F: equals ρ(t) when the law holds, and picks out the middle block
+        rho_hint = eps * np.array([np.linalg.norm(f[0] @ complement) for f in factors_by_step]) / max(
+            np.linalg.norm(factors0[0] @ complement), 1e-300)
+        rho, spread = _middle_block(values, d - 2 * r, rho_hint)
         residual = np.zeros(len(steps))
         b = complement
         for l in range(depth):
