@@ -893,3 +893,13 @@ def test_fixed_edges_take_no_part_in_the_gradients_range(backend):
     assert np.log(norm) == pytest.approx(log_norm, rel=1e-12)
     shares = np.abs(phi) ** q / np.sum(np.abs(phi) ** q)
     np.testing.assert_allclose(grad, norm * shares[:2] / theta, rtol=1e-10)
+
+
+def test_a_norm_below_the_normal_numbers_keeps_its_gradient(backend):
+    """phi = (t^2) with t = 1e-200: the norm 1e-400 rounds to 0, its gradient 2t is in range."""
+    model = itf.SharedReLUNet(1, 1, 3, edge_src=(0, 1), edge_dst=(1, 2), edge_param=(0, 0), edge_weight=(0.0, 0.0),
+                              n_params=1, activation=("identity",) * 3, channels=())
+    for q in (0.05, 1, 2, np.inf):
+        norm, grad = backend.path_norm(model, np.array([-1e-200]), q, return_grad=True)
+        assert norm == 0.0
+        np.testing.assert_allclose(grad, [-2e-200], rtol=1e-13)

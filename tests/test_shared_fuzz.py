@@ -11,6 +11,7 @@ cases; ``python tests/test_shared_fuzz.py [n_cases] [seed]`` runs many more by h
 from __future__ import annotations
 
 import math
+import re
 import sys
 
 import numpy as np
@@ -20,6 +21,10 @@ import intrinsic_flow as itf
 import intrinsic_flow.reference as ref
 
 ACCEPTED = (ValueError, TypeError)
+# what SharedReLUNet refuses in valid fields: an output no path reaches, default channels whose
+# rescaling is not a symmetry; and from_torch: a parameter on no edge (a kernel entry that sees padding alone)
+GRAPH_LIMITS = "is on no path from an input or a bias|rescales differently|so rescaling it is not a symmetry"
+TORCH_LIMITS = "carries no edge|is on no path from an input or a bias"
 LOG_LARGEST = math.log(np.finfo(np.float64).max)
 
 
@@ -220,9 +225,11 @@ def check_graph_case(rng, log):
         model = itf.SharedReLUNet(**fields)
     except BaseException as error:  # noqa: BLE001 - the fuzz judges every exception
         assert refused(error), f"constructor raised {type(error).__name__}: {error} on {fields}"
+        # valid fields are refused only for what the model cannot hold
+        assert corrupted or re.search(GRAPH_LIMITS, str(error)), f"refused: {error} on {fields}"
         log["refused"] += 1
         return
-    del corrupted  # a corruption may be harmless (a NaN on no edge): then the model is checked as any other
+    # a corruption may be harmless (a NaN on a parameter edge is ignored): then the model is checked as any other
     theta = random_theta(rng, model)
     X = rng.standard_normal((3, model.n_inputs))
     with np.errstate(all="ignore"):
@@ -337,13 +344,14 @@ def check_torch_case(rng, log, torch):
                 p.copy_(torch.from_numpy(rng.standard_normal(tuple(p.shape))))
             expected = net(X).reshape(4, -1).numpy()
     except (RuntimeError, ValueError):
-        log["torch refused"] += 1
+        log["invalid for torch"] += 1
         return
     net.eval()
     try:
         model, theta = from_torch(net, shape)
     except BaseException as error:  # noqa: BLE001
         assert refused(error), f"from_torch raised {type(error).__name__}: {error} on {net}"
+        assert re.search(TORCH_LIMITS, str(error)), f"from_torch refused: {error} on {net}"
         assert not validate(net, shape).ok, f"validate ok but from_torch refused: {error} on {net}"
         log["refused"] += 1
         return

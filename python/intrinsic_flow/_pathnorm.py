@@ -186,7 +186,8 @@ def q_norm(graph: _Graph, q: float, grad: bool):
         total = float(np.sum(forward[graph.first_output:]))
         with np.errstate(over="ignore", under="ignore"):
             norm = float(np.float64(total) ** (1.0 / q))  # inf when beyond the range (then in logs)
-        norm = norm if math.isfinite(norm) else None
+        # beyond the range, or below the normal numbers (the gradient N / w_e may still be in range)
+        norm = norm if math.isfinite(norm) and (norm >= TINY or total == 0) else None
     if not grad and norm is not None:
         return norm, None
     if norm is not None and _sums_exact(graph, a, backward, False):
