@@ -117,6 +117,13 @@ def test_full_depth_and_width_x4():
 
 
 @pytest.mark.slow
+def test_full_compressed_factorisation_x5():
+    c = _claims(reproduction.x5_compressed_factorisation(False))
+    assert c["gap between the original and compressed trajectories, relative to ‖Φ‖_F"].value < 1e-6
+    assert c["speed-up of the compressed network (same number of steps)"].value >= 5
+
+
+@pytest.mark.slow
 def test_full_compressed_completion_x6_at_the_paper_size():
     c = _claims(reproduction.x6_compressed_completion(False))
     assert abs(c["d = 1000: iterations of the compressed network, γ = 0.01"].value - 20_000) <= 5_000

@@ -210,7 +210,8 @@ def x4_depth_width(quick: bool) -> Section:
             f"ε = 1e-3, {trials} trial(s) (initialisations) per width, η = 100 for L = 2 and 300 for L = 3 (mean "
             "loss), stopping when "
             f"the training loss, tested every {CHECK} steps, is below 1e-10, or at {max_steps} iterations "
-            f"({unconverged} run(s) stopped there).\n\n"
+            f"({unconverged} run(s) stopped there); the authors' figure counts one more block of 100 "
+            "(the initial loss).\n\n"
             + table(["width", "error L = 2", "error L = 3", "iterations L = 3"], rows))
     first, last = 0, len(widths) - 1
     claims = [
