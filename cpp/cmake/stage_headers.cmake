@@ -1,9 +1,9 @@
 # pip builds each install in a fresh isolated environment, so the header folders of pybind11 and
 # Eigen (installed there from the build requirements) have a new path every time; compile lines
 # that name them change, and the persistent build directory (build-dir in pyproject.toml) would
-# recompile everything. Staged once into the build directory (file(COPY) keeps timestamps and
-# skips files already there), the headers keep one path, so a repeated install rebuilds only what
-# changed.
+# recompile everything. Staged into the build directory (a file is rewritten only when its
+# contents change), the headers keep one path and their
+# timestamps, so a repeated install rebuilds only what changed.
 include_guard(GLOBAL)
 
 function(intrinsic_flow_stage_headers target name)
@@ -19,7 +19,20 @@ function(intrinsic_flow_stage_headers target name)
       continue()
     endif()
     set(_copy "${CMAKE_BINARY_DIR}/_headers/${name}-${_k}")
-    file(COPY "${_dir}/" DESTINATION "${_copy}")
+    if(CMAKE_VERSION VERSION_LESS 3.21)  # no COPY_FILE ... ONLY_IF_DIFFERENT: copy (and rebuild) each time
+      file(COPY "${_dir}/" DESTINATION "${_copy}")
+      list(APPEND _staged "${_copy}")
+      math(EXPR _k "${_k} + 1")
+      continue()
+    endif()
+    # pip writes the build requirements with fresh timestamps, so copies are made only where the
+    # contents differ: an unchanged header keeps its old timestamp and nothing is recompiled
+    file(GLOB_RECURSE _files RELATIVE "${_dir}" "${_dir}/*")
+    foreach(_file IN LISTS _files)
+      get_filename_component(_parent "${_copy}/${_file}" DIRECTORY)
+      file(MAKE_DIRECTORY "${_parent}")
+      file(COPY_FILE "${_dir}/${_file}" "${_copy}/${_file}" ONLY_IF_DIFFERENT)
+    endforeach()
     list(APPEND _staged "${_copy}")
     math(EXPR _k "${_k} + 1")
   endforeach()
