@@ -903,3 +903,14 @@ def test_a_norm_below_the_normal_numbers_keeps_its_gradient(backend):
         norm, grad = backend.path_norm(model, np.array([-1e-200]), q, return_grad=True)
         assert norm == 0.0
         np.testing.assert_allclose(grad, [-2e-200], rtol=1e-13)
+
+
+def test_a_gradient_whose_scale_factor_overflows_takes_logs(backend):
+    """||phi||_2 with |phi_1| = 1.3e154: S = 1.7e308 is finite but q S = 3.4e308 is not; the
+    gradient is S^(1/q - 1) / q times dS, not 0."""
+    model = itf.SharedReLUNet(1, 2, 3, edge_src=(0, -1), edge_dst=(1, 2), edge_param=(0, 1), edge_weight=(0.0, 0.0),
+                              n_params=2, activation=("identity",) * 3, channels=())
+    theta = np.array([3.0, -1.29478463e154])
+    norm, grad = backend.path_norm(model, theta, 2, return_grad=True)
+    assert norm == pytest.approx(np.hypot(*theta), rel=1e-15)
+    np.testing.assert_allclose(grad, theta / norm, rtol=1e-14)

@@ -128,8 +128,11 @@ def _plain_gradient(graph: _Graph, q: float, a, forward, backward, norm: float, 
             slope = np.where(w != 0, q * a / np.where(w != 0, w, 1.0), 0.0)
     if total == 0:
         return np.zeros(w.size)
+    scale = norm / total / q  # S^(1/q - 1) / q (q S itself may overflow)
+    if not TINY <= scale < math.inf:
+        return None  # the log-space gradient
     with np.errstate(over="ignore", invalid="ignore", under="ignore"):
-        per_edge = graph.start(forward, 1.0) * backward[graph.dst] * slope * (norm / (q * total))
+        per_edge = graph.start(forward, 1.0) * backward[graph.dst] * slope * scale
     per_edge[graph.fixed] = 0.0
     return per_edge
 
@@ -192,7 +195,7 @@ def q_norm(graph: _Graph, q: float, grad: bool):
         return norm, None
     if norm is not None and _sums_exact(graph, a, backward, False):
         per_edge = _plain_gradient(graph, q, a, forward, backward, norm, total)
-        if np.all(np.isfinite(per_edge)):
+        if per_edge is not None and np.all(np.isfinite(per_edge)):
             return norm, per_edge
     return _in_logs(graph, q, grad, norm)
 
