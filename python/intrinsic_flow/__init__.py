@@ -5,10 +5,9 @@ same API in plain NumPy. Every public name is imported here by name; the topic m
 (``parsimony``, ``symmetries``, ``parameterizations``, ``torch``, ``reference``, …) load on first
 attribute access, so ``import intrinsic_flow`` stays fast.
 """
-import importlib as _importlib
 from typing import TYPE_CHECKING, Any
 
-from . import _core, losses, results
+from . import _core, _lazy, losses, results
 if TYPE_CHECKING:  # a type checker sees the functions: the modules below are callable as them
     from .criteria import criteria
     from .scan import scan
@@ -112,19 +111,8 @@ __all__ = ["ReLUNet", "DAGReLUNet", "SharedReLUNet", "LinearNet", "LinearNeuralO
            "lie_trace", "count_conservation_laws", "known_laws_complete", "polynomial_laws",
            "PolynomialLaws", "scan", "ScanResult", "ScanSummary", "results"]
 
-# Loaded when first asked for (PEP 562), as NumPy and SciPy do with their submodules: itf.parsimony
-# works without "import intrinsic_flow.parsimony", and the import of the package does not pay for
-# them (the torch module needs PyTorch, the paper modules their extras).
-_SUBMODULES = frozenset({"cli", "datasets", "flows", "geometry", "inits", "lie", "models", "neural_ode",
-                         "parameterizations", "parsimony", "polynomial", "reference", "report", "reproductions",
-                         "symmetries", "torch"})
-
-
-def __getattr__(name: str):
-    if name in _SUBMODULES:
-        return _importlib.import_module(f".{name}", __name__)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | _SUBMODULES)
+# Loaded when first asked for (PEP 562): the package does not import them up front.
+__getattr__, __dir__ = _lazy.attach(__name__, {
+    "cli", "datasets", "flows", "geometry", "inits", "lie", "models", "neural_ode", "parameterizations",
+    "parsimony", "polynomial", "reference", "report", "reproductions", "symmetries", "torch"
+}, globals())

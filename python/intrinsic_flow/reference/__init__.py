@@ -1,13 +1,13 @@
 """The NumPy reference backend: the ground truth, same API as ``intrinsic_flow``, no compiled code.
 Every public name is imported here by name; the paper modules (``parsimony``, ``symmetries``,
 ``parameterizations``) load on first attribute access."""
-import importlib as _importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # a type checker sees the function: the module below is callable as it
     from .criteria import criteria
 else:  # a module that is also its main function (_callable_module)
     from . import criteria
+from .. import _lazy
 from .._rank import numerical_rank, singular_gap
 from ..models import DAGReLUNet, LinearNet, ReLUNet, SharedReLUNet
 from ..neural_ode import LinearNeuralODE
@@ -34,16 +34,8 @@ __all__ = ["ReLUNet", "DAGReLUNet", "SharedReLUNet", "LinearNet", "LinearNeuralO
            "FlowError", "LIE_MAX_WORK", "LieTrace", "lie_trace", "count_conservation_laws",
            "known_laws_complete", "polynomial_laws", "PolynomialMap", "PolynomialLaws"]
 
-# Loaded when first asked for (PEP 562), like the submodules of intrinsic_flow.
-_SUBMODULES = frozenset({"criteria", "flows", "geometry", "lie", "lifting", "linear", "neural_ode",
-                         "parameterizations", "parsimony", "symmetries"})
-
-
-def __getattr__(name: str):
-    if name in _SUBMODULES:
-        return _importlib.import_module(f".{name}", __name__)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | _SUBMODULES)
+# Loaded when first asked for (PEP 562): the package does not import them up front.
+__getattr__, __dir__ = _lazy.attach(__name__, {
+    "criteria", "flows", "geometry", "lie", "lifting", "linear", "neural_ode", "parameterizations",
+    "parsimony", "symmetries"
+}, globals())
