@@ -397,3 +397,108 @@ def test_symmetric_batches_keep_the_network_linear():
     assert core.train(a, B, **kw).pair_error[-1] > 1e-6
     with pytest.raises(ValueError, match="batch must be even"):
         core.train(a, B, symmetric_batch=True, **{**kw, "batch": 127})
+
+
+# -- no sharp edges (issue 19) -------------------------------------------------------------------
+def test_alpha_accurate_for_large_d_H():
+    import mpmath
+    mpmath.mp.dps = 40
+    for k in (7, 101, 1000, 12_345, 10**6):
+        exact = 2 * mpmath.sqrt(mpmath.pi) * mpmath.gamma(mpmath.mpf(k + 1) / 2) / mpmath.gamma(mpmath.mpf(k) / 2)
+        assert core.alpha(k) == pytest.approx(float(exact), rel=1e-13)
+    # large-d asymptotics alpha = sqrt(2 pi d) (1 - 1/(4d) + 1/(32 d^2) + O(d^-3)), computed here independently
+    for k in (10**9, 10**15, 10**40, 10**400):
+        d = float(k) if k < 10**300 else None
+        if d is not None:
+            expected = math.sqrt(2 * math.pi * d) * (1 - 1 / (4 * d) + 1 / (32 * d * d))
+            assert core.alpha(k) == pytest.approx(expected, rel=1e-14)
+        else:  # sqrt(2 pi) 10^200
+            assert core.alpha(k) == pytest.approx(math.sqrt(2 * math.pi) * 1e200, rel=1e-14)
+    with pytest.raises(ValueError, match="d_H"):
+        core.alpha(10**700)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("t", [True, np.bool_(False), [0.5, True], np.array([True]), 1j, float("nan"), "1.0"])
+def test_odd_target_times_refuse_non_numbers(backend, t):
+    for f in (backend.odd_target_ode, backend.odd_target_bound, backend.odd_target_loss):
+        with pytest.raises(ValueError, match="t "):
+            f(t, 5)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_odd_target_huge_d_refused_or_computed(backend):
+    for f in (backend.odd_target_constants, lambda d: backend.odd_target_loss(1.0, d)):
+        with pytest.raises(ValueError, match="d "):
+            f(10**400)
+    with pytest.raises(ValueError, match="max_bytes"):
+        backend.odd_cubic_coef(10**20)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_divergence_raises_like_parsimony(backend):
+    a, B = backend.init_particles(4, 3, 0)
+    X, y = np.ones((5, 3)) * 100, np.ones(5) * 1e3
+    for method in ("gd", "rk4"):
+        with pytest.raises(ValueError, match=r"training diverged \(non-finite loss or weights\) at step \d+.*lower lr"):
+            backend.train(a, B, X=X, y=-y, lr=1e300, n_steps=20, method=method)
+    with pytest.raises(ValueError, match=r"training diverged .* at step \d+.*lower lr"):
+        backend.train(a, B, method="sgd", target="radial", d_H=1, batch=8, input_scale=100.0, lr=1e300, n_steps=20)
+    with pytest.raises(ValueError, match=r"training diverged .* at step \d+.*lower lr"):
+        backend.reduced_train(np.ones(4), np.full(4, 0.3), d=5, d_H=1, lr=1e6, n_steps=30, n_samples=10)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_sizes_checked_before_allocating(backend):
+    a, B = backend.init_particles(10, 3, 0)
+    X, y = np.ones((5, 3)), np.ones(5)
+    saved = itf.config.max_bytes
+    itf.config.max_bytes = 64 * 2**20
+    try:
+        # the list of saved steps is not built before the check (10^12 saves)
+        with pytest.raises(ValueError, match="max_bytes"):
+            backend.train(a, B, X=X, y=y, lr=1e-9, n_steps=10**12, save_every=1)
+        with pytest.raises(ValueError, match="max_bytes"):
+            backend.reduced_train(np.ones(4), np.ones(4), d=5, d_H=1, lr=1e-9, n_steps=10**12, n_samples=1, save_every=1)
+        # the SGD batch buffers (3e7 x 3 inputs: 690 MB)
+        with pytest.raises(ValueError, match="max_bytes"):
+            backend.train(a, B, method="sgd", target="radial", d_H=1, batch=3 * 10**7, lr=0.1, n_steps=1)
+        # six columns of samples, not four: 2.5e6 samples are 120 MB
+        with pytest.raises(ValueError, match="max_bytes"):
+            backend.reduced_samples(5, 1, n_samples=2_500_000)
+        with pytest.raises(ValueError, match="max_bytes"):
+            backend.tau_histogram([0.1], [1.0], bins=10**7)
+        # the diagnostics: m = 2000, d = 1000, 3 saves of 16 MB each and the angles to H
+        a2, B2 = backend.init_particles(2000, 1000, 0)
+        with pytest.raises(ValueError, match="max_bytes"):
+            backend.train(a2, B2, X=np.ones((2, 1000)), y=np.ones(2), lr=0.1, n_steps=2, save_every=1, H=500)
+    finally:
+        itf.config.max_bytes = saved
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_out_of_range_integers_are_value_errors(backend):
+    a, B = backend.init_particles(4, 3, 0)
+    X, y = np.ones((5, 3)), np.ones(5)
+    with pytest.raises(ValueError, match="d "):
+        backend.reduced_samples(2**40, 1, n_samples=1)
+    with pytest.raises(ValueError, match="step"):
+        backend.reduced_samples(5, 1, step=2**64, n_samples=1)
+    with pytest.raises(ValueError, match="start"):
+        backend.draw_inputs(2, 2, start=2**64 - 1)
+    with pytest.raises(ValueError, match="n_steps"):
+        backend.train(a, B, X=X, y=y, lr=0.1, n_steps=2**70, save_steps=[0])
+    with pytest.raises(ValueError, match="n_samples"):
+        backend.reduced_train(np.ones(4), np.zeros(4), d=5, d_H=1, lr=1e-3, n_steps=1, n_samples=2**63)
+    with pytest.raises(ValueError, match="d "):
+        backend.reduced_train(np.ones(4), np.zeros(4), d=2**40, d_H=1, lr=1e-3, n_steps=1, n_samples=2)
+    with pytest.raises(ValueError, match="REDUCED_MAX_WORK"):
+        backend.reduced_features([0.1], [0.1], 10**9, 1)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_absurd_work_refused_naming_the_knob(backend):
+    with pytest.raises(ValueError, match="MAX_WORK"):
+        backend.reduced_train(np.ones(3), np.ones(3), d=6, d_H=2, n_steps=2, n_samples=2**62)
+    with pytest.raises(ValueError, match="H must be"):  # found by the fuzz: AttributeError before
+        backend.angles_to_subspace(np.ones((2, 3)), None)

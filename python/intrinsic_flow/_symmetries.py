@@ -24,15 +24,23 @@ MAX_SEED = 2**64 - 1
 
 # -- closed forms --------------------------------------------------------------------------------
 def alpha(d_H: int) -> float:
-    """alpha(d_H) = 2 sqrt(pi) Gamma((d_H + 1)/2) / Gamma(d_H/2): the mass of tau+ at the limit.
+    r"""The mass of tau+ at the limit of the radial target:
 
-    It is the constant with alpha E_{u ~ U(S^{d_H-1})}[relu(u . z)] = ||z||, so a point mass
-    alpha delta_0 of neurons aligned with H represents the radial target ||x_H||.
+    .. math::
+
+        \alpha(d_H) = \frac{2 \sqrt{\pi}\, \Gamma\big(\tfrac{d_H + 1}{2}\big)}{\Gamma\big(\tfrac{d_H}{2}\big)}
+        \approx \sqrt{2 \pi d_H} \Big(1 - \frac{1}{4 d_H} + \frac{1}{32 d_H^2} + \dots\Big).
+
+    It is the constant with :math:`\alpha\, E_{u \sim U(S^{d_H-1})}[\mathrm{relu}(u \cdot z)] = \|z\|`,
+    so a point mass :math:`\alpha \delta_0` of neurons aligned with H represents the radial target
+    :math:`\|x_H\|`. Exact products of the recurrence alpha(d + 2) = alpha(d) (d + 1)/d up to
+    d_H = 100, Stirling's series of log Gamma beyond (no cancellation of large log-gammas): relative
+    error about 1e-15 for every d_H.
 
     Parameters
     ----------
     d_H : int
-        Dimension of the target's subspace H, >= 1.
+        Dimension of the target's subspace H, >= 1 (at most about 1e616, where alpha overflows).
 
     Returns
     -------
@@ -41,7 +49,7 @@ def alpha(d_H: int) -> float:
     Raises
     ------
     ValueError
-        When d_H is not an integer >= 1.
+        When d_H is not an integer >= 1, or so large that alpha overflows a float.
 
     Examples
     --------
@@ -50,7 +58,36 @@ def alpha(d_H: int) -> float:
     [2.0, 3.141593, 4.0]
     """
     d_H = _checks.positive_int(d_H, "d_H")
-    return 2.0 * math.sqrt(math.pi) * math.exp(math.lgamma((d_H + 1) / 2) - math.lgamma(d_H / 2))
+    if d_H <= ALPHA_RECURRENCE_MAX:
+        value = 2.0 if d_H % 2 else math.pi
+        for k in range(2 - d_H % 2, d_H - 1, 2):
+            value *= (k + 1) / k
+        return value
+    # Gamma(x + 1/2) / Gamma(x) = sqrt(x) exp(E(x)), x = d_H / 2, from Stirling's series
+    # log Gamma(z) = (z - 1/2) log z - z + log(2 pi)/2 + S(z):
+    # E(x) = x log1p(u) - 1/2 + S(x + 1/2) - S(x), u = 1/(2x), with x log1p(u) - 1/2 summed as a series.
+    if d_H < 2**1000:
+        x = d_H / 2
+        root = math.sqrt(x)
+    else:  # sqrt of an integer beyond the float range, by scaling with a power of 4
+        shift = (d_H.bit_length() - 200) // 2
+        root = math.sqrt((d_H >> (2 * shift)) / 2)
+        try:
+            root = math.ldexp(root, shift)
+        except OverflowError:
+            raise ValueError(f"d_H = {d_H} is too large: alpha(d_H) ~ sqrt(2 pi d_H) overflows a float") from None
+        return 2.0 * math.sqrt(math.pi) * root
+    u = 1.0 / (2.0 * x)
+    series = sum((-1) ** (k + 1) * u ** (k - 1) / (2 * k) for k in range(2, 14))
+
+    def stirling(z: float) -> float:
+        return 1 / (12 * z) - 1 / (360 * z**3) + 1 / (1260 * z**5) - 1 / (1680 * z**7)
+
+    return 2.0 * math.sqrt(math.pi) * root * math.exp(series + stirling(x + 0.5) - stirling(x))
+
+
+ALPHA_RECURRENCE_MAX = 100
+"""alpha is the product of its recurrence up to this d_H, Stirling's series beyond."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +109,10 @@ class OddTargetConstants:
     kappa: float
     best_linear_loss: float
     initial_loss: float
+
+
+ODD_TARGET_MAX_D = 10**300
+"""The largest input dimension of the odd-target closed forms (6d/5 must stay a float)."""
 
 
 def odd_target_constants(d: int) -> OddTargetConstants:
@@ -100,6 +141,9 @@ def odd_target_constants(d: int) -> OddTargetConstants:
     (8.48528, 0.4)
     """
     d = _checks.positive_int(d, "d")
+    if d > ODD_TARGET_MAX_D:
+        raise ValueError(f"d must be at most {ODD_TARGET_MAX_D:.0e} (the constants sqrt(6d/5), 1/d overflow a float "
+                         f"beyond), got {d}")
     v_rho = 1.0 / d
     w_norm = math.sqrt(6.0 * d / 5.0)
     V = 1.0 + 1.0 / d
@@ -110,6 +154,12 @@ def odd_target_constants(d: int) -> OddTargetConstants:
 
 
 def _times(t, name: str = "t"):
+    if isinstance(t, (bool, np.bool_, str, bytes)) or (isinstance(t, np.ndarray) and t.dtype == bool):
+        raise ValueError(f"{name} must be a number or an array of numbers (times >= 0), got {t!r}")
+    if not isinstance(t, np.ndarray) and np.ndim(t) > 0:
+        flat = np.asarray(t, dtype=object).ravel()
+        if any(isinstance(v, (bool, np.bool_, str, bytes)) for v in flat):
+            raise ValueError(f"{name} must be a number or an array of numbers (times >= 0), got {t!r}")
     scalar = np.ndim(t) == 0
     array = _checks.finite_array(np.atleast_1d(t), name)
     if np.any(array < 0):
@@ -252,6 +302,7 @@ def odd_cubic_coef(d: int, rng=None) -> np.ndarray:
     8.48528
     """
     d = _checks.positive_int(d, "d")
+    _check_size(2 * d, f"the coefficients (d = {d})")
     rng = _checks.resolve_rng(rng)
     z = rng.standard_normal(d) / math.sqrt(d)
     return math.sqrt(2.0 * d**3 / 15.0) / np.linalg.norm(z) * z
@@ -396,7 +447,7 @@ def init_particles(m: int, d: int, rng=None, paired: bool = False) -> tuple:
     paired = _checks.boolean(paired, "paired")
     if paired and m % 2:
         raise ValueError(f"m must be even for a paired initialisation, got m = {m}")
-    _checks.check_size(m * (d + 1), f"the particles (m = {m}, d = {d})")
+    _check_size(m * (d + 1), f"the particles (m = {m}, d = {d})")
     rng = _checks.resolve_rng(rng)
     n = m // 2 if paired else m
     G = rng.standard_normal((n, d))
@@ -553,6 +604,8 @@ def angles_to_subspace(B, H) -> np.ndarray:
     B = _checks.finite_array(B, "B")
     if B.ndim != 2:
         raise ValueError(f"B must have shape (m, d), got {B.shape}")
+    if H is None:
+        raise ValueError("H must be an integer d_H or a matrix of shape (k, d), got None")
     basis = _subspace(H, B.shape[1])
     inside = B @ basis.T
     outside = B - inside @ basis
@@ -596,12 +649,19 @@ def tau_histogram(angles, masses, bins: int = 20) -> tuple:
     bins = _checks.positive_int(bins, "bins")
     if angles.ndim != 1 or c.shape != angles.shape:
         raise ValueError(f"angles and masses must be vectors of the same length, got {angles.shape} and {c.shape}")
+    _check_size(3 * bins + 4 * c.size, f"the histograms (bins = {bins}, m = {c.size})")
     folded = np.arccos(np.clip(np.abs(np.cos(angles)), 0.0, 1.0))
     edges = np.linspace(0.0, np.pi / 2, bins + 1)
     m = c.size
     plus, _ = np.histogram(folded[c > 0], bins=edges, weights=c[c > 0] / m)
     minus, _ = np.histogram(folded[c < 0], bins=edges, weights=-c[c < 0] / m)
     return edges, plus, minus
+
+
+def _saved_index(index, n_saved: int) -> int:
+    if not _checks.is_integer(index) or not -n_saved <= index < n_saved:
+        raise ValueError(f"index must be an integer in [-{n_saved}, {n_saved - 1}] (a saved step), got {index!r}")
+    return int(index)
 
 
 @dataclass
@@ -654,6 +714,7 @@ class ParticleTrajectory:
         """``tau_histogram`` of saved step ``index`` (needs H)."""
         if self.angle is None:
             raise ValueError("histogram needs the angles to H: pass H to train")
+        index = _saved_index(index, len(self.steps))
         return tau_histogram(self.angle[index], self.mass[index], bins)
 
 
@@ -692,7 +753,7 @@ class ReducedTrajectory:
 
     def histogram(self, index: int = -1, bins: int = 20) -> tuple:
         """``tau_histogram`` of saved step ``index``."""
-        return tau_histogram(self.theta[index], self.c[index], bins)
+        return tau_histogram(self.theta[_saved_index(index, len(self.steps))], self.c[_saved_index(index, len(self.steps))], bins)
 
     def first_step_above_alpha(self) -> int | None:
         """t*: the first saved step at which the tau+ mass exceeds alpha (None if never)."""
@@ -700,7 +761,8 @@ class ReducedTrajectory:
         return int(self.steps[above[0]]) if above.size else None
 
 
-def _save_steps(n_steps: int, save_every, save_steps) -> list:
+def _save_steps(n_steps: int, save_every, save_steps, check=None) -> list:
+    """The saved steps; ``check(count)`` runs on their number before the list is built."""
     if save_steps is not None:
         steps = _checks.as_array(save_steps, "save_steps")
         if steps.ndim != 1 or steps.size == 0 or not all(_checks.is_integer(s) for s in steps.tolist()):
@@ -709,8 +771,14 @@ def _save_steps(n_steps: int, save_every, save_steps) -> list:
         if any(s < 0 or s > n_steps for s in steps) or any(b <= a for a, b in zip(steps, steps[1:])):
             raise ValueError(f"save_steps must be strictly increasing integers in [0, n_steps = {n_steps}], "
                              f"got {steps}")
+        if check is not None:
+            check(len(steps))
         return steps
     every = _checks.positive_int(save_every, "save_every")
+    if check is not None:
+        check(n_steps // every + 1 + (n_steps % every != 0))
+    _check_size(n_steps // every + 2, f"the list of saved steps (n_steps = {n_steps}, save_every = {every})",
+                       itemsize=_checks.PYTHON_LIST_ENTRY_BYTES)
     steps = list(range(0, n_steps + 1, every))
     if steps[-1] != n_steps:
         steps.append(n_steps)
@@ -721,6 +789,49 @@ def _choice(value, name: str, options: Sequence[str]) -> str:
     if not isinstance(value, str) or value not in options:
         raise ValueError(f"{name} must be one of {list(options)}, got {value!r}")
     return value
+
+
+def _check_size(n_items, what: str, itemsize: int = 8) -> None:
+    """``_checks.check_size`` for sizes of any magnitude (an integer beyond the float range would
+    raise OverflowError there)."""
+    if n_items >= 1e300:
+        raise ValueError(f"{what} would need more than 1e300 values, more than intrinsic_flow.config.max_bytes = "
+                         f"{_checks.config.max_bytes} bytes; use a smaller model or batch")
+    _checks.check_size(n_items, what, itemsize)
+
+
+MAX_WORK = 1e15
+"""The most floating-point operations one training call may be asked for (about a day on 2 cores):
+(n_steps + 1) x samples per step x m x d (x 4 for RK4); a larger request is refused as a likely typo."""
+
+
+def _check_work(work: float, what: str) -> None:
+    if work > MAX_WORK:
+        raise ValueError(f"{what} would take about {work:.1e} operations, more than "
+                         f"intrinsic_flow._symmetries.MAX_WORK = {MAX_WORK:.0e}; use fewer steps or samples, "
+                         "or raise the knob")
+
+
+INT_MAX = 2**31 - 1  # dimensions passed to the core as C int
+LONG_MAX = 2**63 - 1  # counts passed to the core as C long
+INDEX_END = 2**64  # sample indices of the seeded generator are 64-bit words
+
+
+def _bounded(value: int, name: str, maximum: int) -> int:
+    if value > maximum:
+        raise ValueError(f"{name} must be at most {maximum}, got {value}")
+    return value
+
+
+def _check_finite_run(steps, lr: float, arrays, what: str) -> None:
+    """Raise, as every trainer of the library does, when a run has left the floats."""
+    bad = np.zeros(len(steps), dtype=bool)
+    for array in arrays:
+        bad |= ~np.isfinite(array.reshape(len(steps), -1)).all(axis=1)
+    if bad.any():
+        step = int(np.asarray(steps)[np.argmax(bad)])
+        raise ValueError(f"training diverged (non-finite loss or weights) at step {step} (the first saved step "
+                         f"where it shows): lower lr (got lr = {lr}){what}")
 
 
 def _seed(seed) -> int:
@@ -777,7 +888,7 @@ class SymmetriesBackend:
         X = _checks.finite_array(X, "X")
         if X.ndim != 2 or X.shape[1] != B.shape[1]:
             raise ValueError(f"X must have shape (N, d) = (N, {B.shape[1]}), got {X.shape}")
-        _checks.check_size(_chunks(X.shape[0]) * a.size + X.shape[0], "the prediction buffers")
+        _check_size(self._k.predict_items(a.size, B.shape[1], X.shape[0]), "the prediction buffers")
         return np.asarray(self._k.predict(a, B, X))
 
     def draw_inputs(self, n: int, d: int, seed: int = 0, inputs: str = "gaussian", scale: float = 1.0,
@@ -823,7 +934,10 @@ class SymmetriesBackend:
         scale = _checks.positive_real(scale, "scale")
         seed = _seed(seed)
         start = _checks.nonnegative_int(start, "start")
-        _checks.check_size(n * (d + 1), f"the inputs (n = {n}, d = {d})")
+        _check_size(n * (d + 1), f"the inputs (n = {n}, d = {d})")
+        if start + n > INDEX_END:
+            raise ValueError(f"start + n must be at most 2**64 (the sample indices are 64-bit), got start = {start}, "
+                             f"n = {n}")
         return np.asarray(self._k.draw_inputs(kind, scale, d, seed, start, n))
 
     def target_values(self, X, target: str = "cubic", coef=None, d_H: int | None = None) -> np.ndarray:
@@ -926,10 +1040,9 @@ class SymmetriesBackend:
         m, d = B0.shape
         method = _choice(method, "method", METHODS)
         lr = _checks.positive_real(lr, "lr")
-        n_steps = _checks.nonnegative_int(n_steps, "n_steps")
+        n_steps = _bounded(_checks.nonnegative_int(n_steps, "n_steps"), "n_steps", LONG_MAX - 1)
         if save_every is None and save_steps is None:
             save_every = max(1, n_steps // 100)
-        steps = _save_steps(n_steps, save_every, save_steps)
         basis = _subspace(H, d)
         online = method == "sgd"
         empty = np.zeros((0, d))
@@ -946,6 +1059,9 @@ class SymmetriesBackend:
             input_kind = INPUTS.index(_choice(inputs, "inputs", INPUTS))
             input_scale = _checks.positive_real(input_scale, "input_scale")
             seed = _seed(seed)
+            if (n_steps + 1) * n > INDEX_END:
+                raise ValueError(f"(n_steps + 1) * batch must be at most 2**64 (the sample indices are 64-bit), "
+                                 f"got n_steps = {n_steps}, batch = {n}")
             X, y = empty, np.zeros(0)
         else:
             if X is None or y is None:
@@ -959,15 +1075,27 @@ class SymmetriesBackend:
             if X_eval is None or y_eval is None:
                 raise ValueError("X_eval and y_eval go together")
             X_eval, y_eval = _sample(X_eval, y_eval, d)
-        # saved states, per-chunk partial gradients, RK4 stages
-        _checks.check_size(len(steps) * m * (d + 2) + _chunks(n) * (m * (d + 2)) + 6 * m * (d + 1)
-                           + (_chunks(n) * 512 * d if online else 0),
-                           f"the particle run (m = {m}, d = {d}, {len(steps)} saves, {n} samples per step)")
+        k = 0 if basis is None else basis.shape[0]
+        n_lin = X.shape[0] if not online else (X_eval.shape[0] if X_eval is not None else 0)
+        n_eval = X_eval.shape[0] if X_eval is not None else 0
+
+        def check(S):  # the kernel's buffers and saved states, then the diagnostics, before allocating
+            _check_size(self._k.train_items(m, d, n, S, online),
+                               f"the particle run (m = {m}, d = {d}, {S} saves, {n} samples per step)")
+            _check_size(S * (d + 6 * m) + 3 * m * d + m * k + self._k.predict_items(m, d, max(n_lin, n_eval))
+                               + max(n_lin, n_eval) * 2,
+                               f"the diagnostics of the particle run (m = {m}, d = {d}, {S} saves)")
+
+        _check_work(float(n_steps + 1) * n * m * (d + 1) * (4 if method == "rk4" else 1),
+                    f"the particle run (n_steps = {n_steps}, {n} samples per step, m = {m}, d = {d})")
+        steps = _save_steps(n_steps, save_every, save_steps, check)
         A, Bs, loss = self._k.train(a0, B0, X, y, METHODS.index(method), lr, n_steps, steps, input_kind,
                                     input_scale, kind, coef_v, dh, n, seed, symmetric)
         A = np.asarray(A)
         Bs = np.asarray(Bs).reshape(len(steps), m, d)
-        return self._diagnose(np.asarray(steps), lr, A, Bs, np.asarray(loss), None if online else (X, y),
+        loss = np.asarray(loss)
+        _check_finite_run(steps, lr, (loss, A, Bs), ", or a smaller input_scale or target" if online else "")
+        return self._diagnose(np.asarray(steps), lr, A, Bs, loss, None if online else (X, y),
                               (X_eval, y_eval) if X_eval is not None else None, basis)
 
     def _diagnose(self, steps, lr, A, Bs, loss, train_sample, eval_sample, basis) -> ParticleTrajectory:
@@ -989,10 +1117,11 @@ class SymmetriesBackend:
             pair = np.maximum(np.abs(A[:, ::2] + A[:, 1::2]).max(axis=1),
                               np.abs(Bs[:, ::2] + Bs[:, 1::2]).reshape(S, -1).max(axis=1))
         angle = None
-        if basis is not None:
-            inside = Bs @ basis.T
-            outside = Bs - inside @ basis
-            angle = np.arctan2(np.linalg.norm(outside, axis=2), np.linalg.norm(inside, axis=2))
+        if basis is not None:  # one saved step at a time: (m, d) temporaries, not (S, m, d)
+            angle = np.empty((S, m))
+            for s in range(S):
+                inside = Bs[s] @ basis.T
+                angle[s] = np.arctan2(np.linalg.norm(Bs[s] - inside @ basis, axis=1), np.linalg.norm(inside, axis=1))
         tau = np.array([_tau_masses(mass[s], m) for s in range(S)]).reshape(S, 2)
         return ParticleTrajectory(steps=steps, times=steps * lr, a=A, B=Bs, loss=loss, eval_loss=eval_loss, w=w,
                                   linearity_error=linearity, pair_error=pair, balance=A**2 - norms**2, mass=mass,
@@ -1037,7 +1166,11 @@ class SymmetriesBackend:
         d, d_H = _dims(d, d_H)
         step = _checks.nonnegative_int(step, "step")
         n_samples = _checks.positive_int(n_samples, "n_samples")
-        _checks.check_size(n_samples * 4, "the reduced samples")
+        _check_size(self._k.samples_items(n_samples), f"the reduced samples (n_samples = {n_samples})")
+        _check_work(float(n_samples) * d, f"the reduced samples (n_samples = {n_samples}, d = {d})")
+        if (step + 1) * n_samples > INDEX_END:
+            raise ValueError(f"(step + 1) * n_samples must be at most 2**64 (the sample indices are 64-bit), got "
+                             f"step = {step}, n_samples = {n_samples}")
         return np.asarray(self._k.reduced_samples(d, d_H, _seed(seed), step, n_samples))
 
     def reduced_train(self, c0, theta0, *, d: int, d_H: int, lr: float = 5e-3, n_steps: int,
@@ -1092,19 +1225,29 @@ class SymmetriesBackend:
         if np.any(c0 == 0):
             raise ValueError("c0 must have no zero entry (its signs are the particles' eps)")
         lr = _checks.positive_real(lr, "lr")
-        n_steps = _checks.nonnegative_int(n_steps, "n_steps")
-        n_samples = _checks.positive_int(n_samples, "n_samples")
+        n_steps = _bounded(_checks.nonnegative_int(n_steps, "n_steps"), "n_steps", LONG_MAX - 1)
+        n_samples = _bounded(_checks.positive_int(n_samples, "n_samples"), "n_samples", LONG_MAX)
+        if (n_steps + 1) * n_samples > INDEX_END:
+            raise ValueError(f"(n_steps + 1) * n_samples must be at most 2**64 (the sample indices are 64-bit), got "
+                             f"n_steps = {n_steps}, n_samples = {n_samples}")
+        seed = _seed(seed)
         if save_every is None and save_steps is None:
             save_every = max(1, n_steps // 100)
-        steps = _save_steps(n_steps, save_every, save_steps)
         m = c0.size
-        _checks.check_size(2 * len(steps) * m + (4 * _chunks(n_samples) + 8) * m,
-                           f"the reduced run (m = {m}, {len(steps)} saves)")
-        C, T, loss = self._k.reduced_train(c0, theta0, d, d_H, lr, n_steps, n_samples, _seed(seed), steps)
-        C, T = np.asarray(C), np.asarray(T)
+
+        def check(S):  # the kernel's buffers and saved states, then the masses and W2 distances
+            _check_size(self._k.reduced_items(m, n_samples, S) + 8 * S * m,
+                               f"the reduced run (m = {m}, {S} saves, n_samples = {n_samples})")
+
+        _check_work(float(n_steps + 1) * n_samples * (4 * m + d),
+                    f"the reduced run (n_steps = {n_steps}, n_samples = {n_samples}, m = {m}, d = {d})")
+        steps = _save_steps(n_steps, save_every, save_steps, check)
+        C, T, loss = self._k.reduced_train(c0, theta0, d, d_H, lr, n_steps, n_samples, seed, steps)
+        C, T, loss = np.asarray(C), np.asarray(T), np.asarray(loss)
+        _check_finite_run(steps, lr, (loss, C, T), "")
         eps = np.sign(c0)
         tp, tm, w2p, w2m = _reduced_masses(C, T, eps)
-        return ReducedTrajectory(steps=np.asarray(steps), c=C, theta=T, loss=np.asarray(loss), tau_plus=tp,
+        return ReducedTrajectory(steps=np.asarray(steps), c=C, theta=T, loss=loss, tau_plus=tp,
                                  tau_minus=tm, w2_plus=w2p, w2_minus=w2m, alpha=alpha(d_H))
 
 
@@ -1139,11 +1282,15 @@ def reduced_init(m: int, d: int, d_H: int, rng=None) -> tuple:
     """
     m = _checks.positive_int(m, "m")
     d, d_H = _dims(d, d_H)
-    _checks.check_size(2 * m, f"the reduced particles (m = {m})")
+    _check_size(2 * m, f"the reduced particles (m = {m})")
     rng = _checks.resolve_rng(rng)
     c = rng.choice(np.array([-1.0, 1.0]), size=m)
     theta = np.arccos(np.sqrt(rng.beta(d_H / 2, (d - d_H) / 2, size=m)))
     return c, theta
+
+
+REDUCED_MAX_WORK = 1e9
+"""The most operations reduced_features may do (seconds of NumPy); the tables of h_k cost 4097 k."""
 
 
 def _cos_power_integral(n: int, x: np.ndarray) -> np.ndarray:
@@ -1239,7 +1386,13 @@ def reduced_features(theta, phi, d: int, d_H: int, n_nodes: int = 32) -> np.ndar
         raise ValueError(f"theta and phi must be vectors, got shapes {theta.shape} and {phi.shape}")
     n_nodes = _checks.positive_int(n_nodes, "n_nodes")
     d_perp = d - d_H
-    _checks.check_size(theta.size * phi.size * (n_nodes + 4), "the reduced features")
+    _check_size(theta.size * phi.size * (n_nodes + 4) + 4 * n_nodes, "the reduced features")
+    work = 4097.0 * d + theta.size * phi.size * n_nodes
+    if work > REDUCED_MAX_WORK:
+        raise ValueError(f"reduced_features with d = {d}, {theta.size} x {phi.size} angles and n_nodes = {n_nodes} "
+                         f"would take about {work:.1e} operations (its tables cost 4097 d), more than "
+                         f"intrinsic_flow._symmetries.REDUCED_MAX_WORK = {REDUCED_MAX_WORK:.0e}; use a smaller d or "
+                         "fewer angles, or raise the knob")
     h_H, h_perp = _PositivePartMean(d_H), _PositivePartMean(d_perp)
     r, w_r = _gamma_nodes(d_H, n_nodes)
     s, w_s = _gamma_nodes(d_perp, n_nodes)
@@ -1259,7 +1412,7 @@ def reduced_features(theta, phi, d: int, d_H: int, n_nodes: int = 32) -> np.ndar
 
 
 def _dims(d, d_H) -> tuple:
-    d = _checks.positive_int(d, "d", 2)
+    d = _bounded(_checks.positive_int(d, "d", 2), "d", INT_MAX)
     d_H = _checks.positive_int(d_H, "d_H")
     if d_H >= d:
         raise ValueError(f"d_H must satisfy 1 <= d_H < d = {d}, got {d_H}")
@@ -1267,6 +1420,7 @@ def _dims(d, d_H) -> tuple:
 
 
 def _chunks(n: int) -> int:
+    """Chunks of the core's sample loops (cpp/symmetries.cpp, chunk_size)."""
     chunk = max(128, (n + 31) // 32)
     return (n + chunk - 1) // chunk
 

@@ -19,6 +19,7 @@ Examples
 from __future__ import annotations
 
 from . import _core
+from ._symmetries import _chunks
 from ._symmetries import (OddTargetConstants, ParticleTrajectory, ReducedTrajectory, SymmetriesBackend, alpha,
                           angles_to_subspace, from_theta, init_particles, linear_surrogate, mean_field_model,
                           odd_cubic_coef, odd_target_bound, odd_target_constants, odd_target_loss, odd_target_ode,
@@ -40,6 +41,25 @@ class _CoreKernels:
     train = staticmethod(_core.sym_particle_train)
     reduced_train = staticmethod(_core.sym_reduced_train)
     reduced_samples = staticmethod(_core.sym_reduced_samples)
+
+    # values (8 bytes) each kernel allocates, for the size checks of the front end
+    @staticmethod
+    def predict_items(m, d, N):
+        return _chunks(N) * m + N + m * d
+
+    @staticmethod
+    def train_items(m, d, n, S, online):
+        chunk = max(128, (n + 31) // 32)
+        return (S * (m * (d + 1) + 1) + _chunks(n) * (d + 2) * m + (_chunks(n) * chunk * d if online else 0)
+                + 5 * m * d + 6 * m)
+
+    @staticmethod
+    def samples_items(n):
+        return 6 * n
+
+    @staticmethod
+    def reduced_items(m, n, S):
+        return S * (2 * m + 1) + 2 * _chunks(n) * m + 8 * m
 
 
 _backend = SymmetriesBackend(_CoreKernels())

@@ -49,6 +49,23 @@ def _normals(seed: int, indices: np.ndarray, n: int) -> np.ndarray:
 
 
 class _NumpyKernels:
+    # values (8 bytes) the NumPy loops allocate, for the size checks of the front end
+    @staticmethod
+    def predict_items(m, d, N):
+        return 2 * N * m + N
+
+    @staticmethod
+    def train_items(m, d, n, S, online):
+        return 2 * S * (m * (d + 1) + 1) + 3 * n * m + (2 * n * (d + 1) if online else 0) + 8 * m * d + 8 * m
+
+    @staticmethod
+    def samples_items(n):
+        return 40 * n
+
+    @staticmethod
+    def reduced_items(m, n, S):
+        return 2 * S * (2 * m + 1) + 4 * n * m + 40 * n + 8 * m
+
     @staticmethod
     def draw_inputs(kind, scale, d, seed, start, count):
         g = _normals(seed, np.arange(start, start + count, dtype=np.uint64), d)
@@ -79,6 +96,7 @@ class _NumpyKernels:
         return 0.5 * np.mean(R * R), va, vB
 
     @classmethod
+    @np.errstate(over="ignore", invalid="ignore")  # a diverging run is reported by the front end
     def train(cls, a0, B0, X, y, method, lr, n_steps, save_steps, input_kind, input_scale, target_kind, coef,
               d_H, batch, seed, symmetric):
         a, B = a0.copy(), B0.copy()
@@ -115,8 +133,7 @@ class _NumpyKernels:
     def reduced_samples(d, d_H, seed, step, n):
         """The core's recipe: four Box-Muller normals, then chi-squares of even order as
         -2 log of products of uniforms (logged every 8 factors)."""
-        key = _mix(_mix(np.array([seed], dtype=np.uint64)) + (np.uint64(step) * np.uint64(n)
-                                                                + np.arange(n, dtype=np.uint64)))
+        key = _mix(_mix(np.array([seed], dtype=np.uint64)) + np.arange(step * n, step * n + n, dtype=np.uint64))
 
         def uniforms(first, count):
             k = np.arange(first, first + count, dtype=np.uint64)
@@ -135,11 +152,11 @@ class _NumpyKernels:
             j = dof // 2
             value = np.zeros(n)
             if j:
-                v = uniforms(word, j)
                 acc = np.zeros(n)
-                for start in range(0, j, 8):
+                for start in range(0, j, 8):  # 8 uniforms at a time: (n, 8) arrays, not (n, j)
+                    v = uniforms(word + start, min(j, start + 8) - start)
                     prod = np.ones(n)
-                    for i in range(start, min(j, start + 8)):
+                    for i in range(v.shape[1]):
                         prod = prod * v[:, i]
                     acc = acc + np.log(prod)
                 value = -2.0 * acc
@@ -158,6 +175,7 @@ class _NumpyKernels:
                          g[:, 3] / np.sqrt(g[:, 3]**2 + RP2)], axis=1)
 
     @classmethod
+    @np.errstate(over="ignore", invalid="ignore")  # a diverging run is reported by the front end
     def reduced_train(cls, c0, theta0, d, d_H, lr, n_steps, n_samples, seed, save_steps):
         c, theta = c0.copy(), theta0.copy()
         eps = np.where(c0 >= 0, 1.0, -1.0)
