@@ -914,3 +914,15 @@ def test_a_gradient_whose_scale_factor_overflows_takes_logs(backend):
     norm, grad = backend.path_norm(model, theta, 2, return_grad=True)
     assert norm == pytest.approx(np.hypot(*theta), rel=1e-15)
     np.testing.assert_allclose(grad, theta / norm, rtol=1e-14)
+
+
+def test_a_gradient_summed_beyond_float64_over_shared_edges_is_refused(backend):
+    """Three bias paths of one parameter t: ||phi||_q = 3^(1/q) |t|, in range for |t| = 1e-10, and
+    d/dt = 3^(1/q) sign(t) = e^710 (each edge's share e^710 / 3 is in range, their sum is not)."""
+    model = itf.SharedReLUNet(1, 3, 4, edge_src=(-1, -1, -1), edge_dst=(1, 2, 3), edge_param=(0, 0, 0),
+                              edge_weight=(0.0,) * 3, n_params=1, activation=("identity",) * 4, channels=())
+    q = np.log(3.0) / 710.0
+    theta = np.array([1e-10])
+    assert backend.path_norm(model, theta, q) == pytest.approx(np.exp(710.0 + np.log(1e-10)), rel=1e-11)
+    with pytest.raises(ValueError, match=r"gradient of the path-norm is beyond the float64 range at theta\[0\]"):
+        backend.path_norm(model, theta, q, return_grad=True)

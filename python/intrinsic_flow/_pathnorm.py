@@ -337,7 +337,13 @@ class PathNormFrontEnd:
         norm, per_edge = q_norm(graph, q, return_grad)
         if not return_grad:
             return float(norm)
-        return float(norm), np.asarray(per_edge if graph.contract is None else graph.contract(per_edge), dtype=np.float64)
+        with np.errstate(over="ignore"):
+            grad = np.asarray(per_edge if graph.contract is None else graph.contract(per_edge), dtype=np.float64)
+        if not np.all(np.isfinite(grad)):  # the edges of one parameter may sum beyond float64
+            i = int(np.flatnonzero(~np.isfinite(grad))[0])
+            raise ValueError(f"the gradient of the path-norm is beyond the float64 range at theta[{i}] = {theta[i]!r}; "
+                             "rescale theta")
+        return float(norm), grad
 
     @staticmethod
     def _largest(model, theta, return_grad: bool):
