@@ -184,3 +184,14 @@ sys.stdout.write(flow_bytes("{kind}").hex())
         assert done.returncode == 0, done.stderr
         assert bytes.fromhex(done.stdout.strip()) == expected
 
+
+
+def test_size_check_of_counts_beyond_the_float_range():
+    """A count of items beyond float64 (an int of 400 digits) is refused by the size check with its
+    ValueError, not an OverflowError."""
+    from intrinsic_flow import _checks
+
+    with pytest.raises(ValueError, match=r"about 1e400 values.*max_bytes"):
+        _checks.check_size(10**400, "a test array")
+    with pytest.raises(ValueError, match=r"\(3000000000000 values\)"):
+        _checks.check_size(3 * 10**12, "a test array")

@@ -20,10 +20,18 @@ def _fmt_bytes(n_bytes: float) -> str:
 
 def check_size(n_items: float, what: str, itemsize: int = 8) -> None:
     """Refuse before allocating when ``n_items`` values of ``itemsize`` bytes exceed config.max_bytes."""
-    n_bytes = float(n_items) * itemsize
+    try:
+        n_bytes = float(n_items) * itemsize
+    except OverflowError:  # an integer count beyond the float range
+        n_bytes = math.inf
     if n_bytes > config.max_bytes:
+        if isinstance(n_items, int):
+            digits = str(n_items)
+            count = digits if len(digits) <= 16 else f"about 1e{len(digits) - 1}"
+        else:
+            count = f"{float(n_items):.3g}"
         raise ValueError(
-            f"{what} would need {_fmt_bytes(n_bytes)} ({int(n_items)} values), more than "
+            f"{what} would need {_fmt_bytes(n_bytes)} ({count} values), more than "
             f"intrinsic_flow.config.max_bytes = {_fmt_bytes(config.max_bytes)}; use a smaller model "
             "or batch, or raise config.max_bytes"
         )
