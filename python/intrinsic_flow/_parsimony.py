@@ -236,9 +236,13 @@ def rho_recursion(eps: float, depth: int, rate: float, n_steps: int, momentum: f
 
 
 def rho_flow(t: ArrayLike, eps: float, depth: int) -> Any:
-    """The complement scale under gradient flow on the sum loss: ρ′ = −ρ^{2L−1}, ρ(0) = ε, so
+    r"""The complement scale under gradient flow on the sum loss:
 
-        ρ(t) = (ε^{−(2L−2)} + (2L−2) t)^{−1/(2L−2)}.
+    .. math::
+
+        \rho' = -\rho^{2L-1}, \qquad \rho(0) = \varepsilon,
+
+        \rho(t) = \big(\varepsilon^{-(2L-2)} + (2L-2)\, t\big)^{-1/(2L-2)}.
 
     Parameters
     ----------
@@ -531,11 +535,17 @@ class SeparationResult:
 
 
 def separation(features_by_layer: Sequence[ArrayLike], labels: ArrayLike) -> Array:
-    """D_l = tr Σ_W^l / tr Σ_B^l for each layer's features.
+    r"""The separation D_l of each layer's features h_i (one row per sample):
 
-    Σ_W = (1/N) Σ_i (h_i − μ_{y_i})(h_i − μ_{y_i})ᵀ (within class) and
-    Σ_B = (1/K) Σ_k (μ_k − μ_G)(μ_k − μ_G)ᵀ (between classes), μ_k the class means and μ_G the
-    global mean (of all samples).
+    .. math::
+
+        D_l = \frac{\operatorname{tr} \Sigma_W^l}{\operatorname{tr} \Sigma_B^l},
+
+        \Sigma_W = \frac{1}{N} \sum_{i=1}^N (h_i - \mu_{y_i})(h_i - \mu_{y_i})^\top \quad \text{(within class)},
+
+        \Sigma_B = \frac{1}{K} \sum_{k=1}^K (\mu_k - \mu_G)(\mu_k - \mu_G)^\top \quad \text{(between classes)},
+
+    μ_k the class means and μ_G the global mean (of all samples).
 
     Parameters
     ----------
@@ -635,11 +645,23 @@ class Parsimony:
               inputs: ArrayLike | None = None, mask: ArrayLike | None = None, reduction: str = "mean",
               momentum: float = 0.0, learning_rates: Sequence[float] | None = None, save_every: int = 1,
               tol: float = 0.0, method: str = "gd", activation: str = "linear", check_every: int = 1) -> tuple:
-        """Train a deep linear network from given factors: the loop behind every function here.
+        r"""Train a deep linear network from given factors: the loop behind every function here.
 
-        Minimises l = (s/2)‖Ω ⊙ (W_L ⋯ W_1 X − Y)‖²_F by gradient descent θ ← θ − η v,
-        v ← ∇l + μ v (``method="gd"``), or by classic RK4 on θ′ = −∇l with time step lr
-        (``method="rk4"``).
+        It minimises
+
+        .. math::
+
+            l(\theta) = \frac{s}{2} \big\| \Omega \odot (W_L \cdots W_1 X - Y) \big\|_F^2
+
+        by gradient descent with heavy-ball momentum (``method="gd"``),
+
+        .. math::
+
+            v \leftarrow \nabla l(\theta) + \mu v,
+
+            \theta \leftarrow \theta - \eta v,
+
+        or by classic RK4 on θ′ = −∇l(θ) with time step lr (``method="rk4"``).
 
         Parameters
         ----------
@@ -810,14 +832,32 @@ class Parsimony:
                       init: str = "orthogonal", target: ArrayLike | None = None, inputs: ArrayLike | None = None,
                       save_every: int = 1, momentum: float = 0.0, method: str = "gd",
                       reduction: str = "mean") -> FactorizationResult:
-        """Deep matrix factorisation W_L ⋯ W_1 ≈ Φ (rank r) and the law of parsimony along the run.
+        r"""Deep matrix factorisation W_L ⋯ W_1 ≈ Φ (rank r) and the law of parsimony along the run.
 
         Trains L square d × d factors from W_l(0) = ε·O_l (``init="orthogonal"``; ``"gaussian"`` and
-        ``"uniform"`` are rescaled to its Frobenius norm) on l = (s/2)‖W_{L:1}X − Y‖²_F (X = I unless
-        ``inputs``), by gradient descent (optionally with momentum) or by RK4 on the gradient flow.
-        For an orthogonal start, whitened data and d > 2r, each W_l(t) = U_l diag(W̃_l(t), ρ(t) I)V_lᵀ
-        with fixed U_l, V_l = U_{l−1}; on the complement, ρ_{t+1} = ρ_t − ηs ρ_t^{2L−1} (gd) and
-        ρ(t) = rho_flow(s t, ε, L) (rk4). See :class:`FactorizationResult` for the diagnostics.
+        ``"uniform"`` are rescaled to its Frobenius norm) on
+
+        .. math::
+
+            l = \frac{s}{2} \| W_{L:1} X - Y \|_F^2, \qquad W_{L:1} = W_L \cdots W_1
+
+        (X = I unless ``inputs``), by gradient descent (optionally with momentum) or by RK4 on the
+        gradient flow. For an orthogonal start, whitened data and d > 2r, with fixed U_l and
+        V_l = U_{l−1},
+
+        .. math::
+
+            W_l(t) = U_l \operatorname{diag}\big(\tilde W_l(t), \rho(t) I\big) V_l^\top;
+
+        on the complement
+
+        .. math::
+
+            \rho_{t+1} = \rho_t - \eta s \, \rho_t^{2L-1} \quad \text{(gd)},
+
+            \rho(t) = \big(\varepsilon^{-(2L-2)} + (2L-2)\, s t\big)^{-1/(2L-2)} \quad \text{(rk4)},
+
+        that is :func:`rho_flow` at time s t. See :class:`FactorizationResult` for the diagnostics.
 
         Parameters
         ----------
@@ -909,13 +949,25 @@ class Parsimony:
                  complement: bool = True, init: str = "orthogonal", target: ArrayLike | None = None,
                  factors: Sequence[ArrayLike] | None = None, save_every: int = 1,
                  reduction: str = "mean") -> CompressionResult:
-        """Train the original network and its compressed equivalent, and measure their gap.
+        r"""Train the original network and its compressed equivalent, and measure their gap.
 
-        From W(0) and Φ: V_{1,1} = :func:`invariant_basis`, U_{L,1} = W_{L:1}(0)V_{1,1}/ε^L and
-        W̃_l(0) = ε I_{2r}; the compressed network U_{L,1} W̃_L ⋯ W̃_1 V_{1,1}ᵀ is trained with the same
-        η (only the W̃_l: L·4r² parameters instead of L·d²). With ``complement`` the exact complement
-        term (ρ_t/ε)^L W_{L:1}(0)P⊥ (ρ_t from the scalar recursion) is added back, and the two
-        trajectories agree to rounding; without it they differ by that term, of size
+        From W(0) and Φ, with V_{1,1} = :func:`invariant_basis`:
+
+        .. math::
+
+            U_{L,1} = W_{L:1}(0) \, V_{1,1} / \varepsilon^L, \qquad \tilde W_l(0) = \varepsilon I_{2r},
+
+            \tilde W_{L:1}(t) = U_{L,1} \tilde W_L(t) \cdots \tilde W_1(t) \, V_{1,1}^\top.
+
+        The compressed network is trained with the same η (only the W̃_l: L·4r² parameters instead
+        of L·d²). With ``complement`` the exact complement term (ρ_t from the scalar recursion,
+        P⊥ the projector on the complement of span V_{1,1}) is added back,
+
+        .. math::
+
+            W_{L:1}(t) = \tilde W_{L:1}(t) + (\rho_t / \varepsilon)^L \, W_{L:1}(0) \, P_\perp,
+
+        and the two trajectories agree to rounding; without it they differ by that term, of size
         ρ_t^L √(d − 2r) for an orthogonal start.
 
         Parameters
@@ -991,14 +1043,23 @@ class Parsimony:
                           gamma: float = 0.01, rank_estimate: int | None = None, reduction: str = "mean",
                           init: str = "orthogonal", curve_every: int = 0, target: ArrayLike | None = None,
                           mask: ArrayLike | None = None, check_every: int = 1) -> CompletionResult:
-        """Deep matrix completion: recover a rank-r d × d matrix Φ from the entries in a mask Ω.
+        r"""Deep matrix completion: recover a rank-r d × d matrix Φ from the entries in a mask Ω.
 
         By default (Φ, Ω) = :func:`completion_problem` (d, r, observed, seed): the authors' data, Φ the
         rank-r truncation of a d × d standard Gaussian matrix, Ω with exactly ⌊observed·d²⌋ entries.
         The network W_L ⋯ W_1 (W_1: width × d, W_l: width × width, W_L: d × width, W_l(0) = ε times a
-        sliced orthogonal matrix) is trained by gradient descent on l = (s/2)‖Ω ⊙ (W_{L:1} − Φ)‖²_F
+        sliced orthogonal matrix) is trained by gradient descent on the masked loss
+
+        .. math::
+
+            l = \frac{s}{2} \big\| \Omega \odot (W_{L:1} - \Phi) \big\|_F^2
+
         until l ≤ tol (tested every ``check_every`` steps) or ``max_steps``. The recovery error is the
-        same loss on 1 − Ω.
+        same loss on the unobserved entries:
+
+        .. math::
+
+            \frac{s}{2} \big\| (1 - \Omega) \odot (W_{L:1} - \Phi) \big\|_F^2.
 
         ``compressed=True`` trains instead U W̃_L ⋯ W̃_1 Vᵀ built from that initialisation (needs
         width = d): with G₀ = ∇_{W_1}l(W(0)) and r̂ = ``rank_estimate``, V = V_{1,1} spans
@@ -1113,14 +1174,24 @@ class Parsimony:
                                *, width: int | None = None, max_steps: int = 20000, tol: float = 1e-6, seed: int = 0,
                                init: str = "orthogonal", reduction: str = "mean",
                                check_every: int = 1) -> SeparationResult:
-        """Train the progressive-separation network and measure D_l = tr Σ_W / tr Σ_B at every layer.
+        r"""Train the progressive-separation network and measure the separation at every layer:
+
+        .. math::
+
+            D_l = \frac{\operatorname{tr} \Sigma_W^l}{\operatorname{tr} \Sigma_B^l}
+
+        (Σ_W within the classes, Σ_B between them, as in :func:`separation`).
 
         N = K·n inputs are the columns of a random N × N orthogonal matrix (so orthonormal), class k
         holding n of them, with one-hot targets (K × N). The network W_L ⋯ W_1 (width ``width``,
         default N; ReLU on the hidden layers for ``activation="relu"``) is trained by gradient descent
         until l ≤ tol (tested every ``check_every`` steps) or ``max_steps``. :func:`separation` then gives
         D_l of the features at layers 0, …, L−1, with the least-squares line of log D_l against l.
-        Before training, D_0 is exactly K(n − 1)/(K − 1).
+        Before training, D_0 is exact:
+
+        .. math::
+
+            D_0 = \frac{K (n - 1)}{K - 1}.
 
         Parameters
         ----------

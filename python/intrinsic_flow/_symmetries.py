@@ -28,8 +28,9 @@ def alpha(d_H: int) -> float:
 
     .. math::
 
-        \alpha(d_H) = \frac{2 \sqrt{\pi}\, \Gamma\big(\tfrac{d_H + 1}{2}\big)}{\Gamma\big(\tfrac{d_H}{2}\big)}
-        \approx \sqrt{2 \pi d_H} \Big(1 - \frac{1}{4 d_H} + \frac{1}{32 d_H^2} + \dots\Big).
+        \alpha(d_H) = \frac{2 \sqrt{\pi}\, \Gamma\big(\tfrac{d_H + 1}{2}\big)}{\Gamma\big(\tfrac{d_H}{2}\big)},
+
+        \alpha(d_H) \approx \sqrt{2 \pi d_H} \Big(1 - \frac{1}{4 d_H} + \frac{1}{32 d_H^2} + \dots\Big).
 
     It is the constant with :math:`\alpha\, E_{u \sim U(S^{d_H-1})}[\mathrm{relu}(u \cdot z)] = \|z\|`,
     so a point mass :math:`\alpha \delta_0` of neurons aligned with H represents the radial target
@@ -168,12 +169,32 @@ def _times(t, name: str = "t"):
 
 
 def odd_target_ode(t, d: int):
-    """s(t) = ||w(t)|| for the infinite-width odd-target dynamics, w(t) = s(t) w*/||w*||.
+    r"""s(t) = ||w(t)|| for the infinite-width odd-target dynamics, w(t) = s(t) w*/||w*||.
 
-    s = (V/4) sinh(Lambda) where Lambda' = A - B sinh(Lambda), Lambda(0) = 0, solved in closed
-    form: u = tanh(Lambda/2) obeys the Riccati equation u' = (A/2)(1 - u^2) - B u, so with
-    u+- = -B/A +- sqrt(B^2/A^2 + 1), kappa = sqrt(A^2 + B^2) and Q = (u+/u-) e^{-kappa t},
-    u(t) = (u+ - Q u-) / (1 - Q). Time t is the mean-field time (steps x eta).
+    .. math::
+
+        s(t) = \frac{V}{4} \sinh \Lambda(t),
+
+        \Lambda' = A - B \sinh \Lambda, \qquad \Lambda(0) = 0,
+
+    with the constants V, A, B of ``odd_target_constants``. It is solved in closed form:
+    :math:`u = \tanh(\Lambda/2)` obeys the Riccati equation
+
+    .. math::
+
+        u' = \frac{A}{2} (1 - u^2) - B u,
+
+    so that
+
+    .. math::
+
+        u_\pm = -\frac{B}{A} \pm \sqrt{\frac{B^2}{A^2} + 1}, \qquad \kappa = \sqrt{A^2 + B^2},
+
+        Q(t) = \frac{u_+}{u_-} e^{-\kappa t},
+
+        u(t) = \frac{u_+ - Q(t)\, u_-}{1 - Q(t)}.
+
+    Time t is the mean-field time (steps x eta).
 
     Parameters
     ----------
@@ -211,7 +232,11 @@ def odd_target_ode(t, d: int):
 
 
 def odd_target_bound(t, d: int):
-    """The bound ||w(t) - w*|| <= ||w*|| exp(-v_rho V t / 4) of the odd-target dynamics.
+    r"""The bound on the distance of w(t) to w* along the odd-target dynamics:
+
+    .. math::
+
+        \|w(t) - w^*\| \le \|w^*\| \exp\!\Big(-\frac{v_\rho V t}{4}\Big).
 
     Parameters
     ----------
@@ -243,7 +268,13 @@ def odd_target_bound(t, d: int):
 
 
 def odd_target_loss(t, d: int):
-    """The population loss along the odd-target ODE: best_linear_loss + v_rho (||w*|| - s(t))^2 / 2.
+    r"""The population loss along the odd-target ODE:
+
+    .. math::
+
+        \mathcal{L}(t) = \mathcal{L}_{\mathrm{lin}} + \frac{v_\rho}{2} \big(\|w^*\| - s(t)\big)^2,
+
+    with :math:`\mathcal{L}_{\mathrm{lin}}` = ``best_linear_loss`` and s(t) = ``odd_target_ode(t, d)``.
 
     Parameters
     ----------
@@ -273,10 +304,16 @@ def odd_target_loss(t, d: int):
 
 
 def odd_cubic_coef(d: int, rng=None) -> np.ndarray:
-    """Coefficients c of the odd target f*(x) = sum_k c_k x_k^3 of the odd-target experiments.
+    r"""Coefficients c of the odd target of the odd-target experiments:
 
-    c = C_d z* with z* ~ N(0, I/d) and C_d = sqrt(2 d^3 / 15) / ||z*||, so that 1/2 E f*^2 = 1 for
-    x ~ N(0, I/d); the best linear predictor is w* = 3 c / d, of norm sqrt(6d/5).
+    .. math::
+
+        f^*(x) = \sum_k c_k x_k^3,
+
+        c = C_d z^*, \qquad z^* \sim \mathcal{N}(0, I/d), \qquad C_d = \frac{\sqrt{2 d^3 / 15}}{\|z^*\|},
+
+    so that :math:`\tfrac12 E f^{*2} = 1` for x ~ N(0, I/d); the best linear predictor is
+    :math:`w^* = 3 c / d`, of norm :math:`\sqrt{6d/5}`.
 
     Parameters
     ----------
@@ -310,7 +347,11 @@ def odd_cubic_coef(d: int, rng=None) -> np.ndarray:
 
 # -- the model of the library and the particle layout --------------------------------------------
 def mean_field_model(d: int, m: int) -> ReLUNet:
-    """The network f(x) = (1/m) sum_j a_j relu(b_j . x) as a model of the library: ReLUNet([d, m, 1]).
+    r"""The mean-field network as a model of the library: ReLUNet([d, m, 1]).
+
+    .. math::
+
+        f(x) = \frac{1}{m} \sum_{j=1}^m a_j \, \mathrm{relu}(b_j \cdot x).
 
     The library's ReLUNet computes sum_j a_j relu(b_j . x); the mean-field factor 1/m is applied by
     the particle trainer (``train``), not by the model: its path-lifting, its laws a_j^2 - ||b_j||^2
@@ -551,7 +592,11 @@ def pair_symmetry_error(a, B) -> float:
 
 
 def linear_surrogate(a, B) -> np.ndarray:
-    """w = (1/2m) sum_j a_j b_j: the linear predictor the network equals when it is odd.
+    r"""The linear predictor the network equals when it is odd:
+
+    .. math::
+
+        w = \frac{1}{2m} \sum_{j=1}^m a_j b_j.
 
     Parameters
     ----------
@@ -578,7 +623,11 @@ def linear_surrogate(a, B) -> np.ndarray:
 
 
 def angles_to_subspace(B, H) -> np.ndarray:
-    """theta_j = atan2(||P_perp b_j||, ||P_H b_j||) in [0, pi/2]: the angle of each neuron to H.
+    r"""The angle of each neuron to H:
+
+    .. math::
+
+        \theta_j = \operatorname{atan2}\big(\|P_{H^\perp} b_j\|, \|P_H b_j\|\big) \in [0, \pi/2].
 
     Parameters
     ----------
@@ -861,7 +910,11 @@ class SymmetriesBackend:
         self._k = kernels
 
     def predict(self, a, B, X) -> np.ndarray:
-        """f(x_i) = (1/m) sum_j a_j relu(b_j . x_i) for the rows of X.
+        r"""The network's outputs at the rows x_i of X:
+
+        .. math::
+
+            f(x_i) = \frac{1}{m} \sum_{j=1}^m a_j \, \mathrm{relu}(b_j \cdot x_i).
 
         Parameters
         ----------
@@ -979,11 +1032,24 @@ class SymmetriesBackend:
               d_H: int | None = None, batch: int | None = None, seed: int = 0, symmetric_batch: bool = False,
               save_every: int | None = None, save_steps=None, H=None, X_eval=None,
               y_eval=None) -> ParticleTrajectory:
-        """Train the particles of f(x) = (1/m) sum_j a_j relu(b_j . x) on 1/2 mean (f - y)^2.
+        r"""Train the particles (a_j, b_j) of the mean-field network on the square loss:
+
+        .. math::
+
+            f(x) = \frac{1}{m} \sum_{j=1}^m a_j \, \mathrm{relu}(b_j \cdot x),
+
+            \mathcal{L} = \tfrac12 \operatorname{mean}_i \big(f(x_i) - y_i\big)^2.
 
         Mean-field scaling: ``lr`` is eta of "learning rate m * eta" (the 1/m of the model cancels
-        the m), so one step moves a_j by -eta E[R relu(b_j . x)] and b_j by
-        -eta E[R a_j 1{b_j . x > 0} x], R = f - y; the mean-field time after k steps is k * eta.
+        the m), so one step of gradient descent is, with the residual R = f(x) - y,
+
+        .. math::
+
+            a_j \leftarrow a_j - \eta \, E\big[R \, \mathrm{relu}(b_j \cdot x)\big],
+
+            b_j \leftarrow b_j - \eta \, E\big[R \, a_j \, \mathbf{1}\{b_j \cdot x > 0\} \, x\big];
+
+        the mean-field time after k steps is k * eta.
 
         Methods: ``"gd"`` gradient descent and ``"rk4"`` (classical Runge-Kutta, time step lr) on
         the fixed sample (X, y) (e.g. ``symmetrize``-d), ``"sgd"`` online SGD with a fresh batch
@@ -1176,15 +1242,28 @@ class SymmetriesBackend:
     def reduced_train(self, c0, theta0, *, d: int, d_H: int, lr: float = 5e-3, n_steps: int,
                       n_samples: int = 1000, seed: int = 0, save_every: int | None = None,
                       save_steps=None) -> ReducedTrajectory:
-        """The reduced angle dynamics of the radial target ||x_H|| (x uniform on S^{d-1}).
+        r"""The reduced angle dynamics of the radial target ||x_H|| (x uniform on S^{d-1}).
 
         Particles carry signed masses c_j and angles theta_j to H; eps_j = sign c_j(0). Each step
-        draws ``n_samples`` fresh samples (phi_i, r_i, s_i, r'_i, s'_i) (``reduced_samples``), forms
-        psi_ij = relu(cos theta_j cos phi_i r_i + sin theta_j sin phi_i s_i), the residual
-        R_i = cos phi_i - (1/m) sum_j c_j psi'_ij with psi' built from the independent (r'_i, s'_i)
-        (so that R_i psi_ij is unbiased), G_j = (d/N_b) sum_i R_i psi_ij and
-        V_j = dG_j/dtheta_j, and updates c_j <- (1 + 2 lr eps_j G_j) c_j,
-        theta_j <- theta_j + lr eps_j V_j.
+        draws ``n_samples`` = N_b fresh samples (phi_i, r_i, s_i, r'_i, s'_i) (``reduced_samples``) and forms
+
+        .. math::
+
+            \psi_{ij} = \mathrm{relu}(\cos\theta_j \cos\phi_i \, r_i + \sin\theta_j \sin\phi_i \, s_i),
+
+            R_i = \cos\phi_i - \frac{1}{m} \sum_j c_j \psi'_{ij},
+
+            G_j = \frac{d}{N_b} \sum_i R_i \psi_{ij}, \qquad V_j = \frac{\partial G_j}{\partial \theta_j},
+
+        with psi' built from the independent (r'_i, s'_i) (so that R_i psi_ij is unbiased), and updates
+
+        .. math::
+
+            c_j \leftarrow (1 + 2 \eta \varepsilon_j G_j) \, c_j,
+
+            \theta_j \leftarrow \theta_j + \eta \varepsilon_j V_j,
+
+        with eta = ``lr``.
 
         Parameters
         ----------
@@ -1341,11 +1420,21 @@ class _PositivePartMean:
 
 
 def reduced_features(theta, phi, d: int, d_H: int, n_nodes: int = 32) -> np.ndarray:
-    """phi~(theta; phi) = E[relu(cos theta cos phi r + sin theta sin phi s)], r ~ gamma_{d_H}, s ~ gamma_{d_perp}.
+    r"""The feature of the reduced dynamics, with r ~ gamma_{d_H} and s ~ gamma_{d_perp}:
 
-    The feature of the reduced dynamics: a neuron at angle theta to H, seen by an input at angle phi
-    (both averaged over the rotations of H and of H-perp), so that the reduced predictor is
-    f~(tau; phi) = (1/m) sum_j c_j phi~(theta_j; phi) and the loss 1/2 E_{phi ~ tau_0}(cos phi - f~)^2.
+    .. math::
+
+        \tilde\phi(\theta; \phi) = E\big[\mathrm{relu}(\cos\theta \cos\phi \, r + \sin\theta \sin\phi \, s)\big].
+
+    It is a neuron at angle theta to H, seen by an input at angle phi (both averaged over the
+    rotations of H and of H-perp), so that the reduced predictor and loss are
+
+    .. math::
+
+        \tilde f(\tau; \phi) = \frac{1}{m} \sum_j c_j \, \tilde\phi(\theta_j; \phi),
+
+        \mathcal{L} = \tfrac12 E_{\phi \sim \tau_0} \big(\cos\phi - \tilde f(\tau; \phi)\big)^2.
+
     With A = |cos theta cos phi| and B = |sin theta sin phi|, the expectation over the variable of
     the larger coefficient is closed-form (A h_{d_H}(B s / A) if A >= B, h_k as in the code) and the
     other one is a Gauss quadrature with ``n_nodes`` nodes of a smooth integrand; the result is
