@@ -105,7 +105,10 @@ def test_rank_lift_and_criteria_see_the_same_point(model):
         info = backend.rank_info(model, theta)
         c = backend.criteria(model, theta)
         assert c.rank_lift == info.rank
-        np.testing.assert_allclose(c.gap_lift, info.gap, rtol=1e-8)
+        if np.isfinite(c.gap_lift) and np.isfinite(info.gap):
+            np.testing.assert_allclose(c.gap_lift, info.gap, rtol=1e-8)
+        else:  # the largest dropped value is round-off, which one route may clip to an exact 0
+            assert min(c.gap_lift, info.gap) > 1e6
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -160,7 +160,8 @@ bool always_stop() { return true; }
 
 void test_interrupt_stops_the_loops() {
   DiagonalQuadratic field(kRates);
-  const std::vector<double> times = grid(200000, 1.0);
+  // 5e6 steps: seconds of work, so the first poll (50 ms after the loop starts) comes long before the end
+  const std::vector<double> times = grid(5000000, 1.0);
   const std::vector<bool> save(times.size(), false);
   set_interrupt_check(&always_stop);
   std::this_thread::sleep_for(std::chrono::milliseconds(60));  // the first poll is due

@@ -88,8 +88,13 @@ def abc_exponents(scheme: str, n_hidden: int, *, warmup: bool = False) -> tuple:
 
     .. math::
 
-        h_1 = m^{-a_0} (W_0 x + \beta_0), \qquad h_{l+1} = m^{-a_l} W_l \, \sigma(h_l), \qquad
-        f = m^{-a_L} W_L \, \sigma(h_L), \qquad \text{learning rate of } W_l: \ \eta \, m^{-c_l}
+        h_1 &= m^{-a_0} (W_0 x + \beta_0),
+
+        h_{l+1} &= m^{-a_l} W_l \, \sigma(h_l),
+
+        f &= m^{-a_L} W_L \, \sigma(h_L),
+
+        \eta_l &= \eta \, m^{-c_l} \quad \text{(the learning rate of } W_l\text{)}
 
     (``ipllr_bias`` adds a bias beta_l that does not scale with m to every later layer, including
     f; see :func:`bias_lr_exponents`).
@@ -168,8 +173,9 @@ def bias_lr_exponents(n_hidden: int, *, warmup: bool = False) -> np.ndarray:
 
     .. math::
 
-        e_l = -\frac{L - l + 2}{2} \ (l = 1, \dots, L), \quad e_{L+1} = 0 \ \text{(warm-up step)};
-        \qquad e_l = -1, \quad e_{L+1} = 0 \ \text{(afterwards)}.
+        e_l &= -\frac{L - l + 2}{2} \ (1 \le l \le L), \quad e_{L+1} = 0 \quad \text{(warm-up)},
+
+        e_l &= -1 \ (1 \le l \le L), \quad e_{L+1} = 0 \quad \text{(afterwards)}.
 
     Entry 0 of the result (e_1) is the first layer's bias beta_0, entries 1..L - 1 the biases of
     h_2 .. h_L and entry L that of f.
@@ -420,9 +426,12 @@ def _abc_network(network_class, scheme: str, d_in: int, width: int, n_out: int, 
 
     .. math::
 
-        W_l = m^{-b_l} U_l, \quad U_0 \sim \mathcal{N}\!\left(0, \tfrac{v}{d + 1}\right), \quad
-        \beta_0 \sim m^{-b_0} \mathcal{N}(0, v), \quad U_l \sim \mathcal{N}(\mu, v) \ (0 < l < L), \quad
-        U_L \sim \mathcal{N}(\mu, 1)
+        W_l &= m^{-b_l} U_l,
+
+        U_0 &\sim \mathcal{N}\!\left(0, \tfrac{v}{d + 1}\right), \quad
+        \beta_0 \sim m^{-b_0} \mathcal{N}(0, v),
+
+        U_l &\sim \mathcal{N}(\mu, v) \ (0 < l < L), \quad U_L \sim \mathcal{N}(\mu, 1)
 
     (the first layer's bias is not divided by d + 1), where v is 2
     (ReLU, sigmoid), 4 (GELU) or 1 (ELU, tanh), all as the authors' code draws them, and mu =
@@ -512,9 +521,11 @@ def _calibrate_base_lrs(network_class, model: AbcModel, x0, y0, x1, lr: float = 
 
     .. math::
 
-        u_l = m^{-a_l} \, \Delta W_l \, x_l, \qquad
-        \eta_l = \min\!\left(\frac{t_l}{\operatorname{mean} |u_l|}, \text{cap}\right), \qquad
-        x_{l+1} = \sigma\!\left(m^{-a_l} W_l x_l + \eta_l u_l\right).
+        u_l &= m^{-a_l} \, \Delta W_l \, x_l,
+
+        \eta_l &= \min\!\left(\frac{t_l}{\operatorname{mean} |u_l|}, \text{cap}\right),
+
+        x_{l+1} &= \sigma\!\left(m^{-a_l} W_l x_l + \eta_l u_l\right).
 
     - ``rule="authors"`` (the default), as ``WarmupSwitchLR.calibrate_base_lr`` of the authors'
       code: the first layer keeps the base rate, eta_0 = ``lr``; hidden layers target 1,
