@@ -402,3 +402,16 @@ def test_unbounded_requests_are_refused_before_allocating(backend):
         backend.train(factors, np.eye(3), 0.1, 10**12, save_every=0)
     with pytest.raises(ValueError, match="at least one row"):
         backend.train([np.zeros((0, 3)), np.zeros((3, 0))], np.zeros((3, 3)), 0.1, 1)
+
+
+@pytest.mark.parametrize("backend", [parsimony, reference], ids=["core", "reference"])
+def test_fuzz_findings(backend):
+    """What the fuzz of this module found: a deep rho_flow overflowed, eps^L out of range raised
+    OverflowError, a save period beyond 64 bits reached the core."""
+    depth = 10**30
+    assert np.allclose(backend.rho_flow([0.0, 1.0], 0.5, depth), 0.5)  # (1/p) log of a huge sum: eps
+    with pytest.raises(ValueError, match="eps"):
+        backend.compress(3, 1, 2, 1e308, 0.01, 2, complement=True, reduction="sum")
+    states, steps, _, _ = backend.train([0.5 * np.eye(3)] * 2, np.eye(3), 0.05, 4, save_every=10**30,
+                                        reduction="sum")
+    assert steps.tolist() == [0, 4]

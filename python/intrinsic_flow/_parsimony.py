@@ -73,6 +73,12 @@ def _check_observed(observed, d) -> int:
 def _check_common(depth, eps, lr, n_steps, name_steps="n_steps") -> tuple:
     depth = _checks.positive_int(depth, "depth", minimum=2)
     eps = _checks.positive_real(eps, "eps")
+    # the end-to-end start is eps^L times an orthogonal product, and the compressed network divides
+    # by it: it must be a normal float64 number
+    log_scale = depth * math.log10(eps)
+    if not -300.0 < log_scale < 300.0:
+        raise ValueError(f"eps^depth = 10^{log_scale:.4g} is outside float64's normal range (eps = {eps!r}, "
+                         f"depth = {depth}); take eps closer to 1")
     lr = _checks.positive_real(lr, "lr")
     n_steps = _checks.nonnegative_int(n_steps, name_steps)
     return depth, eps, lr, n_steps
@@ -275,8 +281,11 @@ def rho_flow(t: ArrayLike, eps: float, depth: int) -> Any:
     times = _checks.finite_array(np.atleast_1d(t), "t")
     if np.any(times < 0):
         raise ValueError(f"t must be >= 0, got a minimum of {times.min()}")
-    power = 2 * depth - 2
-    value = (eps ** (-power) + power * times) ** (-1.0 / power)
+    power = 2.0 * depth - 2.0
+    # in logs: eps^(-power) overflows for deep networks (and power t for long times)
+    with np.errstate(divide="ignore"):
+        log_sum = np.logaddexp(-power * math.log(eps), np.log(power) + np.log(times))
+    value = np.exp(-log_sum / power)
     return float(value[0]) if scalar else value.reshape(np.shape(t))
 
 
@@ -730,7 +739,9 @@ class Parsimony:
             raise ValueError(f"factors must have at least one row and one column, got widths {dims}")
         lr = _checks.positive_real(lr, "lr")
         n_steps = _checks.nonnegative_int(n_steps, "n_steps")
-        save_every = _checks.nonnegative_int(save_every, "save_every")
+        # past n_steps a period saves the same states (step 0 and the last): bounded so the core's
+        # 64-bit integers take it
+        save_every = min(_checks.nonnegative_int(save_every, "save_every"), n_steps + 1)
         tol = _checks.finite_real(tol, "tol")
         momentum = _check_momentum(momentum)
         if inputs is not None:
@@ -754,7 +765,7 @@ class Parsimony:
             rates = [_checks.finite_real(x, "learning_rates[...]") for x in learning_rates]
             if len(rates) != len(factors) or min(rates) < 0:
                 raise ValueError(f"learning_rates must hold {len(factors)} numbers >= 0, got {learning_rates!r}")
-        check_every = _checks.positive_int(check_every, "check_every")
+        check_every = min(_checks.positive_int(check_every, "check_every"), n_steps + 1)
         if check_every > 1 and momentum:
             raise ValueError("check_every > 1 restarts the loop between checks: it needs momentum = 0")
         args = (dims, inputs, target, mask, scale, activation == "relu", rates, momentum)

@@ -61,7 +61,9 @@ def descent(dims, theta0, inputs, targets, mask, scale, relu, learning_rates, mo
     states, steps, losses = [], [], []
     finite, converged, step = True, False, 0
     while True:
-        value, gradient = value_and_gradient(dims, theta, inputs, targets, mask, scale, relu, needed)
+        # a diverging run overflows: the loop sees it (finite = False) and the front end raises
+        with np.errstate(over="ignore", invalid="ignore"):
+            value, gradient = value_and_gradient(dims, theta, inputs, targets, mask, scale, relu, needed)
         losses.append(value)
         if not (np.isfinite(value) and np.all(np.isfinite(gradient))):
             finite = False
@@ -74,11 +76,12 @@ def descent(dims, theta0, inputs, targets, mask, scale, relu, learning_rates, mo
         if _saved(step, save_every):
             states.append(theta.copy())
             steps.append(step)
-        if momentum != 0.0:
-            velocity = gradient + momentum * velocity
-            theta = theta - rates * velocity
-        else:
-            theta = theta - rates * gradient
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow shows in the next loss
+            if momentum != 0.0:
+                velocity = gradient + momentum * velocity
+                theta = theta - rates * velocity
+            else:
+                theta = theta - rates * gradient
         step += 1
     if not steps or steps[-1] != step:
         states.append(theta.copy())
@@ -89,7 +92,8 @@ def descent(dims, theta0, inputs, targets, mask, scale, relu, learning_rates, mo
 
 def rk4(dims, theta0, inputs, targets, mask, scale, relu, dt, n_steps, save_every):
     def velocity(theta):
-        value, gradient = value_and_gradient(dims, theta, inputs, targets, mask, scale, relu)
+        with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected by the loop
+            value, gradient = value_and_gradient(dims, theta, inputs, targets, mask, scale, relu)
         return value, -gradient
 
     theta = np.array(theta0, dtype=float)
