@@ -21,21 +21,16 @@ import intrinsic_flow
 import intrinsic_flow.parameterizations as core
 import intrinsic_flow.reference.parameterizations as ref
 
+from fuzzing import pick, refused
+
 pytest.importorskip("pandas")
 
 BUDGET = 64 * 2**20  # small, so that sizes near it are cheap
 
 
-def refused(error: BaseException) -> bool:
-    if isinstance(error, MemoryError):
-        return "max_bytes" in str(error)
-    return isinstance(error, (ValueError, TypeError))
 
 
 # -- random arguments ---------------------------------------------------------------------------
-def pick(rng, good, bad, p_bad=0.25):
-    """A good value most of the time, else one of the bad ones."""
-    return bad[int(rng.integers(len(bad)))] if rng.random() < p_bad else good
 
 
 BAD_INTS = [0, -1, 2.0, "3", True, np.bool_(False), None, 10**12, 10**30, 1.5, np.nan, [2]]

@@ -16,19 +16,15 @@ import intrinsic_flow
 import intrinsic_flow.parsimony as core
 import intrinsic_flow.reference.parsimony as ref
 
+from fuzzing import pick, refused
+
 BUDGET = 64 * 2**20
 BAD_INTS = [0, -1, 2.5, "3", True, np.bool_(False), None, 10**12, 10**30, np.nan, [2]]
 BAD_REALS = [np.nan, -1.0, 0.0, math.inf, "0.1", True, None, 1 + 0j, 1e308, [0.1]]
 
 
-def refused(error: BaseException) -> bool:
-    if isinstance(error, MemoryError):
-        return "max_bytes" in str(error)
-    return isinstance(error, (ValueError, TypeError))
 
 
-def pick(rng, good, bad, p_bad=0.2):
-    return bad[int(rng.integers(len(bad)))] if rng.random() < p_bad else good
 
 
 def random_call(rng):

@@ -20,6 +20,8 @@ import pytest
 import intrinsic_flow as itf
 import intrinsic_flow.reference as ref
 
+from fuzzing import refused as _refused
+
 ACCEPTED = (ValueError, TypeError)
 # what SharedReLUNet refuses in valid fields: an output no path reaches, default channels whose
 # rescaling is not a symmetry; and from_torch: a parameter on no edge (a kernel entry that sees padding alone)
@@ -29,10 +31,7 @@ LOG_LARGEST = math.log(np.finfo(np.float64).max)
 
 
 def refused(error: BaseException) -> bool:
-    """An accepted refusal: ValueError or TypeError, or a MemoryError that names the budget."""
-    if isinstance(error, MemoryError):
-        return "max_bytes" in str(error)
-    return isinstance(error, ACCEPTED)
+    return _refused(error, ACCEPTED)
 
 
 # -- random graphs ------------------------------------------------------------------------------
