@@ -37,6 +37,8 @@ print(json.dumps({
 def _run(env_level=None, prefix=(), timeout=120):
     env = dict(os.environ)
     env.pop("INTRINSIC_FLOW_CPU", None)
+    if prefix:  # an emulated CPU: NumPy's OpenBLAS must not run kernels forced for the host's
+        env["OPENBLAS_CORETYPE"] = "Nehalem"
     if env_level is not None:
         env["INTRINSIC_FLOW_CPU"] = env_level
     return subprocess.run([*prefix, sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True,
