@@ -339,7 +339,7 @@ def odd_cubic_coef(d: int, rng=None) -> np.ndarray:
     8.48528
     """
     d = _checks.positive_int(d, "d")
-    _check_size(2 * d, f"the coefficients (d = {d})")
+    _checks.check_size(2 * d, f"the coefficients (d = {d})")
     rng = _checks.resolve_rng(rng)
     z = rng.standard_normal(d) / math.sqrt(d)
     return math.sqrt(2.0 * d**3 / 15.0) / np.linalg.norm(z) * z
@@ -488,7 +488,7 @@ def init_particles(m: int, d: int, rng=None, paired: bool = False) -> tuple:
     paired = _checks.boolean(paired, "paired")
     if paired and m % 2:
         raise ValueError(f"m must be even for a paired initialisation, got m = {m}")
-    _check_size(m * (d + 1), f"the particles (m = {m}, d = {d})")
+    _checks.check_size(m * (d + 1), f"the particles (m = {m}, d = {d})")
     rng = _checks.resolve_rng(rng)
     n = m // 2 if paired else m
     G = rng.standard_normal((n, d))
@@ -698,7 +698,7 @@ def tau_histogram(angles, masses, bins: int = 20) -> tuple:
     bins = _checks.positive_int(bins, "bins")
     if angles.ndim != 1 or c.shape != angles.shape:
         raise ValueError(f"angles and masses must be vectors of the same length, got {angles.shape} and {c.shape}")
-    _check_size(3 * bins + 4 * c.size, f"the histograms (bins = {bins}, m = {c.size})")
+    _checks.check_size(3 * bins + 4 * c.size, f"the histograms (bins = {bins}, m = {c.size})")
     folded = np.arccos(np.clip(np.abs(np.cos(angles)), 0.0, 1.0))
     edges = np.linspace(0.0, np.pi / 2, bins + 1)
     m = c.size
@@ -826,7 +826,7 @@ def _save_steps(n_steps: int, save_every, save_steps, check=None) -> list:
     every = _checks.positive_int(save_every, "save_every")
     if check is not None:
         check(n_steps // every + 1 + (n_steps % every != 0))
-    _check_size(n_steps // every + 2, f"the list of saved steps (n_steps = {n_steps}, save_every = {every})",
+    _checks.check_size(n_steps // every + 2, f"the list of saved steps (n_steps = {n_steps}, save_every = {every})",
                        itemsize=_checks.PYTHON_LIST_ENTRY_BYTES)
     steps = list(range(0, n_steps + 1, every))
     if steps[-1] != n_steps:
@@ -838,15 +838,6 @@ def _choice(value, name: str, options: Sequence[str]) -> str:
     if not isinstance(value, str) or value not in options:
         raise ValueError(f"{name} must be one of {list(options)}, got {value!r}")
     return value
-
-
-def _check_size(n_items, what: str, itemsize: int = 8) -> None:
-    """``_checks.check_size`` for sizes of any magnitude (an integer beyond the float range would
-    raise OverflowError there)."""
-    if n_items >= 1e300:
-        raise ValueError(f"{what} would need more than 1e300 values, more than intrinsic_flow.config.max_bytes = "
-                         f"{_checks.config.max_bytes} bytes; use a smaller model or batch")
-    _checks.check_size(n_items, what, itemsize)
 
 
 MAX_WORK = 1e15
@@ -941,7 +932,7 @@ class SymmetriesBackend:
         X = _checks.finite_array(X, "X")
         if X.ndim != 2 or X.shape[1] != B.shape[1]:
             raise ValueError(f"X must have shape (N, d) = (N, {B.shape[1]}), got {X.shape}")
-        _check_size(self._k.predict_items(a.size, B.shape[1], X.shape[0]), "the prediction buffers")
+        _checks.check_size(self._k.predict_items(a.size, B.shape[1], X.shape[0]), "the prediction buffers")
         return np.asarray(self._k.predict(a, B, X))
 
     def draw_inputs(self, n: int, d: int, seed: int = 0, inputs: str = "gaussian", scale: float = 1.0,
@@ -987,7 +978,7 @@ class SymmetriesBackend:
         scale = _checks.positive_real(scale, "scale")
         seed = _seed(seed)
         start = _checks.nonnegative_int(start, "start")
-        _check_size(n * (d + 1), f"the inputs (n = {n}, d = {d})")
+        _checks.check_size(n * (d + 1), f"the inputs (n = {n}, d = {d})")
         if start + n > INDEX_END:
             raise ValueError(f"start + n must be at most 2**64 (the sample indices are 64-bit), got start = {start}, "
                              f"n = {n}")
@@ -1146,9 +1137,9 @@ class SymmetriesBackend:
         n_eval = X_eval.shape[0] if X_eval is not None else 0
 
         def check(S):  # the kernel's buffers and saved states, then the diagnostics, before allocating
-            _check_size(self._k.train_items(m, d, n, S, online),
+            _checks.check_size(self._k.train_items(m, d, n, S, online),
                                f"the particle run (m = {m}, d = {d}, {S} saves, {n} samples per step)")
-            _check_size(S * (d + 6 * m) + 3 * m * d + m * k + self._k.predict_items(m, d, max(n_lin, n_eval))
+            _checks.check_size(S * (d + 6 * m) + 3 * m * d + m * k + self._k.predict_items(m, d, max(n_lin, n_eval))
                                + max(n_lin, n_eval) * 2,
                                f"the diagnostics of the particle run (m = {m}, d = {d}, {S} saves)")
 
@@ -1232,7 +1223,7 @@ class SymmetriesBackend:
         d, d_H = _dims(d, d_H)
         step = _checks.nonnegative_int(step, "step")
         n_samples = _checks.positive_int(n_samples, "n_samples")
-        _check_size(self._k.samples_items(n_samples), f"the reduced samples (n_samples = {n_samples})")
+        _checks.check_size(self._k.samples_items(n_samples), f"the reduced samples (n_samples = {n_samples})")
         _check_work(float(n_samples) * d, f"the reduced samples (n_samples = {n_samples}, d = {d})")
         if (step + 1) * n_samples > INDEX_END:
             raise ValueError(f"(step + 1) * n_samples must be at most 2**64 (the sample indices are 64-bit), got "
@@ -1315,7 +1306,7 @@ class SymmetriesBackend:
         m = c0.size
 
         def check(S):  # the kernel's buffers and saved states, then the masses and W2 distances
-            _check_size(self._k.reduced_items(m, n_samples, S) + 8 * S * m,
+            _checks.check_size(self._k.reduced_items(m, n_samples, S) + 8 * S * m,
                                f"the reduced run (m = {m}, {S} saves, n_samples = {n_samples})")
 
         _check_work(float(n_steps + 1) * n_samples * (4 * m + d),
@@ -1361,7 +1352,7 @@ def reduced_init(m: int, d: int, d_H: int, rng=None) -> tuple:
     """
     m = _checks.positive_int(m, "m")
     d, d_H = _dims(d, d_H)
-    _check_size(2 * m, f"the reduced particles (m = {m})")
+    _checks.check_size(2 * m, f"the reduced particles (m = {m})")
     rng = _checks.resolve_rng(rng)
     c = rng.choice(np.array([-1.0, 1.0]), size=m)
     theta = np.arccos(np.sqrt(rng.beta(d_H / 2, (d - d_H) / 2, size=m)))
@@ -1475,7 +1466,7 @@ def reduced_features(theta, phi, d: int, d_H: int, n_nodes: int = 32) -> np.ndar
         raise ValueError(f"theta and phi must be vectors, got shapes {theta.shape} and {phi.shape}")
     n_nodes = _checks.positive_int(n_nodes, "n_nodes")
     d_perp = d - d_H
-    _check_size(theta.size * phi.size * (n_nodes + 4) + 4 * n_nodes, "the reduced features")
+    _checks.check_size(theta.size * phi.size * (n_nodes + 4) + 4 * n_nodes, "the reduced features")
     work = 4097.0 * d + theta.size * phi.size * n_nodes
     if work > REDUCED_MAX_WORK:
         raise ValueError(f"reduced_features with d = {d}, {theta.size} x {phi.size} angles and n_nodes = {n_nodes} "
